@@ -1,0 +1,203 @@
+"""DodoApp: the Jupyter server extension and every setting it has.
+
+Configure it like any Jupyter server setting, e.g. in ``jupyter_server_config.py``::
+
+    c.DodoApp.db_url = "postgresql+psycopg://dodo@db/dodo"
+    c.DodoApp.catalog = [{"id": "weather", "url": "https://weather.example/mcp"}]
+
+Every trait below has help text; ``jupyter server --help-all`` lists them too.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, List, Set, Unicode, default
+
+from ._version import __version__
+from .handlers import routes
+from .identity import make_resolver
+from .runtime import DodoRuntime, RuntimeSettings
+from .store import default_db_path, default_key_file, sqlite_url_for
+
+__all__ = ["DodoApp"]
+
+
+class DodoApp(ExtensionApp):
+    """Connect Jupyter users and their agents to remote MCP servers."""
+
+    name = "dodo"
+    version = __version__
+    description = __doc__
+    load_other_extensions = True
+
+    identity_mode = CaselessStrEnum(
+        ["auto", "local", "hub"],
+        default_value="auto",
+        config=True,
+        help="""Who owns this server. 'local': the OS user running it (owner and admin).
+        'hub': JUPYTERHUB_USER at JUPYTERHUB_API_URL; other hub users reaching it through
+        sharing are visitors. 'auto' (default) picks 'hub' when both variables are set.""",
+    )
+
+    db_url = Unicode(
+        config=True,
+        help="""SQLAlchemy URL of dodo's database. Default: the DODO_DB_URL environment
+        variable, else SQLite (WAL mode) at <jupyter data dir>/dodo/dodo.sqlite.
+        PostgreSQL works too: 'postgresql+psycopg://user@host/db' (pip install
+        'dodo-jupyter[postgres]'). Migrations run at start.""",
+    )
+
+    @default("db_url")
+    def _default_db_url(self) -> str:
+        return os.environ.get("DODO_DB_URL") or sqlite_url_for(default_db_path(jupyter_data_dir()))
+
+    key_file = Unicode(
+        config=True,
+        help="""Key file used when DODO_CRYPT_KEY is not set; created (mode 0600) on the
+        first start of an empty store. Default: <jupyter data dir>/dodo/crypt.key.
+        Security: whoever reads this file and the database can read the stored secrets.""",
+    )
+
+    @default("key_file")
+    def _default_key_file(self) -> str:
+        return str(default_key_file(jupyter_data_dir()))
+
+    catalog = List(
+        Dict(),
+        config=True,
+        help="""Approved MCP servers managed by configuration: a list of entries
+        ({id, url, display_name, description, transport, auth_type, headers, oauth, ...}).
+        They are added or updated at every start and removed when dropped from here;
+        entries created by admins through the API or CLI are left alone.""",
+    )
+
+    catalog_file = Unicode(
+        "",
+        config=True,
+        help="""A JSON file of approved servers managed by configuration: dodo entries
+        ({"entries": [...]}) or MCP Registry server.json documents (each remote becomes an
+        entry). Read at start; same rules as DodoApp.catalog, which wins on equal ids.""",
+    )
+
+    default_catalog = Bool(
+        True,
+        config=True,
+        help="""Seed the catalog with the public MCP servers shipped with dodo (see
+        docs/catalog.md for which are enabled and why). Set False to approve only what you
+        list yourself.""",
+    )
+
+    allowed_hosts = List(
+        Unicode(),
+        config=True,
+        help="""Extra hosts outbound requests may reach besides catalog hosts and their
+        known_hosts (e.g. an authorization server on another domain). Security: every
+        outbound request is checked against this list and the catalog.""",
+    )
+
+    admin_users = Set(
+        Unicode(),
+        config=True,
+        help="""Hub mode: usernames that administer the catalog, besides hub admins and
+        holders of the custom:dodo:admin scope. (In local mode the owner is the admin.)""",
+    )
+
+    admin_groups = Set(
+        Unicode(),
+        config=True,
+        help="Hub mode: JupyterHub groups whose members administer the catalog.",
+    )
+
+    allow_insecure_loopback = Bool(
+        False,
+        config=True,
+        help="""Accept plain http:// MCP and OAuth URLs on loopback hosts (127.0.0.0/8,
+        ::1, localhost). For development and tests only: NOT RECOMMENDED in production.""",
+    )
+
+    token_lifetime_days = Integer(
+        90,
+        config=True,
+        help="""Lifetime in days of a gateway token created without expires_in_days;
+        0 makes such tokens never expire (NOT RECOMMENDED).""",
+    )
+
+    service_token = Unicode(
+        config=True,
+        help="""A shared token service callers may present to the gateway; it acts as the
+        admin identity and every use is logged. Default: DODO_SERVICE_TOKEN; empty turns
+        it off. Security: anyone holding it can use every connected tool.""",
+    )
+
+    @default("service_token")
+    def _default_service_token(self) -> str:
+        return os.environ.get("DODO_SERVICE_TOKEN", "")
+
+    hygiene_interval = Float(
+        3600.0,
+        config=True,
+        help="""Hub mode: seconds between checks that the owner still exists at the hub with
+        the same identity; connections are cleared when not. 0 turns the check off.""",
+    )
+
+    public_url = Unicode(
+        "",
+        config=True,
+        help="""Public origin of this server (e.g. https://hub.example.org) used to build the
+        OAuth redirect URI; default: the origin the browser used.""",
+    )
+
+    catalog_cache_ttl = Float(
+        5.0,
+        config=True,
+        help="""Seconds the enabled catalog is served from memory before it is read again;
+        this server's own edits show at once, other processes' within this time.""",
+    )
+
+    max_request_bytes = Integer(
+        1024 * 1024,
+        config=True,
+        help="Largest request body dodo's REST API accepts; larger ones get 413.",
+    )
+
+    def runtime_settings(self) -> RuntimeSettings:
+        """The plain values DodoRuntime needs."""
+        return RuntimeSettings(
+            db_url=self.db_url,
+            key_file=Path(self.key_file),
+            catalog=list(self.catalog),
+            catalog_file=self.catalog_file,
+            default_catalog=self.default_catalog,
+            allow_insecure_loopback=self.allow_insecure_loopback,
+            token_lifetime_days=self.token_lifetime_days,
+            catalog_cache_ttl=self.catalog_cache_ttl,
+            max_request_bytes=self.max_request_bytes,
+        )
+
+    def make_runtime(self) -> DodoRuntime:
+        resolver = make_resolver(
+            self.identity_mode, admin_users=self.admin_users, admin_groups=self.admin_groups
+        )
+        return DodoRuntime(self.runtime_settings(), resolver)
+
+    def initialize_settings(self) -> None:
+        self.runtime = self.make_runtime()
+        self.settings["dodo"] = self.runtime
+        self.log.info(
+            "dodo %s: %s mode, owner %r", __version__, self.runtime.resolver.mode,
+            self.runtime.resolver.owner,
+        )
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(routes())
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        self.runtime.start()
+
+    async def stop_extension(self) -> None:
+        await self.runtime.stop()

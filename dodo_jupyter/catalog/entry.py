@@ -1,0 +1,191 @@
+"""The catalog entry: what an administrator approves, and how it is validated.
+
+An entry describes one remote MCP server: where it is (``url``, ``transport``), how users
+authenticate to it (``auth_type`` with either ``headers`` for static headers or an
+``oauth`` policy), and what users are told about it. Input is parsed strictly (unknown
+fields are refused so typos do not pass silently) and every problem is reported per
+field in one :class:`~dodo_jupyter.exceptions.ValidationFailed`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..exceptions import ValidationFailed
+from ..net.urls import check_server_url
+
+__all__ = [
+    "ID_PATTERN",
+    "CatalogEntry",
+    "EntryInput",
+    "HeaderSpec",
+    "OAuthPolicy",
+    "parse_entry",
+]
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class HeaderSpec(_Strict):
+    """A header a user supplies for a ``static_headers`` server (e.g. an API key)."""
+
+    name: str
+    description: str = Field(default="", max_length=300)
+    is_secret: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _header_name(cls, v: str) -> str:
+        if not _HEADER_NAME.match(v):
+            raise ValueError("must be an HTTP header name such as 'X-API-Key'")
+        return v
+
+
+class OAuthPolicy(_Strict):
+    """How dodo authenticates to an ``oauth`` server.
+
+    ``client_id`` (with the secret read from the environment variable
+    ``client_secret_env``) is a pre-registered client, for servers without dynamic
+    registration. ``resource`` overrides the RFC 8707 resource indicator;
+    ``send_resource: false`` leaves it out (for authorization servers that reject it).
+    """
+
+    client_id: str | None = Field(default=None, max_length=300)
+    client_secret_env: str | None = None
+    scopes: list[str] = Field(default_factory=list, max_length=50)
+    resource: str | None = Field(default=None, max_length=2048)
+    send_resource: bool = True
+
+    @field_validator("client_secret_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is not None and not _ENV_NAME.match(v):
+            raise ValueError("must be an environment variable name such as 'GITHUB_MCP_SECRET'")
+        return v
+
+    @field_validator("scopes")
+    @classmethod
+    def _scopes(cls, v: list[str]) -> list[str]:
+        for scope in v:
+            if not scope or len(scope) > 200 or any(c.isspace() for c in scope):
+                raise ValueError(f"scope {scope!r} must be non-empty, without spaces")
+        return v
+
+    @model_validator(mode="after")
+    def _secret_needs_client(self) -> OAuthPolicy:
+        if self.client_secret_env and not self.client_id:
+            raise ValueError("client_secret_env needs client_id")
+        return self
+
+
+class EntryInput(_Strict):
+    """The fields an administrator sets on a catalog entry."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(default="", max_length=200)
+    display_name: str = Field(default="", max_length=100)
+    description: str = Field(default="", max_length=100)
+    url: str = Field(max_length=2048)
+    transport: Literal["streamable-http", "sse"] = "streamable-http"
+    auth_type: Literal["oauth", "static_headers", "none"] = "oauth"
+    known_hosts: list[str] = Field(default_factory=list, max_length=20)
+    setup_guide: str = Field(default="", max_length=4000)
+    headers: list[HeaderSpec] = Field(default_factory=list, max_length=20)
+    oauth: OAuthPolicy | None = None
+    enabled: bool = True
+
+    @field_validator("known_hosts")
+    @classmethod
+    def _hosts(cls, v: list[str]) -> list[str]:
+        for host in v:
+            if not _HOST.match(host):
+                raise ValueError(f"{host!r} is not a host name (like 'auth.example.com')")
+        return [h.lower() for h in v]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EntryInput:
+        if not self.name:
+            self.name = self.id
+        if not self.display_name:
+            self.display_name = self.name[:100]
+        if self.auth_type == "static_headers" and not self.headers:
+            raise ValueError("static_headers entries need at least one header in 'headers'")
+        if self.auth_type != "static_headers" and self.headers:
+            raise ValueError("'headers' is only for auth_type 'static_headers'")
+        if self.auth_type != "oauth" and self.oauth is not None:
+            raise ValueError("'oauth' is only for auth_type 'oauth'")
+        names = [h.name.lower() for h in self.headers]
+        if len(set(names)) != len(names):
+            raise ValueError("header names must be unique")
+        return self
+
+
+class CatalogEntry(EntryInput):
+    """An entry as stored and served, with its bookkeeping fields."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    managed_by: Literal["config", "admin"] = "admin"
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+    def public_json(self) -> dict[str, Any]:
+        """What every user sees (no bookkeeping)."""
+        return self.model_dump(
+            mode="json", exclude={"managed_by", "created_at", "updated_at", "deleted_at"}
+        )
+
+    def admin_json(self) -> dict[str, Any]:
+        """What administrators see."""
+        return self.model_dump(mode="json")
+
+
+def _field_errors(error: ValidationError) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for item in error.errors():
+        loc = ".".join(str(p) for p in item["loc"]) or "entry"
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif item["type"] == "string_pattern_mismatch" and loc == "id":
+            msg = "use 1-32 lowercase letters, digits or '-', starting with a letter or digit"
+        fields.setdefault(loc, msg)
+    return fields
+
+
+def parse_entry(data: object, *, allow_insecure_loopback: bool) -> EntryInput:
+    """Validate untrusted input as a catalog entry.
+
+    Raises
+    ------
+    ValidationFailed
+        with one message per bad field.
+    """
+    if not isinstance(data, dict):
+        raise ValidationFailed("A catalog entry must be a JSON object.")
+    try:
+        entry = EntryInput.model_validate(data)
+    except ValidationError as e:
+        fields = _field_errors(e)
+        summary = "; ".join(f"{k}: {v}" for k, v in fields.items())
+        raise ValidationFailed(f"Invalid catalog entry: {summary}", fields=fields) from None
+    check_server_url(entry.url, allow_insecure_loopback=allow_insecure_loopback)
+    if entry.oauth and entry.oauth.resource:
+        check_server_url(
+            entry.oauth.resource,
+            allow_insecure_loopback=allow_insecure_loopback,
+            field="oauth.resource",
+        )
+    return entry

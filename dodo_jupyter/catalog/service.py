@@ -1,0 +1,367 @@
+"""The approved catalog: listing, admin CRUD with soft delete, import, config seeding.
+
+Who may change the catalog is decided by the caller (the REST layer checks
+:attr:`Identity.is_admin`); this service validates, stores and audits. Reads of the
+enabled entries are served from a named in-memory cache (:class:`CatalogCache`) that
+this process's writes invalidate at once and that expires after
+``DodoApp.catalog_cache_ttl`` seconds so changes made by other processes (the CLI)
+show up too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .. import audit
+from ..exceptions import Conflict, NotFound, ValidationFailed
+from ..store import Store
+from ..store.models import ApprovedMCP, utcnow
+from .entry import CatalogEntry, EntryInput, parse_entry
+from .registry import entries_from_document
+
+__all__ = ["CatalogCache", "CatalogService", "SeedReport"]
+
+log = logging.getLogger(__name__)
+
+_INPUT_FIELDS = tuple(EntryInput.model_fields)
+
+
+def _row_to_entry(row: ApprovedMCP) -> CatalogEntry:
+    return CatalogEntry.model_construct(
+        **{name: getattr(row, name) for name in _INPUT_FIELDS if name not in ("headers", "oauth")},
+        headers=row.headers or [],
+        oauth=row.oauth,
+        managed_by=row.managed_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        deleted_at=row.deleted_at,
+    )
+
+
+def _entry_json(entry: CatalogEntry) -> dict[str, Any]:
+    # model_construct skips validation, so nested models stay plain dicts: dump by hand.
+    data = {name: getattr(entry, name) for name in _INPUT_FIELDS}
+    data["headers"] = [h if isinstance(h, dict) else h.model_dump() for h in entry.headers]
+    oauth = entry.oauth
+    data["oauth"] = oauth.model_dump() if oauth is not None and not isinstance(oauth, dict) else oauth
+    return data
+
+
+def _admin_json(entry: CatalogEntry) -> dict[str, Any]:
+    data = _entry_json(entry)
+    data["managed_by"] = entry.managed_by
+    for name in ("created_at", "updated_at", "deleted_at"):
+        value = getattr(entry, name)
+        data[name] = value.isoformat() if value else None
+    return data
+
+
+def _apply(row: ApprovedMCP, entry: EntryInput) -> None:
+    data = entry.model_dump()
+    for name in _INPUT_FIELDS:
+        setattr(row, name, data[name])
+
+
+def _live_url_owner(session: Session, url: str, exclude_id: str | None = None) -> str | None:
+    stmt = select(ApprovedMCP.id).where(ApprovedMCP.url == url, ApprovedMCP.deleted_at.is_(None))
+    if exclude_id is not None:
+        stmt = stmt.where(ApprovedMCP.id != exclude_id)
+    return session.scalars(stmt).first()
+
+
+@dataclass
+class CachedCatalog:
+    """The enabled entries, serialized once, with their ETag."""
+
+    entries: list[dict[str, Any]]
+    body: bytes
+    etag: str
+    loaded_at: float
+
+
+class CatalogCache:
+    """A named cache of the enabled catalog; see the module docstring."""
+
+    name = "enabled-catalog"
+
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self._value: CachedCatalog | None = None
+
+    def get(self) -> CachedCatalog | None:
+        value = self._value
+        if value is None or time.monotonic() - value.loaded_at > self.max_age:
+            return None
+        return value
+
+    def put(self, entries: list[dict[str, Any]]) -> CachedCatalog:
+        body = json.dumps({"entries": entries}, separators=(",", ":")).encode()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        self._value = CachedCatalog(entries, body, etag, time.monotonic())
+        return self._value
+
+    def invalidate(self) -> None:
+        self._value = None
+
+
+@dataclass
+class SeedReport:
+    """What reconciling the catalog with the configuration changed."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+class CatalogService:
+    """Reads and changes the approved catalog.
+
+    Parameters
+    ----------
+    store:
+        The opened store.
+    allow_insecure_loopback:
+        Accept ``http://`` URLs on loopback hosts (development and tests only).
+    cache_max_age:
+        Seconds the enabled-catalog cache may serve without a new read.
+    """
+
+    def __init__(
+        self, store: Store, *, allow_insecure_loopback: bool = False, cache_max_age: float = 5.0
+    ) -> None:
+        self._store = store
+        self.allow_insecure_loopback = allow_insecure_loopback
+        self.cache = CatalogCache(cache_max_age)
+
+    def _parse(self, data: object) -> EntryInput:
+        return parse_entry(data, allow_insecure_loopback=self.allow_insecure_loopback)
+
+    # -- reads ------------------------------------------------------------------------
+
+    async def enabled(self) -> CachedCatalog:
+        """The enabled, non-deleted entries (what users may connect), cached."""
+        cached = self.cache.get()
+        if cached is not None:
+            return cached
+
+        def query(session: Session) -> list[dict[str, Any]]:
+            stmt = (
+                select(ApprovedMCP)
+                .where(ApprovedMCP.deleted_at.is_(None), ApprovedMCP.enabled.is_(True))
+                .order_by(ApprovedMCP.display_name, ApprovedMCP.id)
+            )
+            return [_entry_json(_row_to_entry(row)) for row in session.scalars(stmt)]
+
+        return self.cache.put(await self._store.db.read(query))
+
+    async def get_enabled(self, entry_id: str) -> dict[str, Any]:
+        """One enabled entry; :class:`NotFound` when unknown, deleted or disabled."""
+        for entry in (await self.enabled()).entries:
+            if entry["id"] == entry_id:
+                return entry
+        raise NotFound(f"No enabled catalog entry {entry_id!r}: ask an administrator to approve it.")
+
+    async def all(self, *, include_deleted: bool = False) -> list[dict[str, Any]]:
+        """Every entry with bookkeeping fields (administrators)."""
+
+        def query(session: Session) -> list[dict[str, Any]]:
+            stmt = select(ApprovedMCP).order_by(ApprovedMCP.display_name, ApprovedMCP.id)
+            if not include_deleted:
+                stmt = stmt.where(ApprovedMCP.deleted_at.is_(None))
+            return [_admin_json(_row_to_entry(row)) for row in session.scalars(stmt)]
+
+        return await self._store.db.read(query)
+
+    async def get(self, entry_id: str) -> dict[str, Any]:
+        """One live entry with bookkeeping fields (administrators)."""
+
+        def query(session: Session) -> dict[str, Any]:
+            return _admin_json(_row_to_entry(_live_row(session, entry_id)))
+
+        return await self._store.db.read(query)
+
+    # -- admin changes ----------------------------------------------------------------
+
+    async def create(self, actor: str, data: object) -> dict[str, Any]:
+        """Add an entry; :class:`Conflict` when its id or url is taken."""
+        entry = self._parse(data)
+        result = await self._write(self._create_sync, actor, [entry], "catalog.create")
+        return result[0]
+
+    async def import_document(self, actor: str, doc: object) -> list[dict[str, Any]]:
+        """Add every entry an import document describes; all or nothing."""
+        raw = entries_from_document(doc)
+        if not raw:
+            raise ValidationFailed("The import holds no entries.")
+        entries = []
+        for index, item in enumerate(raw):
+            try:
+                entries.append(self._parse(item))
+            except ValidationFailed as e:
+                raise ValidationFailed(
+                    f"Entry {index} ({item.get('id', '?')!r}): {e.message}",
+                    fields={f"{index}.{k}": v for k, v in e.details.get("fields", {}).items()},
+                ) from None
+        ids = [e.id for e in entries]
+        if len(set(ids)) != len(ids):
+            raise ValidationFailed("The import holds the same id twice.")
+        return await self._write(self._create_sync, actor, entries, "catalog.import")
+
+    async def update(self, actor: str, entry_id: str, changes: object) -> dict[str, Any]:
+        """Change some fields of a live entry; unmentioned fields keep their values.
+
+        An entry that came from the configuration becomes administrator-managed: the
+        configuration no longer overwrites or removes it.
+        """
+        if not isinstance(changes, dict):
+            raise ValidationFailed("The body must be a JSON object of fields to change.")
+        if "id" in changes and changes["id"] != entry_id:
+            raise ValidationFailed(
+                "An entry's id cannot change: delete it and add a new one.",
+                fields={"id": "cannot change"},
+            )
+
+        def change(session: Session) -> dict[str, Any]:
+            row = _live_row(session, entry_id)
+            current = _entry_json(_row_to_entry(row))
+            entry = self._parse({**current, **changes})
+            taken = _live_url_owner(session, entry.url, exclude_id=entry_id)
+            if taken:
+                raise Conflict(f"Catalog entry {taken!r} already uses this url.", field="url")
+            changed = sorted(k for k in changes if current.get(k) != entry.model_dump()[k])
+            _apply(row, entry)
+            row.managed_by = "admin"
+            row.updated_at = utcnow()
+            row.updated_by = actor
+            audit.record(session, actor, "catalog.update", entry_id, fields=changed)
+            session.flush()
+            return _admin_json(_row_to_entry(row))
+
+        return (await self._write(lambda s: [change(s)]))[0]
+
+    async def delete(self, actor: str, entry_id: str) -> None:
+        """Soft-delete a live entry (it stays in the store, marked deleted)."""
+
+        def remove(session: Session) -> list[dict[str, Any]]:
+            row = _live_row(session, entry_id)
+            row.deleted_at = row.updated_at = utcnow()
+            row.updated_by = actor
+            row.managed_by = "admin"
+            audit.record(session, actor, "catalog.delete", entry_id, url=row.url)
+            return []
+
+        await self._write(remove)
+
+    async def _write(self, fn: Any, *args: Any) -> list[dict[str, Any]]:
+        try:
+            return await self._store.db.write(fn, *args)
+        except IntegrityError:
+            raise Conflict("A catalog entry with this id or url already exists.") from None
+        finally:
+            self.cache.invalidate()
+
+    def _create_sync(
+        self, session: Session, actor: str, entries: list[EntryInput], action: str
+    ) -> list[dict[str, Any]]:
+        out = []
+        for entry in entries:
+            row = session.get(ApprovedMCP, entry.id)
+            if row is not None and row.deleted_at is None:
+                raise Conflict(f"Catalog entry {entry.id!r} already exists.", field="id")
+            taken = _live_url_owner(session, entry.url)
+            if taken:
+                raise Conflict(f"Catalog entry {taken!r} already uses this url.", field="url")
+            now = utcnow()
+            if row is None:
+                row = ApprovedMCP(id=entry.id)
+                session.add(row)
+            _apply(row, entry)
+            row.managed_by = "admin"
+            row.created_at = row.updated_at = now
+            row.created_by = row.updated_by = actor
+            row.deleted_at = None
+            audit.record(session, actor, action, entry.id, url=entry.url)
+            session.flush()
+            out.append(_admin_json(_row_to_entry(row)))
+        return out
+
+    # -- configuration ----------------------------------------------------------------
+
+    def seed_sync(self, configured: list[dict[str, Any]]) -> SeedReport:
+        """Reconcile configuration-managed entries with ``configured`` (blocking).
+
+        Entries the configuration lists are added or updated; configuration-managed entries
+        it no longer lists are soft-deleted; administrator-managed entries are left alone.
+        Invalid configured entries are skipped with a log message, never half-applied.
+        """
+        report = SeedReport()
+        desired: dict[str, EntryInput] = {}
+        for item in configured:
+            try:
+                entry = self._parse(item)
+            except ValidationFailed as e:
+                ident = item.get("id", "?") if isinstance(item, dict) else "?"
+                report.skipped[str(ident)] = e.message
+                continue
+            desired[entry.id] = entry
+
+        def reconcile(session: Session) -> None:
+            now = utcnow()
+            rows = {row.id: row for row in session.scalars(select(ApprovedMCP))}
+            for row in rows.values():
+                if row.managed_by == "config" and row.deleted_at is None and row.id not in desired:
+                    row.deleted_at = row.updated_at = now
+                    row.updated_by = "config"
+                    audit.record(session, "config", "catalog.config_remove", row.id)
+                    report.removed.append(row.id)
+            session.flush()
+            for entry_id, entry in desired.items():
+                row = rows.get(entry_id)
+                if row is not None and row.managed_by != "config":
+                    report.skipped[entry_id] = "managed by an administrator"
+                    continue
+                taken = _live_url_owner(session, entry.url, exclude_id=entry_id)
+                if taken:
+                    report.skipped[entry_id] = f"url already used by {taken!r}"
+                    continue
+                if row is None:
+                    row = ApprovedMCP(id=entry_id, created_at=now, created_by="config")
+                    session.add(row)
+                    report.added.append(entry_id)
+                    action = "catalog.config_add"
+                else:
+                    before = _entry_json(_row_to_entry(row))
+                    if before == entry.model_dump() and row.deleted_at is None:
+                        continue
+                    report.updated.append(entry_id)
+                    action = "catalog.config_update"
+                _apply(row, entry)
+                row.managed_by = "config"
+                row.updated_at = now
+                row.updated_by = "config"
+                row.deleted_at = None
+                audit.record(session, "config", action, entry_id, url=entry.url)
+                session.flush()
+
+        self._store.db.write_sync(reconcile)
+        self.cache.invalidate()
+        for entry_id, reason in report.skipped.items():
+            log.warning("Catalog entry %r from the configuration was skipped: %s", entry_id, reason)
+        return report
+
+
+def _live_row(session: Session, entry_id: str) -> ApprovedMCP:
+    row = session.get(ApprovedMCP, entry_id)
+    if row is None or row.deleted_at is not None:
+        raise NotFound(f"No catalog entry {entry_id!r}.")
+    return row

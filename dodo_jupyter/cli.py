@@ -1,0 +1,275 @@
+"""``jupyter dodo``: manage the catalog, your gateway tokens, the database and the key.
+
+It reads the same configuration as the server (``c.DodoApp.*`` in
+``jupyter_server_config.py``/``.json`` and ``jupyter_dodo_config.*`` on the Jupyter config
+path, or ``--config FILE``) and works on the same database. It never seeds the catalog
+from configuration: only a starting server does that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from .exceptions import DodoError
+
+__all__ = ["main"]
+
+
+def _load_app(args: argparse.Namespace) -> Any:
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config import Application
+
+    from .app import DodoApp
+
+    app = DodoApp()
+    # Application's loader, not JupyterApp's: it takes the search path explicitly.
+    paths = [*jupyter_config_path()[::-1], str(Path.cwd())]
+    for name in ("jupyter_server_config", "jupyter_dodo_config"):
+        Application.load_config_file(app, name, path=paths)
+    if args.config:
+        config_path = Path(args.config)
+        if not config_path.is_file():
+            raise DodoError(f"--config {args.config!r}: no such file.")
+        Application.load_config_file(app, config_path.name, path=[str(config_path.parent)])
+    if args.db_url:
+        app.db_url = args.db_url
+    return app
+
+
+def _runtime(args: argparse.Namespace) -> Any:
+    runtime = _load_app(args).make_runtime()
+    runtime.store.open_sync()
+    return runtime
+
+
+def _run(coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run(coro)
+
+
+def _actor(runtime: Any) -> str:
+    return f"cli:{runtime.resolver.owner}"
+
+
+def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
+    if not rows:
+        return
+    widths = {c: max(len(c), *(len(str(r.get(c) if r.get(c) is not None else "")) for r in rows))
+              for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        cells = [str(row.get(c) if row.get(c) is not None else "").ljust(widths[c]) for c in columns]
+        print("  ".join(cells).rstrip())
+
+
+# -- catalog ----------------------------------------------------------------------------
+
+
+def cmd_catalog_list(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    entries = _run(runtime.catalog.all(include_deleted=args.all))
+    if args.json:
+        print(json.dumps({"entries": entries}, indent=2))
+    elif not entries:
+        print("The catalog is empty. Add a server with `jupyter dodo catalog add --id ID --url URL`.")
+    else:
+        for e in entries:
+            e["state"] = "deleted" if e["deleted_at"] else ("enabled" if e["enabled"] else "disabled")
+        _print_table(entries, ("id", "display_name", "auth_type", "state", "managed_by", "url"))
+    return 0
+
+
+def cmd_catalog_add(args: argparse.Namespace) -> int:
+    if args.file:
+        data = json.loads(Path(args.file).read_text())
+    else:
+        if not args.id or not args.url:
+            raise DodoError("Give --id and --url (or --file ENTRY.json).")
+        data = {"id": args.id, "url": args.url, "transport": args.transport,
+                "auth_type": args.auth_type, "enabled": not args.disabled}
+        for key in ("display_name", "description", "setup_guide"):
+            if getattr(args, key):
+                data[key] = getattr(args, key)
+        if args.header:
+            data["headers"] = [{"name": h} for h in args.header]
+    runtime = _runtime(args)
+    entry = _run(runtime.catalog.create(_actor(runtime), data))
+    print(f"Added {entry['id']!r} ({entry['url']}).")
+    return 0
+
+
+def cmd_catalog_remove(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    _run(runtime.catalog.delete(_actor(runtime), args.id))
+    print(f"Removed {args.id!r} (soft delete: it stays in the audit log and the database).")
+    return 0
+
+
+def cmd_catalog_import(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as e:
+        raise DodoError(f"Cannot read {args.file!r}: {e.strerror}.") from None
+    except ValueError as e:
+        raise DodoError(f"{args.file!r} is not valid JSON: {e}.") from None
+    runtime = _runtime(args)
+    entries = _run(runtime.catalog.import_document(_actor(runtime), doc))
+    print(f"Imported {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}: "
+          + ", ".join(e["id"] for e in entries))
+    return 0
+
+
+# -- tokens -----------------------------------------------------------------------------
+
+
+def cmd_tokens_list(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    tokens = _run(runtime.tokens.list(runtime.resolver.owner))
+    if args.json:
+        print(json.dumps({"tokens": tokens}, indent=2))
+    elif not tokens:
+        print("No gateway tokens. Create one with `jupyter dodo tokens create --label NAME`.")
+    else:
+        _print_table(tokens, ("id", "label", "kind", "created_at", "last_used_at", "expires_at"))
+    return 0
+
+
+def cmd_tokens_create(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    new = _run(runtime.tokens.create(runtime.resolver.owner, args.label, args.expires_in_days))
+    print(new.token)
+    print(f"Token {new.info['id']} for {runtime.resolver.owner!r}; it is shown only now.",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    _run(runtime.tokens.delete(runtime.resolver.owner, args.id))
+    print(f"Revoked token {args.id}.")
+    return 0
+
+
+# -- store ------------------------------------------------------------------------------
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from .store import migrate
+    from .store.database import Database
+
+    app = _load_app(args)
+    db = Database(app.db_url)
+    try:
+        before = migrate.upgrade(db.engine)
+    finally:
+        db.close()
+    print(f"Database at revision {migrate.HEAD} (was {before or 'empty'}).")
+    return 0
+
+
+def cmd_rotate_key(args: argparse.Namespace) -> int:
+    runtime = _runtime(args)
+    if runtime.store.vault_error is not None:
+        raise runtime.store.vault_error
+    count = runtime.store.rotate_key_sync()
+    if runtime.store.key_source == "env":
+        print(f"Re-encrypted {count} secret(s) with the first key of DODO_CRYPT_KEY; "
+              "you may now remove the old keys from it.")
+    else:
+        print(f"Re-encrypted {count} secret(s) with a new key written to {runtime.store.key_file}.")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", help="a Jupyter config file (.py or .json) to read")
+    common.add_argument("--db-url", help="SQLAlchemy URL of the database (default: as configured)")
+
+    parser = argparse.ArgumentParser(
+        prog="jupyter dodo", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="store_true", help="print the version")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    catalog = sub.add_parser("catalog", help="the approved catalog of MCP servers")
+    csub = catalog.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = csub.add_parser("list", parents=[common], help="list entries")
+    p.add_argument("--all", action="store_true", help="include deleted entries")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_catalog_list)
+    p = csub.add_parser("add", parents=[common], help="approve an MCP server")
+    p.add_argument("--id", help="short id: lowercase letters, digits, '-' (max 32)")
+    p.add_argument("--url", help="the server's https:// MCP endpoint")
+    p.add_argument("--display-name")
+    p.add_argument("--description", help="at most 100 characters")
+    p.add_argument("--setup-guide")
+    p.add_argument("--transport", choices=["streamable-http", "sse"], default="streamable-http")
+    p.add_argument("--auth-type", choices=["oauth", "static_headers", "none"], default="oauth")
+    p.add_argument("--header", action="append", help="a header users supply (static_headers)")
+    p.add_argument("--disabled", action="store_true", help="add it disabled")
+    p.add_argument("--file", help="a JSON file holding one entry (instead of the flags)")
+    p.set_defaults(func=cmd_catalog_add)
+    p = csub.add_parser("remove", parents=[common], help="soft-delete an entry")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_catalog_remove)
+    p = csub.add_parser("import", parents=[common],
+                        help="import an MCP Registry server.json or a dodo entries file")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_catalog_import)
+
+    tokens = sub.add_parser("tokens", help="your gateway tokens (for the local owner)")
+    tsub = tokens.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = tsub.add_parser("list", parents=[common], help="list tokens (no secrets)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_tokens_list)
+    p = tsub.add_parser("create", parents=[common], help="create a token; printed once")
+    p.add_argument("--label", default="cli")
+    p.add_argument("--expires-in-days", type=int)
+    p.set_defaults(func=cmd_tokens_create)
+    p = tsub.add_parser("revoke", parents=[common], help="delete a token by id")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_tokens_revoke)
+
+    db = sub.add_parser("db", help="the database")
+    dsub = db.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = dsub.add_parser("upgrade", parents=[common], help="apply migrations")
+    p.set_defaults(func=cmd_db_upgrade)
+
+    p = sub.add_parser("rotate-key", parents=[common],
+                       help="re-encrypt every stored secret with a new key")
+    p.set_defaults(func=cmd_rotate_key)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from ._version import __version__
+
+        print(__version__)
+        return 0
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return func(args)
+    except DodoError as e:
+        print(f"jupyter dodo: error: {e.message}", file=sys.stderr)
+        fields = e.details.get("fields")
+        if fields:
+            for name, problem in fields.items():
+                print(f"  {name}: {problem}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

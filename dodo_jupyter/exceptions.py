@@ -1,0 +1,116 @@
+"""Errors raised by dodo_jupyter services.
+
+Every error a person can act on is a :class:`DodoError`. Each subclass carries the
+HTTP status the REST layer answers with and a short machine-readable ``error`` code;
+the message says what went wrong and how to fix it, and never contains a secret.
+
+    DodoError
+    ├── BadRequest          400  malformed input
+    │   └── ValidationFailed     400  a field is missing, has the wrong type or value
+    ├── Unauthorized        401  no valid credentials
+    ├── Forbidden           403  authenticated, but not allowed
+    ├── NotFound            404  unknown or not yours
+    ├── Conflict            409  duplicate id or url
+    ├── PayloadTooLarge     413  request body over the limit
+    └── Unavailable         503  the store or vault cannot be used right now
+        └── VaultError            503  encryption keys missing or wrong
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "DodoError",
+    "Forbidden",
+    "NotFound",
+    "PayloadTooLarge",
+    "Unauthorized",
+    "Unavailable",
+    "ValidationFailed",
+    "VaultError",
+]
+
+
+class DodoError(Exception):
+    """Base class of every error dodo_jupyter reports to a person."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_json(self) -> dict[str, Any]:
+        """The body the REST API sends for this error."""
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        body.update(self.details)
+        return body
+
+
+class BadRequest(DodoError):
+    """The request could not be understood."""
+
+    status = 400
+    code = "bad_request"
+
+
+class ValidationFailed(BadRequest):
+    """A field is missing, has the wrong type or an unacceptable value."""
+
+    code = "invalid"
+
+    def __init__(self, message: str, *, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message, fields=fields or {})
+
+
+class Unauthorized(DodoError):
+    """No valid credentials were presented."""
+
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(DodoError):
+    """The caller is known but may not do this."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(DodoError):
+    """The thing does not exist, or belongs to somebody else."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(DodoError):
+    """The change would duplicate something that must be unique."""
+
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(DodoError):
+    """The request body is larger than the configured limit."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class Unavailable(DodoError):
+    """The store or another dependency cannot be used right now."""
+
+    status = 503
+    code = "unavailable"
+
+
+class VaultError(Unavailable):
+    """Secrets cannot be encrypted or decrypted with the configured keys."""
+
+    code = "vault_unavailable"

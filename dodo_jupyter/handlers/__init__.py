@@ -1,0 +1,30 @@
+"""URL routes of the dodo REST API (all under the server's ``base_url``)."""
+
+from __future__ import annotations
+
+from .catalog import (
+    AdminAuditHandler,
+    AdminEntryHandler,
+    AdminEntryListHandler,
+    AdminImportHandler,
+    CatalogHandler,
+)
+from .user import MeHandler, TokenHandler, TokenListHandler
+
+__all__ = ["routes"]
+
+_ID = r"(?P<{}>[^/]+)"
+
+
+def routes() -> list[tuple[str, type]]:
+    """The (pattern, handler) pairs; ExtensionApp prefixes them with ``base_url``."""
+    return [
+        (r"/dodo/api/me", MeHandler),
+        (r"/dodo/api/mcp-catalog", CatalogHandler),
+        (r"/dodo/api/admin/approved-mcps", AdminEntryListHandler),
+        (r"/dodo/api/admin/approved-mcps/import", AdminImportHandler),
+        (r"/dodo/api/admin/approved-mcps/" + _ID.format("entry_id"), AdminEntryHandler),
+        (r"/dodo/api/admin/audit", AdminAuditHandler),
+        (r"/dodo/api/user/mcp-tokens", TokenListHandler),
+        (r"/dodo/api/user/mcp-tokens/" + _ID.format("token_id"), TokenHandler),
+    ]

@@ -1,0 +1,111 @@
+"""The base of every dodo REST handler: JSON in, JSON out, errors as ``{error, message}``.
+
+Handlers stay thin: parse the request, resolve the caller's :class:`Identity`, call a
+service from :class:`~dodo_jupyter.runtime.DodoRuntime`, write JSON. Every
+:class:`~dodo_jupyter.exceptions.DodoError` becomes its 4xx/5xx JSON answer here, in one
+place; anything unexpected becomes a 500 whose details stay in the server log.
+"""
+
+from __future__ import annotations
+
+import json
+from http.client import responses
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.base.handlers import APIHandler
+from tornado.web import HTTPError
+
+from ..exceptions import BadRequest, DodoError, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from ..identity import Identity
+    from ..runtime import DodoRuntime
+
+__all__ = ["DodoAPIHandler"]
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    503: "unavailable",
+}
+
+
+class DodoAPIHandler(APIHandler):
+    """Base class: authorization resource ``dodo``, JSON bodies, uniform errors."""
+
+    auth_resource = "dodo"
+
+    @property
+    def dodo(self) -> DodoRuntime:
+        return self.settings["dodo"]  # type: ignore[no-any-return]
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        limit = self.dodo.max_request_bytes
+        if len(self.request.body or b"") > limit:
+            raise PayloadTooLarge(
+                f"The request body is larger than {limit} bytes (DodoApp.max_request_bytes)."
+            )
+
+    async def identity(self) -> Identity:
+        """The caller, once the store is ready."""
+        await self.dodo.ready()
+        return self.dodo.resolver.resolve(self.current_user)
+
+    def json_body(self) -> Any:
+        """The request body parsed as JSON; :class:`BadRequest` when it is not."""
+        body = self.request.body
+        if not body:
+            raise BadRequest("The request needs a JSON body.")
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise BadRequest(f"The request body is not valid JSON: {e}") from None
+
+    def json_object(self) -> dict[str, Any]:
+        """The request body, which must be a JSON object."""
+        data = self.json_body()
+        if not isinstance(data, dict):
+            raise BadRequest("The request body must be a JSON object.")
+        return data
+
+    def send_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data))
+
+    # -- errors -----------------------------------------------------------------------
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, DodoError):
+            if e.status >= 500:
+                self.log.warning("dodo: %s (%s)", e.message, e.__cause__ or e.code)
+            if self._finished:
+                return
+            self.clear()
+            self.set_status(e.status)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(e.to_json()))
+            return
+        super()._handle_request_exception(e)  # type: ignore[misc]
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        message = responses.get(status_code, "Unknown HTTP Error")
+        exc_info = kwargs.get("exc_info")
+        error = _STATUS_CODES.get(status_code, "error")
+        if exc_info and isinstance(exc_info[1], HTTPError):
+            message = exc_info[1].log_message or exc_info[1].reason or message
+            if exc_info[1].args:
+                try:
+                    message = message % exc_info[1].args
+                except (TypeError, ValueError):
+                    pass
+        elif status_code >= 500:
+            error = "internal_error"
+            message = "Unexpected error in dodo; the server log has the details."
+        self.finish(json.dumps({"error": error, "message": message}))

@@ -1,0 +1,189 @@
+"""Who is calling: the owner, an administrator, or a visitor.
+
+jupyter_server authenticates a request (``handler.current_user``); this module decides
+what that user is *to dodo*. Two modes:
+
+``local``
+    No JupyterHub. The OS user running the server owns it and is its administrator.
+    Every request jupyter_server authenticated maps to the owner, including token-only
+    requests from kernels, which jupyter_server would otherwise give a random
+    anonymous name.
+
+``hub``
+    A JupyterHub single-user server. The owner is ``JUPYTERHUB_USER`` at
+    ``JUPYTERHUB_API_URL``. A different hub user reaching the server through JupyterHub
+    sharing is a *visitor*: the catalog is visible to them, nothing personal is.
+    Administrators are hub admins (``hub_user["admin"]``), holders of the
+    ``custom:dodo:admin`` scope, members of ``DodoApp.admin_groups`` or users named in
+    ``DodoApp.admin_users``. The hub user model comes with each request (jupyter_server's
+    HubAuth caches it no longer than its ``cache_max_age``); nothing here caches it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .exceptions import Forbidden
+
+__all__ = [
+    "ADMIN_SCOPE",
+    "HubIdentityResolver",
+    "Identity",
+    "IdentityResolver",
+    "LocalIdentityResolver",
+    "make_resolver",
+]
+
+ADMIN_SCOPE = "custom:dodo:admin"
+
+Mode = Literal["local", "hub"]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The caller as dodo sees it."""
+
+    username: str
+    mode: Mode
+    is_owner: bool
+    is_admin: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "username": self.username,
+            "mode": self.mode,
+            "is_owner": self.is_owner,
+            "is_admin": self.is_admin,
+        }
+
+    def require_owner(self) -> Identity:
+        """Return self, or raise :class:`Forbidden` for a visitor."""
+        if not self.is_owner:
+            raise Forbidden(
+                f"{self.username!r} is visiting a server shared by its owner: MCP connections "
+                "and tokens are personal, so use them from your own server."
+            )
+        return self
+
+    def require_admin(self) -> Identity:
+        """Return self, or raise :class:`Forbidden` for a non-administrator."""
+        if not self.is_admin:
+            raise Forbidden(
+                f"{self.username!r} is not a dodo administrator: only administrators change "
+                "the approved catalog (hub admins, holders of the custom:dodo:admin scope, "
+                "or members of DodoApp.admin_groups)."
+            )
+        return self
+
+
+class IdentityResolver:
+    """Maps an authenticated jupyter_server user to an :class:`Identity`."""
+
+    mode: Mode
+
+    @property
+    def owner(self) -> str:
+        """The username of the server's owner."""
+        raise NotImplementedError
+
+    def resolve(self, user: Any) -> Identity:
+        raise NotImplementedError
+
+    def owner_identity(self) -> Identity:
+        """The owner's identity, for callers that act on the owner's behalf."""
+        raise NotImplementedError
+
+
+class LocalIdentityResolver(IdentityResolver):
+    """Local mode: every authenticated request is the owner, who is also the admin."""
+
+    mode: Mode = "local"
+
+    def __init__(self, owner: str | None = None) -> None:
+        self._owner = owner or getpass.getuser()
+
+    @property
+    def owner(self) -> str:
+        return self._owner
+
+    def resolve(self, user: Any) -> Identity:
+        return self.owner_identity()
+
+    def owner_identity(self) -> Identity:
+        return Identity(self._owner, "local", is_owner=True, is_admin=True)
+
+
+class HubIdentityResolver(IdentityResolver):
+    """Hub mode: the owner is ``JUPYTERHUB_USER``; everyone else is a visitor."""
+
+    mode: Mode = "hub"
+
+    def __init__(
+        self,
+        owner: str,
+        api_url: str,
+        *,
+        admin_users: Iterable[str] = (),
+        admin_groups: Iterable[str] = (),
+    ) -> None:
+        self._owner = owner
+        self.api_url = api_url
+        self.admin_users = frozenset(admin_users)
+        self.admin_groups = frozenset(admin_groups)
+
+    @property
+    def owner(self) -> str:
+        return self._owner
+
+    def resolve(self, user: Any) -> Identity:
+        hub_user: Mapping[str, Any] = getattr(user, "hub_user", None) or {}
+        username = str(hub_user.get("name") or getattr(user, "username", ""))
+        return Identity(
+            username,
+            "hub",
+            is_owner=username == self._owner,
+            is_admin=self._is_admin(username, hub_user),
+        )
+
+    def _is_admin(self, username: str, hub_user: Mapping[str, Any]) -> bool:
+        if hub_user.get("admin") is True or username in self.admin_users:
+            return True
+        if ADMIN_SCOPE in (hub_user.get("scopes") or ()):
+            return True
+        return bool(self.admin_groups.intersection(hub_user.get("groups") or ()))
+
+    def owner_identity(self) -> Identity:
+        return Identity(
+            self._owner, "hub", is_owner=True, is_admin=self._owner in self.admin_users
+        )
+
+
+def make_resolver(
+    mode: str,
+    *,
+    admin_users: Iterable[str] = (),
+    admin_groups: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> IdentityResolver:
+    """Build the resolver for ``mode`` (``auto``, ``local`` or ``hub``)."""
+    env = os.environ if environ is None else environ
+    hub_user = env.get("JUPYTERHUB_USER", "")
+    api_url = env.get("JUPYTERHUB_API_URL", "")
+    if mode == "auto":
+        mode = "hub" if hub_user and api_url else "local"
+    if mode == "hub":
+        if not hub_user or not api_url:
+            raise ValueError(
+                "DodoApp.identity_mode='hub' needs JUPYTERHUB_USER and JUPYTERHUB_API_URL; "
+                "they are set when JupyterHub spawns the server."
+            )
+        return HubIdentityResolver(
+            hub_user, api_url, admin_users=admin_users, admin_groups=admin_groups
+        )
+    if mode == "local":
+        return LocalIdentityResolver()
+    raise ValueError(f"Unknown DodoApp.identity_mode {mode!r}: use 'auto', 'local' or 'hub'.")

@@ -1,0 +1,1 @@
+"""Outbound network policy: which URLs dodo_jupyter may talk to."""

@@ -1,0 +1,167 @@
+"""The runtime: every dodo service of one Jupyter server, wired together.
+
+:class:`DodoRuntime` is built from :class:`~dodo_jupyter.app.DodoApp`'s settings (or by
+the CLI and tests from plain values) and put in the tornado settings as ``"dodo"``.
+Opening the store (migrations, vault check, catalog seeding) is blocking work, so it
+runs on a thread after the server starts; handlers ``await runtime.ready()``. When
+opening fails (say the database is down) requests get a 503 that says why, and the next
+request after :data:`RETRY_OPEN_AFTER_S` tries again: no crash loop, nothing destroyed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .audit import AuditLogService
+from .catalog import CatalogService, SeedReport, entries_from_document
+from .exceptions import DodoError, Unavailable
+from .identity import IdentityResolver
+from .store import Store
+from .tokens import TokenService
+
+__all__ = ["DodoRuntime", "RuntimeSettings", "load_default_catalog"]
+
+log = logging.getLogger("dodo_jupyter")
+
+RETRY_OPEN_AFTER_S = 5.0
+
+
+def load_default_catalog() -> list[dict[str, Any]]:
+    """The catalog shipped with dodo (``catalog/default_catalog.json``)."""
+    text = resources.files("dodo_jupyter.catalog").joinpath("default_catalog.json").read_text()
+    return entries_from_document(json.loads(text))
+
+
+@dataclass
+class RuntimeSettings:
+    """Plain values the runtime needs; DodoApp fills them from its traitlets."""
+
+    db_url: str
+    key_file: Path
+    catalog: list[dict[str, Any]] = field(default_factory=list)
+    catalog_file: str = ""
+    default_catalog: bool = True
+    allow_insecure_loopback: bool = False
+    token_lifetime_days: int = 90
+    catalog_cache_ttl: float = 5.0
+    max_request_bytes: int = 1024 * 1024
+    environ: dict[str, str] | None = None
+
+
+class DodoRuntime:
+    """Holds the store and services; see the module docstring."""
+
+    def __init__(self, settings: RuntimeSettings, resolver: IdentityResolver) -> None:
+        self.settings = settings
+        self.resolver = resolver
+        self.max_request_bytes = settings.max_request_bytes
+        self.store = Store(settings.db_url, settings.key_file, environ=settings.environ)
+        self.catalog = CatalogService(
+            self.store,
+            allow_insecure_loopback=settings.allow_insecure_loopback,
+            cache_max_age=settings.catalog_cache_ttl,
+        )
+        self.tokens = TokenService(
+            self.store, default_lifetime_days=settings.token_lifetime_days
+        )
+        self.audit = AuditLogService(self.store)
+        self._opening: asyncio.Future[None] | None = None
+        self._open_error: DodoError | None = None
+        self._failed_at = 0.0
+        self._opened = False
+
+    # -- configuration ----------------------------------------------------------------
+
+    def configured_catalog(self) -> list[dict[str, Any]]:
+        """Entries the configuration manages: default catalog, catalog_file, catalog."""
+        merged: dict[str, dict[str, Any]] = {}
+        sources: list[list[dict[str, Any]]] = []
+        if self.settings.default_catalog:
+            sources.append(load_default_catalog())
+        if self.settings.catalog_file:
+            path = Path(self.settings.catalog_file)
+            try:
+                sources.append(entries_from_document(json.loads(path.read_text())))
+            except (OSError, ValueError, DodoError) as e:
+                log.error("DodoApp.catalog_file %r cannot be used: %s", str(path), e)
+        sources.append(list(self.settings.catalog))
+        for source in sources:
+            for item in source:
+                merged[str(item.get("id"))] = item
+        return list(merged.values())
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def open_sync(self) -> SeedReport:
+        """Open the store and reconcile the catalog with the configuration (blocking)."""
+        self.store.open_sync()
+        if self.store.vault_error is not None:
+            log.error("dodo vault: %s", self.store.vault_error.message)
+        report = self.catalog.seed_sync(self.configured_catalog())
+        if report.added or report.updated or report.removed:
+            log.info(
+                "dodo catalog from configuration: %d added, %d updated, %d removed",
+                len(report.added),
+                len(report.updated),
+                len(report.removed),
+            )
+        self._opened = True
+        return report
+
+    def start(self) -> None:
+        """Begin opening the store on a thread (needs a running event loop)."""
+        if self._opening is None:
+            loop = asyncio.get_running_loop()
+            self._opening = loop.run_in_executor(None, self.open_sync)
+            self._opening.add_done_callback(self._opened_cb)
+
+    def _opened_cb(self, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            return
+        error = fut.exception()
+        if error is None:
+            return
+        log.error("dodo could not open its store: %s", error, exc_info=error)
+        self._failed_at = time.monotonic()
+        self._open_error = _as_dodo_error(error)
+
+    async def ready(self) -> None:
+        """Wait until the store is open; :class:`Unavailable` while it cannot be."""
+        if self._opened:
+            return
+        if self._opening is not None and self._opening.done() and self._open_error is not None:
+            if time.monotonic() - self._failed_at < RETRY_OPEN_AFTER_S:
+                raise self._open_error
+            self._opening = None
+            self._open_error = None
+            self.store.close()
+        self.start()
+        assert self._opening is not None
+        try:
+            await asyncio.shield(self._opening)
+        except Exception as e:
+            raise self._open_error or _as_dodo_error(e) from None
+
+    async def stop(self) -> None:
+        if self._opening is not None and not self._opening.done():
+            try:
+                await self._opening
+            except Exception:  # noqa: S110 - reported by _opened_cb already
+                pass
+        await asyncio.get_running_loop().run_in_executor(None, self.store.close)
+
+
+def _as_dodo_error(error: BaseException) -> DodoError:
+    if isinstance(error, DodoError):
+        return error
+    return Unavailable(
+        "dodo could not open its database: check DodoApp.db_url, that the database is "
+        "running, and the server log; dodo retries on the next request."
+    )

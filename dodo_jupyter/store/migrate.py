@@ -1,0 +1,58 @@
+"""Alembic migrations, run at start and by ``jupyter dodo db upgrade``.
+
+The scripts live in :mod:`dodo_jupyter.store.migrations`. :data:`HEAD` names the newest
+revision, so an up-to-date database is recognised with one query and without importing
+Alembic (which keeps server start-up fast); a test keeps it equal to Alembic's head.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection, Engine
+
+__all__ = ["HEAD", "current_revision", "upgrade"]
+
+#: The newest migration's revision id.
+HEAD = "0001"
+
+_SCRIPT_LOCATION = "dodo_jupyter.store:migrations"
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The revision the database is at, or None for an empty database."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _alembic_config(conn: Connection):  # type: ignore[no-untyped-def]
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", _SCRIPT_LOCATION)
+    cfg.attributes["connection"] = conn
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> str | None:
+    """Upgrade the database to ``revision``; returns the revision it was at before."""
+    with engine.connect() as conn:
+        before = current_revision(conn)
+    if before == HEAD and revision in ("head", HEAD):
+        return before
+    from alembic import command
+
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), revision)
+    return before
+
+
+def script_head() -> str | None:
+    """Alembic's own idea of the head revision (imports Alembic)."""
+    from alembic.script import ScriptDirectory
+
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", _SCRIPT_LOCATION)
+    return ScriptDirectory.from_config(cfg).get_current_head()

@@ -1,0 +1,208 @@
+"""User-scoped gateway tokens: ``dodo_<id>_<secret>``.
+
+A token is shown once, when it is created. The store keeps its id and the SHA-256 of its
+secret (the secret is 256 random bits, so a plain hash is as strong as a slow one and
+lets authentication stay fast). Authentication looks the row up by id and compares the
+hash in constant time; an expired token never authenticates. Listings show the public
+prefix (``dodo_<id>``) only. A user can see and delete only their own tokens; another
+user's token id answers "not found", exactly like an unknown one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import audit
+from .exceptions import NotFound, ValidationFailed
+from .store import Store
+from .store.models import UserMCPToken, utcnow
+
+__all__ = ["TOKEN_PREFIX", "NewToken", "TokenService", "parse_token"]
+
+TOKEN_PREFIX = "dodo_"
+_TOKEN_RE = re.compile(r"^dodo_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+_MAX_LABEL = 100
+_MAX_LIFETIME_DAYS = 3650
+#: Only record a new ``last_used_at`` when the stored one is older than this.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+
+
+def parse_token(token: str) -> tuple[str, str] | None:
+    """Split a token into (id, secret); None when it is not a dodo token."""
+    match = _TOKEN_RE.match(token)
+    return (match.group(1), match.group(2)) if match else None
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A just-created token: ``token`` is the only time the secret is available."""
+
+    token: str
+    info: dict[str, Any]
+
+
+def _info(row: UserMCPToken) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "prefix": f"{TOKEN_PREFIX}{row.id}",
+        "label": row.label,
+        "kind": row.kind,
+        "created_at": row.created_at.isoformat(),
+        "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None,
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+    }
+
+
+def _valid_label(label: object) -> str:
+    if label is None:
+        return ""
+    if not isinstance(label, str):
+        raise ValidationFailed("'label' must be a string.", fields={"label": "must be a string"})
+    label = label.strip()
+    if len(label) > _MAX_LABEL or any(ord(c) < 0x20 for c in label):
+        raise ValidationFailed(
+            f"'label' must be at most {_MAX_LABEL} printable characters.",
+            fields={"label": f"at most {_MAX_LABEL} printable characters"},
+        )
+    return label
+
+
+def _valid_lifetime(days: object, default_days: int) -> int | None:
+    """Days until expiry, or None for a token that does not expire."""
+    if days is None:
+        return default_days or None
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= _MAX_LIFETIME_DAYS:
+        raise ValidationFailed(
+            f"'expires_in_days' must be a whole number from 1 to {_MAX_LIFETIME_DAYS}.",
+            fields={"expires_in_days": f"integer 1-{_MAX_LIFETIME_DAYS}"},
+        )
+    return days
+
+
+class TokenService:
+    """Creates, lists, deletes and checks gateway tokens.
+
+    Parameters
+    ----------
+    store:
+        The opened store.
+    default_lifetime_days:
+        Lifetime of a token created without ``expires_in_days``; 0 for no expiry.
+    """
+
+    def __init__(self, store: Store, *, default_lifetime_days: int = 90) -> None:
+        self._store = store
+        self.default_lifetime_days = default_lifetime_days
+
+    async def create(
+        self, username: str, label: object = None, expires_in_days: object = None, *,
+        kind: str = "user",
+    ) -> NewToken:
+        """Make a token for ``username``; the result holds the secret, once."""
+        clean_label = _valid_label(label)
+        days = _valid_lifetime(expires_in_days, self.default_lifetime_days)
+        token_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        now = utcnow()
+        row = UserMCPToken(
+            id=token_id,
+            username=username,
+            secret_hash=_hash(secret),
+            label=clean_label,
+            kind=kind,
+            created_at=now,
+            expires_at=now + timedelta(days=days) if days else None,
+        )
+
+        def insert(session: Session) -> dict[str, Any]:
+            session.add(row)
+            audit.record(session, username, "token.create", token_id, label=clean_label, kind=kind)
+            return _info(row)
+
+        info = await self._store.db.write(insert)
+        return NewToken(f"{TOKEN_PREFIX}{token_id}_{secret}", info)
+
+    async def list(self, username: str) -> list[dict[str, Any]]:
+        """``username``'s tokens, newest first, without secrets."""
+
+        def query(session: Session) -> list[dict[str, Any]]:
+            stmt = (
+                select(UserMCPToken)
+                .where(UserMCPToken.username == username)
+                .order_by(UserMCPToken.created_at.desc(), UserMCPToken.id)
+            )
+            return [_info(row) for row in session.scalars(stmt)]
+
+        return await self._store.db.read(query)
+
+    async def delete(self, username: str, token_id: str) -> None:
+        """Delete one of ``username``'s tokens; :class:`NotFound` for any other id."""
+
+        def remove(session: Session) -> None:
+            row = session.get(UserMCPToken, token_id) if len(token_id) <= 32 else None
+            if row is None or row.username != username:
+                raise NotFound(f"No token with id {token_id!r}.")
+            session.delete(row)
+            audit.record(session, username, "token.delete", token_id, label=row.label)
+
+        await self._store.db.write(remove)
+
+    async def delete_kind(self, username: str, kind: str) -> int:
+        """Delete every token of ``kind`` that ``username`` holds; returns how many."""
+
+        def remove(session: Session) -> int:
+            rows = session.scalars(
+                select(UserMCPToken).where(
+                    UserMCPToken.username == username, UserMCPToken.kind == kind
+                )
+            ).all()
+            for row in rows:
+                session.delete(row)
+                audit.record(session, username, "token.delete", row.id, kind=kind)
+            return len(rows)
+
+        return await self._store.db.write(remove)
+
+    async def authenticate(self, token: str) -> str | None:
+        """The username a valid, unexpired token belongs to; None otherwise."""
+        parts = parse_token(token)
+        if parts is None:
+            return None
+        token_id, secret = parts
+        presented = _hash(secret)
+
+        def check(session: Session) -> tuple[str | None, bool]:
+            row = session.get(UserMCPToken, token_id)
+            if row is None or not hmac.compare_digest(row.secret_hash, presented):
+                return None, False
+            now = utcnow()
+            if row.expires_at is not None and row.expires_at <= now:
+                return None, False
+            stale = row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION
+            return row.username, stale
+
+        username, stale = await self._store.db.read(check)
+        if username is not None and stale:
+            await self._store.db.write(_touch, token_id)
+        return username
+
+
+def _touch(session: Session, token_id: str) -> None:
+    row = session.get(UserMCPToken, token_id)
+    if row is not None:
+        row.last_used_at = utcnow()
+
+
