@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -72,7 +73,8 @@ class DodoRuntime:
             self.store, default_lifetime_days=settings.token_lifetime_days
         )
         self.audit = AuditLogService(self.store)
-        self._opening: asyncio.Future[None] | None = None
+        self._opener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dodo-open")
+        self._opening: Future[SeedReport] | None = None
         self._open_error: DodoError | None = None
         self._failed_at = 0.0
         self._opened = False
@@ -116,16 +118,13 @@ class DodoRuntime:
         return report
 
     def start(self) -> None:
-        """Begin opening the store on a thread (needs a running event loop)."""
+        """Begin opening the store on a thread; safe to call from any thread or event loop."""
         if self._opening is None:
-            loop = asyncio.get_running_loop()
-            self._opening = loop.run_in_executor(None, self.open_sync)
+            self._opening = self._opener.submit(self.open_sync)
             self._opening.add_done_callback(self._opened_cb)
 
-    def _opened_cb(self, fut: asyncio.Future[Any]) -> None:
-        if fut.cancelled():
-            return
-        error = fut.exception()
+    def _opened_cb(self, fut: Future[SeedReport]) -> None:
+        error = None if fut.cancelled() else fut.exception()
         if error is None:
             return
         log.error("dodo could not open its store: %s", error, exc_info=error)
@@ -136,25 +135,26 @@ class DodoRuntime:
         """Wait until the store is open; :class:`Unavailable` while it cannot be."""
         if self._opened:
             return
-        if self._opening is not None and self._opening.done() and self._open_error is not None:
+        opening = self._opening
+        if opening is not None and opening.done() and opening.exception() is not None:
             if time.monotonic() - self._failed_at < RETRY_OPEN_AFTER_S:
-                raise self._open_error
+                raise self._open_error or _as_dodo_error(opening.exception())  # type: ignore[arg-type]
             self._opening = None
             self._open_error = None
             self.store.close()
         self.start()
         assert self._opening is not None
         try:
-            await asyncio.shield(self._opening)
+            # A concurrent future, so it can be awaited from whichever event loop serves us.
+            await asyncio.shield(asyncio.wrap_future(self._opening))
         except Exception as e:
             raise self._open_error or _as_dodo_error(e) from None
 
     async def stop(self) -> None:
-        if self._opening is not None and not self._opening.done():
-            try:
-                await self._opening
-            except Exception:  # noqa: S110 - reported by _opened_cb already
-                pass
+        opening = self._opening
+        if opening is not None and not opening.done():
+            await asyncio.wrap_future(opening)
+        self._opener.shutdown(wait=False)
         await asyncio.get_running_loop().run_in_executor(None, self.store.close)
 
 

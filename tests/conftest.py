@@ -1,0 +1,154 @@
+"""Shared fixtures: databases (SQLite and the PostgreSQL at 127.0.0.1:5432), a real
+Jupyter server with dodo (pytest-jupyter), and a JSON client for the REST API."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import create_engine, text
+from tornado.httpclient import HTTPClientError
+
+from dodo_jupyter.identity import LocalIdentityResolver
+from dodo_jupyter.runtime import DodoRuntime, RuntimeSettings
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+#: The PostgreSQL every machine of this project runs (trust auth, database "test").
+POSTGRES_URL = os.environ.get(
+    "DODO_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'dodo.sqlite'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards."""
+    schema = f"dodo_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Each store test runs on SQLite and on PostgreSQL."""
+    name = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def key_file(tmp_path: Path) -> Path:
+    return tmp_path / "keys" / "crypt.key"
+
+
+@pytest.fixture
+def make_runtime(
+    db_url: str, key_file: Path
+) -> Iterator[Callable[..., DodoRuntime]]:
+    """Build opened runtimes on the test database (without a Jupyter server)."""
+    made: list[DodoRuntime] = []
+
+    def make(**overrides: Any) -> DodoRuntime:
+        settings = RuntimeSettings(
+            db_url=db_url,
+            key_file=key_file,
+            default_catalog=False,
+            environ={},
+            catalog_cache_ttl=0.0,
+        )
+        for name, value in overrides.items():
+            setattr(settings, name, value)
+        runtime = DodoRuntime(settings, LocalIdentityResolver("owner"))
+        runtime.open_sync()
+        made.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in made:
+        runtime.store.close()
+
+
+@pytest_asyncio.fixture
+async def runtime(make_runtime: Callable[..., DodoRuntime]) -> AsyncIterator[DodoRuntime]:
+    yield make_runtime()
+
+
+# -- a real Jupyter server with dodo ------------------------------------------------------
+
+
+@pytest.fixture
+def dodo_config(tmp_path: Path) -> dict[str, Any]:
+    """DodoApp settings for the test server; tests may change them before the server starts."""
+    return {
+        "db_url": f"sqlite:///{tmp_path / 'server' / 'dodo.sqlite'}",
+        "key_file": str(tmp_path / "server" / "crypt.key"),
+        "default_catalog": False,
+        "allow_insecure_loopback": True,
+        "catalog_cache_ttl": 0.0,
+    }
+
+
+@pytest.fixture
+def jp_server_config(dodo_config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "ServerApp": {"jpserver_extensions": {"dodo_jupyter": True}},
+        "DodoApp": dodo_config,
+    }
+
+
+class Api:
+    """Calls the REST API and returns (status, parsed JSON) without raising on 4xx/5xx."""
+
+    def __init__(self, jp_fetch: Callable[..., Any]) -> None:
+        self._fetch = jp_fetch
+
+    async def __call__(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        **params: Any,
+    ) -> tuple[int, Any]:
+        kwargs: dict[str, Any] = {"method": method, "headers": headers or {}}
+        if params:
+            kwargs["params"] = params
+        if raw is not None:
+            kwargs["body"] = raw
+        elif body is not None:
+            kwargs["body"] = json.dumps(body)
+        elif method in ("POST", "PUT", "PATCH"):
+            kwargs["body"] = b""
+            kwargs["allow_nonstandard_methods"] = True
+        parts = [p for p in path.split("/") if p]
+        try:
+            response = await self._fetch(*parts, **kwargs)
+        except HTTPClientError as e:
+            response = e.response
+            assert response is not None, e
+        text_body = response.body.decode() if response.body else ""
+        return response.code, json.loads(text_body) if text_body else None
+
+
+@pytest.fixture
+def api(jp_fetch: Callable[..., Any], jp_serverapp: Any) -> Api:
+    return Api(jp_fetch)

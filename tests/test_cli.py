@@ -1,0 +1,147 @@
+"""`jupyter dodo`: catalog, tokens, db upgrade and rotate-key, from a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dodo_jupyter.identity import LocalIdentityResolver
+from dodo_jupyter.runtime import DodoRuntime, RuntimeSettings
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DODO_", "JUPYTER"))}
+    clean.update(
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        JUPYTER_PLATFORM_DIRS="1",
+        JUPYTER_NO_CONFIG="",
+    )
+    return clean
+
+
+def dodo(env: dict[str, str], *args: str, db_url: str | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "dodo_jupyter.cli", *args]
+    if db_url:
+        cmd += ["--db-url", db_url]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_help_for_every_command(env: dict[str, str]) -> None:
+    for args in (
+        [], ["catalog"], ["catalog", "list"], ["catalog", "add"], ["catalog", "remove"],
+        ["catalog", "import"], ["tokens"], ["tokens", "list"], ["tokens", "create"],
+        ["tokens", "revoke"], ["db"], ["db", "upgrade"], ["rotate-key"],
+    ):
+        result = dodo(env, *args, "--help")
+        assert result.returncode == 0, (args, result.stderr)
+        assert "usage: jupyter dodo" in result.stdout
+
+
+@pytest.mark.skipif(shutil.which("jupyter") is None, reason="needs the installed package")
+def test_jupyter_subcommand_is_installed(env: dict[str, str]) -> None:
+    jupyter = Path(sys.executable).parent / "jupyter"
+    result = subprocess.run([str(jupyter if jupyter.exists() else "jupyter"), "dodo", "--version"],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+
+
+def test_catalog_commands(env: dict[str, str], db_url: str, tmp_path: Path) -> None:
+    out = dodo(env, "catalog", "list", db_url=db_url)
+    assert out.returncode == 0 and "The catalog is empty" in out.stdout
+
+    added = dodo(env, "catalog", "add", "--id", "wx", "--url", "https://wx.example.com/mcp",
+                 "--description", "Weather", db_url=db_url)
+    assert added.returncode == 0, added.stderr
+    dup = dodo(env, "catalog", "add", "--id", "wx", "--url", "https://wx.example.com/mcp",
+               db_url=db_url)
+    assert dup.returncode == 1 and "already exists" in dup.stderr
+
+    bad = dodo(env, "catalog", "add", "--id", "Bad Id", "--url", "http://x.example.com",
+               db_url=db_url)
+    assert bad.returncode == 1 and "id:" in bad.stderr and "Traceback" not in bad.stderr
+
+    server_json = tmp_path / "server.json"
+    server_json.write_text(json.dumps({
+        "name": "io.github.acme/tickets",
+        "remotes": [{"type": "streamable-http", "url": "https://tickets.example.com/mcp"}],
+    }))
+    imported = dodo(env, "catalog", "import", str(server_json), db_url=db_url)
+    assert imported.returncode == 0 and "tickets" in imported.stdout, imported.stderr
+    missing = dodo(env, "catalog", "import", str(tmp_path / "nope.json"), db_url=db_url)
+    assert missing.returncode == 1 and "Cannot read" in missing.stderr
+
+    listing = json.loads(dodo(env, "catalog", "list", "--json", db_url=db_url).stdout)
+    assert {e["id"] for e in listing["entries"]} == {"wx", "tickets"}
+
+    removed = dodo(env, "catalog", "remove", "wx", db_url=db_url)
+    assert removed.returncode == 0
+    gone = dodo(env, "catalog", "remove", "wx", db_url=db_url)
+    assert gone.returncode == 1 and "No catalog entry 'wx'" in gone.stderr
+    table = dodo(env, "catalog", "list", "--all", db_url=db_url).stdout
+    assert "deleted" in table and "tickets" in table
+
+
+def test_token_commands(env: dict[str, str], db_url: str) -> None:
+    created = dodo(env, "tokens", "create", "--label", "ci", "--expires-in-days", "3",
+                   db_url=db_url)
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    assert token.startswith("dodo_")
+    listing = dodo(env, "tokens", "list", "--json", db_url=db_url)
+    (info,) = json.loads(listing.stdout)["tokens"]
+    assert info["label"] == "ci" and token not in listing.stdout
+    bad = dodo(env, "tokens", "revoke", "nope", db_url=db_url)
+    assert bad.returncode == 1 and "No token" in bad.stderr
+    assert dodo(env, "tokens", "revoke", info["id"], db_url=db_url).returncode == 0
+    assert "No gateway tokens" in dodo(env, "tokens", "list", db_url=db_url).stdout
+
+
+def test_db_upgrade_from_empty(env: dict[str, str], db_url: str) -> None:
+    first = dodo(env, "db", "upgrade", db_url=db_url)
+    assert first.returncode == 0 and "was empty" in first.stdout, first.stderr
+    second = dodo(env, "db", "upgrade", db_url=db_url)
+    assert "was 0001" in second.stdout
+
+
+def test_rotate_key_keeps_secrets_readable(env: dict[str, str], db_url: str, tmp_path: Path) -> None:
+    assert dodo(env, "tokens", "list", db_url=db_url).returncode == 0  # creates the key file
+    key_file = tmp_path / "data" / "dodo" / "crypt.key"
+    old = key_file.read_text()
+    rotated = dodo(env, "rotate-key", db_url=db_url)
+    assert rotated.returncode == 0 and "Re-encrypted 1 secret" in rotated.stdout, rotated.stderr
+    assert key_file.read_text() != old
+    runtime = DodoRuntime(RuntimeSettings(db_url=db_url, key_file=key_file, environ={}),
+                          LocalIdentityResolver())
+    runtime.store.open_sync()
+    try:
+        assert runtime.store.vault_error is None
+    finally:
+        runtime.store.close()
+
+
+def test_rotate_key_with_wrong_key_fails_clearly(env: dict[str, str], db_url: str) -> None:
+    assert dodo(env, "tokens", "list", db_url=db_url).returncode == 0
+    wrong = dict(env, DODO_CRYPT_KEY="00" * 32)
+    result = dodo(wrong, "rotate-key", db_url=db_url)
+    assert result.returncode == 1
+    assert "cannot be decrypted" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_config_file_is_read(env: dict[str, str], tmp_path: Path) -> None:
+    db = tmp_path / "from-config.sqlite"
+    config = tmp_path / "jupyter_server_config.json"
+    config.write_text(json.dumps({"DodoApp": {"db_url": f"sqlite:///{db}"}}))
+    result = dodo(env, "db", "upgrade", "--config", str(config))
+    assert result.returncode == 0 and db.exists()
+    missing = dodo(env, "db", "upgrade", "--config", str(tmp_path / "none.py"))
+    assert missing.returncode == 1 and "no such file" in missing.stderr

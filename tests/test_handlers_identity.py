@@ -1,0 +1,113 @@
+"""REST: /dodo/api/me and who may do what, in local and hub mode."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .conftest import Api
+from .hub_identity import HUB_USERS, hub_user
+
+
+async def test_local_owner_is_admin(api: Api) -> None:
+    status, me = await api("GET", "dodo/api/me")
+    assert status == 200
+    assert me == {"username": getpass.getuser(), "mode": "local", "is_owner": True,
+                  "is_admin": True}
+
+
+async def test_unauthenticated_is_rejected(api: Api) -> None:
+    status, reply = await api("GET", "dodo/api/me", headers={"Authorization": "token wrong"})
+    assert status == 403 and reply["error"] == "forbidden"
+
+
+class TestHubMode:
+    @pytest.fixture(autouse=True)
+    def _hub_env(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+        monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:18081/hub/api")
+        HUB_USERS.update(
+            alice=hub_user("alice"),
+            bob=hub_user("bob"),
+            root=hub_user("root", admin=True),
+            grouped=hub_user("grouped", groups=["dodo-admins"]),
+            scoped=hub_user("scoped", scopes=["custom:dodo:admin"]),
+            listed=hub_user("listed"),
+        )
+        yield
+        HUB_USERS.clear()
+
+    @pytest.fixture
+    def jp_server_config(self, dodo_config: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ServerApp": {
+                "jpserver_extensions": {"dodo_jupyter": True},
+                "identity_provider_class": "tests.hub_identity.FakeHubIdentityProvider",
+            },
+            "DodoApp": {
+                **dodo_config,
+                "identity_mode": "hub",
+                "admin_groups": ["dodo-admins"],
+                "admin_users": ["listed"],
+            },
+        }
+
+    @staticmethod
+    def as_user(name: str) -> dict[str, str]:
+        return {"Authorization": f"token {name}"}
+
+    @pytest.mark.parametrize(
+        ("name", "is_owner", "is_admin"),
+        [
+            ("alice", True, False),
+            ("bob", False, False),
+            ("root", False, True),
+            ("grouped", False, True),
+            ("scoped", False, True),
+            ("listed", False, True),
+        ],
+    )
+    async def test_me(self, api: Api, name: str, is_owner: bool, is_admin: bool) -> None:
+        status, me = await api("GET", "dodo/api/me", headers=self.as_user(name))
+        assert status == 200
+        assert me == {"username": name, "mode": "hub", "is_owner": is_owner,
+                      "is_admin": is_admin}
+
+    async def test_non_admin_gets_403_on_admin_endpoints(self, api: Api) -> None:
+        entry = {"id": "x", "url": "https://x.example.com/mcp"}
+        admin = "dodo/api/admin/approved-mcps"
+        assert (await api("POST", admin, entry, headers=self.as_user("root")))[0] == 201
+        for method, path, body in [
+            ("GET", admin, None),
+            ("POST", admin, {**entry, "id": "y"}),
+            ("POST", f"{admin}/import", {"entries": [entry]}),
+            ("GET", f"{admin}/x", None),
+            ("PUT", f"{admin}/x", {"enabled": False}),
+            ("DELETE", f"{admin}/x", None),
+            ("GET", "dodo/api/admin/audit", None),
+        ]:
+            status, reply = await api(method, path, body, headers=self.as_user("alice"))
+            assert status == 403, (method, path)
+            assert reply["error"] == "forbidden" and "not a dodo administrator" in reply["message"]
+        # Reading the catalog is for everyone, visitors included.
+        status, catalog = await api("GET", "dodo/api/mcp-catalog", headers=self.as_user("bob"))
+        assert status == 200 and [e["id"] for e in catalog["entries"]] == ["x"]
+
+    async def test_visitor_gets_403_on_personal_endpoints(self, api: Api) -> None:
+        tokens = "dodo/api/user/mcp-tokens"
+        status, created = await api("POST", tokens, {"label": "a"}, headers=self.as_user("alice"))
+        assert status == 201
+        for method, path, body in [
+            ("GET", tokens, None),
+            ("POST", tokens, {"label": "b"}),
+            ("DELETE", f"{tokens}/{created['id']}", None),
+        ]:
+            for visitor in ("bob", "root"):  # a hub admin visiting is still a visitor
+                status, reply = await api(method, path, body, headers=self.as_user(visitor))
+                assert status == 403, (visitor, method, path)
+                assert "visiting a server shared by its owner" in reply["message"]
+        status, listing = await api("GET", tokens, headers=self.as_user("alice"))
+        assert [t["id"] for t in listing["tokens"]] == [created["id"]]

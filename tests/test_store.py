@@ -1,0 +1,87 @@
+"""The store: migrations from an empty database, SQLite settings, time handling."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+
+from dodo_jupyter.exceptions import Unavailable
+from dodo_jupyter.store import Store, migrate
+from dodo_jupyter.store.database import Database
+from dodo_jupyter.store.models import AuditLog
+
+TABLES = {"approved_mcps", "user_mcp_tokens", "audit_log", "vault_meta", "alembic_version"}
+
+
+def test_head_constant_matches_alembic() -> None:
+    assert migrate.script_head() == migrate.HEAD
+
+
+def test_migrations_create_every_table_from_empty(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        assert migrate.upgrade(db.engine) is None
+        with db.engine.connect() as conn:
+            assert TABLES <= set(inspect(conn).get_table_names())
+            assert migrate.current_revision(conn) == migrate.HEAD
+        # A second run is a no-op that reports the current revision.
+        assert migrate.upgrade(db.engine) == migrate.HEAD
+    finally:
+        db.close()
+
+
+def test_downgrade_to_base_and_back(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        migrate.upgrade(db.engine)
+        from alembic import command
+
+        with db.engine.begin() as conn:
+            command.downgrade(migrate._alembic_config(conn), "base")
+        with db.engine.connect() as conn:
+            assert not ({"approved_mcps", "user_mcp_tokens"} & set(inspect(conn).get_table_names()))
+        migrate.upgrade(db.engine)
+        with db.engine.connect() as conn:
+            assert migrate.current_revision(conn) == migrate.HEAD
+    finally:
+        db.close()
+
+
+def test_sqlite_runs_in_wal_mode(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    try:
+        with db.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        db.close()
+
+
+@pytest.mark.asyncio
+async def test_times_round_trip_as_aware_utc(db_url: str, tmp_path: Path) -> None:
+    store = Store(db_url, tmp_path / "k.key", environ={})
+    store.open_sync()
+    try:
+        at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+        def add(session) -> None:  # type: ignore[no-untyped-def]
+            session.add(AuditLog(at=at, actor="a", action="x", target="", detail={}))
+
+        await store.db.write(add)
+        got = await store.db.read(lambda s: s.query(AuditLog).one().at)
+        assert got == at and got.tzinfo is not None
+    finally:
+        store.close()
+
+
+@pytest.mark.asyncio
+async def test_unreachable_database_is_a_clear_503(tmp_path: Path) -> None:
+    # Port 1 on loopback: nothing listens, the connection is refused at once.
+    db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    try:
+        with pytest.raises(Unavailable, match="DodoApp.db_url"):
+            await db.read(lambda s: s.execute(text("SELECT 1")).scalar())
+    finally:
+        db.close()
