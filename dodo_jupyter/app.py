@@ -21,8 +21,8 @@ from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, List, Set, Un
 from ._version import __version__
 from .handlers import routes
 from .identity import make_resolver
+from .paths import default_db_path, default_key_file, sqlite_url_for
 from .runtime import DodoRuntime, RuntimeSettings
-from .store import default_db_path, default_key_file, sqlite_url_for
 
 __all__ = ["DodoApp"]
 
@@ -189,7 +189,9 @@ class DodoApp(ExtensionApp):
         self.runtime = self.make_runtime()
         self.settings["dodo"] = self.runtime
         self.log.info(
-            "dodo %s: %s mode, owner %r", __version__, self.runtime.resolver.mode,
+            "dodo %s: %s mode, owner %r",
+            __version__,
+            self.runtime.resolver.mode,
             self.runtime.resolver.owner,
         )
 

@@ -44,7 +44,7 @@ def _load_app(args: argparse.Namespace) -> Any:
 
 def _runtime(args: argparse.Namespace) -> Any:
     runtime = _load_app(args).make_runtime()
-    runtime.store.open_sync()
+    runtime.open_sync(seed=False)
     return runtime
 
 
@@ -59,11 +59,15 @@ def _actor(runtime: Any) -> str:
 def _print_table(rows: list[dict[str, Any]], columns: Sequence[str]) -> None:
     if not rows:
         return
-    widths = {c: max(len(c), *(len(str(r.get(c) if r.get(c) is not None else "")) for r in rows))
-              for c in columns}
+    widths = {
+        c: max(len(c), *(len(str(r.get(c) if r.get(c) is not None else "")) for r in rows))
+        for c in columns
+    }
     print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
     for row in rows:
-        cells = [str(row.get(c) if row.get(c) is not None else "").ljust(widths[c]) for c in columns]
+        cells = [
+            str(row.get(c) if row.get(c) is not None else "").ljust(widths[c]) for c in columns
+        ]
         print("  ".join(cells).rstrip())
 
 
@@ -76,10 +80,14 @@ def cmd_catalog_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"entries": entries}, indent=2))
     elif not entries:
-        print("The catalog is empty. Add a server with `jupyter dodo catalog add --id ID --url URL`.")
+        print(
+            "The catalog is empty. Add a server with `jupyter dodo catalog add --id ID --url URL`."
+        )
     else:
         for e in entries:
-            e["state"] = "deleted" if e["deleted_at"] else ("enabled" if e["enabled"] else "disabled")
+            e["state"] = (
+                "deleted" if e["deleted_at"] else ("enabled" if e["enabled"] else "disabled")
+            )
         _print_table(entries, ("id", "display_name", "auth_type", "state", "managed_by", "url"))
     return 0
 
@@ -90,8 +98,13 @@ def cmd_catalog_add(args: argparse.Namespace) -> int:
     else:
         if not args.id or not args.url:
             raise DodoError("Give --id and --url (or --file ENTRY.json).")
-        data = {"id": args.id, "url": args.url, "transport": args.transport,
-                "auth_type": args.auth_type, "enabled": not args.disabled}
+        data = {
+            "id": args.id,
+            "url": args.url,
+            "transport": args.transport,
+            "auth_type": args.auth_type,
+            "enabled": not args.disabled,
+        }
         for key in ("display_name", "description", "setup_guide"):
             if getattr(args, key):
                 data[key] = getattr(args, key)
@@ -120,8 +133,10 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
         raise DodoError(f"{args.file!r} is not valid JSON: {e}.") from None
     runtime = _runtime(args)
     entries = _run(runtime.catalog.import_document(_actor(runtime), doc))
-    print(f"Imported {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}: "
-          + ", ".join(e["id"] for e in entries))
+    print(
+        f"Imported {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}: "
+        + ", ".join(e["id"] for e in entries)
+    )
     return 0
 
 
@@ -144,8 +159,10 @@ def cmd_tokens_create(args: argparse.Namespace) -> int:
     runtime = _runtime(args)
     new = _run(runtime.tokens.create(runtime.resolver.owner, args.label, args.expires_in_days))
     print(new.token)
-    print(f"Token {new.info['id']} for {runtime.resolver.owner!r}; it is shown only now.",
-          file=sys.stderr)
+    print(
+        f"Token {new.info['id']} for {runtime.resolver.owner!r}; it is shown only now.",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -179,8 +196,10 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
         raise runtime.store.vault_error
     count = runtime.store.rotate_key_sync()
     if runtime.store.key_source == "env":
-        print(f"Re-encrypted {count} secret(s) with the first key of DODO_CRYPT_KEY; "
-              "you may now remove the old keys from it.")
+        print(
+            f"Re-encrypted {count} secret(s) with the first key of DODO_CRYPT_KEY; "
+            "you may now remove the old keys from it."
+        )
     else:
         print(f"Re-encrypted {count} secret(s) with a new key written to {runtime.store.key_file}.")
     return 0
@@ -192,7 +211,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--db-url", help="SQLAlchemy URL of the database (default: as configured)")
 
     parser = argparse.ArgumentParser(
-        prog="jupyter dodo", description=__doc__,
+        prog="jupyter dodo",
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="store_true", help="print the version")
@@ -219,8 +239,9 @@ def _parser() -> argparse.ArgumentParser:
     p = csub.add_parser("remove", parents=[common], help="soft-delete an entry")
     p.add_argument("id")
     p.set_defaults(func=cmd_catalog_remove)
-    p = csub.add_parser("import", parents=[common],
-                        help="import an MCP Registry server.json or a dodo entries file")
+    p = csub.add_parser(
+        "import", parents=[common], help="import an MCP Registry server.json or a dodo entries file"
+    )
     p.add_argument("file")
     p.set_defaults(func=cmd_catalog_import)
 
@@ -242,8 +263,9 @@ def _parser() -> argparse.ArgumentParser:
     p = dsub.add_parser("upgrade", parents=[common], help="apply migrations")
     p.set_defaults(func=cmd_db_upgrade)
 
-    p = sub.add_parser("rotate-key", parents=[common],
-                       help="re-encrypt every stored secret with a new key")
+    p = sub.add_parser(
+        "rotate-key", parents=[common], help="re-encrypt every stored secret with a new key"
+    )
     p.set_defaults(func=cmd_rotate_key)
     return parser
 

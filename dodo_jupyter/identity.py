@@ -157,9 +157,7 @@ class HubIdentityResolver(IdentityResolver):
         return bool(self.admin_groups.intersection(hub_user.get("groups") or ()))
 
     def owner_identity(self) -> Identity:
-        return Identity(
-            self._owner, "hub", is_owner=True, is_admin=self._owner in self.admin_users
-        )
+        return Identity(self._owner, "hub", is_owner=True, is_admin=self._owner in self.admin_users)
 
 
 def make_resolver(

@@ -2,10 +2,12 @@
 
 :class:`DodoRuntime` is built from :class:`~dodo_jupyter.app.DodoApp`'s settings (or by
 the CLI and tests from plain values) and put in the tornado settings as ``"dodo"``.
-Opening the store (migrations, vault check, catalog seeding) is blocking work, so it
-runs on a thread after the server starts; handlers ``await runtime.ready()``. When
-opening fails (say the database is down) requests get a 503 that says why, and the next
-request after :data:`RETRY_OPEN_AFTER_S` tries again: no crash loop, nothing destroyed.
+Opening it (importing the database and crypto libraries, migrations, the vault check,
+catalog seeding) is blocking work, so it runs on a thread after the server starts and
+keeps server start-up fast; handlers ``await runtime.ready()`` before they use a
+service. When opening fails (say the database is down) requests get a 503 that says
+why, and the next request after :data:`RETRY_OPEN_AFTER_S` tries again: no crash loop,
+nothing destroyed.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .audit import AuditLogService
-from .catalog import CatalogService, SeedReport, entries_from_document
 from .exceptions import DodoError, Unavailable
 from .identity import IdentityResolver
-from .store import Store
-from .tokens import TokenService
+
+if TYPE_CHECKING:
+    from .audit import AuditLogService
+    from .catalog import CatalogService, SeedReport
+    from .store import Store
+    from .tokens import TokenService
 
 __all__ = ["DodoRuntime", "RuntimeSettings", "load_default_catalog"]
 
@@ -36,6 +40,8 @@ RETRY_OPEN_AFTER_S = 5.0
 
 def load_default_catalog() -> list[dict[str, Any]]:
     """The catalog shipped with dodo (``catalog/default_catalog.json``)."""
+    from .catalog import entries_from_document
+
     text = resources.files("dodo_jupyter.catalog").joinpath("default_catalog.json").read_text()
     return entries_from_document(json.loads(text))
 
@@ -57,24 +63,23 @@ class RuntimeSettings:
 
 
 class DodoRuntime:
-    """Holds the store and services; see the module docstring."""
+    """Holds the store and services; see the module docstring.
+
+    ``store``, ``catalog``, ``tokens`` and ``audit`` exist once :meth:`open_sync` has run
+    (directly, or on a thread through :meth:`start` / :meth:`ready`).
+    """
+
+    store: Store
+    catalog: CatalogService
+    tokens: TokenService
+    audit: AuditLogService
 
     def __init__(self, settings: RuntimeSettings, resolver: IdentityResolver) -> None:
         self.settings = settings
         self.resolver = resolver
         self.max_request_bytes = settings.max_request_bytes
-        self.store = Store(settings.db_url, settings.key_file, environ=settings.environ)
-        self.catalog = CatalogService(
-            self.store,
-            allow_insecure_loopback=settings.allow_insecure_loopback,
-            cache_max_age=settings.catalog_cache_ttl,
-        )
-        self.tokens = TokenService(
-            self.store, default_lifetime_days=settings.token_lifetime_days
-        )
-        self.audit = AuditLogService(self.store)
         self._opener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dodo-open")
-        self._opening: Future[SeedReport] | None = None
+        self._opening: Future[None] | None = None
         self._open_error: DodoError | None = None
         self._failed_at = 0.0
         self._opened = False
@@ -83,6 +88,8 @@ class DodoRuntime:
 
     def configured_catalog(self) -> list[dict[str, Any]]:
         """Entries the configuration manages: default catalog, catalog_file, catalog."""
+        from .catalog import entries_from_document
+
         merged: dict[str, dict[str, Any]] = {}
         sources: list[list[dict[str, Any]]] = []
         if self.settings.default_catalog:
@@ -101,29 +108,51 @@ class DodoRuntime:
 
     # -- lifecycle --------------------------------------------------------------------
 
-    def open_sync(self) -> SeedReport:
-        """Open the store and reconcile the catalog with the configuration (blocking)."""
+    def _build(self) -> None:
+        from .audit import AuditLogService
+        from .catalog import CatalogService
+        from .store import Store
+        from .tokens import TokenService
+
+        settings = self.settings
+        self.store = Store(settings.db_url, settings.key_file, environ=settings.environ)
+        self.catalog = CatalogService(
+            self.store,
+            allow_insecure_loopback=settings.allow_insecure_loopback,
+            cache_max_age=settings.catalog_cache_ttl,
+        )
+        self.tokens = TokenService(self.store, default_lifetime_days=settings.token_lifetime_days)
+        self.audit = AuditLogService(self.store)
+
+    def open_sync(self, *, seed: bool = True) -> SeedReport | None:
+        """Build the services, open the store and, with ``seed``, reconcile the catalog
+        with the configuration (blocking). The CLI opens without seeding."""
+        if not hasattr(self, "store"):
+            self._build()
         self.store.open_sync()
         if self.store.vault_error is not None:
             log.error("dodo vault: %s", self.store.vault_error.message)
-        report = self.catalog.seed_sync(self.configured_catalog())
-        if report.added or report.updated or report.removed:
-            log.info(
-                "dodo catalog from configuration: %d added, %d updated, %d removed",
-                len(report.added),
-                len(report.updated),
-                len(report.removed),
-            )
+        report = None
+        if seed:
+            report = self.catalog.seed_sync(self.configured_catalog())
+            if report.added or report.updated or report.removed:
+                log.info(
+                    "dodo catalog from configuration: %d added, %d updated, %d removed",
+                    len(report.added),
+                    len(report.updated),
+                    len(report.removed),
+                )
         self._opened = True
         return report
 
     def start(self) -> None:
-        """Begin opening the store on a thread; safe to call from any thread or event loop."""
+        """Begin opening on a thread; safe to call from any thread or event loop."""
         if self._opening is None:
-            self._opening = self._opener.submit(self.open_sync)
-            self._opening.add_done_callback(self._opened_cb)
+            opening = self._opener.submit(self.open_sync)
+            opening.add_done_callback(self._opened_cb)
+            self._opening = opening  # type: ignore[assignment]
 
-    def _opened_cb(self, fut: Future[SeedReport]) -> None:
+    def _opened_cb(self, fut: Future[Any]) -> None:
         error = None if fut.cancelled() else fut.exception()
         if error is None:
             return
@@ -141,7 +170,8 @@ class DodoRuntime:
                 raise self._open_error or _as_dodo_error(opening.exception())  # type: ignore[arg-type]
             self._opening = None
             self._open_error = None
-            self.store.close()
+            if hasattr(self, "store"):
+                self.store.close()
         self.start()
         assert self._opening is not None
         try:
@@ -155,7 +185,8 @@ class DodoRuntime:
         if opening is not None and not opening.done():
             await asyncio.wrap_future(opening)
         self._opener.shutdown(wait=False)
-        await asyncio.get_running_loop().run_in_executor(None, self.store.close)
+        if hasattr(self, "store"):
+            await asyncio.get_running_loop().run_in_executor(None, self.store.close)
 
 
 def _as_dodo_error(error: BaseException) -> DodoError:

@@ -28,7 +28,7 @@ from .store.models import UserMCPToken, utcnow
 
 __all__ = ["TOKEN_PREFIX", "NewToken", "TokenService", "parse_token"]
 
-TOKEN_PREFIX = "dodo_"
+TOKEN_PREFIX = "dodo_"  # noqa: S105 - a public prefix, not a secret
 _TOKEN_RE = re.compile(r"^dodo_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 _MAX_LABEL = 100
 _MAX_LIFETIME_DAYS = 3650
@@ -108,7 +108,11 @@ class TokenService:
         self.default_lifetime_days = default_lifetime_days
 
     async def create(
-        self, username: str, label: object = None, expires_in_days: object = None, *,
+        self,
+        username: str,
+        label: object = None,
+        expires_in_days: object = None,
+        *,
         kind: str = "user",
     ) -> NewToken:
         """Make a token for ``username``; the result holds the secret, once."""
@@ -204,5 +208,3 @@ def _touch(session: Session, token_id: str) -> None:
     row = session.get(UserMCPToken, token_id)
     if row is not None:
         row.last_used_at = utcnow()
-
-

@@ -59,9 +59,7 @@ def key_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_runtime(
-    db_url: str, key_file: Path
-) -> Iterator[Callable[..., DodoRuntime]]:
+def make_runtime(db_url: str, key_file: Path) -> Iterator[Callable[..., DodoRuntime]]:
     """Build opened runtimes on the test database (without a Jupyter server)."""
     made: list[DodoRuntime] = []
 

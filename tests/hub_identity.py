@@ -18,8 +18,13 @@ from tornado.web import RequestHandler
 HUB_USERS: dict[str, dict[str, Any]] = {}
 
 
-def hub_user(name: str, *, admin: bool = False, groups: list[str] | None = None,
-             scopes: list[str] | None = None) -> dict[str, Any]:
+def hub_user(
+    name: str,
+    *,
+    admin: bool = False,
+    groups: list[str] | None = None,
+    scopes: list[str] | None = None,
+) -> dict[str, Any]:
     return {
         "kind": "user",
         "name": name,

@@ -133,7 +133,6 @@ async def test_seed_reconciles_config_and_leaves_admin_entries(
     assert ("config", "catalog.config_update", "cfg-a") in actions
 
 
-
 async def test_seed_is_idempotent(make_runtime: Callable[..., DodoRuntime]) -> None:
     runtime = make_runtime(catalog=[entry("cfg-a")])
     count = len(audit_actions(runtime))
@@ -180,8 +179,12 @@ SERVER_JSON = {
             "type": "streamable-http",
             "url": "https://weather.acme.example.com/mcp",
             "headers": [
-                {"name": "X-API-Key", "description": "Your key", "isRequired": True,
-                 "isSecret": True}
+                {
+                    "name": "X-API-Key",
+                    "description": "Your key",
+                    "isRequired": True,
+                    "isSecret": True,
+                }
             ],
         },
         {"type": "sse", "url": "https://weather.acme.example.com/sse"},
@@ -214,8 +217,10 @@ async def test_import_is_all_or_nothing(runtime: DodoRuntime) -> None:
     ("doc", "message"),
     [
         ({"name": "io.x/y", "packages": []}, "no 'remotes'"),
-        ({"name": "io.x/y", "remotes": [{"url": "https://x.example.com/{tenant}/mcp"}]},
-         "templated URL"),
+        (
+            {"name": "io.x/y", "remotes": [{"url": "https://x.example.com/{tenant}/mcp"}]},
+            "templated URL",
+        ),
         ({"something": "else"}, "Unrecognised import"),
         ("text", "JSON object or a list"),
         ({"entries": []}, "no entries"),

@@ -37,9 +37,19 @@ def dodo(env: dict[str, str], *args: str, db_url: str | None = None) -> subproce
 
 def test_help_for_every_command(env: dict[str, str]) -> None:
     for args in (
-        [], ["catalog"], ["catalog", "list"], ["catalog", "add"], ["catalog", "remove"],
-        ["catalog", "import"], ["tokens"], ["tokens", "list"], ["tokens", "create"],
-        ["tokens", "revoke"], ["db"], ["db", "upgrade"], ["rotate-key"],
+        [],
+        ["catalog"],
+        ["catalog", "list"],
+        ["catalog", "add"],
+        ["catalog", "remove"],
+        ["catalog", "import"],
+        ["tokens"],
+        ["tokens", "list"],
+        ["tokens", "create"],
+        ["tokens", "revoke"],
+        ["db"],
+        ["db", "upgrade"],
+        ["rotate-key"],
     ):
         result = dodo(env, *args, "--help")
         assert result.returncode == 0, (args, result.stderr)
@@ -49,8 +59,13 @@ def test_help_for_every_command(env: dict[str, str]) -> None:
 @pytest.mark.skipif(shutil.which("jupyter") is None, reason="needs the installed package")
 def test_jupyter_subcommand_is_installed(env: dict[str, str]) -> None:
     jupyter = Path(sys.executable).parent / "jupyter"
-    result = subprocess.run([str(jupyter if jupyter.exists() else "jupyter"), "dodo", "--version"],
-                            env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(jupyter if jupyter.exists() else "jupyter"), "dodo", "--version"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
 
@@ -59,22 +74,38 @@ def test_catalog_commands(env: dict[str, str], db_url: str, tmp_path: Path) -> N
     out = dodo(env, "catalog", "list", db_url=db_url)
     assert out.returncode == 0 and "The catalog is empty" in out.stdout
 
-    added = dodo(env, "catalog", "add", "--id", "wx", "--url", "https://wx.example.com/mcp",
-                 "--description", "Weather", db_url=db_url)
+    added = dodo(
+        env,
+        "catalog",
+        "add",
+        "--id",
+        "wx",
+        "--url",
+        "https://wx.example.com/mcp",
+        "--description",
+        "Weather",
+        db_url=db_url,
+    )
     assert added.returncode == 0, added.stderr
-    dup = dodo(env, "catalog", "add", "--id", "wx", "--url", "https://wx.example.com/mcp",
-               db_url=db_url)
+    dup = dodo(
+        env, "catalog", "add", "--id", "wx", "--url", "https://wx.example.com/mcp", db_url=db_url
+    )
     assert dup.returncode == 1 and "already exists" in dup.stderr
 
-    bad = dodo(env, "catalog", "add", "--id", "Bad Id", "--url", "http://x.example.com",
-               db_url=db_url)
+    bad = dodo(
+        env, "catalog", "add", "--id", "Bad Id", "--url", "http://x.example.com", db_url=db_url
+    )
     assert bad.returncode == 1 and "id:" in bad.stderr and "Traceback" not in bad.stderr
 
     server_json = tmp_path / "server.json"
-    server_json.write_text(json.dumps({
-        "name": "io.github.acme/tickets",
-        "remotes": [{"type": "streamable-http", "url": "https://tickets.example.com/mcp"}],
-    }))
+    server_json.write_text(
+        json.dumps(
+            {
+                "name": "io.github.acme/tickets",
+                "remotes": [{"type": "streamable-http", "url": "https://tickets.example.com/mcp"}],
+            }
+        )
+    )
     imported = dodo(env, "catalog", "import", str(server_json), db_url=db_url)
     assert imported.returncode == 0 and "tickets" in imported.stdout, imported.stderr
     missing = dodo(env, "catalog", "import", str(tmp_path / "nope.json"), db_url=db_url)
@@ -92,8 +123,9 @@ def test_catalog_commands(env: dict[str, str], db_url: str, tmp_path: Path) -> N
 
 
 def test_token_commands(env: dict[str, str], db_url: str) -> None:
-    created = dodo(env, "tokens", "create", "--label", "ci", "--expires-in-days", "3",
-                   db_url=db_url)
+    created = dodo(
+        env, "tokens", "create", "--label", "ci", "--expires-in-days", "3", db_url=db_url
+    )
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip()
     assert token.startswith("dodo_")
@@ -113,16 +145,19 @@ def test_db_upgrade_from_empty(env: dict[str, str], db_url: str) -> None:
     assert "was 0001" in second.stdout
 
 
-def test_rotate_key_keeps_secrets_readable(env: dict[str, str], db_url: str, tmp_path: Path) -> None:
+def test_rotate_key_keeps_secrets_readable(
+    env: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
     assert dodo(env, "tokens", "list", db_url=db_url).returncode == 0  # creates the key file
     key_file = tmp_path / "data" / "dodo" / "crypt.key"
     old = key_file.read_text()
     rotated = dodo(env, "rotate-key", db_url=db_url)
     assert rotated.returncode == 0 and "Re-encrypted 1 secret" in rotated.stdout, rotated.stderr
     assert key_file.read_text() != old
-    runtime = DodoRuntime(RuntimeSettings(db_url=db_url, key_file=key_file, environ={}),
-                          LocalIdentityResolver())
-    runtime.store.open_sync()
+    runtime = DodoRuntime(
+        RuntimeSettings(db_url=db_url, key_file=key_file, environ={}), LocalIdentityResolver()
+    )
+    runtime.open_sync(seed=False)
     try:
         assert runtime.store.vault_error is None
     finally:

@@ -8,7 +8,7 @@ import pytest
 
 from .conftest import Api
 
-# Run by pytest-jupyter on the server's own event loop (not marked asyncio: that would hang jp_fetch).
+# Run by pytest-jupyter on the server's own loop (marking them asyncio would hang jp_fetch).
 
 ADMIN = "dodo/api/admin/approved-mcps"
 
@@ -28,8 +28,18 @@ async def test_catalog_lists_enabled_entries_only(api: Api) -> None:
     assert status == 200
     assert [e["id"] for e in body["entries"]] == ["one"]
     assert set(body["entries"][0]) == {
-        "id", "name", "display_name", "description", "url", "transport", "auth_type",
-        "known_hosts", "setup_guide", "headers", "oauth", "enabled",
+        "id",
+        "name",
+        "display_name",
+        "description",
+        "url",
+        "transport",
+        "auth_type",
+        "known_hosts",
+        "setup_guide",
+        "headers",
+        "oauth",
+        "enabled",
     }
 
 
@@ -64,8 +74,11 @@ async def test_admin_crud_round_trip(api: Api) -> None:
     status, audit = await api("GET", "dodo/api/admin/audit")
     assert status == 200
     actions = [(a["action"], a["target"]) for a in audit["entries"]]
-    assert actions[:3] == [("catalog.delete", "wx"), ("catalog.update", "wx"),
-                           ("catalog.create", "wx")]
+    assert actions[:3] == [
+        ("catalog.delete", "wx"),
+        ("catalog.update", "wx"),
+        ("catalog.create", "wx"),
+    ]
     assert all(a["actor"] and a["at"] for a in audit["entries"])
 
 

@@ -15,8 +15,12 @@ from .hub_identity import HUB_USERS, hub_user
 async def test_local_owner_is_admin(api: Api) -> None:
     status, me = await api("GET", "dodo/api/me")
     assert status == 200
-    assert me == {"username": getpass.getuser(), "mode": "local", "is_owner": True,
-                  "is_admin": True}
+    assert me == {
+        "username": getpass.getuser(),
+        "mode": "local",
+        "is_owner": True,
+        "is_admin": True,
+    }
 
 
 async def test_unauthenticated_is_rejected(api: Api) -> None:
@@ -73,8 +77,7 @@ class TestHubMode:
     async def test_me(self, api: Api, name: str, is_owner: bool, is_admin: bool) -> None:
         status, me = await api("GET", "dodo/api/me", headers=self.as_user(name))
         assert status == 200
-        assert me == {"username": name, "mode": "hub", "is_owner": is_owner,
-                      "is_admin": is_admin}
+        assert me == {"username": name, "mode": "hub", "is_owner": is_owner, "is_admin": is_admin}
 
     async def test_non_admin_gets_403_on_admin_endpoints(self, api: Api) -> None:
         entry = {"id": "x", "url": "https://x.example.com/mcp"}

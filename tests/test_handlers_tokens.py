@@ -24,8 +24,15 @@ async def test_create_list_delete(api: Api) -> None:
     status, listing = await api("GET", TOKENS)
     assert status == 200
     (listed,) = listing["tokens"]
-    assert set(listed) == {"id", "prefix", "label", "kind", "created_at", "last_used_at",
-                           "expires_at"}
+    assert set(listed) == {
+        "id",
+        "prefix",
+        "label",
+        "kind",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+    }
     assert created["token"] not in str(listing)
 
     assert await api("DELETE", f"{TOKENS}/{created['id']}") == (204, None)
@@ -80,7 +87,7 @@ async def test_expired_token_is_listed_but_does_not_authenticate(
     api: Api, jp_serverapp: Any
 ) -> None:
     runtime = jp_serverapp.web_app.settings["dodo"]
-    status, created = await api("POST", TOKENS, {"label": "short", "expires_in_days": 1})
+    _, created = await api("POST", TOKENS, {"label": "short", "expires_in_days": 1})
 
     def expire(session: Any) -> None:
         session.get(UserMCPToken, created["id"]).expires_at = utcnow() - timedelta(minutes=1)

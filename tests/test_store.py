@@ -81,7 +81,7 @@ async def test_unreachable_database_is_a_clear_503(tmp_path: Path) -> None:
     # Port 1 on loopback: nothing listens, the connection is refused at once.
     db = Database("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
     try:
-        with pytest.raises(Unavailable, match="DodoApp.db_url"):
+        with pytest.raises(Unavailable, match=r"DodoApp\.db_url"):
             await db.read(lambda s: s.execute(text("SELECT 1")).scalar())
     finally:
         db.close()

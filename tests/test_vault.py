@@ -44,7 +44,9 @@ def test_first_key_encrypts_every_key_decrypts() -> None:
     token = Vault([old]).encrypt("s")
     both = Vault(parse_keys(f"{new.hex()};{old.hex()}"))
     assert both.decrypt(token) == "s"
-    with pytest.raises(VaultError):  # the new (first) key encrypted it, so the old one can't read it
+    with pytest.raises(
+        VaultError
+    ):  # the new (first) key encrypted it, so the old one can't read it
         Vault([old]).decrypt(both.encrypt("t"))
 
 

@@ -32,10 +32,12 @@ async def test_cookie_session_needs_xsrf(
     login = await _fetch(http_server_client, f"{jp_base_url}login")
     _cookies(login, jar)
     xsrf = jar["_xsrf"]
-    form = urllib.parse.urlencode({"password": jp_serverapp.identity_provider.token,
-                                   "_xsrf": xsrf})
+    form = urllib.parse.urlencode({"password": jp_serverapp.identity_provider.token, "_xsrf": xsrf})
     logged_in = await _fetch(
-        http_server_client, f"{jp_base_url}login", method="POST", body=form,
+        http_server_client,
+        f"{jp_base_url}login",
+        method="POST",
+        body=form,
         headers={"Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())},
     )
     assert logged_in.code == 302, logged_in.body
@@ -48,13 +50,20 @@ async def test_cookie_session_needs_xsrf(
     listing = await _fetch(http_server_client, url, headers={"Cookie": cookie})
     assert listing.code == 200
     # ...but a change without the XSRF token is refused, and nothing is created.
-    refused = await _fetch(http_server_client, url, method="POST", body=body,
-                           headers={"Cookie": cookie})
+    refused = await _fetch(
+        http_server_client, url, method="POST", body=body, headers={"Cookie": cookie}
+    )
     assert refused.code == 403
     assert json.loads(refused.body)["error"] == "forbidden"
-    assert json.loads((await _fetch(http_server_client, url, headers={"Cookie": cookie})).body) \
-        == {"tokens": []}
+    assert json.loads((await _fetch(http_server_client, url, headers={"Cookie": cookie})).body) == {
+        "tokens": []
+    }
     # With the XSRF header it goes through.
-    accepted = await _fetch(http_server_client, url, method="POST", body=body,
-                            headers={"Cookie": cookie, "X-XSRFToken": xsrf})
+    accepted = await _fetch(
+        http_server_client,
+        url,
+        method="POST",
+        body=body,
+        headers={"Cookie": cookie, "X-XSRFToken": xsrf},
+    )
     assert accepted.code == 201

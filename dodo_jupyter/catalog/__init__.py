@@ -1,11 +1,10 @@
 """The approved catalog of MCP servers."""
 
-from .entry import CatalogEntry, EntryInput, HeaderSpec, OAuthPolicy, parse_entry
+from .entry import EntryInput, HeaderSpec, OAuthPolicy, parse_entry
 from .registry import entries_from_document, entries_from_server_json
 from .service import CatalogService, SeedReport
 
 __all__ = [
-    "CatalogEntry",
     "CatalogService",
     "EntryInput",
     "HeaderSpec",

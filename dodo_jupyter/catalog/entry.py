@@ -10,8 +10,7 @@ field in one :class:`~dodo_jupyter.exceptions.ValidationFailed`.
 from __future__ import annotations
 
 import re
-from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -20,7 +19,6 @@ from ..net.urls import check_server_url
 
 __all__ = [
     "ID_PATTERN",
-    "CatalogEntry",
     "EntryInput",
     "HeaderSpec",
     "OAuthPolicy",
@@ -30,7 +28,9 @@ __all__ = [
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
-_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+_HOST = re.compile(
+    r"^(\*\.)?[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$"
+)
 
 
 class _Strict(BaseModel):
@@ -129,27 +129,6 @@ class EntryInput(_Strict):
         if len(set(names)) != len(names):
             raise ValueError("header names must be unique")
         return self
-
-
-class CatalogEntry(EntryInput):
-    """An entry as stored and served, with its bookkeeping fields."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    managed_by: Literal["config", "admin"] = "admin"
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    deleted_at: datetime | None = None
-
-    def public_json(self) -> dict[str, Any]:
-        """What every user sees (no bookkeeping)."""
-        return self.model_dump(
-            mode="json", exclude={"managed_by", "created_at", "updated_at", "deleted_at"}
-        )
-
-    def admin_json(self) -> dict[str, Any]:
-        """What administrators see."""
-        return self.model_dump(mode="json")
 
 
 def _field_errors(error: ValidationError) -> dict[str, str]:

@@ -48,8 +48,10 @@ def entries_from_server_json(doc: dict[str, Any]) -> list[dict[str, Any]]:
             fields={"remotes": "required"},
         )
     base_id = slug_for(name)
-    title = doc.get("title") if isinstance(doc.get("title"), str) else None
-    description = doc.get("description") if isinstance(doc.get("description"), str) else ""
+    title = doc.get("title")
+    title = title if isinstance(title, str) else None
+    description = doc.get("description")
+    description = description if isinstance(description, str) else ""
     entries = []
     for index, remote in enumerate(remotes):
         if not isinstance(remote, dict):

@@ -25,7 +25,7 @@ from .. import audit
 from ..exceptions import Conflict, NotFound, ValidationFailed
 from ..store import Store
 from ..store.models import ApprovedMCP, utcnow
-from .entry import CatalogEntry, EntryInput, parse_entry
+from .entry import EntryInput, parse_entry
 from .registry import entries_from_document
 
 __all__ = ["CatalogCache", "CatalogService", "SeedReport"]
@@ -33,34 +33,22 @@ __all__ = ["CatalogCache", "CatalogService", "SeedReport"]
 log = logging.getLogger(__name__)
 
 _INPUT_FIELDS = tuple(EntryInput.model_fields)
+_PUBLIC_COLUMNS = [getattr(ApprovedMCP, name) for name in _INPUT_FIELDS]
 
 
-def _row_to_entry(row: ApprovedMCP) -> CatalogEntry:
-    return CatalogEntry.model_construct(
-        **{name: getattr(row, name) for name in _INPUT_FIELDS if name not in ("headers", "oauth")},
-        headers=row.headers or [],
-        oauth=row.oauth,
-        managed_by=row.managed_by,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        deleted_at=row.deleted_at,
-    )
-
-
-def _entry_json(entry: CatalogEntry) -> dict[str, Any]:
-    # model_construct skips validation, so nested models stay plain dicts: dump by hand.
-    data = {name: getattr(entry, name) for name in _INPUT_FIELDS}
-    data["headers"] = [h if isinstance(h, dict) else h.model_dump() for h in entry.headers]
-    oauth = entry.oauth
-    data["oauth"] = oauth.model_dump() if oauth is not None and not isinstance(oauth, dict) else oauth
+def _public_dict(row: Any) -> dict[str, Any]:
+    """An entry as every user sees it, from an ORM row or a column row."""
+    data = {name: getattr(row, name) for name in _INPUT_FIELDS}
+    data["headers"] = data["headers"] or []
     return data
 
 
-def _admin_json(entry: CatalogEntry) -> dict[str, Any]:
-    data = _entry_json(entry)
-    data["managed_by"] = entry.managed_by
+def _admin_dict(row: ApprovedMCP) -> dict[str, Any]:
+    """An entry with the bookkeeping administrators see."""
+    data = _public_dict(row)
+    data["managed_by"] = row.managed_by
     for name in ("created_at", "updated_at", "deleted_at"):
-        value = getattr(entry, name)
+        value = getattr(row, name)
         data[name] = value.isoformat() if value else None
     return data
 
@@ -155,12 +143,13 @@ class CatalogService:
             return cached
 
         def query(session: Session) -> list[dict[str, Any]]:
+            # Plain columns, no ORM objects: this is the hot read path.
             stmt = (
-                select(ApprovedMCP)
+                select(*_PUBLIC_COLUMNS)
                 .where(ApprovedMCP.deleted_at.is_(None), ApprovedMCP.enabled.is_(True))
                 .order_by(ApprovedMCP.display_name, ApprovedMCP.id)
             )
-            return [_entry_json(_row_to_entry(row)) for row in session.scalars(stmt)]
+            return [_public_dict(row) for row in session.execute(stmt)]
 
         return self.cache.put(await self._store.db.read(query))
 
@@ -169,7 +158,9 @@ class CatalogService:
         for entry in (await self.enabled()).entries:
             if entry["id"] == entry_id:
                 return entry
-        raise NotFound(f"No enabled catalog entry {entry_id!r}: ask an administrator to approve it.")
+        raise NotFound(
+            f"No enabled catalog entry {entry_id!r}: ask an administrator to approve it."
+        )
 
     async def all(self, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         """Every entry with bookkeeping fields (administrators)."""
@@ -178,7 +169,7 @@ class CatalogService:
             stmt = select(ApprovedMCP).order_by(ApprovedMCP.display_name, ApprovedMCP.id)
             if not include_deleted:
                 stmt = stmt.where(ApprovedMCP.deleted_at.is_(None))
-            return [_admin_json(_row_to_entry(row)) for row in session.scalars(stmt)]
+            return [_admin_dict(row) for row in session.scalars(stmt)]
 
         return await self._store.db.read(query)
 
@@ -186,7 +177,7 @@ class CatalogService:
         """One live entry with bookkeeping fields (administrators)."""
 
         def query(session: Session) -> dict[str, Any]:
-            return _admin_json(_row_to_entry(_live_row(session, entry_id)))
+            return _admin_dict(_live_row(session, entry_id))
 
         return await self._store.db.read(query)
 
@@ -233,7 +224,7 @@ class CatalogService:
 
         def change(session: Session) -> dict[str, Any]:
             row = _live_row(session, entry_id)
-            current = _entry_json(_row_to_entry(row))
+            current = _public_dict(row)
             entry = self._parse({**current, **changes})
             taken = _live_url_owner(session, entry.url, exclude_id=entry_id)
             if taken:
@@ -245,7 +236,7 @@ class CatalogService:
             row.updated_by = actor
             audit.record(session, actor, "catalog.update", entry_id, fields=changed)
             session.flush()
-            return _admin_json(_row_to_entry(row))
+            return _admin_dict(row)
 
         return (await self._write(lambda s: [change(s)]))[0]
 
@@ -292,7 +283,7 @@ class CatalogService:
             row.deleted_at = None
             audit.record(session, actor, action, entry.id, url=entry.url)
             session.flush()
-            out.append(_admin_json(_row_to_entry(row)))
+            out.append(_admin_dict(row))
         return out
 
     # -- configuration ----------------------------------------------------------------
@@ -318,12 +309,12 @@ class CatalogService:
         def reconcile(session: Session) -> None:
             now = utcnow()
             rows = {row.id: row for row in session.scalars(select(ApprovedMCP))}
-            for row in rows.values():
-                if row.managed_by == "config" and row.deleted_at is None and row.id not in desired:
-                    row.deleted_at = row.updated_at = now
-                    row.updated_by = "config"
-                    audit.record(session, "config", "catalog.config_remove", row.id)
-                    report.removed.append(row.id)
+            for old in rows.values():
+                if old.managed_by == "config" and old.deleted_at is None and old.id not in desired:
+                    old.deleted_at = old.updated_at = now
+                    old.updated_by = "config"
+                    audit.record(session, "config", "catalog.config_remove", old.id)
+                    report.removed.append(old.id)
             session.flush()
             for entry_id, entry in desired.items():
                 row = rows.get(entry_id)
@@ -340,7 +331,7 @@ class CatalogService:
                     report.added.append(entry_id)
                     action = "catalog.config_add"
                 else:
-                    before = _entry_json(_row_to_entry(row))
+                    before = _public_dict(row)
                     if before == entry.model_dump() and row.deleted_at is None:
                         continue
                     report.updated.append(entry_id)

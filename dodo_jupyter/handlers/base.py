@@ -42,7 +42,7 @@ class DodoAPIHandler(APIHandler):
 
     @property
     def dodo(self) -> DodoRuntime:
-        return self.settings["dodo"]  # type: ignore[no-any-return]
+        return self.settings["dodo"]
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
@@ -91,7 +91,7 @@ class DodoAPIHandler(APIHandler):
             self.set_header("Content-Type", "application/json")
             self.finish(json.dumps(e.to_json()))
             return
-        super()._handle_request_exception(e)  # type: ignore[misc]
+        super()._handle_request_exception(e)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json")

@@ -59,7 +59,7 @@ class AdminEntryListHandler(DodoAPIHandler):
 
 
 class AdminImportHandler(DodoAPIHandler):
-    """``POST /dodo/api/admin/approved-mcps/import``: a server.json or entry list, all or nothing."""
+    """``POST /dodo/api/admin/approved-mcps/import``: server.json or entries, all or nothing."""
 
     @web.authenticated
     @authorized

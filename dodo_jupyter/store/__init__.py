@@ -15,11 +15,11 @@ from sqlalchemy.orm import Session
 
 from ..exceptions import VaultError
 from . import migrate
-from .database import Database, sqlite_url_for
+from .database import Database
 from .models import ENCRYPTED_COLUMNS, VaultMeta
 from .vault import CRYPT_KEY_ENV, KeySet, Vault, generate_key, load_keys, write_key_file
 
-__all__ = ["Database", "Store", "default_db_path", "default_key_file", "sqlite_url_for"]
+__all__ = ["Database", "Store"]
 
 _CANARY_NAME = "canary"
 _CANARY_VALUE = "dodo-jupyter vault canary"
@@ -141,15 +141,3 @@ def _rotate_all(session: Session, vault: Vault) -> int:
                 setattr(row, column, vault.rotate(value))
                 count += 1
     return count
-
-
-def default_key_file(data_dir: str) -> Path:
-    """Where the generated key lives inside a Jupyter data directory."""
-    return Path(data_dir) / "dodo" / "crypt.key"
-
-
-def default_db_path(data_dir: str) -> Path:
-    """Where the SQLite database lives inside a Jupyter data directory."""
-    return Path(data_dir) / "dodo" / "dodo.sqlite"
-
-

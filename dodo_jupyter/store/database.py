@@ -28,17 +28,12 @@ from sqlalchemy.orm import Session
 
 from ..exceptions import Unavailable
 
-__all__ = ["Database", "sqlite_url_for"]
+__all__ = ["Database"]
 
 T = TypeVar("T")
 
 #: How long a SQLite writer waits for another writer before giving up.
 SQLITE_BUSY_TIMEOUT_S = 30
-
-
-def sqlite_url_for(path: Path) -> str:
-    """The SQLAlchemy URL of a SQLite file at ``path``."""
-    return f"sqlite:///{path}"
 
 
 def _create_engine(url: str) -> Engine:

@@ -49,9 +49,8 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
 
 def script_head() -> str | None:
     """Alembic's own idea of the head revision (imports Alembic)."""
-    from alembic.script import ScriptDirectory
-
     from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
     cfg = Config()
     cfg.set_main_option("script_location", _SCRIPT_LOCATION)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -79,16 +79,9 @@ class ApprovedMCP(Base):
     created_by: Mapped[str] = mapped_column(String(200), default="")
     updated_by: Mapped[str] = mapped_column(String(200), default="")
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-    __table_args__ = (
-        Index(
-            "uq_approved_mcps_live_url",
-            "url",
-            unique=True,
-            sqlite_where=deleted_at.is_(None),
-            postgresql_where=deleted_at.is_(None),
-        ),
-    )
+    # The migration adds a partial unique index on ``url`` WHERE deleted_at IS NULL
+    # (uq_approved_mcps_live_url). It is not declared here: its dialect-specific options
+    # would load the PostgreSQL dialect on every SQLite server start.
 
 
 class UserMCPToken(Base):
