@@ -170,8 +170,6 @@ class DodoRuntime:
                 raise self._open_error or _as_dodo_error(opening.exception())  # type: ignore[arg-type]
             self._opening = None
             self._open_error = None
-            if hasattr(self, "store"):
-                self.store.close()
         self.start()
         assert self._opening is not None
         try:

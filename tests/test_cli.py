@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,9 @@ import pytest
 
 from dodo_jupyter.identity import LocalIdentityResolver
 from dodo_jupyter.runtime import DodoRuntime, RuntimeSettings
+
+#: The ``jupyter`` command of the environment the tests run in.
+JUPYTER = Path(sys.executable).parent / "jupyter"
 
 
 @pytest.fixture
@@ -56,15 +58,9 @@ def test_help_for_every_command(env: dict[str, str]) -> None:
         assert "usage: jupyter dodo" in result.stdout
 
 
-@pytest.mark.skipif(shutil.which("jupyter") is None, reason="needs the installed package")
 def test_jupyter_subcommand_is_installed(env: dict[str, str]) -> None:
-    jupyter = Path(sys.executable).parent / "jupyter"
     result = subprocess.run(
-        [str(jupyter if jupyter.exists() else "jupyter"), "dodo", "--version"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [str(JUPYTER), "dodo", "--version"], env=env, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()

@@ -61,7 +61,10 @@ class Store:
         return self._vault
 
     def open_sync(self) -> None:
-        """Connect, migrate to the newest schema and check the keys (blocking)."""
+        """Connect, migrate to the newest schema and check the keys (blocking).
+
+        Calling it again (after a failure) closes the previous connections first."""
+        self.close()
         self._db = Database(self.db_url)
         migrate.upgrade(self._db.engine)
         try:
