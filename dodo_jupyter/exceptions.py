@@ -9,9 +9,12 @@ the message says what went wrong and how to fix it, and never contains a secret.
     │   └── ValidationFailed     400  a field is missing, has the wrong type or value
     ├── Unauthorized        401  no valid credentials
     ├── Forbidden           403  authenticated, but not allowed
+    │   └── OutboundRefused      403  the SSRF guard refused an outbound URL or address
     ├── NotFound            404  unknown or not yours
     ├── Conflict            409  duplicate id or url
     ├── PayloadTooLarge     413  request body over the limit
+    ├── UpstreamError       502  a remote server failed, timed out or answered nonsense
+    │   └── ResponseTooLarge     502  a remote answer is larger than the limit
     └── Unavailable         503  the store or vault cannot be used right now
         └── VaultError            503  encryption keys missing or wrong
 """
@@ -26,9 +29,12 @@ __all__ = [
     "DodoError",
     "Forbidden",
     "NotFound",
+    "OutboundRefused",
     "PayloadTooLarge",
+    "ResponseTooLarge",
     "Unauthorized",
     "Unavailable",
+    "UpstreamError",
     "ValidationFailed",
     "VaultError",
 ]
@@ -82,6 +88,12 @@ class Forbidden(DodoError):
     code = "forbidden"
 
 
+class OutboundRefused(Forbidden):
+    """dodo_jupyter will not send a request to this URL or address (SSRF guard)."""
+
+    code = "outbound_refused"
+
+
 class NotFound(DodoError):
     """The thing does not exist, or belongs to somebody else."""
 
@@ -101,6 +113,19 @@ class PayloadTooLarge(DodoError):
 
     status = 413
     code = "payload_too_large"
+
+
+class UpstreamError(DodoError):
+    """A remote server failed, timed out or sent an answer that cannot be used."""
+
+    status = 502
+    code = "upstream_error"
+
+
+class ResponseTooLarge(UpstreamError):
+    """A remote server's answer is larger than the configured limit."""
+
+    code = "upstream_too_large"
 
 
 class Unavailable(DodoError):

@@ -1,0 +1,386 @@
+"""The SSRF guard: every outbound HTTP request of dodo_jupyter goes through it.
+
+Use :func:`guarded_client` (httpx) or :func:`guarded_client2` (httpx2, the fork the MCP
+SDK uses) instead of building clients by hand::
+
+    policy = OutboundPolicy(allowed_hosts=frozenset({"mcp.example.com"}))
+    async with guarded_client(policy) as client:
+        response, metadata = await get_json(client, url, max_bytes=policy.max_response_bytes)
+
+For each request, including every redirect hop the client follows, the guarded transport:
+
+1. checks the URL against the policy (:func:`~dodo_jupyter.net.policy.check_url`:
+   https, no credentials, an allowed host);
+2. resolves the host through ``policy.resolver`` (a literal IP is not resolved);
+3. judges *every* address (:func:`~dodo_jupyter.net.addresses.refusal_reason`) and
+   refuses if any one is private, loopback, link-local or metadata, so a DNS answer that
+   mixes a public and a private address cannot win a race; a plain-http request must
+   resolve to loopback addresses only;
+4. pins the connection: the request is sent to the first judged address (the next ones
+   only if connecting fails, when nothing has been sent yet), with the ``Host`` header
+   kept as the original ``host[:port]`` and the ``sni_hostname`` extension set to the
+   host, so TLS still verifies the certificate against the name. A second DNS lookup
+   (DNS rebinding) never happens.
+
+Without an explicit ``inner`` transport the guard keeps one connection pool per
+(scheme, host, port): a TLS connection verified for one host name is never reused for
+another name that happens to resolve to the same address.
+
+The clients ignore proxy environment variables (``trust_env=False``): a proxy would make
+the connection to an address the guard never judged. Bodies are read with a size bound
+(:func:`read_limited`, :func:`get_json`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+import httpx
+import httpx2
+
+from ..exceptions import OutboundRefused, ResponseTooLarge, UpstreamError
+from .addresses import IPAddress, refusal_reason
+from .policy import (
+    OutboundPolicy,
+    Resolver,
+    StaticResolver,
+    SystemResolver,
+    Target,
+    check_url,
+    parse_target,
+    safe_url,
+)
+
+__all__ = [
+    "GuardedTransport",
+    "GuardedTransport2",
+    "OutboundPolicy",
+    "Pin",
+    "Resolver",
+    "StaticResolver",
+    "SystemResolver",
+    "check_url",
+    "get_json",
+    "guarded_client",
+    "guarded_client2",
+    "pin",
+    "read_limited",
+]
+
+#: Client arguments that would let a request bypass the guard or be silently ignored.
+_REFUSED_CLIENT_ARGS = frozenset(
+    {"transport", "mounts", "proxy", "trust_env", "app", "verify", "cert", "http1", "http2"}
+)
+
+
+class Pin:
+    """Where a guarded request really goes: the checked target and its judged addresses."""
+
+    __slots__ = ("address", "addresses", "target")
+
+    def __init__(self, target: Target, addresses: tuple[IPAddress, ...]) -> None:
+        self.target = target
+        self.addresses = addresses
+        #: the address the connection is made to (the first one)
+        self.address = addresses[0]
+
+    def __repr__(self) -> str:
+        return f"Pin({self.target.display!r} -> {self.address})"
+
+
+async def pin(url: str, policy: OutboundPolicy) -> Pin:
+    """Check ``url``, resolve its host and judge every address; no connection is made.
+
+    Raises
+    ------
+    OutboundRefused
+        when the URL breaks a rule or any address may not be contacted.
+    UpstreamError
+        when the host name cannot be resolved.
+    """
+    target = parse_target(url, policy)
+    if target.ip is not None:
+        answers: list[str] = [str(target.ip)]
+    else:
+        answers = await policy.resolver.resolve(target.host, target.port)
+    shown = target.display
+
+    def refuse(reason: str) -> OutboundRefused:
+        return OutboundRefused(f"Outbound request to {shown!r} refused: {reason}", url=shown)
+
+    if not answers:
+        raise refuse(f"host {target.host!r} resolved to no address")
+    addresses: list[IPAddress] = []
+    for answer in answers:
+        try:
+            ip = ipaddress.ip_address(answer)
+        except ValueError:
+            raise refuse(f"the resolver returned {answer!r}, which is not an IP address") from None
+        why = refusal_reason(ip, allow_loopback=policy.allow_insecure_loopback)
+        if why is not None:
+            hint = (
+                "set DodoApp.allow_insecure_loopback=True (development only)"
+                if _is_loopback(ip)
+                else "dodo_jupyter only connects to public addresses"
+            )
+            named = "" if target.ip is not None else f"{target.host!r} resolves to "
+            raise refuse(f"{named}{ip} is {why}; {hint}")
+        if target.scheme == "http" and not _is_loopback(ip):
+            raise refuse(
+                f"{target.host!r} resolves to {ip}, which is not this machine; "
+                "plain http is only for loopback, use https://"
+            )
+        addresses.append(ip)
+    return Pin(target, tuple(addresses))
+
+
+def _is_loopback(ip: IPAddress) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.is_loopback
+    return ip.is_loopback
+
+
+class _Guard:
+    """The logic both transports share; they differ only in the httpx flavour."""
+
+    def __init__(
+        self, policy: OutboundPolicy, inner: Any, make_inner: Any, connect_error: type[Exception]
+    ) -> None:
+        self.policy = policy
+        self._inner = inner
+        self._make_inner = make_inner
+        self._connect_error = connect_error
+        self._pools: dict[tuple[str, str, int], Any] = {}
+
+    async def _send(self, request: Any) -> Any:
+        pinned = await pin(str(request.url), self.policy)
+        target = pinned.target
+        headers = request.headers.copy()
+        headers["Host"] = target.host_header
+        extensions = dict(request.extensions)
+        extensions["sni_hostname"] = target.host
+        transport = self._transport_for(target)
+        for i, address in enumerate(pinned.addresses):
+            outgoing = type(request)(
+                request.method,
+                request.url.copy_with(host=str(address)),
+                headers=headers,
+                stream=request.stream,
+                extensions=extensions,
+            )
+            try:
+                return await transport.handle_async_request(outgoing)
+            except self._connect_error:
+                # Nothing was sent; the next judged address may answer ("localhost" often
+                # gives ::1 first while a development server listens on 127.0.0.1 only).
+                if i == len(pinned.addresses) - 1:
+                    raise
+        raise AssertionError("unreachable: pin() returns at least one address")
+
+    def _transport_for(self, target: Target) -> Any:
+        if self._inner is not None:
+            return self._inner
+        key = (target.scheme, target.host, target.port)
+        if key not in self._pools:
+            self._pools[key] = self._make_inner()
+        return self._pools[key]
+
+    async def _close(self) -> None:
+        transports = [self._inner, *self._pools.values()]
+        self._pools.clear()
+        for transport in transports:
+            if transport is not None:
+                await transport.aclose()
+
+
+class GuardedTransport(_Guard, httpx.AsyncBaseTransport):
+    """An httpx transport that applies ``policy`` to every request (see the module doc).
+
+    Parameters
+    ----------
+    policy
+        What may be contacted.
+    inner
+        The transport that really sends (tests, custom TLS); the guard owns and closes it.
+        Default: one ``httpx.AsyncHTTPTransport()`` per (scheme, host, port).
+    """
+
+    def __init__(
+        self, policy: OutboundPolicy, *, inner: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        super().__init__(policy, inner, httpx.AsyncHTTPTransport, httpx.ConnectError)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response: httpx.Response = await self._send(request)
+        return response
+
+    async def aclose(self) -> None:
+        await self._close()
+
+
+class GuardedTransport2(_Guard, httpx2.AsyncBaseTransport):
+    """:class:`GuardedTransport` for httpx2 (the MCP SDK's HTTP client)."""
+
+    def __init__(
+        self, policy: OutboundPolicy, *, inner: httpx2.AsyncBaseTransport | None = None
+    ) -> None:
+        super().__init__(policy, inner, httpx2.AsyncHTTPTransport, httpx2.ConnectError)
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response: httpx2.Response = await self._send(request)
+        return response
+
+    async def aclose(self) -> None:
+        await self._close()
+
+
+def _client_kwargs(policy: OutboundPolicy, kwargs: dict[str, Any]) -> dict[str, Any]:
+    refused = sorted(_REFUSED_CLIENT_ARGS & kwargs.keys())
+    if refused:
+        raise TypeError(
+            f"guarded clients do not take {refused!r}: every request must go through the "
+            "SSRF guard without a proxy; for custom TLS or connection settings pass "
+            "inner=<an AsyncHTTPTransport>"
+        )
+    if kwargs.get("timeout") is None:  # None means "the policy's"; never unbounded
+        kwargs["timeout"] = policy.timeout
+    kwargs.setdefault("follow_redirects", True)
+    kwargs.setdefault("max_redirects", policy.max_redirects)
+    return kwargs
+
+
+def guarded_client(
+    policy: OutboundPolicy, *, inner: httpx.AsyncBaseTransport | None = None, **kwargs: Any
+) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` whose every request goes through :class:`GuardedTransport`.
+
+    Timeout (``timeout=None`` also means the policy's), redirect following and the
+    redirect limit come from ``policy`` unless given; other ``kwargs`` (``headers``,
+    ``auth``, ``base_url``…) go to the client. ``trust_env`` is always False.
+
+    Raises
+    ------
+    TypeError
+        for arguments that would bypass the guard (``transport``, ``mounts``, ``proxy``…).
+    """
+    kwargs = _client_kwargs(policy, kwargs)
+    transport = GuardedTransport(policy, inner=inner)
+    return httpx.AsyncClient(transport=transport, trust_env=False, **kwargs)
+
+
+def guarded_client2(
+    policy: OutboundPolicy, *, inner: httpx2.AsyncBaseTransport | None = None, **kwargs: Any
+) -> httpx2.AsyncClient:
+    """:func:`guarded_client` for httpx2; fits the MCP SDK's ``httpx_client_factory``
+    when wrapped as ``lambda headers=None, timeout=None, auth=None: guarded_client2(policy,
+    headers=headers, timeout=timeout, auth=auth)``."""
+    kwargs = _client_kwargs(policy, kwargs)
+    transport = GuardedTransport2(policy, inner=inner)
+    return httpx2.AsyncClient(transport=transport, trust_env=False, **kwargs)
+
+
+def _shown(response: Any) -> str:
+    try:
+        return safe_url(str(response.request.url))
+    except RuntimeError:  # a response built by hand has no request
+        return "(unknown URL)"
+
+
+async def read_limited(response: httpx.Response | httpx2.Response, max_bytes: int) -> bytes:
+    """Read a streamed response body, refusing more than ``max_bytes`` (decoded).
+
+    A ``Content-Length`` over the limit is refused before reading anything. Over the
+    limit the response is closed.
+
+    Raises
+    ------
+    ResponseTooLarge
+        naming the URL (without query) and the limit.
+    """
+
+    async def too_large(size: str) -> ResponseTooLarge:
+        await response.aclose()
+        return ResponseTooLarge(
+            f"{_shown(response)!r} answered with {size}, more than the limit of "
+            f"{max_bytes} bytes; if this answer is legitimate, raise max_response_bytes",
+            limit=max_bytes,
+        )
+
+    declared = response.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise await too_large(f"{int(declared)} bytes (Content-Length)")
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > max_bytes:
+            raise await too_large(f"more than {max_bytes} bytes")
+    return bytes(body)
+
+
+_TIMEOUTS = (httpx.TimeoutException, httpx2.TimeoutException)
+_REDIRECTS = (httpx.TooManyRedirects, httpx2.TooManyRedirects)
+_HTTP_ERRORS = (httpx.HTTPError, httpx2.HTTPError, httpx.StreamError, httpx2.StreamError)
+_BAD_URLS = (httpx.InvalidURL, httpx2.InvalidURL)
+
+
+def _short(error: BaseException) -> str:
+    """A one-line, bounded description of a transport error (no URL, no body)."""
+    text = str(error).splitlines()[0] if str(error) else ""
+    text = text if len(text) <= 160 else text[:160] + "…"
+    return f"{type(error).__name__}: {text!r}" if text else type(error).__name__
+
+
+async def get_json(
+    client: httpx.AsyncClient | httpx2.AsyncClient,
+    url: str,
+    *,
+    max_bytes: int,
+    headers: dict[str, str] | None = None,
+) -> tuple[httpx.Response | httpx2.Response, Any]:
+    """GET ``url`` and parse its JSON body, read with a size bound.
+
+    The response is returned whatever its status (OAuth errors are JSON with a 4xx), so
+    check ``response.status_code``; its body is already read.
+
+    Raises
+    ------
+    OutboundRefused
+        when the guard refuses the URL or a redirect.
+    ResponseTooLarge
+        when the body is larger than ``max_bytes``.
+    UpstreamError
+        on a timeout, a connection failure, too many redirects or a body that is not JSON;
+        the message is short and never contains the query string or the body.
+    """
+    where = safe_url(url)
+    try:
+        async with client.stream("GET", url, headers=headers) as response:
+            body = await read_limited(response, max_bytes)
+    except _TIMEOUTS as e:
+        seconds = client.timeout.read
+        raise UpstreamError(
+            f"{where!r} did not answer within {seconds} s ({type(e).__name__}); the server "
+            "may be down or overloaded, try again later"
+        ) from None
+    except _REDIRECTS:
+        raise UpstreamError(
+            f"{where!r} redirected more than {client.max_redirects} times; check the URL"
+        ) from None
+    except _BAD_URLS as e:
+        raise UpstreamError(f"{where!r} is not a usable URL ({_short(e)})") from None
+    except _HTTP_ERRORS as e:
+        raise UpstreamError(
+            f"Cannot reach {where!r} ({_short(e)}); check that the server is up and reachable "
+            "from the machine running Jupyter"
+        ) from None
+    try:
+        data = json.loads(body)
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError
+        reason = e.msg if isinstance(e, json.JSONDecodeError) else "not valid UTF-8"
+        raise UpstreamError(
+            f"{where!r} answered HTTP {response.status_code} with a body that is not JSON "
+            f"({reason}); check that the URL points at the API, not a web page"
+        ) from None
+    return response, data
