@@ -177,6 +177,9 @@ class DodoApp(ExtensionApp):
             token_lifetime_days=self.token_lifetime_days,
             catalog_cache_ttl=self.catalog_cache_ttl,
             max_request_bytes=self.max_request_bytes,
+            allowed_hosts=list(self.allowed_hosts),
+            public_url=self.public_url,
+            base_url=self.serverapp.base_url if self.serverapp is not None else "/",
         )
 
     def make_runtime(self) -> DodoRuntime:

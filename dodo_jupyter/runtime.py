@@ -28,6 +28,7 @@ from .identity import IdentityResolver
 if TYPE_CHECKING:
     from .audit import AuditLogService
     from .catalog import CatalogService, SeedReport
+    from .connections import ConnectionService
     from .store import Store
     from .tokens import TokenService
 
@@ -59,6 +60,12 @@ class RuntimeSettings:
     token_lifetime_days: int = 90
     catalog_cache_ttl: float = 5.0
     max_request_bytes: int = 1024 * 1024
+    allowed_hosts: list[str] = field(default_factory=list)
+    public_url: str = ""
+    base_url: str = "/"
+    outbound_timeout: float = 10.0
+    #: A :class:`~dodo_jupyter.net.policy.Resolver`; None for the system's DNS.
+    resolver: Any = None
     environ: dict[str, str] | None = None
 
 
@@ -73,11 +80,13 @@ class DodoRuntime:
     catalog: CatalogService
     tokens: TokenService
     audit: AuditLogService
+    connections: ConnectionService
 
     def __init__(self, settings: RuntimeSettings, resolver: IdentityResolver) -> None:
         self.settings = settings
         self.resolver = resolver
         self.max_request_bytes = settings.max_request_bytes
+        self.public_url = settings.public_url.rstrip("/")
         self._opener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dodo-open")
         self._opening: Future[None] | None = None
         self._open_error: DodoError | None = None
@@ -108,9 +117,36 @@ class DodoRuntime:
 
     # -- lifecycle --------------------------------------------------------------------
 
+    @property
+    def client_metadata_url(self) -> str | None:
+        """dodo's Client ID Metadata Document URL, when ``public_url`` is https."""
+        if not self.public_url.startswith("https://"):
+            return None
+        return f"{self.public_url}{self.settings.base_url}dodo/oauth/client-metadata.json"
+
+    def client_metadata_document(self, callback_path: str) -> dict[str, Any] | None:
+        """The Client ID Metadata Document served at :attr:`client_metadata_url`."""
+        url = self.client_metadata_url
+        if url is None:
+            return None
+        return {
+            "client_id": url,
+            "client_name": "Jupyter (dodo)",
+            "redirect_uris": [self.public_url + callback_path],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+            "application_type": "web",
+        }
+
     def _build(self) -> None:
         from .audit import AuditLogService
         from .catalog import CatalogService
+        from .connections import ConnectionService
+        from .net.outbound import Outbound
+        from .net.policy import OutboundPolicy
+        from .oauth.flow import OAuthEngine
+        from .oauth.registration import ClientRegistry
         from .store import Store
         from .tokens import TokenService
 
@@ -123,6 +159,24 @@ class DodoRuntime:
         )
         self.tokens = TokenService(self.store, default_lifetime_days=settings.token_lifetime_days)
         self.audit = AuditLogService(self.store)
+        policy = OutboundPolicy(
+            allowed_hosts=frozenset(settings.allowed_hosts),
+            allow_insecure_loopback=settings.allow_insecure_loopback,
+            timeout=settings.outbound_timeout,
+            **({"resolver": settings.resolver} if settings.resolver is not None else {}),
+        )
+        outbound = Outbound(policy)
+        registry = ClientRegistry(
+            self.store, client_metadata_url=self.client_metadata_url, environ=settings.environ
+        )
+        self.connections = ConnectionService(
+            self.store,
+            self.catalog,
+            OAuthEngine(self.store, registry, outbound),
+            outbound,
+            allowed_hosts=settings.allowed_hosts,
+            allow_insecure_loopback=settings.allow_insecure_loopback,
+        )
 
     def open_sync(self, *, seed: bool = True) -> SeedReport | None:
         """Build the services, open the store and, with ``seed``, reconcile the catalog

@@ -13,7 +13,16 @@ from dodo_jupyter.store import Store, migrate
 from dodo_jupyter.store.database import Database
 from dodo_jupyter.store.models import AuditLog
 
-TABLES = {"approved_mcps", "user_mcp_tokens", "audit_log", "vault_meta", "alembic_version"}
+TABLES = {
+    "approved_mcps",
+    "user_mcp_tokens",
+    "audit_log",
+    "vault_meta",
+    "mcp_connections",
+    "oauth_clients",
+    "pending_auth",
+    "alembic_version",
+}
 
 
 def test_head_constant_matches_alembic() -> None:

@@ -9,6 +9,15 @@ from .catalog import (
     AdminImportHandler,
     CatalogHandler,
 )
+from .connections import (
+    CallbackHandler,
+    ClientMetadataHandler,
+    ConfigsHandler,
+    DeleteAuthHandler,
+    RefreshStateHandler,
+    ServersHandler,
+    StartAuthHandler,
+)
 from .user import MeHandler, TokenHandler, TokenListHandler
 
 __all__ = ["routes"]
@@ -27,4 +36,11 @@ def routes() -> list[tuple[str, type]]:
         (r"/dodo/api/admin/audit", AdminAuditHandler),
         (r"/dodo/api/user/mcp-tokens", TokenListHandler),
         (r"/dodo/api/user/mcp-tokens/" + _ID.format("token_id"), TokenHandler),
+        (r"/dodo/api/mcp/start-auth", StartAuthHandler),
+        (r"/dodo/api/mcp/delete-auth", DeleteAuthHandler),
+        (r"/dodo/api/mcp/refresh-state", RefreshStateHandler),
+        (r"/dodo/api/mcp/servers", ServersHandler),
+        (r"/dodo/api/mcp/configs", ConfigsHandler),
+        (r"/dodo/oauth/callback", CallbackHandler),
+        (r"/dodo/oauth/client-metadata.json", ClientMetadataHandler),
     ]

@@ -20,6 +20,9 @@ __all__ = [
     "ApprovedMCP",
     "AuditLog",
     "Base",
+    "MCPConnection",
+    "OAuthClient",
+    "PendingAuth",
     "UTCDateTime",
     "UserMCPToken",
     "VaultMeta",
@@ -122,5 +125,88 @@ class VaultMeta(Base):
     value_enc: Mapped[str] = mapped_column(Text)
 
 
+class MCPConnection(Base):
+    """A user's connection to one MCP server: its state and (encrypted) credentials.
+
+    ``tokens_enc`` holds the OAuth token response (access and refresh token) and
+    ``headers_enc`` the values of static headers, both as vault ciphertext of JSON.
+    ``expires_at`` is the access token's absolute expiry; ``issuer`` the authorization
+    server the credentials are bound to (they are never sent anywhere else).
+    """
+
+    __tablename__ = "mcp_connections"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    username: Mapped[str] = mapped_column(String(200), index=True)
+    catalog_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    auth_type: Mapped[str] = mapped_column(String(32))
+    # connected | authenticating | needs_auth | error
+    state: Mapped[str] = mapped_column(String(32))
+    error: Mapped[str] = mapped_column(Text, default="")
+    issuer: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    resource: Mapped[str | None] = mapped_column(String(2048), nullable=True)
+    scopes: Mapped[str] = mapped_column(Text, default="")
+    requested_scopes: Mapped[str] = mapped_column(Text, default="")
+    step_ups: Mapped[int] = mapped_column(Integer, default=0)
+    oauth_client_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # Non-secret facts the refresh and revocation need: endpoints, allowed hosts, ...
+    oauth_meta: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    tokens_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    headers_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    tool_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OAuthClient(Base):
+    """A client registration at one authorization server, for one user and redirect URI.
+
+    ``method`` is how it came to be: ``preregistered`` (catalog policy), ``cimd`` (a
+    Client ID Metadata Document URL) or ``dynamic`` (RFC 7591). The secret and the full
+    registration response are vault ciphertext.
+    """
+
+    __tablename__ = "oauth_clients"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    username: Mapped[str] = mapped_column(String(200), index=True)
+    issuer: Mapped[str] = mapped_column(String(2048))
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    method: Mapped[str] = mapped_column(String(16))
+    client_id: Mapped[str] = mapped_column(String(2048))
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(64))
+    client_secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    registration_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PendingAuth(Base):
+    """An authorization in progress, keyed by the SHA-256 of its ``state``.
+
+    Single use (deleted when the callback arrives) and valid for ten minutes; persisted
+    so a server restart between start and callback still completes. The PKCE verifier is
+    vault ciphertext; ``flow`` is the non-secret discovery result the callback needs.
+    """
+
+    __tablename__ = "pending_auth"
+
+    state_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    connection_id: Mapped[str] = mapped_column(String(32), index=True)
+    username: Mapped[str] = mapped_column(String(200))
+    code_verifier_enc: Mapped[str] = mapped_column(Text)
+    flow: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 #: Every (model, column) holding MultiFernet ciphertext; ``rotate-key`` re-encrypts them all.
-ENCRYPTED_COLUMNS: list[tuple[type[Base], str]] = [(VaultMeta, "value_enc")]
+ENCRYPTED_COLUMNS: list[tuple[type[Base], str]] = [
+    (VaultMeta, "value_enc"),
+    (MCPConnection, "tokens_enc"),
+    (MCPConnection, "headers_enc"),
+    (OAuthClient, "client_secret_enc"),
+    (OAuthClient, "registration_enc"),
+    (PendingAuth, "code_verifier_enc"),
+]

@@ -1,0 +1,454 @@
+"""A user's connections to MCP servers: start, finish, refresh, configure, disconnect.
+
+A connection is one user's link to one server URL (usually a catalog entry). Its
+``state`` is one of:
+
+``authenticating``  an OAuth flow was started; waiting for the callback
+``connected``       credentials work (or none are needed); ``tool_count`` is known
+``needs_auth``      the stored sign-in no longer works: the user must connect again
+``error``           the last attempt failed; ``error`` says why (never a secret)
+
+OAuth specifics live in :mod:`dodo_jupyter.oauth`; this service decides when to use
+stored credentials, when to refresh and when to start a new flow, and keeps the row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from . import audit
+from .catalog import CatalogService
+from .exceptions import (
+    BadRequest,
+    Conflict,
+    DodoError,
+    Forbidden,
+    NotFound,
+    UpstreamError,
+    ValidationFailed,
+)
+from .net.outbound import Outbound
+from .net.urls import check_server_url
+from .oauth.discovery import Challenge
+from .oauth.flow import NeedsAuth, OAuthEngine
+from .store import Store
+from .store.models import MCPConnection, OAuthClient, PendingAuth, utcnow
+from .upstream import AuthRejected, Upstream, probe
+
+__all__ = ["MAX_STEP_UPS", "ConnectionService"]
+
+log = logging.getLogger(__name__)
+
+#: Scope step-ups allowed in a row before the connection reports an error.
+MAX_STEP_UPS = 2
+_MAX_HEADER_VALUE = 8192
+
+
+def _public(row: MCPConnection) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "catalog_id": row.catalog_id,
+        "url": row.url,
+        "auth_type": row.auth_type,
+        "state": row.state,
+        "error": row.error or None,
+        "tool_count": row.tool_count,
+        "scopes": row.scopes.split() if row.scopes else [],
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+    }
+
+
+def _host(url: str) -> str:
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+class ConnectionService:
+    """Starts and keeps users' connections.
+
+    Parameters
+    ----------
+    store, catalog, engine:
+        The opened store, the catalog and the OAuth engine.
+    outbound:
+        Guarded HTTP clients.
+    allowed_hosts:
+        ``DodoApp.allowed_hosts``: extra hosts any flow may reach, and the hosts whose
+        URLs users may connect without a catalog entry.
+    allow_insecure_loopback:
+        Accept http:// URLs on loopback hosts (development and tests only).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        catalog: CatalogService,
+        engine: OAuthEngine,
+        outbound: Outbound,
+        *,
+        allowed_hosts: list[str] | None = None,
+        allow_insecure_loopback: bool = False,
+    ) -> None:
+        self._store = store
+        self.catalog = catalog
+        self.engine = engine
+        self.outbound = outbound
+        self.allowed_hosts = [h.lower() for h in allowed_hosts or []]
+        self.allow_insecure_loopback = allow_insecure_loopback
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def for_user(self, username: str) -> list[dict[str, Any]]:
+        def query(session: Session) -> list[dict[str, Any]]:
+            stmt = (
+                select(MCPConnection)
+                .where(MCPConnection.username == username)
+                .order_by(MCPConnection.created_at, MCPConnection.id)
+            )
+            return [_public(row) for row in session.scalars(stmt)]
+
+        return await self._store.db.read(query)
+
+    async def get(self, username: str, connection_id: str) -> MCPConnection:
+        """One of ``username``'s connections; :class:`NotFound` for anyone else's."""
+        row = await self._store.db.read(lambda s: s.get(MCPConnection, connection_id[:32]))
+        if row is None or row.username != username:
+            raise NotFound(f"No connection {connection_id!r}.")
+        return row
+
+    # -- targets ------------------------------------------------------------------------
+
+    async def _target(
+        self, catalog_id: object, url: object
+    ) -> tuple[dict[str, Any] | None, str, list[str]]:
+        """(catalog entry or None, server URL, hosts the flow may reach)."""
+        if catalog_id is not None:
+            if not isinstance(catalog_id, str):
+                raise ValidationFailed(
+                    "'catalog_id' must be a string.", fields={"catalog_id": "must be a string"}
+                )
+            entry = await self.catalog.get_enabled(catalog_id)
+            hosts = [_host(entry["url"]), *entry.get("known_hosts", []), *self.allowed_hosts]
+            return entry, entry["url"], hosts
+        if url is None:
+            raise ValidationFailed(
+                "Give 'catalog_id' (or 'url').", fields={"catalog_id": "required"}
+            )
+        checked = check_server_url(url, allow_insecure_loopback=self.allow_insecure_loopback)
+        for entry in (await self.catalog.enabled()).entries:
+            if entry["url"] == checked:
+                return await self._target(entry["id"], None)
+        if _host(checked) not in self.allowed_hosts:
+            raise Forbidden(
+                f"The host {_host(checked)!r} is not approved: ask an administrator to add the "
+                "server to the catalog or the host to DodoApp.allowed_hosts."
+            )
+        return None, checked, [*self.allowed_hosts]
+
+    async def _row_for(
+        self, username: str, entry: Mapping[str, Any] | None, url: str
+    ) -> MCPConnection:
+        auth_type = entry["auth_type"] if entry else "oauth"
+        catalog_id = entry["id"] if entry else None
+
+        def find_or_create(session: Session) -> MCPConnection:
+            row = session.scalars(
+                select(MCPConnection).where(
+                    MCPConnection.username == username, MCPConnection.url == url
+                )
+            ).first()
+            if row is None:
+                now = utcnow()
+                row = MCPConnection(
+                    id=secrets.token_hex(8),
+                    username=username,
+                    catalog_id=catalog_id,
+                    url=url,
+                    auth_type=auth_type,
+                    state="authenticating",
+                    error="",
+                    scopes="",
+                    requested_scopes="",
+                    step_ups=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(row)
+                audit.record(session, username, "connection.create", row.id, url=url)
+            else:
+                row.auth_type = auth_type
+                row.catalog_id = catalog_id
+            return row
+
+        try:
+            return await self._store.db.write(find_or_create)
+        except IntegrityError:  # created concurrently: use that one
+            return await self._store.db.write(find_or_create)
+
+    # -- start --------------------------------------------------------------------------
+
+    async def start_auth(
+        self, username: str, *, catalog_id: object = None, url: object = None, redirect_uri: str
+    ) -> dict[str, Any]:
+        """Use stored credentials when they work, else start an OAuth flow.
+
+        Returns ``{"state": "connected", "connection_id"}`` or
+        ``{"state": "authenticating", "connection_id", "authorize_url"}``.
+        """
+        entry, server_url, hosts = await self._target(catalog_id, url)
+        if entry is not None and entry["auth_type"] == "static_headers":
+            raise BadRequest(
+                f"{entry['id']!r} authenticates with headers, not OAuth: send them to "
+                "POST /dodo/api/mcp/configs."
+            )
+        row = await self._row_for(username, entry, server_url)
+        policy = (entry or {}).get("oauth") or {}
+        challenge = Challenge()
+        if row.tokens_enc:
+            try:
+                await self._check_with_token(row)
+                return {"state": "connected", "connection_id": row.id}
+            except NeedsAuth:
+                pass
+            except AuthRejected as e:
+                challenge = e.challenge
+        else:
+            async with self.outbound.client(hosts) as http:
+                result = await probe(http, server_url)
+            if result.ok:
+                await self._connected_without_auth(row)
+                return {"state": "connected", "connection_id": row.id}
+            if result.status not in (401, 403):
+                message = f"The MCP server answered HTTP {result.status} to initialize."
+                await self._set(row.id, state="error", error=message)
+                raise UpstreamError(message)
+            challenge = result.challenge
+        authorize_url = await self._begin(username, row, hosts, redirect_uri, challenge, policy)
+        return {"state": "authenticating", "connection_id": row.id, "authorize_url": authorize_url}
+
+    async def _begin(
+        self,
+        username: str,
+        row: MCPConnection,
+        hosts: list[str],
+        redirect_uri: str,
+        challenge: Challenge,
+        policy: Mapping[str, Any],
+        previous_scope: str | None = None,
+    ) -> str:
+        try:
+            url = await self.engine.begin(
+                username=username,
+                connection_id=row.id,
+                server_url=row.url,
+                hosts=hosts,
+                redirect_uri=redirect_uri,
+                challenge=challenge,
+                policy=policy,
+                previous_scope=previous_scope,
+            )
+        except DodoError as e:
+            await self._set(row.id, state="error", error=e.message)
+            raise
+        await self._set(row.id, state="authenticating", error="")
+        return url
+
+    async def _connected_without_auth(self, row: MCPConnection) -> None:
+        await self._set(row.id, auth_type="none", state="connected", error="")
+        await self._refresh_tool_count(row.id)
+
+    # -- callback -----------------------------------------------------------------------
+
+    async def complete(self, username: str | None, query: Mapping[str, str | None]) -> str:
+        """Finish a flow from the callback's query; returns the connection id."""
+        connection_id = await self.engine.complete(
+            username=username,
+            state=query.get("state"),
+            code=query.get("code"),
+            iss=query.get("iss"),
+            error=query.get("error"),
+            error_description=query.get("error_description"),
+        )
+        await self._set(connection_id, step_ups=0)
+        await self._refresh_tool_count(connection_id)
+        return connection_id
+
+    # -- using credentials --------------------------------------------------------------
+
+    async def headers_for(self, row: MCPConnection, *, stale: str | None = None) -> dict[str, str]:
+        """Request headers for the server: a fresh bearer token, or the static headers."""
+        if row.auth_type == "oauth":
+            token = await self.engine.access_token(row.id, stale=stale)
+            return {"Authorization": f"Bearer {token}"}
+        if row.auth_type == "static_headers" and row.headers_enc:
+            values: dict[str, str] = json.loads(self._store.vault.decrypt(row.headers_enc))
+            return values
+        return {}
+
+    def upstream(self, row: MCPConnection, headers: dict[str, str]) -> Upstream:
+        hosts = list((row.oauth_meta or {}).get("hosts") or [_host(row.url), *self.allowed_hosts])
+        return Upstream(lambda **kw: self.outbound.client2(hosts, **kw), row.url, headers)
+
+    async def _check_with_token(self, row: MCPConnection) -> None:
+        """List tools with the stored credentials, refreshing once after a 401."""
+        headers = await self.headers_for(row)
+        try:
+            tools = await self.upstream(row, headers).list_tools()
+        except AuthRejected as e:
+            if e.http_status != 401 or row.auth_type != "oauth":
+                raise
+            stale = headers["Authorization"].removeprefix("Bearer ")
+            headers = await self.headers_for(row, stale=stale)
+            tools = await self.upstream(row, headers).list_tools()
+        await self._set(row.id, state="connected", error="", tool_count=len(tools))
+
+    async def _refresh_tool_count(self, connection_id: str) -> None:
+        row = await self._store.db.read(lambda s: s.get(MCPConnection, connection_id))
+        if row is None:
+            return
+        try:
+            await self._check_with_token(row)
+        except NeedsAuth:
+            return  # the engine recorded the state
+        except DodoError as e:
+            await self._set(connection_id, state="error", error=e.message)
+
+    async def refresh_state(self, username: str, connection_id: str) -> dict[str, Any]:
+        """Refresh credentials and check the server again, without a new sign-in."""
+        row = await self.get(username, connection_id)
+        if row.auth_type == "oauth" and row.tokens_enc:
+            tokens = json.loads(self._store.vault.decrypt(row.tokens_enc))
+            try:
+                await self.engine.access_token(row.id, stale=tokens.get("access_token"))
+            except DodoError as e:
+                log.info("dodo: refresh of %s failed: %s", row.id, e.message)
+        await self._refresh_tool_count(row.id)
+        return _public(await self.get(username, connection_id))
+
+    async def step_up(
+        self, username: str, connection_id: str, challenge: Challenge, *, redirect_uri: str
+    ) -> str:
+        """Start a new flow asking for the granted scopes plus the challenge's (after a
+        ``403 insufficient_scope``); refused after :data:`MAX_STEP_UPS` in a row."""
+        row = await self.get(username, connection_id)
+        if row.step_ups >= MAX_STEP_UPS:
+            message = (
+                f"The server still wants more scopes after {MAX_STEP_UPS} step-ups "
+                f"(last asked for {challenge.scope!r}); ask its administrator."
+            )
+            await self._set(row.id, state="error", error=message)
+            raise Conflict(message)
+        await self._set(row.id, step_ups=row.step_ups + 1)
+        meta = row.oauth_meta or {}
+        entry = None
+        if row.catalog_id:
+            try:
+                entry = await self.catalog.get_enabled(row.catalog_id)
+            except NotFound:
+                entry = None
+        policy = dict((entry or {}).get("oauth") or meta.get("policy") or {})
+        policy.pop("scopes", None)  # the challenge decides; union with what was granted
+        hosts = list(meta.get("hosts") or [_host(row.url), *self.allowed_hosts])
+        previous = row.scopes or row.requested_scopes or None
+        return await self._begin(username, row, hosts, redirect_uri, challenge, policy, previous)
+
+    # -- static headers -----------------------------------------------------------------
+
+    async def configure_headers(
+        self, username: str, catalog_id: object, headers: object
+    ) -> dict[str, Any]:
+        """Store the header values a ``static_headers`` entry declares, then check them."""
+        if not isinstance(catalog_id, str):
+            raise ValidationFailed(
+                "'catalog_id' must be a string.", fields={"catalog_id": "required string"}
+            )
+        entry = await self.catalog.get_enabled(catalog_id)
+        if entry["auth_type"] != "static_headers":
+            raise BadRequest(
+                f"{catalog_id!r} does not take headers (auth_type "
+                f"{entry['auth_type']!r}); connect it with start-auth."
+            )
+        if not isinstance(headers, dict):
+            raise ValidationFailed(
+                "'headers' must be an object of header name to value.",
+                fields={"headers": "object required"},
+            )
+        declared = {h["name"].lower(): h["name"] for h in entry["headers"]}
+        values: dict[str, str] = {}
+        fields: dict[str, str] = {}
+        for name, value in headers.items():
+            canonical = declared.get(str(name).lower())
+            if canonical is None:
+                fields[str(name)] = "not declared by this catalog entry"
+            elif not isinstance(value, str) or not value.strip():
+                fields[canonical] = "must be a non-empty string"
+            elif len(value) > _MAX_HEADER_VALUE or any(c in value for c in "\r\n\0"):
+                fields[canonical] = f"at most {_MAX_HEADER_VALUE} characters, one line"
+            else:
+                values[canonical] = value.strip()
+        for canonical in declared.values():
+            if canonical not in values and canonical not in fields:
+                fields[canonical] = "required"
+        if fields:
+            raise ValidationFailed(
+                "Invalid headers: " + "; ".join(f"{k}: {v}" for k, v in fields.items()),
+                fields=fields,
+            )
+        row = await self._row_for(username, entry, entry["url"])
+        ciphertext = self._store.vault.encrypt(json.dumps(values))
+        await self._set(
+            row.id, headers_enc=ciphertext, auth_type="static_headers", state="connected", error=""
+        )
+        await self._refresh_tool_count(row.id)
+        return _public(await self.get(username, row.id))
+
+    # -- disconnect ---------------------------------------------------------------------
+
+    async def delete_auth(self, username: str, connection_id: str) -> dict[str, Any]:
+        """Revoke at the authorization server (best effort), then delete the connection's
+        tokens, header values, pending flows and its client registration."""
+        row = await self.get(username, connection_id)
+        revoked = await self.engine.revoke(row) if row.auth_type == "oauth" else False
+        client_row = row.oauth_client_id
+
+        def remove(session: Session) -> None:
+            current = session.get(MCPConnection, row.id)
+            if current is not None:
+                session.delete(current)
+            session.execute(delete(PendingAuth).where(PendingAuth.connection_id == row.id))
+            if client_row:
+                still_used = session.scalars(
+                    select(MCPConnection.id).where(
+                        MCPConnection.oauth_client_id == client_row, MCPConnection.id != row.id
+                    )
+                ).first()
+                client = session.get(OAuthClient, client_row)
+                if client is not None and not still_used:
+                    session.delete(client)
+            audit.record(
+                session, username, "connection.delete", row.id, url=row.url, revoked=revoked
+            )
+
+        await self._store.db.write(remove)
+        return {"connection_id": row.id, "revoked": revoked}
+
+    async def _set(self, connection_id: str, **values: Any) -> None:
+        def save(session: Session) -> None:
+            row = session.get(MCPConnection, connection_id)
+            if row is None:
+                return
+            for key, value in values.items():
+                setattr(row, key, value)
+            row.updated_at = utcnow()
+
+        await self._store.db.write(save)
