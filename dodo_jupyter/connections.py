@@ -336,11 +336,20 @@ class ConnectionService:
         return _public(await self.get(username, connection_id))
 
     async def step_up(
-        self, username: str, connection_id: str, challenge: Challenge, *, redirect_uri: str
+        self,
+        username: str,
+        connection_id: str,
+        challenge: Challenge,
+        *,
+        redirect_uri: str | None = None,
     ) -> str:
         """Start a new flow asking for the granted scopes plus the challenge's (after a
-        ``403 insufficient_scope``); refused after :data:`MAX_STEP_UPS` in a row."""
+        ``403 insufficient_scope``); refused after :data:`MAX_STEP_UPS` in a row. The
+        redirect URI defaults to the one the connection was made with."""
         row = await self.get(username, connection_id)
+        redirect_uri = redirect_uri or (row.oauth_meta or {}).get("redirect_uri")
+        if not redirect_uri:
+            raise NeedsAuth("This connection has no sign-in to extend: connect it first.")
         if row.step_ups >= MAX_STEP_UPS:
             message = (
                 f"The server still wants more scopes after {MAX_STEP_UPS} step-ups "

@@ -325,6 +325,9 @@ class OAuthEngine:
         kwargs: dict[str, Any],
     ) -> dict[str, Any]:
         endpoint = meta.get("token_endpoint")
+        # client_id in the body as well: RFC 6749 allows it, and some servers (the MCP SDK's
+        # among them) look for it there even when the client authenticates with Basic.
+        kwargs = {"client_id": creds.client_id, **kwargs}
         client = AsyncOAuth2Client(
             client_id=creds.client_id,
             client_secret=creds.client_secret,
@@ -462,7 +465,10 @@ class OAuthEngine:
                     continue
                 try:
                     response = await client.revoke_token(
-                        endpoint, token=tokens[hint], token_type_hint=hint
+                        endpoint,
+                        token=tokens[hint],
+                        token_type_hint=hint,
+                        body=urlencode({"client_id": creds.client_id}),
                     )
                     confirmed = confirmed and response.status_code == 200
                 except (httpx2.HTTPError, OAuthError, DodoError) as e:
@@ -473,6 +479,7 @@ class OAuthEngine:
 
 _META_KEYS = (
     "issuer",
+    "redirect_uri",
     "token_endpoint",
     "revocation_endpoint",
     "hosts",

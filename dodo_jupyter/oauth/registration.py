@@ -41,7 +41,9 @@ from .discovery import AuthServer
 __all__ = ["ClientCredentials", "ClientRegistry", "choose_auth_method"]
 
 _MAX_REGISTRATION_BYTES = 64 * 1024
-_PREFERRED_METHODS = ("client_secret_basic", "client_secret_post", "none")
+# client_secret_post first: RFC 6749 prefers Basic, but servers built on the MCP SDK
+# (2.3) reject Basic at their revocation endpoint, and every server we met accepts post.
+_PREFERRED_METHODS = ("client_secret_post", "client_secret_basic", "none")
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ class ClientRegistry:
         if pre is not None:
             return pre
         stored = await self._store.db.read(_find, username, auth_server.issuer, redirect_uri)
-        if stored is not None:
+        if stored is not None and _covers(stored, scope):
             return self._credentials(stored)
         if self.client_metadata_url and auth_server.metadata.client_id_metadata_document_supported:
             row = _new_row(
@@ -157,7 +159,11 @@ class ClientRegistry:
             )
             await self._store.db.write(_add, row)
             return self._credentials(row)
-        return await self._register(http, username, auth_server, redirect_uri, scope)
+        fresh = await self._register(http, username, auth_server, redirect_uri, scope)
+        if stored is not None:
+            # Registered anew for a wider scope (a step-up): the narrower one is done.
+            await self.forget(stored.id)
+        return fresh
 
     async def _register(
         self,
@@ -209,6 +215,7 @@ class ClientRegistry:
         row = _new_row(
             username, auth_server.issuer, redirect_uri, "dynamic", info.client_id, auth_method
         )
+        row.scope = info.scope or scope or ""
         vault = self._store.vault
         if info.client_secret:
             row.client_secret_enc = vault.encrypt(info.client_secret)
@@ -287,8 +294,16 @@ def _new_row(
         method=method,
         client_id=client_id,
         token_endpoint_auth_method=auth_method,
+        scope="",
         created_at=utcnow(),
     )
+
+
+def _covers(row: OAuthClient, scope: str | None) -> bool:
+    """True when a registration may ask for ``scope`` (no registered scope: no limit known)."""
+    if not row.scope or not scope or row.method != "dynamic":
+        return True
+    return set(scope.split()) <= set(row.scope.split())
 
 
 def _find(session: Session, username: str, issuer: str, redirect_uri: str) -> OAuthClient | None:

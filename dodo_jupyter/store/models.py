@@ -177,6 +177,8 @@ class OAuthClient(Base):
     method: Mapped[str] = mapped_column(String(16))
     client_id: Mapped[str] = mapped_column(String(2048))
     token_endpoint_auth_method: Mapped[str] = mapped_column(String(64))
+    # The scope registered with (space-separated); empty when none was asked for.
+    scope: Mapped[str] = mapped_column(Text, default="")
     client_secret_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     registration_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -54,6 +54,7 @@ def upgrade() -> None:
         sa.Column("method", sa.String(16), nullable=False),
         sa.Column("client_id", sa.String(2048), nullable=False),
         sa.Column("token_endpoint_auth_method", sa.String(64), nullable=False),
+        sa.Column("scope", sa.Text(), nullable=False),
         sa.Column("client_secret_enc", sa.Text(), nullable=True),
         sa.Column("registration_enc", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),

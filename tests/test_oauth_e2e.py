@@ -1,0 +1,321 @@
+"""OAuth end to end through the REST API, against the demo server (a real MCP server and
+authorization server built from the MCP SDK's own classes) on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from dodo_jupyter.demo.server import DemoConfig
+from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
+from dodo_jupyter.store.models import MCPConnection, OAuthClient, PendingAuth, utcnow
+
+from .conftest import Api
+from .oauth_peers import callback_query, consent
+
+START = "dodo/api/mcp/start-auth"
+SERVERS = "dodo/api/mcp/servers"
+
+
+@pytest.fixture
+def demo() -> Iterator[DemoHandle]:
+    with running_demo_server(DemoConfig(port=0)) as handle:
+        yield handle
+
+
+@pytest.fixture
+def dodo_config(dodo_config: dict[str, Any], demo: DemoHandle) -> dict[str, Any]:
+    return {
+        **dodo_config,
+        "catalog": [{"id": "demo", "url": demo.url, "description": "The demo server"}],
+    }
+
+
+async def fetch_page(jp_fetch: Any, query: dict[str, str], **kwargs: Any) -> tuple[int, str]:
+    try:
+        response = await jp_fetch("dodo", "oauth", "callback", params=query, **kwargs)
+    except HTTPClientError as e:
+        assert e.response is not None
+        response = e.response
+    return response.code, response.body.decode()
+
+
+async def connect(api: Api, jp_fetch: Any) -> str:
+    """start-auth → consent → callback; returns the connection id."""
+    status, started = await api("POST", START, {"catalog_id": "demo"})
+    assert status == 200 and started["state"] == "authenticating", started
+    code, page = await fetch_page(jp_fetch, callback_query(await consent(started["authorize_url"])))
+    assert code == 200, page
+    return str(started["connection_id"])
+
+
+def runtime_of(jp_serverapp: Any) -> Any:
+    return jp_serverapp.web_app.settings["dodo"]
+
+
+def stored_tokens(runtime: Any, connection_id: str) -> dict[str, Any]:
+    row = runtime.store.db.read_sync(lambda s: s.get(MCPConnection, connection_id))
+    return json.loads(runtime.store.vault.decrypt(row.tokens_enc))
+
+
+async def test_connect_through_consent_lists_tools(
+    api: Api, jp_fetch: Any, jp_serverapp: Any, demo: DemoHandle
+) -> None:
+    status, started = await api("POST", START, {"catalog_id": "demo"})
+    assert status == 200 and started["state"] == "authenticating"
+    params = parse_qs(urlsplit(started["authorize_url"]).query)
+    assert params["code_challenge_method"] == ["S256"] and params["code_challenge"]
+    assert params["resource"] == [demo.url]
+    assert params["response_type"] == ["code"] and params["state"][0]
+    assert params["redirect_uri"][0].endswith("/dodo/oauth/callback")
+    assert "mcp:tools" in params["scope"][0]
+
+    callback = await consent(started["authorize_url"])
+    query = callback_query(callback)
+    assert query["iss"] == demo.base_url
+    code, page = await fetch_page(jp_fetch, query)
+    assert code == 200 and "Connected" in page, page
+    assert "postMessage(message, window.location.origin)" in page
+    assert query["code"] not in page and query["state"] not in page
+
+    status, body = await api("GET", SERVERS)
+    (server,) = body["servers"]
+    assert server["id"] == started["connection_id"] and server["catalog_id"] == "demo"
+    assert server["state"] == "connected" and server["error"] is None
+    assert server["tool_count"] >= 4 and "mcp:tools" in server["scopes"]
+    assert server["expires_at"] is not None and server["auth_type"] == "oauth"
+    stats = demo.stats.snapshot()
+    assert stats["token_exchanges"] == 1 and stats["registered_clients"] == 1
+    assert stats["resources_seen"]["token"] == [demo.url]
+
+    # Connected already: no new sign-in.
+    status, again = await api("POST", START, {"catalog_id": "demo"})
+    assert again == {"state": "connected", "connection_id": started["connection_id"]}
+    assert demo.stats.snapshot()["token_exchanges"] == 1
+
+    # Secrets are stored encrypted only.
+    runtime = runtime_of(jp_serverapp)
+    tokens = stored_tokens(runtime, started["connection_id"])
+    row = runtime.store.db.read_sync(lambda s: s.get(MCPConnection, started["connection_id"]))
+    assert tokens["access_token"] not in row.tokens_enc
+    assert tokens["access_token"] not in json.dumps(body)
+
+
+async def test_expired_token_is_refreshed_without_login(
+    api: Api, jp_fetch: Any, jp_serverapp: Any, demo: DemoHandle
+) -> None:
+    conn_id = await connect(api, jp_fetch)
+    runtime = runtime_of(jp_serverapp)
+    before = stored_tokens(runtime, conn_id)
+
+    def expire(session: Any) -> None:
+        session.get(MCPConnection, conn_id).expires_at = utcnow() - timedelta(seconds=5)
+
+    await runtime.store.db.write(expire)
+    status, again = await api("POST", START, {"catalog_id": "demo"})
+    assert again["state"] == "connected"
+    after = stored_tokens(runtime, conn_id)
+    assert after["access_token"] != before["access_token"]
+    assert after["refresh_token"] != before["refresh_token"]  # rotated, and the new one kept
+    stats = demo.stats.snapshot()
+    assert stats["refreshes"] == 1 and stats["token_exchanges"] == 1
+    assert stats["resources_seen"]["refresh"] == [demo.url]
+    status, body = await api("GET", SERVERS)
+    assert body["servers"][0]["state"] == "connected"
+
+
+async def test_rejected_access_token_is_refreshed_once(
+    api: Api, jp_fetch: Any, jp_serverapp: Any, demo: DemoHandle
+) -> None:
+    conn_id = await connect(api, jp_fetch)
+    runtime = runtime_of(jp_serverapp)
+    access = stored_tokens(runtime, conn_id)["access_token"]
+    await demo.provider.revoke_token(await demo.provider.load_access_token(access))
+    # Revoking one token of the pair kills the grant at the demo, so the refresh fails too:
+    # the connection must ask for a new sign-in with a clear message, not error out.
+    status, body = await api("POST", "dodo/api/mcp/refresh-state", {"connection_id": conn_id})
+    assert status == 200 and body["state"] == "needs_auth"
+    assert "connect again" in body["error"]
+
+
+async def test_concurrent_refreshes_are_serialized(
+    api: Api, jp_fetch: Any, jp_serverapp: Any, demo: DemoHandle
+) -> None:
+    conn_id = await connect(api, jp_fetch)
+    runtime = runtime_of(jp_serverapp)
+    stale = stored_tokens(runtime, conn_id)["access_token"]
+    engine = runtime.connections.engine
+    tokens = await asyncio.gather(*(engine.access_token(conn_id, stale=stale) for _ in range(8)))
+    assert len(set(tokens)) == 1 and tokens[0] != stale
+    assert demo.stats.snapshot()["refreshes"] == 1
+
+
+async def test_invalid_grant_leads_to_needs_auth(
+    api: Api, jp_fetch: Any, jp_serverapp: Any, demo: DemoHandle
+) -> None:
+    conn_id = await connect(api, jp_fetch)
+    runtime = runtime_of(jp_serverapp)
+    refresh = stored_tokens(runtime, conn_id)["refresh_token"]
+    client_id = runtime.store.db.read_sync(
+        lambda s: s.scalars(__import__("sqlalchemy").select(OAuthClient.client_id)).one()
+    )
+    client = await demo.provider.get_client(client_id)
+    await demo.provider.revoke_token(await demo.provider.load_refresh_token(client, refresh))
+
+    def expire(session: Any) -> None:
+        session.get(MCPConnection, conn_id).expires_at = utcnow() - timedelta(seconds=5)
+
+    await runtime.store.db.write(expire)
+    status, started = await api("POST", START, {"catalog_id": "demo"})
+    assert status == 200 and started["state"] == "authenticating"  # a new sign-in, not a 500
+    status, body = await api("GET", SERVERS)
+    assert body["servers"][0]["state"] == "authenticating"
+
+
+async def test_delete_auth_revokes_at_the_authorization_server(
+    api: Api, jp_fetch: Any, jp_serverapp: Any, demo: DemoHandle
+) -> None:
+    conn_id = await connect(api, jp_fetch)
+    runtime = runtime_of(jp_serverapp)
+    tokens = stored_tokens(runtime, conn_id)
+    status, body = await api("POST", "dodo/api/mcp/delete-auth", {"connection_id": conn_id})
+    assert status == 200 and body == {"connection_id": conn_id, "revoked": True}
+    assert await demo.provider.load_access_token(tokens["access_token"]) is None
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(
+            demo.url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={
+                "Authorization": f"Bearer {tokens['access_token']}",
+                "Accept": "application/json, text/event-stream",
+            },
+        )
+    assert answer.status_code == 401
+    assert (await api("GET", SERVERS))[1] == {"servers": []}
+    assert runtime.store.db.read_sync(lambda s: s.query(OAuthClient).count()) == 0
+    status, reply = await api("POST", "dodo/api/mcp/delete-auth", {"connection_id": conn_id})
+    assert status == 404
+
+
+async def test_callback_state_rules(
+    api: Api, jp_fetch: Any, jp_serverapp: Any, demo: DemoHandle
+) -> None:
+    status, started = await api("POST", START, {"catalog_id": "demo"})
+    query = callback_query(await consent(started["authorize_url"]))
+
+    code, page = await fetch_page(jp_fetch, {k: v for k, v in query.items() if k != "state"})
+    assert code == 400 and "no &#x27;state&#x27;" in page
+    code, page = await fetch_page(jp_fetch, {**query, "state": "forged"})
+    assert code == 400 and "unknown or was already used" in page
+
+    code, page = await fetch_page(jp_fetch, query)
+    assert code == 200
+    code, page = await fetch_page(jp_fetch, query)  # reused
+    assert code == 400 and "already used" in page
+    assert demo.stats.snapshot()["token_exchanges"] == 1
+
+
+async def test_expired_state_is_refused(
+    api: Api, jp_fetch: Any, jp_serverapp: Any, demo: DemoHandle
+) -> None:
+    status, started = await api("POST", START, {"catalog_id": "demo"})
+    query = callback_query(await consent(started["authorize_url"]))
+    runtime = runtime_of(jp_serverapp)
+
+    def age(session: Any) -> None:
+        for row in session.query(PendingAuth):
+            row.expires_at = utcnow() - timedelta(seconds=1)
+
+    await runtime.store.db.write(age)
+    code, page = await fetch_page(jp_fetch, query)
+    assert code == 400 and "expired" in page
+    assert demo.stats.snapshot()["token_exchanges"] == 0
+
+
+async def test_wrong_iss_is_refused(
+    api: Api, jp_fetch: Any, jp_serverapp: Any, demo: DemoHandle
+) -> None:
+    status, started = await api("POST", START, {"catalog_id": "demo"})
+    query = callback_query(await consent(started["authorize_url"]))
+    code, page = await fetch_page(jp_fetch, {**query, "iss": "http://127.0.0.1:1"})
+    assert code == 502 and "RFC 9207" in page
+    code, page = await fetch_page(jp_fetch, {k: v for k, v in query.items() if k != "iss"})
+    assert code == 400  # the state was used up by the refused attempt
+    assert demo.stats.snapshot()["token_exchanges"] == 0
+    status, body = await api("GET", SERVERS)
+    assert body["servers"][0]["state"] == "error" and "RFC 9207" in body["servers"][0]["error"]
+
+
+async def test_missing_iss_is_refused_when_advertised(
+    api: Api, jp_fetch: Any, demo: DemoHandle
+) -> None:
+    status, started = await api("POST", START, {"catalog_id": "demo"})
+    query = callback_query(await consent(started["authorize_url"]))
+    code, page = await fetch_page(jp_fetch, {k: v for k, v in query.items() if k != "iss"})
+    assert code == 502 and "RFC 9207" in page
+
+
+async def test_denied_consent_and_markup_in_errors(
+    api: Api, jp_fetch: Any, demo: DemoHandle
+) -> None:
+    status, started = await api("POST", START, {"catalog_id": "demo"})
+    query = callback_query(await consent(started["authorize_url"], decision="deny"))
+    assert query["error"] == "access_denied"
+    evil = {**query, "error_description": "<script>alert(1)</script><b>x</b>"}
+    code, page = await fetch_page(jp_fetch, evil)
+    assert code == 502
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)" in page
+    assert "\\u003cscript\\u003e" in page  # escaped inside the postMessage JSON too
+    status, body = await api("GET", SERVERS)
+    assert body["servers"][0]["state"] == "needs_auth"
+
+
+async def test_step_up_asks_for_the_union_of_scopes(
+    api: Api, jp_fetch: Any, jp_serverapp: Any, demo: DemoHandle
+) -> None:
+    conn_id = await connect(api, jp_fetch)
+    runtime = runtime_of(jp_serverapp)
+    service = runtime.connections
+    row = await service.get(runtime.resolver.owner, conn_id)
+    upstream = service.upstream(row, await service.headers_for(row))
+    from dodo_jupyter.upstream import AuthRejected
+
+    with pytest.raises(AuthRejected) as info:
+        await upstream.call_tool("admin_report", {})
+    assert info.value.http_status == 403 and info.value.challenge.error == "insufficient_scope"
+
+    url = await service.step_up(runtime.resolver.owner, conn_id, info.value.challenge)
+    scopes = parse_qs(urlsplit(url).query)["scope"][0].split()
+    assert set(scopes) >= {"mcp:tools", "mcp:admin"}
+    code, page = await fetch_page(jp_fetch, callback_query(await consent(url)))
+    assert code == 200, page
+    row = await service.get(runtime.resolver.owner, conn_id)
+    assert "mcp:admin" in row.scopes.split()
+    result = await service.upstream(row, await service.headers_for(row)).call_tool(
+        "admin_report", {}
+    )
+    assert not result.is_error
+
+
+async def test_step_up_has_a_limit(api: Api, jp_fetch: Any, jp_serverapp: Any) -> None:
+    conn_id = await connect(api, jp_fetch)
+    runtime = runtime_of(jp_serverapp)
+    service = runtime.connections
+    from dodo_jupyter.exceptions import Conflict
+    from dodo_jupyter.oauth.discovery import Challenge
+
+    challenge = Challenge(scope="mcp:admin", error="insufficient_scope")
+    for _ in range(2):
+        await service.step_up(runtime.resolver.owner, conn_id, challenge)
+    with pytest.raises(Conflict, match="step-ups"):
+        await service.step_up(runtime.resolver.owner, conn_id, challenge)
+    status, body = await api("GET", SERVERS)
+    assert body["servers"][0]["state"] == "error"
