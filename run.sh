@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # dodo-jupyter developer entry point.
 #
-#   ./run.sh lab    install into .venv and start JupyterLab with dodo (http://127.0.0.1:8888)
+#   ./run.sh demo   install into .venv, start the demo OAuth MCP server and JupyterLab with
+#                   dodo (http://127.0.0.1:8888; the demo server is listed in the catalog)
 #   ./run.sh test   install into .venv, then ruff, mypy and the whole test suite
 #
 # Needs python3 (>= 3.11) and node (>= 20.19) on PATH; the tests also need the PostgreSQL
 # at 127.0.0.1:5432 (database "test", trust auth). DODO_VENV overrides the venv path.
 set -euo pipefail
 cd "$(dirname "$0")"
-VENV="${DODO_VENV:-.venv}"
+VENV="$(realpath -m "${DODO_VENV:-.venv}")"
 
 install() {
   if [ ! -x "$VENV/bin/python" ]; then
@@ -21,14 +22,12 @@ install() {
 }
 
 case "${1:-}" in
-  lab)
+  demo)
     install
     shift
-    export JUPYTER_CONFIG_DIR="${JUPYTER_CONFIG_DIR:-$PWD/.dodo-lab/config}"
-    export JUPYTER_DATA_DIR="${JUPYTER_DATA_DIR:-$PWD/.dodo-lab/data}"
-    mkdir -p .dodo-lab/notebooks
-    exec "$VENV/bin/jupyter" lab --no-browser --ip=127.0.0.1 --port="${PORT:-8888}" \
-      --ServerApp.root_dir="$PWD/.dodo-lab/notebooks" $( [ "$(id -u)" = 0 ] && echo --allow-root ) "$@"
+    mkdir -p .dodo-demo
+    cd .dodo-demo
+    exec "$VENV/bin/jupyter" dodo demo --port="${PORT:-8888}" --no-browser "$@"
     ;;
   test)
     install
@@ -39,7 +38,7 @@ case "${1:-}" in
     exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
     ;;
   *)
-    echo "usage: ./run.sh lab|test [extra args]" >&2
+    echo "usage: ./run.sh demo|test [extra args]" >&2
     exit 2
     ;;
 esac

@@ -205,6 +205,21 @@ def cmd_rotate_key(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- demo -------------------------------------------------------------------------------
+
+
+def cmd_demo_server(args: argparse.Namespace) -> int:
+    from .demo.__main__ import main as demo_main
+
+    return demo_main(args.demo_args)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo_launcher import run_demo
+
+    return run_demo(lab_port=args.port, demo_port=args.demo_port, lab_args=args.lab_args)
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", help="a Jupyter config file (.py or .json) to read")
@@ -267,12 +282,36 @@ def _parser() -> argparse.ArgumentParser:
         "rotate-key", parents=[common], help="re-encrypt every stored secret with a new key"
     )
     p.set_defaults(func=cmd_rotate_key)
+
+    p = sub.add_parser(
+        "demo-server",
+        add_help=False,
+        help="serve the OAuth-protected demo MCP server (options: demo-server --help)",
+    )
+    p.add_argument("demo_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_demo_server)
+    p = sub.add_parser(
+        "demo", help="JupyterLab with dodo and the demo MCP server (offline, throwaway config)"
+    )
+    p.add_argument("--port", type=int, default=8888, help="JupyterLab port (default 8888)")
+    p.add_argument(
+        "--demo-port", type=int, default=9797, help="demo MCP server port (default 9797)"
+    )
+    p.set_defaults(func=cmd_demo)  # further arguments go to jupyter lab
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["demo-server"]:
+        # Everything after it belongs to the demo server's own parser (--help included).
+        return cmd_demo_server(argparse.Namespace(demo_args=argv[1:]))
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if getattr(args, "func", None) is cmd_demo:
+        args.lab_args = extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.version:
         from ._version import __version__
 
