@@ -61,7 +61,7 @@ def run_demo(*, lab_port: int, demo_port: int, lab_args: list[str]) -> int:
     """Run the demo server and JupyterLab until JupyterLab exits; returns its exit code."""
     workdir = Path(tempfile.mkdtemp(prefix="dodo-demo-"))
     demo_base = f"http://127.0.0.1:{demo_port}"
-    demo = subprocess.Popen(
+    demo = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
         [
             sys.executable,
             "-m",
@@ -92,7 +92,7 @@ def run_demo(*, lab_port: int, demo_port: int, lab_args: list[str]) -> int:
             f"(config in {workdir})",
             flush=True,
         )
-        return subprocess.call(command)
+        return subprocess.call(command)  # noqa: S603 - jupyter lab with the user's own arguments
     except KeyboardInterrupt:
         return 130
     finally:
