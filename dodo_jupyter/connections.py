@@ -200,7 +200,8 @@ class ConnectionService:
     async def start_auth(
         self, username: str, *, catalog_id: object = None, url: object = None, redirect_uri: str
     ) -> dict[str, Any]:
-        """Use stored credentials when they work, else start an OAuth flow.
+        """Use stored credentials when they work, else start an OAuth flow (always a new
+        flow for a connection in ``needs_auth``: its stored sign-in is known to be over).
 
         Returns ``{"state": "connected", "connection_id"}`` or
         ``{"state": "authenticating", "connection_id", "authorize_url"}``.
@@ -214,7 +215,7 @@ class ConnectionService:
         row = await self._row_for(username, entry, server_url)
         policy = (entry or {}).get("oauth") or {}
         challenge = Challenge()
-        if row.tokens_enc:
+        if row.tokens_enc and row.state != "needs_auth":
             try:
                 await self._check_with_token(row)
                 return {"state": "connected", "connection_id": row.id}
@@ -330,6 +331,10 @@ class ConnectionService:
             tokens = json.loads(self._store.vault.decrypt(row.tokens_enc))
             try:
                 await self.engine.access_token(row.id, stale=tokens.get("access_token"))
+            except NeedsAuth:
+                # The engine recorded needs_auth and why; a still-valid access token must
+                # not hide that the next expiry will need a new sign-in.
+                return _public(await self.get(username, connection_id))
             except DodoError as e:
                 log.info("dodo: refresh of %s failed: %s", row.id, e.message)
         await self._refresh_tool_count(row.id)

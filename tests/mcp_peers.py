@@ -1,0 +1,92 @@
+"""Plain MCP servers for tests (no OAuth), built from the MCP SDK's own MCPServer and
+served by uvicorn in a background thread on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import uvicorn
+from mcp.server.mcpserver import MCPServer
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+
+@dataclass
+class RunningServer:
+    url: str
+    base_url: str
+
+
+class RequireHeader:
+    """ASGI middleware: 401 unless the request carries ``header: value``."""
+
+    def __init__(self, app: ASGIApp, header: str, value: str) -> None:
+        self.app = app
+        self.header = header.lower().encode()
+        self.value = value.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and dict(scope["headers"]).get(self.header) != self.value:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 401,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b'{"error":"bad key"}'})
+            return
+        await self.app(scope, receive, send)
+
+
+def tool_server(name: str = "plain") -> MCPServer:
+    mcp = MCPServer(name)
+
+    @mcp.tool()
+    def greet(who: str) -> str:
+        """Say hello."""
+        return f"hello {who}"
+
+    @mcp.tool()
+    def double(n: int) -> int:
+        """Twice n."""
+        return 2 * n
+
+    return mcp
+
+
+@contextlib.contextmanager
+def running_mcp_server(
+    *, require_header: tuple[str, str] | None = None, name: str = "plain"
+) -> Iterator[RunningServer]:
+    """An MCP server at ``/mcp`` (optionally behind a required header) in a thread."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    app: ASGIApp = tool_server(name).streamable_http_app(host="127.0.0.1")
+    if require_header:
+        app = RequireHeader(app, *require_header)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(base + "/", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.02)
+        yield RunningServer(url=base + "/mcp", base_url=base)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
