@@ -319,3 +319,48 @@ async def test_step_up_has_a_limit(api: Api, jp_fetch: Any, jp_serverapp: Any) -
         await service.step_up(runtime.resolver.owner, conn_id, challenge)
     status, body = await api("GET", SERVERS)
     assert body["servers"][0]["state"] == "error"
+
+
+class TestSecondUser:
+    """On a shared hub server the visitor can neither see nor finish the owner's flow."""
+
+    @pytest.fixture(autouse=True)
+    def _hub(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        from .hub_identity import HUB_USERS, hub_user
+
+        monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+        monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:18081/hub/api")
+        HUB_USERS.update(alice=hub_user("alice"), bob=hub_user("bob"))
+        yield
+        HUB_USERS.clear()
+
+    @pytest.fixture
+    def jp_server_config(self, dodo_config: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ServerApp": {
+                "jpserver_extensions": {"dodo_jupyter": True},
+                "identity_provider_class": "tests.hub_identity.FakeHubIdentityProvider",
+            },
+            "DodoApp": {**dodo_config, "identity_mode": "hub"},
+        }
+
+    async def test_visitor_cannot_see_or_complete(
+        self, api: Api, jp_fetch: Any, demo: DemoHandle
+    ) -> None:
+        alice = {"Authorization": "token alice"}
+        bob = {"Authorization": "token bob"}
+        status, started = await api("POST", START, {"catalog_id": "demo"}, headers=alice)
+        assert status == 200
+        assert (await api("POST", START, {"catalog_id": "demo"}, headers=bob))[0] == 403
+        assert (await api("GET", SERVERS, headers=bob))[0] == 403
+        conn = {"connection_id": started["connection_id"]}
+        assert (await api("POST", "dodo/api/mcp/delete-auth", conn, headers=bob))[0] == 403
+
+        query = callback_query(await consent(started["authorize_url"]))
+        code, page = await fetch_page(jp_fetch, query, headers=bob)
+        assert code == 403 and "another user" in page
+        assert demo.stats.snapshot()["token_exchanges"] == 0
+        code, page = await fetch_page(jp_fetch, query, headers=alice)  # still usable by alice
+        assert code == 200, page
+        status, body = await api("GET", SERVERS, headers=alice)
+        assert body["servers"][0]["state"] == "connected"
