@@ -83,8 +83,15 @@ async def test_resource_metadata_for_another_resource_is_refused(
 
 
 @pytest.mark.parametrize(
-    "address", ["10.1.2.3", "169.254.169.254", "192.168.0.10", "100.64.0.1", "::ffff:10.0.0.1",
-                "fd00:ec2::254"]
+    "address",
+    [
+        "10.1.2.3",
+        "169.254.169.254",
+        "192.168.0.10",
+        "100.64.0.1",
+        "::ffff:10.0.0.1",
+        "fd00:ec2::254",
+    ],
 )
 async def test_authorization_server_in_a_private_range_is_refused(
     make_runtime: Callable[..., DodoRuntime], fake: FakeServer, address: str
@@ -115,7 +122,9 @@ async def test_redirect_into_a_host_not_allowed_is_refused(
     make_runtime: Callable[..., DodoRuntime], fake: FakeServer
 ) -> None:
     fake.routes["/.well-known/oauth-protected-resource/mcp"] = lambda req: (
-        302, {"Location": "http://127.0.0.2:1/.well-known/oauth-protected-resource"}, b"",
+        302,
+        {"Location": "http://127.0.0.2:1/.well-known/oauth-protected-resource"},
+        b"",
     )
     with pytest.raises(OutboundRefused):
         await start(runtime_for(make_runtime, fake))
@@ -167,8 +176,13 @@ async def test_resource_override_and_opt_out(
     try:
         other = make_runtime(
             allow_insecure_loopback=True,
-            catalog=[{"id": "fake", "url": fake2.mcp_url,
-                      "oauth": {"resource": "https://api.example.com/"}}],
+            catalog=[
+                {
+                    "id": "fake",
+                    "url": fake2.mcp_url,
+                    "oauth": {"resource": "https://api.example.com/"},
+                }
+            ],
         )
         params = parse_qs(urlsplit((await start(other))["authorize_url"]).query)
         assert params["resource"] == ["https://api.example.com/"]
@@ -182,3 +196,60 @@ async def test_no_registration_endpoint_says_what_to_configure(
     del fake.routes["/.well-known/oauth-authorization-server"]["registration_endpoint"]
     with pytest.raises(UpstreamError, match=r"oauth\.client_id"):
         await start(runtime_for(make_runtime, fake))
+
+
+async def test_client_id_metadata_document_is_used_when_advertised(
+    make_runtime: Callable[..., DodoRuntime], fake: FakeServer
+) -> None:
+    fake.routes["/.well-known/oauth-authorization-server"][
+        "client_id_metadata_document_supported"
+    ] = True
+    runtime = make_runtime(
+        allow_insecure_loopback=True,
+        catalog=[{"id": "fake", "url": fake.mcp_url}],
+        public_url="https://jupyter.example.org",
+        base_url="/user/ada/",
+    )
+    params = parse_qs(urlsplit((await start(runtime))["authorize_url"]).query)
+    url = "https://jupyter.example.org/user/ada/dodo/oauth/client-metadata.json"
+    assert params["client_id"] == [url]
+    assert ("POST", "/register") not in fake.requests
+    document = runtime.client_metadata_document("/user/ada/dodo/oauth/callback")
+    assert document is not None and document["client_id"] == url
+    assert document["redirect_uris"] == ["https://jupyter.example.org/user/ada/dodo/oauth/callback"]
+
+
+async def test_refresh_without_rotation_keeps_the_old_refresh_token(
+    make_runtime: Callable[..., DodoRuntime], fake: FakeServer
+) -> None:
+    import json as _json
+
+    from dodo_jupyter.store.models import MCPConnection
+
+    runtime = runtime_for(make_runtime, fake)
+    started = await start(runtime)
+    conn_id = started["connection_id"]
+    fake.routes["/token"] = lambda req: (
+        200,
+        {"Content-Type": "application/json"},
+        _json.dumps(
+            {
+                "access_token": "at-1",
+                "refresh_token": "rt-1",
+                "token_type": "Bearer",
+                "expires_in": 1,
+            }
+        ).encode(),
+    )
+    state = parse_qs(urlsplit(started["authorize_url"]).query)["state"][0]
+    fake.routes["/mcp"] = lambda req: (401, {}, b"")  # tool listing fails; tokens still stored
+    await runtime.connections.complete("owner", {"state": state, "code": "c"})
+    fake.routes["/token"] = lambda req: (
+        200,
+        {"Content-Type": "application/json"},
+        _json.dumps({"access_token": "at-2", "token_type": "Bearer", "expires_in": 3600}).encode(),
+    )
+    assert await runtime.connections.engine.access_token(conn_id) == "at-2"
+    row = runtime.store.db.read_sync(lambda s: s.get(MCPConnection, conn_id))
+    tokens = _json.loads(runtime.store.vault.decrypt(row.tokens_enc))
+    assert tokens == {"access_token": "at-2", "refresh_token": "rt-1", "token_type": "Bearer"}
