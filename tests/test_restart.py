@@ -46,17 +46,24 @@ class ServerProcess:
         self.db_url = f"sqlite:///{tmp / 'dodo.sqlite'}"
         self.key_file = tmp / "crypt.key"
         self.config = tmp / "config.json"
-        self.config.write_text(json.dumps({
-            "ServerApp": {"jpserver_extensions": {"dodo_jupyter": True}},
-            "DodoApp": {
-                "db_url": self.db_url, "key_file": str(self.key_file),
-                "default_catalog": False, "allow_insecure_loopback": True,
-                "catalog": [{"id": "demo", "url": demo.url}],
-            },
-        }))
+        self.config.write_text(
+            json.dumps(
+                {
+                    "ServerApp": {"jpserver_extensions": {"dodo_jupyter": True}},
+                    "DodoApp": {
+                        "db_url": self.db_url,
+                        "key_file": str(self.key_file),
+                        "default_catalog": False,
+                        "allow_insecure_loopback": True,
+                        "catalog": [{"id": "demo", "url": demo.url}],
+                    },
+                }
+            )
+        )
         self.process: subprocess.Popen[bytes] | None = None
-        self.client = httpx.Client(base_url=self.base, timeout=30,
-                                   headers={"Authorization": f"token {TOKEN}"})
+        self.client = httpx.Client(
+            base_url=self.base, timeout=30, headers={"Authorization": f"token {TOKEN}"}
+        )
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "DODO_"))}
@@ -67,9 +74,16 @@ class ServerProcess:
             JUPYTER_RUNTIME_DIR=str(self.tmp / "jrun"),
         )
         command = [
-            sys.executable, "-m", "jupyter_server", f"--config={self.config}",
-            f"--port={self.port}", "--ip=127.0.0.1", f"--IdentityProvider.token={TOKEN}",
-            "--no-browser", f"--ServerApp.root_dir={self.tmp}", "--ServerApp.port_retries=0",
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            f"--config={self.config}",
+            f"--port={self.port}",
+            "--ip=127.0.0.1",
+            f"--IdentityProvider.token={TOKEN}",
+            "--no-browser",
+            f"--ServerApp.root_dir={self.tmp}",
+            "--ServerApp.port_retries=0",
         ]
         if os.getuid() == 0:
             command.append("--allow-root")
