@@ -48,7 +48,8 @@ __all__ = ["MAX_STEP_UPS", "ConnectionService"]
 
 log = logging.getLogger(__name__)
 
-#: Scope step-ups allowed in a row before the connection reports an error.
+#: Scope step-ups allowed in a row (with no request accepted in between, and without the
+#: user connecting anew) before the connection reports an error.
 MAX_STEP_UPS = 2
 _MAX_HEADER_VALUE = 8192
 
@@ -227,14 +228,19 @@ class ConnectionService:
             async with self.outbound.client(hosts) as http:
                 result = await probe(http, server_url)
             if result.ok:
-                await self._connected_without_auth(row)
-                return {"state": "connected", "connection_id": row.id}
-            if result.status not in (401, 403):
+                protected = await self._connect_without_auth(row, hosts)
+                if protected is None:
+                    return {"state": "connected", "connection_id": row.id}
+                challenge = protected
+            elif result.status not in (401, 403):
                 message = f"The MCP server answered HTTP {result.status} to initialize."
                 await self._set(row.id, state="error", error=message)
                 raise UpstreamError(message)
-            challenge = result.challenge
+            else:
+                challenge = result.challenge
         authorize_url = await self._begin(username, row, hosts, redirect_uri, challenge, policy)
+        if row.step_ups:
+            await self._set(row.id, step_ups=0)  # the user starts over
         return {"state": "authenticating", "connection_id": row.id, "authorize_url": authorize_url}
 
     async def _begin(
@@ -264,9 +270,22 @@ class ConnectionService:
         await self._set(row.id, state="authenticating", error="")
         return url
 
-    async def _connected_without_auth(self, row: MCPConnection) -> None:
-        await self._set(row.id, auth_type="none", state="connected", error="")
-        await self._refresh_tool_count(row.id)
+    async def _connect_without_auth(self, row: MCPConnection, hosts: list[str]) -> Challenge | None:
+        """After an ``initialize`` that needed no credentials: list the tools without any.
+        None when that works (the connection needs no auth), else the challenge of the
+        ``401``/``403``: a server may leave ``initialize`` open and protect the rest."""
+        upstream = Upstream(lambda **kw: self.outbound.client2(hosts, **kw), row.url, {})
+        try:
+            tools = await upstream.list_tools()
+        except AuthRejected as e:
+            return e.challenge
+        except DodoError as e:
+            await self._set(row.id, auth_type="none", state="error", error=e.message)
+            return None
+        await self._set(
+            row.id, auth_type="none", state="connected", error="", tool_count=len(tools)
+        )
+        return None
 
     # -- callback -----------------------------------------------------------------------
 
@@ -280,7 +299,6 @@ class ConnectionService:
             error=query.get("error"),
             error_description=query.get("error_description"),
         )
-        await self._set(connection_id, step_ups=0)
         await self._refresh_tool_count(connection_id)
         return connection_id
 
@@ -311,7 +329,8 @@ class ConnectionService:
             stale = headers["Authorization"].removeprefix("Bearer ")
             headers = await self.headers_for(row, stale=stale)
             tools = await self.upstream(row, headers).list_tools()
-        await self._set(row.id, state="connected", error="", tool_count=len(tools))
+        # The server took the credentials: step-ups in a row start again from zero.
+        await self._set(row.id, state="connected", error="", tool_count=len(tools), step_ups=0)
 
     async def _refresh_tool_count(self, connection_id: str) -> None:
         row = await self._store.db.read(lambda s: s.get(MCPConnection, connection_id))

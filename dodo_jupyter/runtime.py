@@ -63,6 +63,9 @@ class RuntimeSettings:
     allowed_hosts: list[str] = field(default_factory=list)
     public_url: str = ""
     base_url: str = "/"
+    #: dodo's Client ID Metadata Document URL when it is served somewhere other than
+    #: ``<public_url><base_url>dodo/oauth/client-metadata.json`` (https only; empty: derive).
+    client_metadata_url: str = ""
     outbound_timeout: float = 10.0
     #: A :class:`~dodo_jupyter.net.policy.Resolver`; None for the system's DNS.
     resolver: Any = None
@@ -87,6 +90,11 @@ class DodoRuntime:
         self.resolver = resolver
         self.max_request_bytes = settings.max_request_bytes
         self.public_url = settings.public_url.rstrip("/")
+        if settings.client_metadata_url and not settings.client_metadata_url.startswith("https://"):
+            raise ValueError(
+                "RuntimeSettings.client_metadata_url must be an https:// URL (a Client ID "
+                f"Metadata Document URL is a client id), not {settings.client_metadata_url!r}"
+            )
         self._opener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dodo-open")
         self._opening: Future[None] | None = None
         self._open_error: DodoError | None = None
@@ -119,7 +127,10 @@ class DodoRuntime:
 
     @property
     def client_metadata_url(self) -> str | None:
-        """dodo's Client ID Metadata Document URL, when ``public_url`` is https."""
+        """dodo's Client ID Metadata Document URL: ``RuntimeSettings.client_metadata_url``
+        when set, else derived from ``public_url`` when that is https, else None."""
+        if self.settings.client_metadata_url:
+            return self.settings.client_metadata_url
         if not self.public_url.startswith("https://"):
             return None
         return f"{self.public_url}{self.settings.base_url}dodo/oauth/client-metadata.json"
