@@ -253,3 +253,33 @@ async def test_refresh_without_rotation_keeps_the_old_refresh_token(
     row = runtime.store.db.read_sync(lambda s: s.get(MCPConnection, conn_id))
     tokens = _json.loads(runtime.store.vault.decrypt(row.tokens_enc))
     assert tokens == {"access_token": "at-2", "refresh_token": "rt-1", "token_type": "Bearer"}
+
+
+async def test_open_initialize_with_protected_tools_starts_oauth(
+    make_runtime: Callable[..., DodoRuntime], fake: FakeServer
+) -> None:
+    import json as _json
+
+    challenge = fake.routes["/mcp"](None)[1]
+
+    def mcp(req: Any) -> tuple[int, dict[str, str], bytes]:
+        message = _json.loads(req.body)
+        if message.get("method") == "initialize":
+            result = {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {"tools": {}},
+                "serverInfo": {"name": "half-open", "version": "1"},
+            }
+            return (
+                200,
+                {"Content-Type": "application/json"},
+                _json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": result}).encode(),
+            )
+        if "id" not in message:
+            return 202, {}, b""
+        return 401, challenge, b""
+
+    fake.routes["/mcp"] = mcp
+    result = await start(runtime_for(make_runtime, fake))
+    assert result["state"] == "authenticating"
+    assert result["authorize_url"].startswith(fake.base + "/authorize?")
