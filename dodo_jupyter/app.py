@@ -179,6 +179,7 @@ class DodoApp(ExtensionApp):
             max_request_bytes=self.max_request_bytes,
             allowed_hosts=list(self.allowed_hosts),
             public_url=self.public_url,
+            service_token=self.service_token,
             base_url=self.serverapp.base_url if self.serverapp is not None else "/",
         )
 
@@ -203,6 +204,7 @@ class DodoApp(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.runtime.start()
+        self.runtime.endpoint.start()
 
     async def stop_extension(self) -> None:
         await self.runtime.stop()

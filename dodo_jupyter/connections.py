@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -68,7 +68,7 @@ def _public(row: MCPConnection) -> dict[str, Any]:
     }
 
 
-def _host(url: str) -> str:
+def host_of(url: str) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     return f"{host}:{parts.port}" if parts.port else host
@@ -106,6 +106,13 @@ class ConnectionService:
         self.outbound = outbound
         self.allowed_hosts = [h.lower() for h in allowed_hosts or []]
         self.allow_insecure_loopback = allow_insecure_loopback
+        #: Called with a connection id whenever its credentials change or it is deleted
+        #: (the gateway closes that connection's upstream session).
+        self.listeners: list[Callable[[str], Awaitable[None]]] = []
+
+    async def _changed(self, connection_id: str) -> None:
+        for listener in self.listeners:
+            await listener(connection_id)
 
     # -- reads --------------------------------------------------------------------------
 
@@ -139,7 +146,7 @@ class ConnectionService:
                     "'catalog_id' must be a string.", fields={"catalog_id": "must be a string"}
                 )
             entry = await self.catalog.get_enabled(catalog_id)
-            hosts = [_host(entry["url"]), *entry.get("known_hosts", []), *self.allowed_hosts]
+            hosts = [host_of(entry["url"]), *entry.get("known_hosts", []), *self.allowed_hosts]
             return entry, entry["url"], hosts
         if url is None:
             raise ValidationFailed(
@@ -149,9 +156,9 @@ class ConnectionService:
         for entry in (await self.catalog.enabled()).entries:
             if entry["url"] == checked:
                 return await self._target(entry["id"], None)
-        if _host(checked) not in self.allowed_hosts:
+        if host_of(checked) not in self.allowed_hosts:
             raise Forbidden(
-                f"The host {_host(checked)!r} is not approved: ask an administrator to add the "
+                f"The host {host_of(checked)!r} is not approved: ask an administrator to add the "
                 "server to the catalog or the host to DodoApp.allowed_hosts."
             )
         return None, checked, [*self.allowed_hosts]
@@ -299,6 +306,7 @@ class ConnectionService:
             error=query.get("error"),
             error_description=query.get("error_description"),
         )
+        await self._changed(connection_id)
         await self._refresh_tool_count(connection_id)
         return connection_id
 
@@ -315,7 +323,7 @@ class ConnectionService:
         return {}
 
     def upstream(self, row: MCPConnection, headers: dict[str, str]) -> Upstream:
-        hosts = list((row.oauth_meta or {}).get("hosts") or [_host(row.url), *self.allowed_hosts])
+        hosts = list((row.oauth_meta or {}).get("hosts") or [host_of(row.url), *self.allowed_hosts])
         return Upstream(lambda **kw: self.outbound.client2(hosts, **kw), row.url, headers)
 
     async def _check_with_token(self, row: MCPConnection) -> None:
@@ -391,7 +399,7 @@ class ConnectionService:
                 entry = None
         policy = dict((entry or {}).get("oauth") or meta.get("policy") or {})
         policy.pop("scopes", None)  # the challenge decides; union with what was granted
-        hosts = list(meta.get("hosts") or [_host(row.url), *self.allowed_hosts])
+        hosts = list(meta.get("hosts") or [host_of(row.url), *self.allowed_hosts])
         previous = row.scopes or row.requested_scopes or None
         return await self._begin(username, row, hosts, redirect_uri, challenge, policy, previous)
 
@@ -442,6 +450,7 @@ class ConnectionService:
         await self._set(
             row.id, headers_enc=ciphertext, auth_type="static_headers", state="connected", error=""
         )
+        await self._changed(row.id)
         await self._refresh_tool_count(row.id)
         return _public(await self.get(username, row.id))
 
@@ -473,7 +482,12 @@ class ConnectionService:
             )
 
         await self._store.db.write(remove)
+        await self._changed(row.id)
         return {"connection_id": row.id, "revoked": revoked}
+
+    async def set_state(self, connection_id: str, **values: Any) -> None:
+        """Change columns of a connection (``state``, ``error``, ``tool_count``, …)."""
+        await self._set(connection_id, **values)
 
     async def _set(self, connection_id: str, **values: Any) -> None:
         def save(session: Session) -> None:

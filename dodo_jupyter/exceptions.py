@@ -13,6 +13,7 @@ the message says what went wrong and how to fix it, and never contains a secret.
     ├── NotFound            404  unknown or not yours
     ├── Conflict            409  duplicate id or url
     ├── PayloadTooLarge     413  request body over the limit
+    ├── TooManyHops         429  a request passed through too many dodo gateways
     ├── UpstreamError       502  a remote server failed, timed out or answered nonsense
     │   └── ResponseTooLarge     502  a remote answer is larger than the limit
     └── Unavailable         503  the store or vault cannot be used right now
@@ -32,6 +33,7 @@ __all__ = [
     "OutboundRefused",
     "PayloadTooLarge",
     "ResponseTooLarge",
+    "TooManyHops",
     "Unauthorized",
     "Unavailable",
     "UpstreamError",
@@ -113,6 +115,13 @@ class PayloadTooLarge(DodoError):
 
     status = 413
     code = "payload_too_large"
+
+
+class TooManyHops(DodoError):
+    """A gateway request passed through more dodo gateways than allowed (a loop)."""
+
+    status = 429
+    code = "too_many_hops"
 
 
 class UpstreamError(DodoError):

@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import DodoError, Unavailable
+from .gateway.host import EndpointHost
 from .identity import IdentityResolver
 
 if TYPE_CHECKING:
     from .audit import AuditLogService
     from .catalog import CatalogService, SeedReport
     from .connections import ConnectionService
+    from .gateway.service import GatewayService
     from .store import Store
     from .tokens import TokenService
 
@@ -63,6 +65,8 @@ class RuntimeSettings:
     allowed_hosts: list[str] = field(default_factory=list)
     public_url: str = ""
     base_url: str = "/"
+    #: The shared token service callers may present to the gateway (empty: off).
+    service_token: str = ""
     #: dodo's Client ID Metadata Document URL when it is served somewhere other than
     #: ``<public_url><base_url>dodo/oauth/client-metadata.json`` (https only; empty: derive).
     client_metadata_url: str = ""
@@ -84,6 +88,8 @@ class DodoRuntime:
     tokens: TokenService
     audit: AuditLogService
     connections: ConnectionService
+    #: The gateway service the MCP endpoint (``endpoint``) serves.
+    gateway: GatewayService
 
     def __init__(self, settings: RuntimeSettings, resolver: IdentityResolver) -> None:
         self.settings = settings
@@ -100,6 +106,10 @@ class DodoRuntime:
         self._open_error: DodoError | None = None
         self._failed_at = 0.0
         self._opened = False
+        #: The MCP endpoint at ``{base_url}dodo/mcp``; DodoApp starts and stops it.
+        self.endpoint = EndpointHost(
+            lambda: self.gateway, max_request_body_size=settings.max_request_bytes
+        )
 
     # -- configuration ----------------------------------------------------------------
 
@@ -154,6 +164,8 @@ class DodoRuntime:
         from .audit import AuditLogService
         from .catalog import CatalogService
         from .connections import ConnectionService
+        from .gateway.pool import UpstreamPool
+        from .gateway.service import GatewayService
         from .net.outbound import Outbound
         from .net.policy import OutboundPolicy
         from .oauth.flow import OAuthEngine
@@ -188,6 +200,8 @@ class DodoRuntime:
             allowed_hosts=settings.allowed_hosts,
             allow_insecure_loopback=settings.allow_insecure_loopback,
         )
+        self.gateway = GatewayService(self.store, self.connections, UpstreamPool())
+        self.connections.listeners.append(self.gateway.forget)
 
     def open_sync(self, *, seed: bool = True) -> SeedReport | None:
         """Build the services, open the store and, with ``seed``, reconcile the catalog
@@ -244,10 +258,13 @@ class DodoRuntime:
             raise self._open_error or _as_dodo_error(e) from None
 
     async def stop(self) -> None:
+        await self.endpoint.stop()
         opening = self._opening
         if opening is not None and not opening.done():
             await asyncio.wrap_future(opening)
         self._opener.shutdown(wait=False)
+        if hasattr(self, "gateway"):
+            await self.gateway.pool.close()
         if hasattr(self, "store"):
             await asyncio.get_running_loop().run_in_executor(None, self.store.close)
 

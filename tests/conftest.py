@@ -150,3 +150,18 @@ class Api:
 @pytest.fixture
 def api(jp_fetch: Callable[..., Any], jp_serverapp: Any) -> Api:
     return Api(jp_fetch)
+
+
+@pytest.fixture
+def upstreams_closed_first(jp_serverapp: Any, jp_asyncio_loop: Any) -> Iterator[None]:
+    """Close dodo's upstream MCP sessions before the test's servers stop.
+
+    pytest-jupyter stops the Jupyter server last (its cleanup fixture is set up first);
+    without this, upstream servers would wait for dodo's open streams while shutting down.
+    Use it from modules whose servers are fixtures: ``pytestmark =
+    pytest.mark.usefixtures("upstreams_closed_first")``.
+    """
+    yield
+    runtime = jp_serverapp.web_app.settings["dodo"]
+    if hasattr(runtime, "gateway"):
+        jp_asyncio_loop.run_until_complete(runtime.gateway.pool.close())

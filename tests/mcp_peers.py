@@ -3,16 +3,19 @@ served by uvicorn in a background thread on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import uvicorn
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
@@ -57,23 +60,66 @@ def tool_server(name: str = "plain") -> MCPServer:
         """Twice n."""
         return 2 * n
 
+    @mcp.tool()
+    def request_meta(ctx: Context) -> str:
+        """The request's _meta as JSON (to see what a caller sent along)."""
+        return json.dumps(dict(ctx.request_context.meta or {}), default=str)
+
     return mcp
+
+
+class SlowToolList:
+    """ASGI middleware: delay ``tools/list`` requests by ``delay`` seconds (when set)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.delay = 0.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.delay:
+            await self.app(scope, receive, send)
+            return
+        messages = []
+        body = b""
+        while True:
+            message = await receive()
+            messages.append(message)
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if b'"tools/list"' in body:
+            await asyncio.sleep(self.delay)
+
+        async def replay() -> Any:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
 
 
 @contextlib.contextmanager
 def running_mcp_server(
-    *, require_header: tuple[str, str] | None = None, name: str = "plain"
+    *,
+    require_header: tuple[str, str] | None = None,
+    name: str = "plain",
+    port: int = 0,
+    slow: SlowToolList | None = None,
 ) -> Iterator[RunningServer]:
     """An MCP server at ``/mcp`` (optionally behind a required header) in a thread."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     sock.listen(64)
     port = sock.getsockname()[1]
     app: ASGIApp = tool_server(name).streamable_http_app(host="127.0.0.1")
     if require_header:
         app = RequireHeader(app, *require_header)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    if slow is not None:
+        slow.app = app
+        app = slow
+    # A stopped test server drops open streams after a second, as a killed process would.
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

@@ -21,6 +21,7 @@ TABLES = {
     "mcp_connections",
     "oauth_clients",
     "pending_auth",
+    "tool_settings",
     "alembic_version",
 }
 

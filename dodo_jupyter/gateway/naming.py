@@ -36,7 +36,9 @@ def _plain(alias: str, tool: str) -> str:
 def _hashed(alias: str, tool: str) -> str:
     # The pair, not the joined name, is hashed: ("a", "b__c") and ("a__b", "c") differ.
     digest = hashlib.sha256(f"{alias}\0{tool}".encode()).hexdigest()[:_HASH_LENGTH]
-    head = _BAD_CHARS.sub("_", _plain(alias, tool))[: MAX_NAME_LENGTH - _HASH_LENGTH - 1].rstrip("_")
+    head = _BAD_CHARS.sub("_", _plain(alias, tool))[: MAX_NAME_LENGTH - _HASH_LENGTH - 1].rstrip(
+        "_"
+    )
     return f"{head or 'tool'}_{digest}"
 
 

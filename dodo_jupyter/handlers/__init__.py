@@ -18,6 +18,8 @@ from .connections import (
     ServersHandler,
     StartAuthHandler,
 )
+from .gateway import GatewayHandler
+from .tools import ToolCallHandler, ToolHandler, ToolListHandler
 from .user import MeHandler, TokenHandler, TokenListHandler
 
 __all__ = ["routes"]
@@ -43,4 +45,8 @@ def routes() -> list[tuple[str, type]]:
         (r"/dodo/api/mcp/configs", ConfigsHandler),
         (r"/dodo/oauth/callback", CallbackHandler),
         (r"/dodo/oauth/client-metadata.json", ClientMetadataHandler),
+        (r"/dodo/api/mcp/tools", ToolListHandler),
+        (r"/dodo/api/mcp/tools/call", ToolCallHandler),
+        (r"/dodo/api/mcp/tools/" + _ID.format("name"), ToolHandler),
+        (r"/dodo/mcp", GatewayHandler),
     ]

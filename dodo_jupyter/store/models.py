@@ -23,6 +23,7 @@ __all__ = [
     "MCPConnection",
     "OAuthClient",
     "PendingAuth",
+    "ToolSetting",
     "UTCDateTime",
     "UserMCPToken",
     "VaultMeta",
@@ -201,6 +202,17 @@ class PendingAuth(Base):
     flow: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ToolSetting(Base):
+    """A user's switch for exposing one aggregated tool to agents (default: exposed)."""
+
+    __tablename__ = "tool_settings"
+
+    username: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 #: Every (model, column) holding MultiFernet ciphertext; ``rotate-key`` re-encrypts them all.

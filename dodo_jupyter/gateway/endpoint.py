@@ -1,0 +1,225 @@
+"""The gateway's MCP server: the caller's own tools, over Streamable HTTP.
+
+One low-level :class:`mcp.server.lowlevel.Server` and one SDK
+``StreamableHTTPSessionManager`` serve every user of this Jupyter server, on its own port
+(``{base_url}dodo/mcp``, bridged by :mod:`dodo_jupyter.handlers.gateway`). The manager
+speaks both protocol generations the SDK 2.x serves:
+
+* **2025-11-25** (and older handshake versions): ``initialize`` opens a stateful session
+  (``Mcp-Session-Id``); later requests, the GET notification stream and the DELETE that
+  ends the session name it.
+* **2026-07-28**: every request is a self-contained POST routed by its
+  ``MCP-Protocol-Version`` header; no session.
+
+Who is calling is decided by the tornado handler before a request reaches the SDK. The
+handler passes a :class:`~dodo_jupyter.gateway.host.Caller`; :meth:`GatewayEndpoint.handle`
+puts it in the ASGI scope (the list/call handlers read it from ``ctx.request.scope``,
+which works for both generations: stateful sessions run their handlers in the session's
+own task, not the request's) and in a context variable (for the 2026-07-28 input-schema
+lookup, which the SDK calls before any handler runs). The scope also carries an SDK
+``AuthenticatedUser`` whose principal is the username: the SDK binds a stateful session
+to the principal that created it and answers 404 "Session not found" to anyone else.
+
+Tool errors never leave as protocol errors: a failing upstream, a dodo error or a bug
+becomes ``CallToolResult(isError=True)`` with a message an agent can act on (dodo's error
+messages carry no secrets; unexpected exceptions are logged and reported generically).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import mcp_types as types
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
+from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
+from starlette.types import Receive, Scope, Send
+
+from .._version import __version__
+from ..exceptions import DodoError
+from .host import (
+    LOOP_ERROR,
+    MAX_HOPS,
+    Caller,
+    ProgressFn,
+    ToolGateway,
+    _current_caller,
+    hop_from_meta,
+)
+
+__all__ = ["SCOPE_KEY", "GatewayEndpoint"]
+
+log = logging.getLogger("dodo_jupyter.gateway")
+
+#: ASGI scope key holding the request's :class:`Caller`.
+SCOPE_KEY = "dodo.caller"
+
+_INSTRUCTIONS = (
+    "The MCP tools this Jupyter user connected in dodo, named <server>__<tool>. "
+    "Connect or switch tools in JupyterLab's MCP panel."
+)
+
+
+def _principal(caller: Caller) -> AuthenticatedUser:
+    """The SDK user a stateful session is bound to: the username, nothing secret."""
+    return AuthenticatedUser(
+        AccessToken(
+            token="", client_id=f"dodo:{caller.username}", scopes=[], subject=caller.username
+        )
+    )
+
+
+def _caller_of(ctx: ServerRequestContext[Any, Any], meta: Any = None) -> Caller:
+    """The authenticated caller, with the hop count of the HTTP header or of the request's
+    ``_meta`` (set by an upstream dodo gateway), whichever is larger."""
+    scope = getattr(ctx.request, "scope", None)
+    caller = scope.get(SCOPE_KEY) if isinstance(scope, dict) else None
+    if not isinstance(caller, Caller):
+        caller = _current_caller.get()
+    if caller is None:  # pragma: no cover - every request comes through GatewayEndpoint.handle
+        raise MCPError(code=types.INTERNAL_ERROR, message="dodo could not tell who is calling.")
+    hop = hop_from_meta(meta)
+    return dataclasses.replace(caller, hop=hop) if hop > caller.hop else caller
+
+
+def _loop_message(caller: Caller) -> str:
+    return (
+        f"{LOOP_ERROR} this request has passed through {caller.hop} dodo gateways (at most "
+        f"{MAX_HOPS}); a catalog entry points back at a gateway. Remove that entry."
+    )
+
+
+def tool_error(message: str) -> types.CallToolResult:
+    """A tool result an agent reads as a failure, with ``message`` as its text."""
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=message)], is_error=True
+    )
+
+
+class GatewayEndpoint:
+    """The MCP server of the gateway and the SDK session manager that serves it.
+
+    Parameters
+    ----------
+    gateway:
+        Returns the gateway service when a request needs it.
+    max_request_body_size:
+        Largest request body in bytes; larger ones get 413 from the SDK.
+    session_idle_timeout:
+        Seconds after which an idle stateful session is closed (its id then answers 404).
+    """
+
+    def __init__(
+        self,
+        gateway: Callable[[], ToolGateway],
+        *,
+        max_request_body_size: int = 4 * 1024 * 1024,
+        session_idle_timeout: float = 30 * 60,
+    ) -> None:
+        self._gateway = gateway
+        self.server: Server[Any] = Server(
+            "dodo",
+            version=__version__,
+            title="Jupyter MCP gateway (dodo)",
+            instructions=_INSTRUCTIONS,
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            get_tool_input_schema=self._input_schema,
+        )
+        self.manager = StreamableHTTPSessionManager(
+            self.server,
+            # SSE responses, so progress notifications reach the client during a call.
+            json_response=False,
+            # jupyter_server checks Host itself (ServerApp.allow_remote_access,
+            # local_hostnames) and the handler checks Origin for cookie requests; the
+            # SDK's own Host allowlist would refuse requests JupyterHub's proxy forwards.
+            security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+            session_idle_timeout=session_idle_timeout,
+            max_request_body_size=max_request_body_size,
+        )
+
+    async def run(self, started: Callable[[], None], stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set; call ``started`` once requests can be handled.
+
+        Must run in one task from start to end (the SDK's anyio task group).
+        """
+        async with self.manager.run():
+            started()
+            await stop.wait()
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, caller: Caller) -> None:
+        """Serve one HTTP request (ASGI) for ``caller``."""
+        scope["user"] = _principal(caller)
+        scope[SCOPE_KEY] = caller
+        token = _current_caller.set(caller)
+        try:
+            await self.manager.handle_request(scope, receive, send)
+        finally:
+            _current_caller.reset(token)
+
+    # -- MCP handlers -----------------------------------------------------------------
+
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        caller = _caller_of(ctx, params.meta if params else None)
+        if caller.hop > MAX_HOPS:
+            raise MCPError(code=types.INVALID_REQUEST, message=_loop_message(caller))
+        token = _current_caller.set(caller)
+        try:
+            tools = await self._gateway().list_tools(caller.username)
+        except DodoError as e:
+            raise MCPError(code=types.INTERNAL_ERROR, message=e.message) from None
+        finally:
+            _current_caller.reset(token)
+        return types.ListToolsResult(tools=tools)
+
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        caller = _caller_of(ctx, params.meta)
+        name = params.name
+        if caller.hop > MAX_HOPS:
+            return tool_error(f"{name}: {_loop_message(caller)}")
+        progress: ProgressFn | None = None
+        if progress_token_from_params(ctx.params) is not None:
+
+            async def progress(value: float, total: float | None, message: str | None) -> None:
+                try:
+                    await ctx.session.report_progress(value, total, message)
+                except Exception as e:  # the client went away: the call itself goes on
+                    log.debug("dodo gateway: progress for %r not delivered: %s", name, e)
+
+        # Stateful sessions run this in the session's task: make the caller (and its
+        # hop count) visible to the upstream side of the gateway.
+        token = _current_caller.set(caller)
+        try:
+            return await self._gateway().call_tool(
+                caller.username, name, dict(params.arguments or {}), progress
+            )
+        except DodoError as e:
+            return tool_error(f"{name}: {e.message}")
+        except Exception:
+            log.exception("dodo gateway: tool %r failed for %r", name, caller.username)
+            return tool_error(
+                f"{name}: the call failed inside dodo; the Jupyter server log has the details."
+            )
+        finally:
+            _current_caller.reset(token)
+
+    def _input_schema(self, name: str) -> dict[str, Any] | None:
+        """For the SDK's 2026-07-28 ``Mcp-Param-*`` header check: the cached schema, no I/O
+        (without it the SDK would run ``tools/list`` upstream before every call)."""
+        caller = _current_caller.get()
+        if caller is None:
+            return None
+        return self._gateway().input_schema(caller.username, name)

@@ -1,0 +1,242 @@
+"""Hosting the gateway's MCP endpoint inside the Jupyter server's own event loop.
+
+The MCP SDK's ``StreamableHTTPSessionManager`` keeps every stateful session in an anyio
+task group, and an anyio task group must be entered and left by the same task. The
+:class:`EndpointHost` owns that one long-lived task: :meth:`EndpointHost.start` creates it
+on the server's loop when the extension starts, and :meth:`EndpointHost.stop` sets the
+event the task waits on, so the task group is left by the task that entered it. While the
+host stops (and afterwards) :meth:`EndpointHost.endpoint` raises
+:class:`~dodo_jupyter.exceptions.Unavailable`: keep-alive connections still deliver
+requests after ``stop_extension`` began, and they get a 503 instead of a crash.
+
+This module is light on purpose: the MCP server side of the SDK (``mcp.server``,
+starlette) costs about 0.4 s to import, so the task imports
+:mod:`dodo_jupyter.gateway.endpoint` on a thread and server start-up stays fast.
+
+Also here, for the upstream side of the gateway: :class:`Caller` (who the request being
+served acts for) and :func:`current_caller`, which gives the upstream session the hop
+count to send on (``X-Dodo-Hop: caller.hop + 1``) so a catalog entry that points at a
+gateway cannot make requests loop forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from ..exceptions import Unavailable
+
+if TYPE_CHECKING:
+    import mcp_types
+
+    from .endpoint import GatewayEndpoint
+
+__all__ = [
+    "HOP_HEADER",
+    "HOP_META_KEY",
+    "LOOP_ERROR",
+    "MAX_HOPS",
+    "Caller",
+    "EndpointHost",
+    "ProgressFn",
+    "ToolGateway",
+    "Via",
+    "current_caller",
+    "hop_from_meta",
+    "outbound_meta",
+]
+
+log = logging.getLogger("dodo_jupyter.gateway")
+
+#: Request header counting how many dodo gateways a request has passed through.
+HOP_HEADER = "X-Dodo-Hop"
+#: The largest hop count the endpoint serves; deeper requests get 429.
+MAX_HOPS = 3
+
+Via = Literal["token", "service", "jupyter"]
+"""How a gateway caller authenticated."""
+
+ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+"""``progress(progress, total, message)``: forwards an upstream progress notification."""
+
+
+class ToolGateway(Protocol):
+    """What the endpoint needs from the gateway service (``runtime.gateway``)."""
+
+    async def list_tools(self, username: str) -> list[mcp_types.Tool]:
+        """The user's enabled tools under their aggregated names."""
+        ...
+
+    async def call_tool(
+        self,
+        username: str,
+        name: str,
+        arguments: dict[str, Any],
+        progress: ProgressFn | None = None,
+    ) -> mcp_types.CallToolResult:
+        """Call an aggregated tool; upstream problems come back as ``isError`` results."""
+        ...
+
+    def input_schema(self, username: str, name: str) -> dict[str, Any] | None:
+        """The cached input schema of an aggregated tool, without I/O."""
+        ...
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a gateway request acts for, and how it proved it.
+
+    ``via`` is ``"token"`` (a dodo gateway token), ``"service"`` (the shared
+    ``DodoApp.service_token``, acting as the owner) or ``"jupyter"`` (Jupyter's own
+    authentication). ``hop`` is the request's ``X-Dodo-Hop`` value (0 when absent).
+    """
+
+    username: str
+    via: Via
+    hop: int = 0
+
+
+_current_caller: ContextVar[Caller | None] = ContextVar("dodo_gateway_caller", default=None)
+
+
+#: Request ``_meta`` key carrying the hop count through MCP itself: the gateway's upstream
+#: requests travel in the upstream session's own task, where no per-caller HTTP header
+#: can be set, so the count rides in the request that caused them.
+HOP_META_KEY = "io.github.dodo-jupyter/hop"
+
+
+#: How every loop error starts, so gateways further up can recognise and pass it on.
+LOOP_ERROR = "Gateway loop:"
+
+
+def hop_from_meta(meta: Any) -> int:
+    """The hop count a request's ``_meta`` carries (0 when absent or not a number)."""
+    value = meta.get(HOP_META_KEY) if isinstance(meta, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def outbound_meta() -> dict[str, Any]:
+    """The ``_meta`` for an upstream request made on behalf of the current caller."""
+    caller = _current_caller.get()
+    return {HOP_META_KEY: (caller.hop if caller else 0) + 1}
+
+
+def current_caller() -> Caller | None:
+    """The caller of the gateway request being served in this task; None outside one."""
+    return _current_caller.get()
+
+
+_ENDPOINT_MODULE = "dodo_jupyter.gateway.endpoint"
+
+
+class EndpointHost:
+    """Runs the gateway's MCP endpoint in one long-lived task; see the module docstring.
+
+    Parameters
+    ----------
+    gateway:
+        Returns the gateway service (``runtime.gateway``) when a request needs it, so the
+        service may be built after the host (the runtime opens on a thread).
+    max_request_body_size:
+        Largest MCP request body in bytes (``DodoApp.max_request_bytes``).
+    session_idle_timeout:
+        Seconds after which an idle stateful MCP session is closed.
+    stop_timeout:
+        Seconds :meth:`stop` waits for the sessions to wind down before cancelling.
+    """
+
+    def __init__(
+        self,
+        gateway: Callable[[], ToolGateway],
+        *,
+        max_request_body_size: int = 4 * 1024 * 1024,
+        session_idle_timeout: float = 30 * 60,
+        stop_timeout: float = 5.0,
+    ) -> None:
+        self._gateway = gateway
+        self.max_request_body_size = max_request_body_size
+        self.session_idle_timeout = session_idle_timeout
+        self.stop_timeout = stop_timeout
+        self._task: asyncio.Task[None] | None = None
+        self._stop: asyncio.Event | None = None
+        self._running: asyncio.Future[GatewayEndpoint] | None = None
+        self._stopping = False
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was called: requests get 503 from then on."""
+        return self._stopping
+
+    def start(self) -> None:
+        """Create the endpoint's task on the running event loop (the extension's start)."""
+        if self._task is not None or self._stopping:
+            return
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._running = loop.create_future()
+        self._task = loop.create_task(self._serve(), name="dodo-gateway-endpoint")
+
+    async def _serve(self) -> None:
+        assert self._stop is not None and self._running is not None
+        running = self._running
+        try:
+            loop = asyncio.get_running_loop()
+            module = await loop.run_in_executor(None, importlib.import_module, _ENDPOINT_MODULE)
+            endpoint: GatewayEndpoint = module.GatewayEndpoint(
+                self._gateway,
+                max_request_body_size=self.max_request_body_size,
+                session_idle_timeout=self.session_idle_timeout,
+            )
+
+            def started() -> None:
+                if not running.done():
+                    running.set_result(endpoint)
+
+            await endpoint.run(started, self._stop)
+        except Exception as e:
+            log.error("dodo's MCP endpoint stopped with an error: %s", e, exc_info=e)
+        finally:
+            if not running.done():
+                running.cancel()  # its waiters answer 503
+            if not self._stopping:
+                # Ended on its own (a crash): the next request starts a fresh endpoint.
+                self._task = self._running = None
+
+    async def endpoint(self) -> GatewayEndpoint:
+        """The running endpoint; :class:`Unavailable` while stopping or when it failed."""
+        if self._stopping:
+            raise Unavailable("dodo is shutting down; try again once the server is back.")
+        if self._running is None:
+            self.start()
+        assert self._running is not None
+        try:
+            return await asyncio.shield(self._running)
+        except (Exception, asyncio.CancelledError):
+            if self._stopping:
+                raise Unavailable(
+                    "dodo is shutting down; try again once the server is back."
+                ) from None
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise
+            raise Unavailable(
+                "dodo's MCP endpoint could not start; the Jupyter server log says why."
+            ) from None
+
+    async def stop(self) -> None:
+        """Refuse new requests, then end the sessions and the endpoint's task."""
+        self._stopping = True
+        task, stop = self._task, self._stop
+        if task is None or stop is None:
+            return
+        stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), self.stop_timeout)
+        except TimeoutError:
+            log.warning("dodo's MCP endpoint did not stop within %.0f s", self.stop_timeout)
+            task.cancel()

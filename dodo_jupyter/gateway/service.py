@@ -1,0 +1,304 @@
+"""The gateway service: every connected tool of a user, under one set of names.
+
+``list_tools`` fans out to the user's servers concurrently, each with its own timeout,
+so one slow or broken server never holds up the others: its error is written to its
+connection's status and its tools are simply absent until it recovers. Names come from
+:mod:`.naming`; each user's route table (aggregated name → connection, original name,
+input schema) is kept from the last listing so ``call_tool`` needs no upstream listing.
+Per-user switches decide which tools agents see (``tool_settings``; exposed by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import mcp_types as types
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..connections import ConnectionService, host_of
+from ..exceptions import DodoError, NotFound, ValidationFailed
+from ..oauth.flow import NeedsAuth
+from ..store import Store
+from ..store.models import MCPConnection, ToolSetting, utcnow
+from .host import LOOP_ERROR, current_caller, outbound_meta
+from .naming import aggregate_names
+from .pool import UpstreamPool, UpstreamSession
+
+__all__ = ["GatewayService", "Route"]
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+#: Connection states whose credentials the gateway tries.
+_USABLE = ("connected", "error")
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where an aggregated tool name leads."""
+
+    name: str
+    connection_id: str
+    server_id: str
+    original_name: str
+    tool: types.Tool
+    enabled: bool
+
+
+def _alias(row: MCPConnection) -> str:
+    return row.catalog_id or f"srv-{row.id[:6]}"
+
+
+def error_result(message: str) -> types.CallToolResult:
+    """An MCP tool error the agent can read."""
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=message)], is_error=True
+    )
+
+
+class GatewayService:
+    """Aggregates, lists and calls a user's tools.
+
+    Parameters
+    ----------
+    store, connections:
+        The opened store and the connection service (credentials, states).
+    pool:
+        The upstream sessions.
+    server_timeout:
+        Seconds one server may take to list its tools.
+    tools_ttl, max_concurrency:
+        Passed to each :class:`UpstreamSession`.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        connections: ConnectionService,
+        pool: UpstreamPool,
+        *,
+        server_timeout: float = 10.0,
+        call_timeout: float = 120.0,
+        tools_ttl: float = 300.0,
+        max_concurrency: int = 8,
+    ) -> None:
+        self._store = store
+        self.connections = connections
+        self.pool = pool
+        self.server_timeout = server_timeout
+        self.call_timeout = call_timeout
+        self.tools_ttl = tools_ttl
+        self.max_concurrency = max_concurrency
+        self._routes: dict[str, dict[str, Route]] = {}
+
+    # -- sessions -----------------------------------------------------------------------
+
+    def _session(self, row: MCPConnection) -> UpstreamSession:
+        hosts = list((row.oauth_meta or {}).get("hosts") or [])
+        if not hosts:
+            hosts = [host_of(row.url), *self.connections.allowed_hosts]
+        service = self.connections
+
+        async def headers(stale: str | None) -> dict[str, str]:
+            # The row as the session was opened with: credential changes (new sign-in,
+            # new header values, disconnect) discard the session through forget().
+            return await service.headers_for(row, stale=stale)
+
+        return self.pool.ensure(
+            row.id,
+            lambda: UpstreamSession(
+                row.id,
+                row.url,
+                lambda **kw: self.connections.outbound.client2(hosts, **kw),
+                headers,
+                max_concurrency=self.max_concurrency,
+                tools_ttl=self.tools_ttl,
+                timeout=self.call_timeout,
+            ),
+        )
+
+    async def _rows(self, username: str) -> list[MCPConnection]:
+        def query(session: Session) -> list[MCPConnection]:
+            stmt = (
+                select(MCPConnection)
+                .where(MCPConnection.username == username, MCPConnection.state.in_(_USABLE))
+                .order_by(MCPConnection.created_at, MCPConnection.id)
+            )
+            return list(session.scalars(stmt))
+
+        return await self._store.db.read(query)
+
+    async def _switches(self, username: str) -> dict[str, bool]:
+        def query(session: Session) -> dict[str, bool]:
+            rows = session.scalars(select(ToolSetting).where(ToolSetting.username == username))
+            return {row.name: row.enabled for row in rows}
+
+        return await self._store.db.read(query)
+
+    # -- listing ------------------------------------------------------------------------
+
+    async def _server_tools(self, row: MCPConnection) -> list[types.Tool] | None:
+        try:
+            tools = await asyncio.wait_for(
+                self._session(row).list_tools(outbound_meta()), self.server_timeout
+            )
+        except TimeoutError:
+            await self._mark(
+                row,
+                "error",
+                f"The server did not list its tools within {self.server_timeout:.0f} s.",
+            )
+            return None
+        except NeedsAuth:
+            return None  # the engine recorded needs_auth
+        except DodoError as e:
+            await self._mark(row, "error", e.message)
+            caller = current_caller()
+            if LOOP_ERROR in e.message and caller is not None and caller.hop > 0:
+                raise  # pass the loop up to the gateway that called us, and so on to the user
+            return None
+        if row.state != "connected" or row.tool_count != len(tools):
+            await self._mark(row, "connected", "", tool_count=len(tools))
+        return tools
+
+    async def _mark(self, row: MCPConnection, state: str, error: str, **values: Any) -> None:
+        await self.connections.set_state(row.id, state=state, error=error, **values)
+
+    async def routes(self, username: str) -> dict[str, Route]:
+        """Every tool of ``username``'s usable connections, by aggregated name."""
+        rows = await self._rows(username)
+        listed = await asyncio.gather(*(self._server_tools(row) for row in rows))
+        switches = await self._switches(username)
+        pairs: list[tuple[str, str]] = []
+        found: dict[tuple[str, str], tuple[MCPConnection, types.Tool]] = {}
+        for row, tools in zip(rows, listed, strict=True):
+            for tool in tools or []:
+                key = (_alias(row), tool.name)
+                pairs.append(key)
+                found[key] = (row, tool)
+        names = aggregate_names(pairs)
+        table = {
+            name: Route(
+                name=name,
+                connection_id=found[key][0].id,
+                server_id=found[key][0].catalog_id or found[key][0].id,
+                original_name=key[1],
+                tool=found[key][1],
+                enabled=switches.get(name, True),
+            )
+            for key, name in sorted(names.items(), key=lambda item: item[1])
+        }
+        self._routes[username] = table
+        return table
+
+    async def list_tools(self, username: str) -> list[types.Tool]:
+        """The tools agents see: enabled ones, under their aggregated names."""
+        return [
+            route.tool.model_copy(update={"name": route.name})
+            for route in (await self.routes(username)).values()
+            if route.enabled
+        ]
+
+    async def describe_tools(self, username: str) -> list[dict[str, Any]]:
+        """Every tool with its switch, for the tools API and the sidebar."""
+        return [
+            {
+                "name": route.name,
+                "server_id": route.server_id,
+                "connection_id": route.connection_id,
+                "original_name": route.original_name,
+                "description": route.tool.description or "",
+                "input_schema": route.tool.input_schema,
+                "enabled": route.enabled,
+            }
+            for route in (await self.routes(username)).values()
+        ]
+
+    def input_schema(self, username: str, name: str) -> dict[str, Any] | None:
+        """The cached input schema of an aggregated tool (no I/O)."""
+        route = self._routes.get(username, {}).get(name)
+        return dict(route.tool.input_schema) if route is not None else None
+
+    async def set_enabled(self, username: str, name: str, enabled: object) -> dict[str, Any]:
+        """Expose a tool to agents, or hide it."""
+        if not isinstance(enabled, bool):
+            raise ValidationFailed(
+                "'enabled' must be true or false.", fields={"enabled": "boolean required"}
+            )
+        table = self._routes.get(username)
+        if table is None or name not in table:
+            table = await self.routes(username)
+        if name not in table:
+            raise NotFound(f"No tool named {name!r} among your connected servers.")
+
+        def save(session: Session) -> None:
+            row = session.get(ToolSetting, (username, name))
+            if row is None:
+                session.add(
+                    ToolSetting(username=username, name=name, enabled=enabled, updated_at=utcnow())
+                )
+            else:
+                row.enabled = enabled
+                row.updated_at = utcnow()
+
+        await self._store.db.write(save)
+        route = table[name]
+        table[name] = Route(
+            route.name,
+            route.connection_id,
+            route.server_id,
+            route.original_name,
+            route.tool,
+            enabled,
+        )
+        return {"name": name, "enabled": enabled}
+
+    # -- calling ------------------------------------------------------------------------
+
+    async def _route(self, username: str, name: str) -> Route | None:
+        route = self._routes.get(username, {}).get(name)
+        if route is None:
+            route = (await self.routes(username)).get(name)
+        return route
+
+    async def call_tool(
+        self,
+        username: str,
+        name: str,
+        arguments: dict[str, Any],
+        progress: ProgressFn | None = None,
+    ) -> types.CallToolResult:
+        """Call a tool by its aggregated name. Problems come back as tool errors
+        (``isError``) with a message saying what to do, never as exceptions."""
+        route = await self._route(username, name)
+        if route is None:
+            return error_result(
+                f"No tool named {name!r}: list the tools again, or connect its server in the "
+                "MCP panel."
+            )
+        if not route.enabled:
+            return error_result(f"The tool {name!r} is switched off for agents in the MCP panel.")
+        try:
+            row = await self.connections.get(username, route.connection_id)
+        except NotFound:
+            return error_result(f"The server of {name!r} was disconnected.")
+        try:
+            return await self._session(row).call_tool(
+                route.original_name, arguments, progress, outbound_meta()
+            )
+        except NeedsAuth as e:
+            return error_result(f"{route.server_id}: {e.message} (MCP panel → Connect)")
+        except DodoError as e:
+            return error_result(f"{route.server_id}: {e.message}")
+
+    async def forget(self, connection_id: str) -> None:
+        """Close the session of a connection that was removed or re-authorized."""
+        await self.pool.discard(connection_id)
+        for table in self._routes.values():
+            for name in [n for n, r in table.items() if r.connection_id == connection_id]:
+                del table[name]

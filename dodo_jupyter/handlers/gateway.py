@@ -1,0 +1,320 @@
+"""``{base_url}dodo/mcp``: the gateway's MCP endpoint on the Jupyter server's own port.
+
+The handler decides who is calling, then hands the request to the MCP SDK through a thin
+ASGI bridge (:class:`GatewayHandler` is the ASGI server; the SDK's session manager is the
+app). Credentials, in this order:
+
+1. ``Authorization: Bearer dodo_…``: a gateway token (``runtime.tokens``), its user.
+2. ``Authorization: Bearer <DodoApp.service_token>`` (constant-time compare): the owner,
+   logged at INFO as service use (never the token).
+3. Jupyter's own authentication (cookie, Jupyter token), mapped to dodo's identity: the
+   owner is served, a visitor on a shared hub server gets 403.
+
+Anything else gets 401 JSON with ``WWW-Authenticate: Bearer realm="dodo"``. For 1 and 2
+Jupyter's identity provider is not consulted (in hub mode that would be a hub API call
+per token) and XSRF does not apply: a browser never attaches an ``Authorization``
+header on its own, so such a request cannot be forged cross-site. Cookie requests keep
+Jupyter's XSRF and Origin checks.
+
+Also: ``X-Dodo-Hop`` (an integer, 0 when absent) above
+:data:`~dodo_jupyter.gateway.host.MAX_HOPS` gets 429, which stops a catalog entry that
+points at a gateway from looping; every authenticated request counts as server activity
+for idle culling (``api_last_activity``, as jupyter_server's API handlers do); while the
+extension stops, requests get 503.
+
+The bridge: ``receive()`` gives the whole body (tornado has read it), then blocks until
+the client disconnects or the response is complete, and then says
+``http.disconnect`` (the SDK's SSE responses watch for it); ``send()`` writes status,
+headers and body chunks, flushing each chunk so SSE streams as it is produced, and is a
+silent no-op once the response is finished or the client is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from typing import TYPE_CHECKING, Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server._tz import utcnow
+from jupyter_server.auth.decorator import allow_unauthenticated
+from jupyter_server.auth.identity import User
+from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
+from tornado.httputil import split_host_and_port
+from tornado.iostream import StreamClosedError
+from tornado.web import HTTPError
+
+from ..exceptions import (
+    BadRequest,
+    Forbidden,
+    PayloadTooLarge,
+    TooManyHops,
+    Unauthorized,
+    Unavailable,
+)
+from ..gateway.host import HOP_HEADER, MAX_HOPS, Caller, Via
+from .base import DodoAPIHandler
+
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
+
+__all__ = ["GatewayHandler"]
+
+_BEARER = "bearer "
+#: ``dodo_jupyter.tokens.TOKEN_PREFIX``, spelled out: importing tokens (SQLAlchemy) here
+#: would slow down server start.
+TOKEN_PREFIX = "dodo_"  # noqa: S105 - a public prefix, not a secret
+#: Response headers tornado sets itself (framing) rather than copying them from the app.
+_HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+def _bearer(header: str) -> str | None:
+    if header[: len(_BEARER)].lower() != _BEARER:
+        return None
+    return header[len(_BEARER) :].strip() or None
+
+
+class GatewayHandler(DodoAPIHandler):
+    """``GET/POST/DELETE {base_url}dodo/mcp`` (MCP Streamable HTTP)."""
+
+    _caller: Caller | None = None
+    _own_credential = False
+    _content_type = "application/json"
+
+    def initialize(self) -> None:
+        #: Set when the client disconnected or the response is complete.
+        self._gone = asyncio.Event()
+
+    # -- authentication ---------------------------------------------------------------
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        if self.request.method == "OPTIONS":  # a CORS preflight carries no credentials
+            await super().prepare()
+            return
+        if self.dodo.endpoint.stopping:
+            raise Unavailable("dodo is shutting down; try again once the server is back.")
+        bearer = _bearer(self.request.headers.get("Authorization", ""))
+        if bearer is not None and (
+            bearer.startswith(TOKEN_PREFIX) or self._is_service_token(bearer)
+        ):
+            await self._prepare_own_credential()
+        else:
+            await super().prepare()
+        await self.dodo.ready()
+        username, via = await self._authenticate(bearer)
+        self._caller = Caller(username, via, self._hop())
+        if self._own_credential:
+            # For Jupyter's request log ("200 POST /dodo/mcp (<user>@<ip>)") only.
+            self.current_user = User(username)
+        self.settings["api_last_activity"] = utcnow()
+
+    async def _prepare_own_credential(self) -> None:
+        """jupyter_server's prepare, minus its identity provider and XSRF check."""
+        self._own_credential = True
+        self.current_user = self._jupyter_current_user = None
+        if not self.check_host():
+            raise HTTPError(403)
+        self.set_cors_headers()
+        limit = self.dodo.max_request_bytes
+        if len(self.request.body or b"") > limit:
+            raise PayloadTooLarge(
+                f"The request body is larger than {limit} bytes (DodoApp.max_request_bytes)."
+            )
+
+    def check_xsrf_cookie(self) -> None:
+        """Jupyter's XSRF check, except for a request nobody is authenticated by: that
+        one gets the 401 an MCP client understands, and can do nothing anyway."""
+        if hasattr(self, "_jupyter_current_user") and not self._jupyter_current_user:
+            return None
+        return super().check_xsrf_cookie()
+
+    def _is_service_token(self, presented: str) -> bool:
+        expected = self.dodo.settings.service_token
+        return bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
+
+    def _hop(self) -> int:
+        raw = self.request.headers.get(HOP_HEADER)
+        if raw is None:
+            return 0
+        try:
+            hop = int(raw.strip())
+        except ValueError:
+            raise BadRequest(f"{HOP_HEADER} must be a whole number, not {raw[:20]!r}.") from None
+        if hop < 0:
+            raise BadRequest(f"{HOP_HEADER} must not be negative, not {hop}.")
+        if hop > MAX_HOPS:
+            raise TooManyHops(
+                f"This request already passed through {hop} dodo gateways (at most {MAX_HOPS}): "
+                "an approved MCP server probably points back at a gateway."
+            )
+        return hop
+
+    async def _authenticate(self, bearer: str | None) -> tuple[str, Via]:
+        if bearer is not None and bearer.startswith(TOKEN_PREFIX):
+            username = await self.dodo.tokens.authenticate(bearer)
+            if username is not None:
+                return username, "token"
+        if self._own_credential and bearer is not None and self._is_service_token(bearer):
+            owner = self.dodo.resolver.owner_identity().username
+            self.log.info(
+                "dodo gateway: service token used for %s %s (acting as %r) from %s",
+                self.request.method,
+                self.request.path,
+                owner,
+                self.request.remote_ip,
+            )
+            return owner, "service"
+        if self._own_credential:
+            raise Unauthorized(
+                "The gateway token is not valid (unknown, deleted or expired): create one in "
+                "JupyterLab's MCP panel and send it as 'Authorization: Bearer dodo_…'.",
+            )
+        user = self.current_user
+        if not user:
+            raise Unauthorized(
+                "Authentication required: send a gateway token as 'Authorization: Bearer "
+                "dodo_…' (create one in JupyterLab's MCP panel)."
+            )
+        method = self.request.method or "GET"
+        action = HTTP_METHOD_TO_AUTH_ACTION.get(method, "write")
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, user, action, self.auth_resource)
+        )
+        if not allowed:
+            raise Forbidden(f"You are not allowed to {action} dodo on this server.")
+        who = self.dodo.resolver.resolve(user).require_owner()
+        return who.username, "jupyter"
+
+    # -- errors -----------------------------------------------------------------------
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, Unauthorized) and not self._finished:
+            self.clear()
+            self.set_status(e.status)
+            # RFC 6750 §3: a presented token that failed says so; no token, no error code.
+            challenge = 'Bearer realm="dodo"'
+            if self._own_credential:
+                challenge += ', error="invalid_token"'
+            self.set_header("WWW-Authenticate", challenge)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(e.to_json()))
+            return
+        super()._handle_request_exception(e)
+
+    # -- the MCP methods --------------------------------------------------------------
+
+    @allow_unauthenticated
+    async def get(self) -> None:
+        await self._serve()
+
+    @allow_unauthenticated
+    async def post(self) -> None:
+        await self._serve()
+
+    @allow_unauthenticated
+    async def delete(self) -> None:
+        await self._serve()
+
+    # -- the ASGI bridge --------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        assert self._caller is not None
+        endpoint = await self.dodo.endpoint.endpoint()
+        await endpoint.handle(self._scope(), self._receive_fn(), self._send, self._caller)
+        if not self._finished and not self._gone.is_set():
+            if self._headers_written:
+                self._finish_response()
+            else:  # the app returned without answering
+                raise HTTPError(500, "dodo's MCP endpoint sent no response.")
+
+    def _scope(self) -> dict[str, Any]:
+        request = self.request
+        host, port = split_host_and_port(request.host)
+        headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in request.headers.get_all()
+        ]
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": request.version.removeprefix("HTTP/"),
+            "method": request.method,
+            "scheme": request.protocol,
+            "path": request.path,
+            "raw_path": request.path.encode("latin-1"),
+            "root_path": "",
+            "query_string": request.query.encode("latin-1"),
+            "headers": headers,
+            "client": (request.remote_ip, 0),
+            "server": (host, port or (443 if request.protocol == "https" else 80)),
+            "state": {},
+        }
+
+    def _receive_fn(self) -> Any:
+        body_sent = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal body_sent
+            if not body_sent:
+                body_sent = True
+                return {
+                    "type": "http.request",
+                    "body": self.request.body or b"",
+                    "more_body": False,
+                }
+            await self._gone.wait()
+            return {"type": "http.disconnect"}
+
+        return receive
+
+    async def _send(self, message: MutableMapping[str, Any]) -> None:
+        if self._gone.is_set() or self._finished:
+            return
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.set_status(int(message["status"]))
+            seen: set[str] = set()
+            for raw_name, raw_value in message.get("headers") or ():
+                name = raw_name.decode("latin-1")
+                key = name.lower()
+                if key in _HOP_BY_HOP:
+                    continue
+                value = raw_value.decode("latin-1")
+                if key == "content-type":
+                    self._content_type = value
+                if key in seen:
+                    self.add_header(name, value)
+                else:
+                    seen.add(key)
+                    self.set_header(name, value)
+        elif kind == "http.response.body":
+            body = message.get("body") or b""
+            if body:
+                self.write(body)
+            if message.get("more_body"):
+                try:
+                    await self.flush()
+                except StreamClosedError:
+                    self._gone.set()
+            else:
+                self._finish_response()
+
+    def _finish_response(self) -> None:
+        # APIHandler.finish would otherwise force application/json.
+        self.finish(set_content_type=self._content_type)
+
+    def finish(self, *args: Any, **kwargs: Any) -> Any:
+        if self._caller is not None:
+            self.settings["api_last_activity"] = utcnow()
+        result = super().finish(*args, **kwargs)
+        self._gone.set()
+        return result
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        self._gone.set()
+
+    def compute_etag(self) -> None:
+        """No ETag: MCP responses are never the same twice."""
+        return None
