@@ -10,6 +10,7 @@ Every trait below has help text; ``jupyter server --help-all`` lists them too.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -165,6 +166,16 @@ class DodoApp(ExtensionApp):
         help="Largest request body dodo's REST API accepts; larger ones get 413.",
     )
 
+    kernel_access = Bool(
+        True,
+        config=True,
+        help="""Give kernels started by this server the gateway: at start, mint a
+        server-lifetime gateway token for the owner and export DODO_MCP_URL and
+        DODO_MCP_TOKEN into the environment kernels inherit; the token is deleted when
+        the server stops. Security: code in the owner's kernels can call every tool the
+        owner exposed to agents.""",
+    )
+
     def runtime_settings(self) -> RuntimeSettings:
         """The plain values DodoRuntime needs."""
         return RuntimeSettings(
@@ -205,6 +216,19 @@ class DodoApp(ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.runtime.start()
         self.runtime.endpoint.start()
+        if self.kernel_access:
+            url = serverapp.connection_url.rstrip("/") + "/dodo/mcp"
+            self._kernel_access = asyncio.ensure_future(self.runtime.export_kernel_access(url))
+            self._kernel_access.add_done_callback(self._kernel_access_done)
+
+    def _kernel_access_done(self, task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("dodo: kernels get no gateway token: %s", task.exception())
 
     async def stop_extension(self) -> None:
+        if self.kernel_access:
+            try:
+                await self.runtime.revoke_kernel_access()
+            except Exception as e:  # the store may be down; the token dies with its expiry
+                self.log.warning("dodo: could not delete the kernel token: %s", e)
         await self.runtime.stop()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,6 +40,10 @@ __all__ = ["DodoRuntime", "RuntimeSettings", "load_default_catalog"]
 log = logging.getLogger("dodo_jupyter")
 
 RETRY_OPEN_AFTER_S = 5.0
+#: Environment variables kernels read to reach the gateway (see docs/gateway.md).
+MCP_URL_ENV = "DODO_MCP_URL"
+MCP_TOKEN_ENV = "DODO_MCP_TOKEN"  # noqa: S105 - a variable name
+KERNEL_TOKEN_KIND = "kernel"  # noqa: S105 - a token kind
 
 
 def load_default_catalog() -> list[dict[str, Any]]:
@@ -256,6 +261,31 @@ class DodoRuntime:
             await asyncio.shield(asyncio.wrap_future(self._opening))
         except Exception as e:
             raise self._open_error or _as_dodo_error(e) from None
+
+    async def export_kernel_access(self, gateway_url: str) -> None:
+        """Mint the owner's server-lifetime gateway token and put ``DODO_MCP_URL`` and
+        ``DODO_MCP_TOKEN`` into this process's environment, which kernels inherit.
+
+        Kernel tokens left by a server that did not stop cleanly are deleted first."""
+        await self.ready()
+        owner = self.resolver.owner
+        await self.tokens.delete_kind(owner, KERNEL_TOKEN_KIND)
+        new = await self.tokens.create(
+            owner,
+            "Jupyter kernels (this server's lifetime)",
+            kind=KERNEL_TOKEN_KIND,
+            expires=False,
+        )
+        os.environ[MCP_URL_ENV] = gateway_url
+        os.environ[MCP_TOKEN_ENV] = new.token
+        log.info("dodo: kernels reach the MCP gateway at %s (%s)", gateway_url, MCP_URL_ENV)
+
+    async def revoke_kernel_access(self) -> None:
+        """Delete the kernel token and take it out of the environment."""
+        os.environ.pop(MCP_TOKEN_ENV, None)
+        os.environ.pop(MCP_URL_ENV, None)
+        if self._opened:
+            await self.tokens.delete_kind(self.resolver.owner, KERNEL_TOKEN_KIND)
 
     async def stop(self) -> None:
         await self.endpoint.stop()

@@ -114,10 +114,14 @@ class TokenService:
         expires_in_days: object = None,
         *,
         kind: str = "user",
+        expires: bool = True,
     ) -> NewToken:
-        """Make a token for ``username``; the result holds the secret, once."""
+        """Make a token for ``username``; the result holds the secret, once.
+
+        ``expires=False`` (for the server's own kernel token, which is deleted when the
+        server stops) makes a token without an expiry date."""
         clean_label = _valid_label(label)
-        days = _valid_lifetime(expires_in_days, self.default_lifetime_days)
+        days = _valid_lifetime(expires_in_days, self.default_lifetime_days) if expires else None
         token_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         now = utcnow()

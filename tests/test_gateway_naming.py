@@ -12,8 +12,10 @@ from dodo_jupyter.gateway.naming import NAME_PATTERN, aggregate_names
 
 def test_plain_names() -> None:
     names = aggregate_names([("github", "create_issue"), ("demo", "echo")])
-    assert names == {("github", "create_issue"): "github__create_issue",
-                     ("demo", "echo"): "demo__echo"}
+    assert names == {
+        ("github", "create_issue"): "github__create_issue",
+        ("demo", "echo"): "demo__echo",
+    }
 
 
 def test_long_names_keep_a_readable_head_and_a_hash() -> None:
