@@ -39,6 +39,7 @@ __all__ = [
     "UpstreamError",
     "ValidationFailed",
     "VaultError",
+    "describe_error",
 ]
 
 
@@ -148,3 +149,14 @@ class VaultError(Unavailable):
     """Secrets cannot be encrypted or decrypted with the configured keys."""
 
     code = "vault_unavailable"
+
+
+def describe_error(error: BaseException) -> str:
+    """One short line about an unexpected error (exception groups flattened), for
+    messages and logs; a :class:`DodoError` is described by its own message."""
+    if isinstance(error, BaseExceptionGroup):
+        return "; ".join(describe_error(e) for e in error.exceptions)[:300]
+    if isinstance(error, DodoError):
+        return error.message
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}"[:300] if text else type(error).__name__

@@ -18,7 +18,7 @@ import httpx2
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from .exceptions import DodoError, UpstreamError
+from .exceptions import DodoError, UpstreamError, describe_error
 from .oauth.discovery import Challenge, parse_challenge
 
 __all__ = ["AuthRejected", "ProbeResult", "Upstream", "probe"]
@@ -136,7 +136,7 @@ class Upstream:
             if watch.status is not None:
                 raise AuthRejected(watch.status, watch.challenge) from None
             log.debug("dodo: MCP session to %s failed", self.url, exc_info=True)
-            raise UpstreamError(f"The MCP session failed: {_describe(e)}") from None
+            raise UpstreamError(f"The MCP session failed: {describe_error(e)}") from None
 
     async def list_tools(self) -> list[Any]:
         """Every tool the server lists (all pages)."""
@@ -162,10 +162,3 @@ class Upstream:
             return await session.call_tool(name, arguments)
 
         return await self._session_call(work)
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, BaseExceptionGroup):
-        return "; ".join(_describe(e) for e in error.exceptions)[:300]
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}"[:300] if text else type(error).__name__

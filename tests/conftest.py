@@ -165,3 +165,15 @@ def upstreams_closed_first(jp_serverapp: Any, jp_asyncio_loop: Any) -> Iterator[
     runtime = jp_serverapp.web_app.settings["dodo"]
     if hasattr(runtime, "gateway"):
         jp_asyncio_loop.run_until_complete(runtime.gateway.pool.close())
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Hub mode for the server under test: ``JUPYTERHUB_USER=alice``; call the yielded
+    function with ``name=hub_user(...)`` models to register who may call."""
+    from .hub_identity import HUB_API_URL, HUB_USERS
+
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    monkeypatch.setenv("JUPYTERHUB_API_URL", HUB_API_URL)
+    yield HUB_USERS.update
+    HUB_USERS.clear()

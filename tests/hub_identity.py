@@ -50,3 +50,17 @@ class FakeHubIdentityProvider(IdentityProvider):
             return None
         handler._token_authenticated = True  # type: ignore[attr-defined]
         return JupyterHubUser(model)
+
+
+HUB_API_URL = "http://127.0.0.1:18081/hub/api"
+
+
+def hub_server_config(dodo_config: dict[str, Any], **dodo: Any) -> dict[str, Any]:
+    """A ``jp_server_config`` for hub mode with :class:`FakeHubIdentityProvider`."""
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"dodo_jupyter": True},
+            "identity_provider_class": "tests.hub_identity.FakeHubIdentityProvider",
+        },
+        "DodoApp": {**dodo_config, "identity_mode": "hub", **dodo},
+    }

@@ -11,7 +11,7 @@ import logging
 import subprocess
 import sys
 import urllib.parse
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from http.cookies import SimpleCookie
 from typing import Any
@@ -36,7 +36,7 @@ from dodo_jupyter.gateway.host import (
 from dodo_jupyter.handlers import gateway as gateway_handlers
 from dodo_jupyter.runtime import DodoRuntime
 
-from .hub_identity import HUB_USERS, hub_user
+from .hub_identity import hub_server_config, hub_user
 
 SERVICE_TOKEN = "service-token-for-tests-0123456789"
 OTHER = "someone-else"
@@ -506,22 +506,12 @@ async def test_503_while_stopping(url: str, runtime_: DodoRuntime, gateway: Fake
 
 class TestHubMode:
     @pytest.fixture(autouse=True)
-    def _hub_env(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-        monkeypatch.setenv("JUPYTERHUB_USER", "alice")
-        monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:18081/hub/api")
-        HUB_USERS.update(alice=hub_user("alice"), bob=hub_user("bob", admin=True))
-        yield
-        HUB_USERS.clear()
+    def _users(self, hub: Callable[..., None]) -> None:
+        hub(alice=hub_user("alice"), bob=hub_user("bob", admin=True))
 
     @pytest.fixture
     def jp_server_config(self, dodo_config: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "ServerApp": {
-                "jpserver_extensions": {"dodo_jupyter": True},
-                "identity_provider_class": "tests.hub_identity.FakeHubIdentityProvider",
-            },
-            "DodoApp": {**dodo_config, "identity_mode": "hub"},
-        }
+        return hub_server_config(dodo_config)
 
     async def test_visitor_is_refused(self, url: str, gateway: FakeGateway) -> None:
         visitor = await _post(url, INIT, {"Authorization": "token bob"})

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from .conftest import Api
-from .hub_identity import HUB_USERS, hub_user
+from .hub_identity import hub_server_config, hub_user
 
 
 async def test_local_owner_is_admin(api: Api) -> None:
@@ -30,10 +30,8 @@ async def test_unauthenticated_is_rejected(api: Api) -> None:
 
 class TestHubMode:
     @pytest.fixture(autouse=True)
-    def _hub_env(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-        monkeypatch.setenv("JUPYTERHUB_USER", "alice")
-        monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:18081/hub/api")
-        HUB_USERS.update(
+    def _users(self, hub: Callable[..., None]) -> None:
+        hub(
             alice=hub_user("alice"),
             bob=hub_user("bob"),
             root=hub_user("root", admin=True),
@@ -41,23 +39,10 @@ class TestHubMode:
             scoped=hub_user("scoped", scopes=["custom:dodo:admin"]),
             listed=hub_user("listed"),
         )
-        yield
-        HUB_USERS.clear()
 
     @pytest.fixture
     def jp_server_config(self, dodo_config: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "ServerApp": {
-                "jpserver_extensions": {"dodo_jupyter": True},
-                "identity_provider_class": "tests.hub_identity.FakeHubIdentityProvider",
-            },
-            "DodoApp": {
-                **dodo_config,
-                "identity_mode": "hub",
-                "admin_groups": ["dodo-admins"],
-                "admin_users": ["listed"],
-            },
-        }
+        return hub_server_config(dodo_config, admin_groups=["dodo-admins"], admin_users=["listed"])
 
     @staticmethod
     def as_user(name: str) -> dict[str, str]:

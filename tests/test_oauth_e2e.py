@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,6 +19,7 @@ from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
 from dodo_jupyter.store.models import MCPConnection, OAuthClient, PendingAuth, utcnow
 
 from .conftest import Api
+from .hub_identity import hub_server_config, hub_user
 from .oauth_peers import callback_query, consent
 
 START = "dodo/api/mcp/start-auth"
@@ -325,24 +326,12 @@ class TestSecondUser:
     """On a shared hub server the visitor can neither see nor finish the owner's flow."""
 
     @pytest.fixture(autouse=True)
-    def _hub(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-        from .hub_identity import HUB_USERS, hub_user
-
-        monkeypatch.setenv("JUPYTERHUB_USER", "alice")
-        monkeypatch.setenv("JUPYTERHUB_API_URL", "http://127.0.0.1:18081/hub/api")
-        HUB_USERS.update(alice=hub_user("alice"), bob=hub_user("bob"))
-        yield
-        HUB_USERS.clear()
+    def _users(self, hub: Callable[..., None]) -> None:
+        hub(alice=hub_user("alice"), bob=hub_user("bob"))
 
     @pytest.fixture
     def jp_server_config(self, dodo_config: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "ServerApp": {
-                "jpserver_extensions": {"dodo_jupyter": True},
-                "identity_provider_class": "tests.hub_identity.FakeHubIdentityProvider",
-            },
-            "DodoApp": {**dodo_config, "identity_mode": "hub"},
-        }
+        return hub_server_config(dodo_config)
 
     async def test_visitor_cannot_see_or_complete(
         self, api: Api, jp_fetch: Any, demo: DemoHandle

@@ -26,7 +26,7 @@ import mcp_types as types
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from ..exceptions import DodoError, UpstreamError
+from ..exceptions import DodoError, UpstreamError, describe_error
 
 __all__ = ["ConnectionAuth", "UpstreamPool", "UpstreamSession"]
 
@@ -131,7 +131,7 @@ class UpstreamSession:
             if not ready.done():
                 ready.set_exception(e if isinstance(e, Exception) else UpstreamError(str(e)))
             elif not self._stop.is_set():
-                log.info("dodo: upstream session %s ended: %s", self.key, _describe(e))
+                log.info("dodo: upstream session %s ended: %s", self.key, describe_error(e))
         finally:
             self._session = None
 
@@ -164,14 +164,14 @@ class UpstreamSession:
                 await self._shutdown()
                 if isinstance(e, DodoError):
                     raise
-                raise UpstreamError(f"Cannot open an MCP session: {_describe(e)}") from None
+                raise UpstreamError(f"Cannot open an MCP session: {describe_error(e)}") from None
             self.failures = 0
             self.last_error = None
             return self._session
 
     def _failed(self, error: BaseException) -> None:
         self.failures += 1
-        self.last_error = _describe(error)
+        self.last_error = describe_error(error)
         self._retry_at = time.monotonic() + min(60.0, 0.5 * 2 ** (self.failures - 1))
 
     async def _shutdown(self) -> None:
@@ -206,9 +206,9 @@ class UpstreamSession:
                 raise
             except Exception as e:
                 if attempt == 2 or not _looks_like_lost_session(e, self):
-                    raise UpstreamError(f"The MCP server failed: {_describe(e)}") from None
+                    raise UpstreamError(f"The MCP server failed: {describe_error(e)}") from None
                 log.info(
-                    "dodo: upstream session %s lost (%s); reconnecting", self.key, _describe(e)
+                    "dodo: upstream session %s lost (%s); reconnecting", self.key, describe_error(e)
                 )
                 async with self._lock:
                     await self._shutdown()
@@ -304,12 +304,3 @@ def _looks_like_lost_session(error: BaseException, session: UpstreamSession) -> 
     # terminated" or "Session not found", depending on where it noticed.
     lost = "session" in text and ("terminated" in text or "not found" in text)
     return lost or "closed" in text or (task is not None and task.done())
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, BaseExceptionGroup):
-        return "; ".join(_describe(e) for e in error.exceptions)[:300]
-    if isinstance(error, DodoError):
-        return error.message
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}"[:300] if text else type(error).__name__

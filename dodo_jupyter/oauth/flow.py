@@ -316,6 +316,18 @@ class OAuthEngine:
         await self._store_tokens(connection_id, token, meta, replace_meta=False)
         return str(token["access_token"])
 
+    def _oauth_client(self, creds: ClientCredentials, meta: Mapping[str, Any]) -> AsyncOAuth2Client:
+        """authlib's client for the token and revocation endpoints, over the guard."""
+        return AsyncOAuth2Client(
+            client_id=creds.client_id,
+            client_secret=creds.client_secret,
+            token_endpoint_auth_method=creds.auth_method,
+            revocation_endpoint_auth_method=creds.auth_method,
+            transport=self.outbound.transport(list(meta.get("hosts") or [])),
+            timeout=self.outbound.timeout,
+            trust_env=False,
+        )
+
     async def _token_request(
         self,
         connection_id: str,
@@ -328,14 +340,7 @@ class OAuthEngine:
         # client_id in the body as well: RFC 6749 allows it, and some servers (the MCP SDK's
         # among them) look for it there even when the client authenticates with Basic.
         kwargs = {"client_id": creds.client_id, **kwargs}
-        client = AsyncOAuth2Client(
-            client_id=creds.client_id,
-            client_secret=creds.client_secret,
-            token_endpoint_auth_method=creds.auth_method,
-            transport=self.outbound.transport(list(meta.get("hosts") or [])),
-            timeout=self.outbound.timeout,
-            trust_env=False,
-        )
+        client = self._oauth_client(creds, meta)
         try:
             async with client:
                 if kind == "fetch_token":
@@ -449,15 +454,7 @@ class OAuthEngine:
         except DodoError as e:
             log.warning("dodo: cannot revoke tokens of connection %s: %s", row.id, e.message)
             return False
-        client = AsyncOAuth2Client(
-            client_id=creds.client_id,
-            client_secret=creds.client_secret,
-            token_endpoint_auth_method=creds.auth_method,
-            revocation_endpoint_auth_method=creds.auth_method,
-            transport=self.outbound.transport(list(meta.get("hosts") or [])),
-            timeout=self.outbound.timeout,
-            trust_env=False,
-        )
+        client = self._oauth_client(creds, meta)
         confirmed = True
         async with client:
             for hint in ("refresh_token", "access_token"):
