@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._imports import IMPORT_LOCK
 from .exceptions import DodoError, Unavailable
 from .gateway.host import EndpointHost
 from .identity import IdentityResolver
@@ -211,9 +212,12 @@ class DodoRuntime:
     def open_sync(self, *, seed: bool = True) -> SeedReport | None:
         """Build the services, open the store and, with ``seed``, reconcile the catalog
         with the configuration (blocking). The CLI opens without seeding."""
-        if not hasattr(self, "store"):
-            self._build()
-        self.store.open_sync()
+        # Opening imports SQLAlchemy, Alembic, pydantic and the MCP SDK: hold the lock
+        # every background import takes (see dodo_jupyter._imports).
+        with IMPORT_LOCK:
+            if not hasattr(self, "store"):
+                self._build()
+            self.store.open_sync()
         if self.store.vault_error is not None:
             log.error("dodo vault: %s", self.store.vault_error.message)
         report = None

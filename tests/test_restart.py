@@ -108,7 +108,8 @@ class ServerProcess:
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         response = self.client.request(method, path, json=body)
-        assert response.status_code < 400, response.text
+        log = (self.tmp / "server.log").read_text(errors="replace")[-4000:]
+        assert response.status_code < 400, f"{response.text}\n--- server log ---\n{log}"
         return response.json()
 
 

@@ -22,13 +22,13 @@ gateway cannot make requests loop forever.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from .._imports import import_module
 from ..exceptions import Unavailable
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ class EndpointHost:
         running = self._running
         try:
             loop = asyncio.get_running_loop()
-            module = await loop.run_in_executor(None, importlib.import_module, _ENDPOINT_MODULE)
+            module = await loop.run_in_executor(None, import_module, _ENDPOINT_MODULE)
             endpoint: GatewayEndpoint = module.GatewayEndpoint(
                 self._gateway,
                 max_request_body_size=self.max_request_body_size,
