@@ -168,6 +168,7 @@ class ConnectionService:
     ) -> MCPConnection:
         auth_type = entry["auth_type"] if entry else "oauth"
         catalog_id = entry["id"] if entry else None
+        transport = entry["transport"] if entry else "streamable-http"
 
         def find_or_create(session: Session) -> MCPConnection:
             row = session.scalars(
@@ -183,6 +184,7 @@ class ConnectionService:
                     catalog_id=catalog_id,
                     url=url,
                     auth_type=auth_type,
+                    transport=transport,
                     state="authenticating",
                     error="",
                     scopes="",
@@ -196,6 +198,7 @@ class ConnectionService:
             else:
                 row.auth_type = auth_type
                 row.catalog_id = catalog_id
+                row.transport = transport
             return row
 
         try:
@@ -234,7 +237,8 @@ class ConnectionService:
         else:
             async with self.outbound.client(hosts) as http:
                 result = await probe(http, server_url)
-            if result.ok:
+            legacy_sse = row.transport == "sse" and result.status in (404, 405)
+            if result.ok or legacy_sse:
                 protected = await self._connect_without_auth(row, hosts)
                 if protected is None:
                     return {"state": "connected", "connection_id": row.id}
@@ -281,7 +285,12 @@ class ConnectionService:
         """After an ``initialize`` that needed no credentials: list the tools without any.
         None when that works (the connection needs no auth), else the challenge of the
         ``401``/``403``: a server may leave ``initialize`` open and protect the rest."""
-        upstream = Upstream(lambda **kw: self.outbound.client2(hosts, **kw), row.url, {})
+        upstream = Upstream(
+            lambda **kw: self.outbound.client2(hosts, **kw),
+            row.url,
+            {},
+            sse_fallback=row.transport == "sse",
+        )
         try:
             tools = await upstream.list_tools()
         except AuthRejected as e:
@@ -324,7 +333,12 @@ class ConnectionService:
 
     def upstream(self, row: MCPConnection, headers: dict[str, str]) -> Upstream:
         hosts = list((row.oauth_meta or {}).get("hosts") or [host_of(row.url), *self.allowed_hosts])
-        return Upstream(lambda **kw: self.outbound.client2(hosts, **kw), row.url, headers)
+        return Upstream(
+            lambda **kw: self.outbound.client2(hosts, **kw),
+            row.url,
+            headers,
+            sse_fallback=row.transport == "sse",
+        )
 
     async def _check_with_token(self, row: MCPConnection) -> None:
         """List tools with the stored credentials, refreshing once after a 401."""

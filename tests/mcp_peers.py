@@ -103,14 +103,21 @@ def running_mcp_server(
     name: str = "plain",
     port: int = 0,
     slow: SlowToolList | None = None,
+    sse: bool = False,
 ) -> Iterator[RunningServer]:
-    """An MCP server at ``/mcp`` (optionally behind a required header) in a thread."""
+    """An MCP server at ``/mcp`` (optionally behind a required header) in a thread; with
+    ``sse``, a legacy HTTP+SSE server at ``/sse`` instead."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     sock.listen(64)
     port = sock.getsockname()[1]
-    app: ASGIApp = tool_server(name).streamable_http_app(host="127.0.0.1")
+    server_app = tool_server(name)
+    app: ASGIApp = (
+        server_app.sse_app(host="127.0.0.1")
+        if sse
+        else server_app.streamable_http_app(host="127.0.0.1")
+    )
     if require_header:
         app = RequireHeader(app, *require_header)
     if slow is not None:
@@ -131,7 +138,7 @@ def running_mcp_server(
                 break
             except httpx.TransportError:
                 time.sleep(0.02)
-        yield RunningServer(url=base + "/mcp", base_url=base)
+        yield RunningServer(url=base + ("/sse" if sse else "/mcp"), base_url=base)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -425,6 +425,28 @@ async def test_session_is_bound_to_its_user(
     assert (await _post(url, listing, {**_bearer(mine), **session})).status_code == 404
 
 
+async def test_notification_stream_answers_before_any_event(
+    url: str, runtime_: DodoRuntime, gateway: FakeGateway
+) -> None:
+    # The GET stream may carry no event for a long time: its headers must not wait for one
+    # (clients, and the conformance suite's token proxy, wait for them).
+    token = await _token(runtime_)
+    opened = await _post(url, INIT, _bearer(token))
+    session = {
+        **_bearer(token),
+        "Mcp-Session-Id": opened.headers["mcp-session-id"],
+        "MCP-Protocol-Version": "2025-11-25",
+    }
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    assert (await _post(url, initialized, session)).status_code == 202
+    async with httpx2.AsyncClient(timeout=10) as http:
+        with anyio.fail_after(5):
+            headers = {**session, "Accept": "text/event-stream"}
+            async with http.stream("GET", url, headers=headers) as stream:
+                assert stream.status_code == 200
+                assert stream.headers["content-type"].startswith("text/event-stream")
+
+
 # -- hops, XSRF, stopping ------------------------------------------------------------------
 
 

@@ -292,3 +292,34 @@ class TestGatewayLoop:
         assert body["tools"] == []
         (server,) = servers
         assert server["state"] == "error" and "Gateway loop" in server["error"], text
+
+
+class TestSSEFallback:
+    """HTTP+SSE only for entries whose transport says so."""
+
+    @pytest.fixture
+    def sse_server(self) -> Iterator[Any]:
+        with running_mcp_server(sse=True) as server:
+            yield server
+
+    @pytest.fixture
+    def dodo_config(self, dodo_config: dict[str, Any], sse_server: Any) -> dict[str, Any]:
+        return {
+            **dodo_config,
+            "catalog": [
+                {"id": "legacy", "url": sse_server.url, "auth_type": "none", "transport": "sse"},
+                {"id": "strict", "url": sse_server.url + "?strict", "auth_type": "none"},
+            ],
+        }
+
+    async def test_sse_entry_falls_back_and_works(self, api: Api) -> None:
+        status, body = await api("POST", START, {"catalog_id": "legacy"})
+        assert body["state"] == "connected", body
+        status, body = await api("POST", START, {"catalog_id": "strict"})
+        assert status == 502 and "405" in body["message"]
+        names = {t["name"] for t in (await api("GET", TOOLS))[1]["tools"]}
+        assert {"legacy__greet", "legacy__double"} <= names
+        status, result = await api(
+            "POST", CALL, {"name": "legacy__greet", "arguments": {"who": "sse"}}
+        )
+        assert "hello sse" in result["content"][0]["text"]

@@ -25,9 +25,10 @@ from ..exceptions import DodoError, NotFound, ValidationFailed
 from ..oauth.flow import NeedsAuth
 from ..store import Store
 from ..store.models import MCPConnection, ToolSetting, utcnow
+from ..upstream import UpstreamSession
 from .host import LOOP_ERROR, current_caller, outbound_meta
 from .naming import aggregate_names
-from .pool import UpstreamPool, UpstreamSession
+from .pool import UpstreamPool
 
 __all__ = ["GatewayService", "Route"]
 
@@ -119,6 +120,7 @@ class GatewayService:
                 max_concurrency=self.max_concurrency,
                 tools_ttl=self.tools_ttl,
                 timeout=self.call_timeout,
+                sse_fallback=row.transport == "sse",
             ),
         )
 

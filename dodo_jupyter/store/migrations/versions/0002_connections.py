@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("username", sa.String(200), nullable=False),
         sa.Column("catalog_id", sa.String(32), nullable=True),
         sa.Column("url", sa.String(2048), nullable=False),
+        sa.Column("transport", sa.String(32), nullable=False),
         sa.Column("auth_type", sa.String(32), nullable=False),
         sa.Column("state", sa.String(32), nullable=False),
         sa.Column("error", sa.Text(), nullable=False),
