@@ -166,6 +166,13 @@ class DodoApp(ExtensionApp):
         help="Largest request body dodo's REST API accepts; larger ones get 413.",
     )
 
+    upstream_idle_timeout = Float(
+        600.0,
+        config=True,
+        help="""Seconds an upstream MCP session may sit unused before it is closed (it
+        reopens on the next call).""",
+    )
+
     kernel_access = Bool(
         True,
         config=True,
@@ -190,6 +197,7 @@ class DodoApp(ExtensionApp):
             max_request_bytes=self.max_request_bytes,
             allowed_hosts=list(self.allowed_hosts),
             public_url=self.public_url,
+            upstream_idle_timeout=self.upstream_idle_timeout,
             service_token=self.service_token,
             base_url=self.serverapp.base_url if self.serverapp is not None else "/",
         )
@@ -216,6 +224,7 @@ class DodoApp(ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.runtime.start()
         self.runtime.endpoint.start()
+        self._maintenance = asyncio.ensure_future(self.runtime.maintain())
         if self.kernel_access:
             url = serverapp.connection_url.rstrip("/") + "/dodo/mcp"
             self._kernel_access = asyncio.ensure_future(self.runtime.export_kernel_access(url))
@@ -226,6 +235,9 @@ class DodoApp(ExtensionApp):
             self.log.error("dodo: kernels get no gateway token: %s", task.exception())
 
     async def stop_extension(self) -> None:
+        maintenance = getattr(self, "_maintenance", None)
+        if maintenance is not None:
+            maintenance.cancel()
         if self.kernel_access:
             try:
                 await self.runtime.revoke_kernel_access()

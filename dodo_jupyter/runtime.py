@@ -41,6 +41,8 @@ __all__ = ["DodoRuntime", "RuntimeSettings", "load_default_catalog"]
 log = logging.getLogger("dodo_jupyter")
 
 RETRY_OPEN_AFTER_S = 5.0
+#: Seconds between two rounds of :meth:`DodoRuntime.maintain`.
+MAINTENANCE_INTERVAL_S = 60.0
 #: Environment variables kernels read to reach the gateway (see docs/gateway.md).
 MCP_URL_ENV = "DODO_MCP_URL"
 MCP_TOKEN_ENV = "DODO_MCP_TOKEN"  # noqa: S105 - a variable name
@@ -77,6 +79,7 @@ class RuntimeSettings:
     #: ``<public_url><base_url>dodo/oauth/client-metadata.json`` (https only; empty: derive).
     client_metadata_url: str = ""
     outbound_timeout: float = 10.0
+    upstream_idle_timeout: float = 600.0
     #: A :class:`~dodo_jupyter.net.policy.Resolver`; None for the system's DNS.
     resolver: Any = None
     environ: dict[str, str] | None = None
@@ -206,7 +209,9 @@ class DodoRuntime:
             allowed_hosts=settings.allowed_hosts,
             allow_insecure_loopback=settings.allow_insecure_loopback,
         )
-        self.gateway = GatewayService(self.store, self.connections, UpstreamPool())
+        self.gateway = GatewayService(
+            self.store, self.connections, UpstreamPool(idle_timeout=settings.upstream_idle_timeout)
+        )
         self.connections.listeners.append(self.gateway.forget)
 
     def open_sync(self, *, seed: bool = True) -> SeedReport | None:
@@ -265,6 +270,19 @@ class DodoRuntime:
             await asyncio.shield(asyncio.wrap_future(self._opening))
         except Exception as e:
             raise self._open_error or _as_dodo_error(e) from None
+
+    async def maintain(self, interval: float = MAINTENANCE_INTERVAL_S) -> None:
+        """Run forever (until cancelled): close upstream sessions that sat idle."""
+        while True:
+            await asyncio.sleep(interval)
+            if hasattr(self, "gateway"):
+                try:
+                    closed = await self.gateway.pool.reap()
+                except Exception:  # keep maintaining; the next round may do better
+                    log.exception("dodo: closing idle upstream sessions failed")
+                    continue
+                if closed:
+                    log.debug("dodo: closed %d idle upstream session(s)", closed)
 
     async def export_kernel_access(self, gateway_url: str) -> None:
         """Mint the owner's server-lifetime gateway token and put ``DODO_MCP_URL`` and

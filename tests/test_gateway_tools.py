@@ -323,3 +323,18 @@ class TestSSEFallback:
             "POST", CALL, {"name": "legacy__greet", "arguments": {"who": "sse"}}
         )
         assert "hello sse" in result["content"][0]["text"]
+
+
+async def test_idle_sessions_are_closed_and_reopen(
+    api: Api, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    await connect_all(api, jp_fetch)
+    call = {"name": "open__greet", "arguments": {"who": "x"}}
+    assert not (await api("POST", CALL, call))[1].get("isError")
+    pool = runtime_of(jp_serverapp).gateway.pool
+    open_sessions = len(pool._sessions)
+    assert open_sessions == 2  # listing the routes opened both servers' sessions
+    pool.idle_timeout = 0.0
+    assert await pool.reap() == open_sessions and pool._sessions == {}
+    pool.idle_timeout = 600.0
+    assert "hello x" in (await api("POST", CALL, call))[1]["content"][0]["text"]

@@ -190,7 +190,8 @@ class TokenProxy:
             except ValueError:
                 yield body
                 return
-            if any([self._strip(m) for m in (data if isinstance(data, list) else [data])]):
+            stripped = [self._strip(m) for m in (data if isinstance(data, list) else [data])]
+            if any(stripped):
                 body = json.dumps(data).encode()
             yield body
             return
