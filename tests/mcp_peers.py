@@ -61,6 +61,14 @@ def tool_server(name: str = "plain") -> MCPServer:
         return 2 * n
 
     @mcp.tool()
+    async def count_slowly(n: int, ctx: Context) -> str:
+        """Count to n, reporting progress at every step."""
+        for step in range(1, n + 1):
+            await ctx.report_progress(step, n, f"step {step}")
+            await asyncio.sleep(0.01)
+        return f"counted to {n}"
+
+    @mcp.tool()
     def request_meta(ctx: Context) -> str:
         """The request's _meta as JSON (to see what a caller sent along)."""
         return json.dumps(dict(ctx.request_context.meta or {}), default=str)

@@ -338,3 +338,29 @@ async def test_idle_sessions_are_closed_and_reopen(
     assert await pool.reap() == open_sessions and pool._sessions == {}
     pool.idle_timeout = 600.0
     assert "hello x" in (await api("POST", CALL, call))[1]["content"][0]["text"]
+
+
+async def test_mcp_clients_get_upstream_tools_and_progress_through_the_endpoint(
+    api: Api, jp_fetch: Any, jp_http_port: int, jp_base_url: str
+) -> None:
+    from .test_gateway_endpoint import legacy, modern
+
+    await connect_all(api, jp_fetch)
+    token = (await api("POST", "dodo/api/user/mcp-tokens", {"label": "agent"}))[1]["token"]
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}dodo/mcp"
+    headers = {"Authorization": f"Bearer {token}"}
+    seen: list[tuple[float, float | None, str | None]] = []
+
+    async def progress(value: float, total: float | None, message: str | None) -> None:
+        seen.append((value, total, message))
+
+    async with legacy(url, headers) as session:
+        names = {t.name for t in (await session.list_tools()).tools}
+        assert {"demo__add", "open__count_slowly"} <= names
+        result = await session.call_tool("open__count_slowly", {"n": 3}, progress_callback=progress)
+    assert not result.is_error and "counted to 3" in result.content[0].text
+    assert [v for v, _, _ in seen] == [1, 2, 3] and seen[-1][1:] == (3, "step 3")
+
+    async with modern(url, headers) as client:
+        result = await client.call_tool("demo__add", {"a": 1.5, "b": 2})
+    assert not result.is_error and "3.5" in result.content[0].text
