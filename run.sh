@@ -3,8 +3,8 @@
 #
 #   ./run.sh demo   install into .venv, start the demo OAuth MCP server and JupyterLab with
 #                   dodo (http://127.0.0.1:8888; the demo server is listed in the catalog)
-#   ./run.sh test   install into .venv, then ruff, mypy, the MCP auth conformance suite and
-#                   the whole test suite
+#   ./run.sh test   install into .venv, then ruff, mypy, the MCP conformance suite (auth and
+#                   server scenarios) and the whole test suite
 #
 # Needs python3 (>= 3.11) and node (>= 20.19) on PATH; the tests also need the PostgreSQL
 # at 127.0.0.1:5432 (database "test", trust auth). DODO_VENV overrides the venv path.
@@ -36,8 +36,10 @@ case "${1:-}" in
     "$VENV/bin/ruff" check dodo_jupyter tests bench
     "$VENV/bin/ruff" format --check dodo_jupyter tests bench
     "$VENV/bin/mypy"
-    # The official MCP auth conformance suite against dodo's OAuth engine (Node 22 from npm).
+    # The official MCP conformance suite (Node 22 from npm): the OAuth scenarios against
+    # dodo's OAuth engine, the server scenarios against the gateway endpoint /dodo/mcp.
     PYTHON="$VENV/bin/python" tests/conformance/run-auth.sh
+    PYTHON="$VENV/bin/python" tests/conformance/run-server.sh
     # pytest last, so its summary is the closing line.
     exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
     ;;
