@@ -14,8 +14,9 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -101,11 +102,18 @@ class TokenService:
         The opened store.
     default_lifetime_days:
         Lifetime of a token created without ``expires_in_days``; 0 for no expiry.
+    cache_max_age:
+        Seconds a checked token is trusted without a database read. Deletions through
+        this service take effect at once; those by another process (``jupyter dodo
+        tokens revoke``) within this time.
     """
 
-    def __init__(self, store: Store, *, default_lifetime_days: int = 90) -> None:
+    def __init__(
+        self, store: Store, *, default_lifetime_days: int = 90, cache_max_age: float = 5.0
+    ) -> None:
         self._store = store
         self.default_lifetime_days = default_lifetime_days
+        self.cache = TokenCache(cache_max_age)
 
     async def create(
         self,
@@ -167,6 +175,7 @@ class TokenService:
             audit.record(session, username, "token.delete", token_id, label=row.label)
 
         await self._store.db.write(remove)
+        self.cache.forget(token_id)
 
     async def delete_kind(self, username: str, kind: str) -> int:
         """Delete every token of ``kind`` that ``username`` holds; returns how many."""
@@ -182,30 +191,82 @@ class TokenService:
                 audit.record(session, username, "token.delete", row.id, kind=kind)
             return len(rows)
 
-        return await self._store.db.write(remove)
+        count = await self._store.db.write(remove)
+        self.cache.clear()
+        return count
 
     async def authenticate(self, token: str) -> str | None:
-        """The username a valid, unexpired token belongs to; None otherwise."""
+        """The username a valid, unexpired token belongs to; None otherwise.
+
+        A token that checked out is remembered in :class:`TokenCache` for
+        ``cache_max_age`` seconds (this process's deletions forget it at once), so an
+        agent's calls do not each cost a database read."""
         parts = parse_token(token)
         if parts is None:
             return None
         token_id, secret = parts
         presented = _hash(secret)
+        now = utcnow()
+        cached = self.cache.get(token_id)
+        if cached is not None and hmac.compare_digest(cached.secret_hash, presented):
+            if cached.expires_at is not None and cached.expires_at <= now:
+                return None
+            if now - cached.touched_at <= LAST_USED_RESOLUTION:
+                return cached.username
 
-        def check(session: Session) -> tuple[str | None, bool]:
+        def check(session: Session) -> UserMCPToken | None:
             row = session.get(UserMCPToken, token_id)
             if row is None or not hmac.compare_digest(row.secret_hash, presented):
-                return None, False
-            now = utcnow()
+                return None
             if row.expires_at is not None and row.expires_at <= now:
-                return None, False
-            stale = row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION
-            return row.username, stale
+                return None
+            return row
 
-        username, stale = await self._store.db.read(check)
-        if username is not None and stale:
+        row = await self._store.db.read(check)
+        if row is None:
+            self.cache.forget(token_id)
+            return None
+        touched = row.last_used_at
+        if touched is None or now - touched > LAST_USED_RESOLUTION:
             await self._store.db.write(_touch, token_id)
-        return username
+            touched = now
+        self.cache.put(token_id, _Checked(row.username, row.secret_hash, row.expires_at, touched))
+        return row.username
+
+
+@dataclass(frozen=True)
+class _Checked:
+    username: str
+    secret_hash: str
+    expires_at: datetime | None
+    touched_at: datetime
+
+
+class TokenCache:
+    """A named cache of recently checked tokens (by id), trusted for ``max_age`` seconds."""
+
+    name = "gateway-tokens"
+
+    def __init__(self, max_age: float) -> None:
+        self.max_age = max_age
+        self._entries: dict[str, tuple[float, _Checked]] = {}
+
+    def get(self, token_id: str) -> _Checked | None:
+        entry = self._entries.get(token_id)
+        if entry is None or time.monotonic() - entry[0] > self.max_age:
+            return None
+        return entry[1]
+
+    def put(self, token_id: str, checked: _Checked) -> None:
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+        self._entries[token_id] = (time.monotonic(), checked)
+
+    def forget(self, token_id: str) -> None:
+        self._entries.pop(token_id, None)
+
+    def clear(self) -> None:
+        self._entries.clear()
 
 
 def _touch(session: Session, token_id: str) -> None:

@@ -107,3 +107,15 @@ async def test_delete_kind(runtime: DodoRuntime) -> None:
     keep = await runtime.tokens.create("ada", "mine")
     assert await runtime.tokens.delete_kind("ada", "kernel") == 1
     assert [t["id"] for t in await runtime.tokens.list("ada")] == [keep.info["id"]]
+
+
+async def test_cached_token_stops_working_once_deleted(runtime: DodoRuntime) -> None:
+    new = await runtime.tokens.create("ada", "x")
+    assert await runtime.tokens.authenticate(new.token) == "ada"
+    assert runtime.tokens.cache.get(new.info["id"]) is not None  # served from memory now
+    await runtime.tokens.delete("ada", new.info["id"])
+    assert await runtime.tokens.authenticate(new.token) is None
+    kernel = await runtime.tokens.create("ada", "k", kind="kernel", expires=False)
+    assert await runtime.tokens.authenticate(kernel.token) == "ada"
+    await runtime.tokens.delete_kind("ada", "kernel")
+    assert await runtime.tokens.authenticate(kernel.token) is None

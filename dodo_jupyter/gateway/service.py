@@ -285,12 +285,15 @@ class GatewayService:
             )
         if not route.enabled:
             return error_result(f"The tool {name!r} is switched off for agents in the MCP panel.")
+        session = self.pool.get(route.connection_id)
+        if session is None:
+            try:
+                row = await self.connections.get(username, route.connection_id)
+            except NotFound:
+                return error_result(f"The server of {name!r} was disconnected.")
+            session = self._session(row)
         try:
-            row = await self.connections.get(username, route.connection_id)
-        except NotFound:
-            return error_result(f"The server of {name!r} was disconnected.")
-        try:
-            return await self._session(row).call_tool(
+            return await session.call_tool(
                 route.original_name, arguments, progress, outbound_meta()
             )
         except NeedsAuth as e:
