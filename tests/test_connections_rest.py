@@ -126,7 +126,7 @@ async def test_open_server_connects_without_auth(api: Api) -> None:
     status, reply = await api("POST", START, {"catalog_id": "open"})
     assert status == 200 and reply["state"] == "connected"
     (server,) = (await api("GET", SERVERS))[1]["servers"]
-    assert server["auth_type"] == "none" and server["tool_count"] == 3
+    assert server["auth_type"] == "none" and server["tool_count"] == 4
 
 
 async def test_static_headers(api: Api, jp_serverapp: Any) -> None:
@@ -147,7 +147,7 @@ async def test_static_headers(api: Api, jp_serverapp: Any) -> None:
     status, reply = await api(
         "POST", configs, {"catalog_id": "keyed", "headers": {"X-API-Key": "k-123"}}
     )
-    assert status == 200 and reply["state"] == "connected" and reply["tool_count"] == 3
+    assert status == 200 and reply["state"] == "connected" and reply["tool_count"] == 4
     assert "k-123" not in str(await api("GET", SERVERS))
     runtime = runtime_of(jp_serverapp)
     row = runtime.store.db.read_sync(lambda s: s.get(MCPConnection, reply["id"]))
