@@ -4,7 +4,8 @@
 #   ./run.sh demo   install into .venv, start the demo OAuth MCP server and JupyterLab with
 #                   dodo (http://127.0.0.1:8888; the demo server is listed in the catalog)
 #   ./run.sh test   install into .venv, then ruff, mypy, the MCP conformance suite (auth and
-#                   server scenarios) and the whole test suite
+#                   server scenarios) and the whole test suite (including the hub_e2e tests
+#                   on a real JupyterHub; configurable-http-proxy comes from npm)
 #
 # Needs python3 (>= 3.11) and node (>= 20.19) on PATH; the tests also need the PostgreSQL
 # at 127.0.0.1:5432 (database "test", trust auth). DODO_VENV overrides the venv path.
@@ -40,6 +41,8 @@ case "${1:-}" in
     # dodo's OAuth engine, the server scenarios against the gateway endpoint /dodo/mcp.
     PYTHON="$VENV/bin/python" tests/conformance/run-auth.sh
     PYTHON="$VENV/bin/python" tests/conformance/run-server.sh
+    # configurable-http-proxy (npm) for the real-JupyterHub tests (hub_e2e), once.
+    tests/hub/install-proxy.sh
     # pytest last, so its summary is the closing line.
     exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
     ;;

@@ -25,6 +25,7 @@ environment has its :data:`RUN_MARKER`) and reports it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -172,6 +173,8 @@ class Hub:
             )
         finally:
             log.close()
+        # Should pytest die without tearing down fixtures (e.g. a second Ctrl-C).
+        atexit.register(self._stop_at_exit)
         try:
             self._wait("the hub API", _START_TIMEOUT, self._api_answers)
         except BaseException:
@@ -197,8 +200,13 @@ class Hub:
         finally:
             self.process = None
             self.client.close()
+            atexit.unregister(self._stop_at_exit)
         if leftovers:
             raise HubError(self._with_log(f"killed leftovers of this hub run: {leftovers}"))
+
+    def _stop_at_exit(self) -> None:
+        with contextlib.suppress(HubError):
+            self.stop()
 
     def _kill_leftovers(self) -> list[str]:
         deadline = time.monotonic() + 5
