@@ -222,8 +222,7 @@ class DodoApp(ExtensionApp):
         self.handlers.extend(routes())
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        self.runtime.start()
-        self.runtime.endpoint.start()
+        self.runtime.start()  # the gateway endpoint starts with its first request
         self._maintenance = asyncio.ensure_future(self.runtime.maintain())
         if self.kernel_access:
             url = serverapp.connection_url.rstrip("/") + "/dodo/mcp"

@@ -170,15 +170,9 @@ class DodoRuntime:
         }
 
     def _build(self) -> None:
+        """The store and the services that need no MCP SDK."""
         from .audit import AuditLogService
         from .catalog import CatalogService
-        from .connections import ConnectionService
-        from .gateway.pool import UpstreamPool
-        from .gateway.service import GatewayService
-        from .net.outbound import Outbound
-        from .net.policy import OutboundPolicy
-        from .oauth.flow import OAuthEngine
-        from .oauth.registration import ClientRegistry
         from .store import Store
         from .tokens import TokenService
 
@@ -191,6 +185,21 @@ class DodoRuntime:
         )
         self.tokens = TokenService(self.store, default_lifetime_days=settings.token_lifetime_days)
         self.audit = AuditLogService(self.store)
+
+    def _build_mcp(self) -> None:
+        """Connections and the gateway: they import the MCP SDK, authlib and httpx (tens of
+        megabytes), so a server only loads them when someone first uses them."""
+        if hasattr(self, "gateway"):
+            return
+        from .connections import ConnectionService
+        from .gateway.pool import UpstreamPool
+        from .gateway.service import GatewayService
+        from .net.outbound import Outbound
+        from .net.policy import OutboundPolicy
+        from .oauth.flow import OAuthEngine
+        from .oauth.registration import ClientRegistry
+
+        settings = self.settings
         policy = OutboundPolicy(
             allowed_hosts=frozenset(settings.allowed_hosts),
             allow_insecure_loopback=settings.allow_insecure_loopback,
@@ -201,7 +210,7 @@ class DodoRuntime:
         registry = ClientRegistry(
             self.store, client_metadata_url=self.client_metadata_url, environ=settings.environ
         )
-        self.connections = ConnectionService(
+        connections = ConnectionService(
             self.store,
             self.catalog,
             OAuthEngine(self.store, registry, outbound),
@@ -209,19 +218,35 @@ class DodoRuntime:
             allowed_hosts=settings.allowed_hosts,
             allow_insecure_loopback=settings.allow_insecure_loopback,
         )
-        self.gateway = GatewayService(
-            self.store, self.connections, UpstreamPool(idle_timeout=settings.upstream_idle_timeout)
+        gateway = GatewayService(
+            self.store, connections, UpstreamPool(idle_timeout=settings.upstream_idle_timeout)
         )
-        self.connections.listeners.append(self.gateway.forget)
+        connections.listeners.append(gateway.forget)
+        self.connections = connections
+        self.gateway = gateway
 
-    def open_sync(self, *, seed: bool = True) -> SeedReport | None:
+    def _build_mcp_locked(self) -> None:
+        with IMPORT_LOCK:
+            self._build_mcp()
+
+    async def mcp_ready(self) -> None:
+        """Wait until the store is open and the connection and gateway services exist
+        (built on a thread on first use)."""
+        await self.ready()
+        if not hasattr(self, "gateway"):
+            await asyncio.wrap_future(self._opener.submit(self._build_mcp_locked))
+
+    def open_sync(self, *, seed: bool = True, mcp: bool = True) -> SeedReport | None:
         """Build the services, open the store and, with ``seed``, reconcile the catalog
-        with the configuration (blocking). The CLI opens without seeding."""
-        # Opening imports SQLAlchemy, Alembic, pydantic and the MCP SDK: hold the lock
-        # every background import takes (see dodo_jupyter._imports).
+        with the configuration (blocking). The CLI opens without seeding; the server opens
+        without ``mcp`` services, which :meth:`mcp_ready` builds on first use."""
+        # Opening imports SQLAlchemy, Alembic, pydantic (and perhaps the MCP SDK): hold
+        # the lock every background import takes (see dodo_jupyter._imports).
         with IMPORT_LOCK:
             if not hasattr(self, "store"):
                 self._build()
+            if mcp:
+                self._build_mcp()
             self.store.open_sync()
         if self.store.vault_error is not None:
             log.error("dodo vault: %s", self.store.vault_error.message)
@@ -241,7 +266,7 @@ class DodoRuntime:
     def start(self) -> None:
         """Begin opening on a thread; safe to call from any thread or event loop."""
         if self._opening is None:
-            opening = self._opener.submit(self.open_sync)
+            opening = self._opener.submit(self.open_sync, mcp=False)
             opening.add_done_callback(self._opened_cb)
             self._opening = opening  # type: ignore[assignment]
 

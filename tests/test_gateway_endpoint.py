@@ -136,7 +136,7 @@ def runtime_(jp_serverapp: Any) -> DodoRuntime:
 @pytest.fixture
 def gateway(runtime_: DodoRuntime, jp_asyncio_loop: Any) -> Iterator[FakeGateway]:
     """The fake in place of the runtime's gateway service (put back afterwards)."""
-    jp_asyncio_loop.run_until_complete(runtime_.ready())
+    jp_asyncio_loop.run_until_complete(runtime_.mcp_ready())
     real = runtime_.gateway
     fake = FakeGateway(runtime_.resolver.owner)
     runtime_.gateway = fake  # type: ignore[assignment]

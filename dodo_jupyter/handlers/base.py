@@ -52,9 +52,10 @@ class DodoAPIHandler(APIHandler):
                 f"The request body is larger than {limit} bytes (DodoApp.max_request_bytes)."
             )
 
-    async def identity(self) -> Identity:
-        """The caller, once the store is ready."""
-        await self.dodo.ready()
+    async def identity(self, *, mcp: bool = False) -> Identity:
+        """The caller, once the store is ready (and, with ``mcp``, the connection and
+        gateway services, which load the MCP SDK on first use)."""
+        await (self.dodo.mcp_ready() if mcp else self.dodo.ready())
         return self.dodo.resolver.resolve(self.current_user)
 
     def json_body(self) -> Any:

@@ -50,7 +50,7 @@ class StartAuthHandler(OAuthAPIHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        who = (await self.identity()).require_owner()
+        who = (await self.identity(mcp=True)).require_owner()
         body = self.json_object()
         result = await self.dodo.connections.start_auth(
             who.username,
@@ -67,7 +67,7 @@ class DeleteAuthHandler(DodoAPIHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        who = (await self.identity()).require_owner()
+        who = (await self.identity(mcp=True)).require_owner()
         conn_id = _connection_id(self.json_object())
         self.send_json(await self.dodo.connections.delete_auth(who.username, conn_id))
 
@@ -78,7 +78,7 @@ class RefreshStateHandler(DodoAPIHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        who = (await self.identity()).require_owner()
+        who = (await self.identity(mcp=True)).require_owner()
         conn_id = _connection_id(self.json_object())
         self.send_json(await self.dodo.connections.refresh_state(who.username, conn_id))
 
@@ -89,7 +89,7 @@ class ServersHandler(DodoAPIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        who = (await self.identity()).require_owner()
+        who = (await self.identity(mcp=True)).require_owner()
         self.send_json({"servers": await self.dodo.connections.for_user(who.username)})
 
 
@@ -99,7 +99,7 @@ class ConfigsHandler(DodoAPIHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        who = (await self.identity()).require_owner()
+        who = (await self.identity(mcp=True)).require_owner()
         body = self.json_object()
         result = await self.dodo.connections.configure_headers(
             who.username, body.get("catalog_id"), body.get("headers")
@@ -127,7 +127,7 @@ class CallbackHandler(JupyterHandler):
             for name in ("state", "code", "iss", "error", "error_description")
         }
         try:
-            await runtime.ready()
+            await runtime.mcp_ready()
             user = self.current_user
             username = runtime.resolver.resolve(user).username if user else None
             connection_id = await runtime.connections.complete(username, query)

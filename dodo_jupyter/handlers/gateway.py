@@ -222,6 +222,7 @@ class GatewayHandler(DodoAPIHandler):
 
     async def _serve(self) -> None:
         assert self._caller is not None
+        await self.dodo.mcp_ready()
         endpoint = await self.dodo.endpoint.endpoint()
         await endpoint.handle(self._scope(), self._receive_fn(), self._send, self._caller)
         if not self._finished and not self._gone.is_set():

@@ -18,7 +18,7 @@ class ToolListHandler(DodoAPIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        who = (await self.identity()).require_owner()
+        who = (await self.identity(mcp=True)).require_owner()
         self.send_json({"tools": await self.dodo.gateway.describe_tools(who.username)})
 
 
@@ -28,7 +28,7 @@ class ToolHandler(DodoAPIHandler):
     @web.authenticated
     @authorized
     async def put(self, name: str) -> None:
-        who = (await self.identity()).require_owner()
+        who = (await self.identity(mcp=True)).require_owner()
         body = self.json_object()
         self.send_json(await self.dodo.gateway.set_enabled(who.username, name, body.get("enabled")))
 
@@ -39,7 +39,7 @@ class ToolCallHandler(DodoAPIHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        who = (await self.identity()).require_owner()
+        who = (await self.identity(mcp=True)).require_owner()
         body = self.json_object()
         name, arguments = body.get("name"), body.get("arguments", {})
         if not isinstance(name, str) or not name:
