@@ -198,6 +198,8 @@ class DodoApp(ExtensionApp):
             allowed_hosts=list(self.allowed_hosts),
             public_url=self.public_url,
             upstream_idle_timeout=self.upstream_idle_timeout,
+            hygiene_interval=self.hygiene_interval,
+            hub_api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
             service_token=self.service_token,
             base_url=self.serverapp.base_url if self.serverapp is not None else "/",
         )

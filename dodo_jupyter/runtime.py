@@ -13,6 +13,7 @@ nothing destroyed.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from .catalog import CatalogService, SeedReport
     from .connections import ConnectionService
     from .gateway.service import GatewayService
+    from .owner import Owner, OwnerRegistry
     from .store import Store
     from .tokens import TokenService
 
@@ -80,6 +82,9 @@ class RuntimeSettings:
     client_metadata_url: str = ""
     outbound_timeout: float = 10.0
     upstream_idle_timeout: float = 600.0
+    #: Hub mode: seconds between hygiene checks at the hub (0: off), and the server's token.
+    hygiene_interval: float = 3600.0
+    hub_api_token: str = ""
     #: A :class:`~dodo_jupyter.net.policy.Resolver`; None for the system's DNS.
     resolver: Any = None
     environ: dict[str, str] | None = None
@@ -97,6 +102,7 @@ class DodoRuntime:
     tokens: TokenService
     audit: AuditLogService
     connections: ConnectionService
+    owners: OwnerRegistry
     #: The gateway service the MCP endpoint (``endpoint``) serves.
     gateway: GatewayService
 
@@ -115,6 +121,8 @@ class DodoRuntime:
         self._open_error: DodoError | None = None
         self._failed_at = 0.0
         self._opened = False
+        self._owner_task: asyncio.Task[None] | None = None
+        self._owner_checked = False
         #: The MCP endpoint at ``{base_url}dodo/mcp``; DodoApp starts and stops it.
         self.endpoint = EndpointHost(
             lambda: self.gateway, max_request_body_size=settings.max_request_bytes
@@ -173,6 +181,7 @@ class DodoRuntime:
         """The store and the services that need no MCP SDK."""
         from .audit import AuditLogService
         from .catalog import CatalogService
+        from .owner import OwnerRegistry
         from .store import Store
         from .tokens import TokenService
 
@@ -185,6 +194,7 @@ class DodoRuntime:
         )
         self.tokens = TokenService(self.store, default_lifetime_days=settings.token_lifetime_days)
         self.audit = AuditLogService(self.store)
+        self.owners = OwnerRegistry(self.store)
 
     def _build_mcp(self) -> None:
         """Connections and the gateway: they import the MCP SDK, authlib and httpx (tens of
@@ -233,8 +243,65 @@ class DodoRuntime:
         """Wait until the store is open and the connection and gateway services exist
         (built on a thread on first use)."""
         await self.ready()
+        await self._ensure_mcp()
+
+    async def _ensure_mcp(self) -> None:
         if not hasattr(self, "gateway"):
             await asyncio.wrap_future(self._opener.submit(self._build_mcp_locked))
+
+    # -- the owner ----------------------------------------------------------------------
+
+    def current_owner(self) -> Owner:
+        """The owner this server runs for (email unknown until the hub shows it)."""
+        from .owner import Owner
+
+        return Owner(self.resolver.mode, self.resolver.owner, getattr(self.resolver, "api_url", ""))
+
+    async def _check_owner(self) -> None:
+        recorded = await self.owners.load()
+        current = self.current_owner()
+        if recorded is None:
+            await self.owners.record(current)
+        else:
+            reason = current.drift_from(recorded)
+            if reason is not None:
+                await self.wipe(reason)
+                await self.owners.record(current)
+        self._owner_checked = True
+
+    async def wipe(self, reason: str) -> None:
+        """Wipe every secret of the store (see :func:`dodo_jupyter.owner.wipe_secrets`)."""
+        from .owner import wipe_secrets
+
+        await self._ensure_mcp()
+        await wipe_secrets(self, reason)
+
+    async def note_owner_email(self, email: str) -> None:
+        """The hub showed the owner's email: record it, or wipe on a change."""
+        recorded = self.owners.recorded
+        if not email or recorded is None or recorded.email == email:
+            return
+        if recorded.email:
+            await self.wipe(f"the owner's email changed (user {recorded.username!r})")
+        await self.owners.record(dataclasses.replace(recorded, email=email))
+
+    async def hygiene(self) -> str | None:
+        """Hub mode: ask the hub about the owner; wipe when it no longer vouches for them.
+        Returns the reason of a wipe, or None."""
+        if self.resolver.mode != "hub" or not self.settings.hub_api_token:
+            return None
+        await self.ready()
+        from .owner import HubHygiene
+
+        expected = self.owners.recorded or self.current_owner()
+        checker = HubHygiene(getattr(self.resolver, "api_url", ""), self.settings.hub_api_token)
+        reason, email = await checker.check(expected)
+        if reason is not None:
+            await self.wipe(reason)
+            return reason
+        if email:
+            await self.note_owner_email(email)
+        return None
 
     def open_sync(self, *, seed: bool = True, mcp: bool = True) -> SeedReport | None:
         """Build the services, open the store and, with ``seed``, reconcile the catalog
@@ -279,7 +346,23 @@ class DodoRuntime:
         self._open_error = _as_dodo_error(error)
 
     async def ready(self) -> None:
-        """Wait until the store is open; :class:`Unavailable` while it cannot be."""
+        """Wait until the store is open and its owner checked; :class:`Unavailable`
+        while that cannot be done."""
+        if self._opened and self._owner_checked:
+            return
+        await self._store_open()
+        task = self._owner_task
+        if task is None or (task.done() and task.exception() is not None):
+            task = self._owner_task = asyncio.ensure_future(self._check_owner())
+        try:
+            await asyncio.shield(task)
+        except DodoError:
+            raise
+        except Exception as e:
+            log.error("dodo: checking the store's owner failed: %s", e, exc_info=e)
+            raise _as_dodo_error(e) from None
+
+    async def _store_open(self) -> None:
         if self._opened:
             return
         opening = self._opening
@@ -297,9 +380,18 @@ class DodoRuntime:
             raise self._open_error or _as_dodo_error(e) from None
 
     async def maintain(self, interval: float = MAINTENANCE_INTERVAL_S) -> None:
-        """Run forever (until cancelled): close upstream sessions that sat idle."""
+        """Run forever (until cancelled): the hub hygiene check at start and every
+        ``hygiene_interval``, and closing upstream sessions that sat idle."""
+        every = self.settings.hygiene_interval
+        next_hygiene = time.monotonic()
         while True:
-            await asyncio.sleep(interval)
+            if every > 0 and time.monotonic() >= next_hygiene:
+                next_hygiene = time.monotonic() + every
+                try:
+                    await self.hygiene()
+                except Exception:  # a failed check changes nothing; the next one retries
+                    log.exception("dodo: the hub hygiene check failed")
+            await asyncio.sleep(min(interval, every) if every > 0 else interval)
             if hasattr(self, "gateway"):
                 try:
                     closed = await self.gateway.pool.reap()

@@ -22,6 +22,7 @@ TABLES = {
     "oauth_clients",
     "pending_auth",
     "tool_settings",
+    "owner_identity",
     "alembic_version",
 }
 

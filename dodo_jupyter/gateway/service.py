@@ -301,6 +301,11 @@ class GatewayService:
         except DodoError as e:
             return error_result(f"{route.server_id}: {e.message}")
 
+    async def reset(self) -> None:
+        """Close every upstream session and drop every route table (after a wipe)."""
+        await self.pool.close()
+        self._routes.clear()
+
     async def forget(self, connection_id: str) -> None:
         """Close the session of a connection that was removed or re-authorized."""
         await self.pool.discard(connection_id)

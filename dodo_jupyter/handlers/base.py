@@ -56,7 +56,13 @@ class DodoAPIHandler(APIHandler):
         """The caller, once the store is ready (and, with ``mcp``, the connection and
         gateway services, which load the MCP SDK on first use)."""
         await (self.dodo.mcp_ready() if mcp else self.dodo.ready())
-        return self.dodo.resolver.resolve(self.current_user)
+        who = self.dodo.resolver.resolve(self.current_user)
+        hub_user = getattr(self.current_user, "hub_user", None)
+        if who.is_owner and isinstance(hub_user, dict) and hub_user.get("user_info"):
+            from ..owner import email_of
+
+            await self.dodo.note_owner_email(email_of(hub_user))
+        return who
 
     def json_body(self) -> Any:
         """The request body parsed as JSON; :class:`BadRequest` when it is not."""

@@ -22,6 +22,7 @@ __all__ = [
     "Base",
     "MCPConnection",
     "OAuthClient",
+    "OwnerRecord",
     "PendingAuth",
     "ToolSetting",
     "UTCDateTime",
@@ -215,6 +216,19 @@ class ToolSetting(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OwnerRecord(Base):
+    """Who owns this store's secrets: one row, compared with the running owner."""
+
+    __tablename__ = "owner_identity"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    hub_api_url: Mapped[str] = mapped_column(String(2048), default="")
+    username: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), default="")
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 #: Every (model, column) holding MultiFernet ciphertext; ``rotate-key`` re-encrypts them all.

@@ -1,0 +1,187 @@
+"""The owner record: drift wipes every secret of the previous owner (and revokes upstream),
+hygiene asks the hub, and a network failure never destroys anything."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from dodo_jupyter.demo.server import DemoConfig
+from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
+from dodo_jupyter.identity import HubIdentityResolver, LocalIdentityResolver
+from dodo_jupyter.runtime import DodoRuntime, RuntimeSettings
+from dodo_jupyter.store.models import (
+    AuditLog,
+    MCPConnection,
+    OAuthClient,
+    OwnerRecord,
+    UserMCPToken,
+)
+
+from .oauth_peers import FakeServer, callback_query, consent
+
+pytestmark = pytest.mark.asyncio
+
+API = "http://127.0.0.1:18081/hub/api"
+REDIRECT = "http://127.0.0.1:9/dodo/oauth/callback"
+
+
+@pytest.fixture
+def demo() -> Iterator[DemoHandle]:
+    with running_demo_server(DemoConfig(port=0)) as handle:
+        yield handle
+
+
+@pytest.fixture
+def build(db_url: str, tmp_path: Path, demo: DemoHandle) -> Iterator[Any]:
+    made: list[DodoRuntime] = []
+
+    def make(
+        owner: str, *, api_url: str = API, hub_token: str = "", mode: str = "hub"
+    ) -> DodoRuntime:
+        settings = RuntimeSettings(
+            db_url=db_url,
+            key_file=tmp_path / "k",
+            environ={},
+            default_catalog=False,
+            allow_insecure_loopback=True,
+            catalog=[{"id": "demo", "url": demo.url}],
+            hub_api_token=hub_token,
+            catalog_cache_ttl=0.0,
+        )
+        resolver = (
+            HubIdentityResolver(owner, api_url) if mode == "hub" else LocalIdentityResolver(owner)
+        )
+        runtime = DodoRuntime(settings, resolver)
+        made.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in made:
+        if hasattr(runtime, "store"):
+            runtime.store.close()
+
+
+async def connected(runtime: DodoRuntime) -> tuple[str, str]:
+    """Connect the demo server for the owner; returns (connection id, gateway token)."""
+    await runtime.mcp_ready()
+    owner = runtime.resolver.owner
+    started = await runtime.connections.start_auth(owner, catalog_id="demo", redirect_uri=REDIRECT)
+    await runtime.connections.complete(
+        owner, callback_query(await consent(started["authorize_url"]))
+    )
+    token = await runtime.tokens.create(owner, "agent")
+    return started["connection_id"], token.token
+
+
+def count(runtime: DodoRuntime, model: Any) -> int:
+    return runtime.store.db.read_sync(lambda s: s.query(model).count())
+
+
+async def test_first_start_records_the_owner_and_a_restart_keeps_everything(build: Any) -> None:
+    first = build("alice")
+    await first.ready()
+    conn_id, token = await connected(first)
+    first.store.close()
+
+    again = build("alice")
+    await again.ready()
+    assert count(again, MCPConnection) == 1 and count(again, UserMCPToken) == 1
+    row = again.store.db.read_sync(lambda s: s.get(OwnerRecord, 1))
+    assert (row.mode, row.username, row.hub_api_url) == ("hub", "alice", API)
+    assert await again.tokens.authenticate(token) == "alice"
+
+
+@pytest.mark.parametrize(
+    ("owner", "api_url", "mode"),
+    [
+        ("alice2", API, "hub"),
+        ("alice", "http://127.0.0.1:28081/hub/api", "hub"),
+        ("alice", "", "local"),
+    ],
+)
+async def test_drift_wipes_every_secret_and_revokes_upstream(
+    build: Any, demo: DemoHandle, owner: str, api_url: str, mode: str
+) -> None:
+    first = build("alice")
+    await first.ready()
+    conn_id, token = await connected(first)
+    access = json.loads(
+        first.store.vault.decrypt(
+            first.store.db.read_sync(lambda s: s.get(MCPConnection, conn_id)).tokens_enc
+        )
+    )["access_token"]
+    first.store.close()
+
+    drifted = build(owner, api_url=api_url, mode=mode)
+    await drifted.ready()
+    for model in (MCPConnection, OAuthClient, UserMCPToken):
+        assert count(drifted, model) == 0, model
+    assert await drifted.tokens.authenticate(token) is None
+    assert await demo.provider.load_access_token(access) is None  # revoked upstream
+    assert [e["id"] for e in (await drifted.catalog.enabled()).entries] == ["demo"]  # kept
+    (audit,) = drifted.store.db.read_sync(
+        lambda s: s.query(AuditLog).filter(AuditLog.action == "owner.drift").all()
+    )
+    assert audit.detail["mcp_connections"] == 1 and audit.detail["revoked"] == 1
+    assert drifted.store.db.read_sync(lambda s: s.get(OwnerRecord, 1)).username == owner
+
+
+async def test_email_change_wipes(build: Any) -> None:
+    runtime = build("alice")
+    await runtime.ready()
+    await connected(runtime)
+    await runtime.note_owner_email("alice@example.org")
+    assert count(runtime, MCPConnection) == 1  # first sight: recorded, nothing wiped
+    await runtime.note_owner_email("alice@example.org")
+    assert count(runtime, MCPConnection) == 1
+    await runtime.note_owner_email("mallory@example.org")
+    assert count(runtime, MCPConnection) == 0 and count(runtime, UserMCPToken) == 0
+
+
+@pytest_asyncio.fixture
+async def hub_api() -> Any:
+    server = FakeServer()
+    yield server
+    server.stop()
+
+
+def answer(status: int, body: Any = None) -> Any:
+    return lambda req: (
+        status,
+        {"Content-Type": "application/json"},
+        json.dumps(body or {}).encode(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("route", "wiped"),
+    [
+        (answer(200, {"name": "alice", "user_info": {"email": "a@example.org"}}), False),
+        (answer(200, {"name": "alice-renamed"}), True),
+        (answer(404), True),
+        (answer(403), True),
+        (answer(401), True),
+        (answer(500), False),
+        (answer(502), False),
+        (None, False),  # the hub cannot be reached
+    ],
+)
+async def test_hygiene(build: Any, hub_api: FakeServer, route: Any, wiped: bool) -> None:
+    api_url = hub_api.base + "/hub/api" if route is not None else "http://127.0.0.1:1/hub/api"
+    runtime = build("alice", api_url=api_url, hub_token="server-token")
+    await runtime.ready()
+    await connected(runtime)
+    if route is not None:
+        hub_api.routes["/hub/api/user"] = route
+    reason = await runtime.hygiene()
+    assert (reason is not None) == wiped
+    assert count(runtime, MCPConnection) == (0 if wiped else 1)
+    assert count(runtime, UserMCPToken) == (0 if wiped else 1)
+    if route is not None:
+        assert ("GET", "/hub/api/user") in hub_api.requests
