@@ -488,6 +488,8 @@ class LoopbackServer:
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     port: int = 0
     server: asyncio.Server | None = None
+    #: TCP connections accepted so far.
+    connections: int = 0
 
     async def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=ssl_context)
@@ -505,6 +507,7 @@ class LoopbackServer:
         task = asyncio.current_task()
         assert task is not None
         self.tasks.add(task)
+        self.connections += 1
         try:
             while line := await reader.readline():
                 method, target, _ = line.decode().split(" ", 2)
@@ -546,6 +549,20 @@ class LoopbackServer:
             send("200 OK", b"", "Transfer-Encoding: chunked", length=False)
             for _ in range(10):
                 writer.write(b"3e8\r\n" + b"y" * 1000 + b"\r\n")
+            writer.write(b"0\r\n\r\n")
+        elif path in ("/sse", "/sse-open"):
+            # An MCP server's POST answer: the result event, then (a moment later) the end.
+            send(
+                "200 OK",
+                b"",
+                "Content-Type: text/event-stream",
+                "Transfer-Encoding: chunked",
+                length=False,
+            )
+            event = b"event: message\r\ndata: {}\r\n\r\n"
+            writer.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.02 if path == "/sse" else 5)
             writer.write(b"0\r\n\r\n")
         elif path == "/slow":
             await asyncio.sleep(5)
@@ -786,6 +803,41 @@ async def test_httpx2_client_is_guarded_the_same_way(server: LoopbackServer) -> 
             await get_json(client, f"http://localhost:{server.port}/notjson", max_bytes=1000)
         with pytest.raises(ResponseTooLarge):
             await get_json(client, f"http://localhost:{server.port}/chunked", max_bytes=1000)
+
+
+async def _first_chunk_then_close(client: httpx2.AsyncClient, url: str) -> float:
+    """POST, read up to the first event, close (as the MCP SDK does); seconds to close."""
+    async with client.stream("POST", url, json={}) as response:
+        assert response.headers["content-type"] == "text/event-stream"
+        async for chunk in response.aiter_bytes():
+            assert chunk.startswith(b"event: message")
+            break
+        started = asyncio.get_running_loop().time()
+        await response.aclose()
+        return asyncio.get_running_loop().time() - started
+
+
+@pytest.mark.asyncio
+async def test_sse_post_closed_after_its_result_keeps_the_connection(
+    server: LoopbackServer,
+) -> None:
+    async with guarded_client2(local_policy(server)) as client:
+        for _ in range(3):
+            await _first_chunk_then_close(client, f"http://localhost:{server.port}/sse")
+    assert [r.target for r in server.requests] == ["/sse"] * 3
+    assert server.connections == 1
+
+
+@pytest.mark.asyncio
+async def test_sse_post_that_does_not_end_is_closed_after_the_drain_limit(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(guard, "SSE_DRAIN_SECONDS", 0.1)
+    async with guarded_client2(local_policy(server)) as client:
+        waited = await _first_chunk_then_close(client, f"http://localhost:{server.port}/sse-open")
+        assert 0.05 < waited < 2
+        await _first_chunk_then_close(client, f"http://localhost:{server.port}/sse")
+    assert server.connections == 2
 
 
 @pytest.mark.asyncio

@@ -24,7 +24,17 @@ For each request, including every redirect hop the client follows, the guarded t
 
 Without an explicit ``inner`` transport the guard keeps one connection pool per
 (scheme, host, port): a TLS connection verified for one host name is never reused for
-another name that happens to resolve to the same address.
+another name that happens to resolve to the same address. Those pools share one default
+TLS context per httpx flavour (:func:`_default_tls`, built at first use), which verifies
+exactly as each transport's own would: loading the CA bundle costs about 20 ms, once
+per process instead of once per pool (an MCP session opens a pool).
+
+:class:`GuardedTransport2` also keeps MCP connections alive: the MCP SDK closes a POST's
+``text/event-stream`` response as soon as the JSON-RPC result arrived, a moment before
+the server ends the stream, and a response closed before its end costs its connection
+(the next request connects again). Such a response is drained first — at most
+:data:`SSE_DRAIN_MAX_BYTES` within :data:`SSE_DRAIN_SECONDS` — so that a stream which
+ends there hands its connection back to the pool; one that does not is closed as before.
 
 The clients ignore proxy environment variables (``trust_env=False``): a proxy would make
 the connection to an address the guard never judged. Bodies are read with a size bound
@@ -33,10 +43,14 @@ the connection to an address the guard never judged. Bodies are read with a size
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
+import ssl
+from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 import httpx
 import httpx2
 
@@ -54,6 +68,8 @@ from .policy import (
 )
 
 __all__ = [
+    "SSE_DRAIN_MAX_BYTES",
+    "SSE_DRAIN_SECONDS",
     "GuardedTransport",
     "GuardedTransport2",
     "OutboundPolicy",
@@ -73,6 +89,11 @@ __all__ = [
 _REFUSED_CLIENT_ARGS = frozenset(
     {"transport", "mounts", "proxy", "trust_env", "app", "verify", "cert", "http1", "http2"}
 )
+
+#: Most bytes read from the rest of a closed ``text/event-stream`` POST response.
+SSE_DRAIN_MAX_BYTES = 64 * 1024
+#: Longest wait for the end of a closed ``text/event-stream`` POST response.
+SSE_DRAIN_SECONDS = 0.5
 
 
 class Pin:
@@ -140,6 +161,23 @@ def _is_loopback(ip: IPAddress) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped.is_loopback
     return ip.is_loopback
+
+
+@functools.cache
+def _default_tls(flavour: str) -> ssl.SSLContext:
+    """The TLS context ``httpx`` or ``httpx2`` builds for ``verify=True`` (certificates
+    and host names verified against the default CA bundle), built once and shared."""
+    if flavour == "httpx2":
+        return httpx2.create_ssl_context()
+    return httpx.create_ssl_context()
+
+
+def _default_inner() -> httpx.AsyncHTTPTransport:
+    return httpx.AsyncHTTPTransport(verify=_default_tls("httpx"))
+
+
+def _default_inner2() -> httpx2.AsyncHTTPTransport:
+    return httpx2.AsyncHTTPTransport(verify=_default_tls("httpx2"))
 
 
 class _Guard:
@@ -210,7 +248,7 @@ class GuardedTransport(_Guard, httpx.AsyncBaseTransport):
     def __init__(
         self, policy: OutboundPolicy, *, inner: httpx.AsyncBaseTransport | None = None
     ) -> None:
-        super().__init__(policy, inner, httpx.AsyncHTTPTransport, httpx.ConnectError)
+        super().__init__(policy, inner, _default_inner, httpx.ConnectError)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response: httpx.Response = await self._send(request)
@@ -226,14 +264,55 @@ class GuardedTransport2(_Guard, httpx2.AsyncBaseTransport):
     def __init__(
         self, policy: OutboundPolicy, *, inner: httpx2.AsyncBaseTransport | None = None
     ) -> None:
-        super().__init__(policy, inner, httpx2.AsyncHTTPTransport, httpx2.ConnectError)
+        super().__init__(policy, inner, _default_inner2, httpx2.ConnectError)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         response: httpx2.Response = await self._send(request)
+        if request.method == "POST" and response.headers.get("content-type", "").startswith(
+            "text/event-stream"
+        ):
+            response.stream = _DrainOnClose(response.stream)
         return response
 
     async def aclose(self) -> None:
         await self._close()
+
+
+class _DrainOnClose(httpx2.AsyncByteStream):
+    """A response body that, closed before its end, first reads what is left (at most
+    :data:`SSE_DRAIN_MAX_BYTES` within :data:`SSE_DRAIN_SECONDS`): a stream that ends in
+    time leaves its connection reusable instead of closed (see the module docstring)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._chunks: AsyncIterator[bytes] | None = None
+        self._ended = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        self._chunks = self._inner.__aiter__()
+        async for chunk in self._chunks:
+            yield chunk
+        self._ended = True
+
+    async def _drain(self) -> None:
+        chunks = self._chunks if self._chunks is not None else self._inner.__aiter__()
+        self._chunks = chunks
+        read = 0
+        with anyio.move_on_after(SSE_DRAIN_SECONDS):
+            async for chunk in chunks:
+                read += len(chunk)
+                if read > SSE_DRAIN_MAX_BYTES:
+                    return
+            self._ended = True
+
+    async def aclose(self) -> None:
+        try:
+            if not self._ended:
+                await self._drain()
+        except Exception:  # noqa: S110 - a failed drain only means the connection closes
+            pass
+        finally:
+            await self._inner.aclose()
 
 
 def _client_kwargs(policy: OutboundPolicy, kwargs: dict[str, Any]) -> dict[str, Any]:
