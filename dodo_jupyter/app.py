@@ -173,6 +173,14 @@ class DodoApp(ExtensionApp):
         reopens on the next call).""",
     )
 
+    gateway_listing_ttl = Float(
+        60.0,
+        config=True,
+        help="""Seconds a user's finished gateway tool listing may be served from memory.
+        It is dropped at once when a connection, a tool switch or a server's tool list
+        changes; this bounds how long anything else could go unnoticed.""",
+    )
+
     kernel_access = Bool(
         True,
         config=True,
@@ -198,6 +206,7 @@ class DodoApp(ExtensionApp):
             allowed_hosts=list(self.allowed_hosts),
             public_url=self.public_url,
             upstream_idle_timeout=self.upstream_idle_timeout,
+            gateway_listing_ttl=self.gateway_listing_ttl,
             hygiene_interval=self.hygiene_interval,
             hub_api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
             service_token=self.service_token,

@@ -109,8 +109,13 @@ class ConnectionService:
         #: Called with a connection id whenever its credentials change or it is deleted
         #: (the gateway closes that connection's upstream session).
         self.listeners: list[Callable[[str], Awaitable[None]]] = []
+        #: Counts this process's writes to connections (rows created or changed,
+        #: credentials changed, deletions): the gateway's listing cache compares it to see
+        #: that the rows it was built from may have changed.
+        self.generation = 0
 
     async def _changed(self, connection_id: str) -> None:
+        self.generation += 1
         for listener in self.listeners:
             await listener(connection_id)
 
@@ -205,6 +210,8 @@ class ConnectionService:
             return await self._store.db.write(find_or_create)
         except IntegrityError:  # created concurrently: use that one
             return await self._store.db.write(find_or_create)
+        finally:
+            self.generation += 1
 
     # -- start --------------------------------------------------------------------------
 
@@ -512,4 +519,7 @@ class ConnectionService:
                 setattr(row, key, value)
             row.updated_at = utcnow()
 
-        await self._store.db.write(save)
+        try:
+            await self._store.db.write(save)
+        finally:
+            self.generation += 1

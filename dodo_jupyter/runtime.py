@@ -82,6 +82,7 @@ class RuntimeSettings:
     client_metadata_url: str = ""
     outbound_timeout: float = 10.0
     upstream_idle_timeout: float = 600.0
+    gateway_listing_ttl: float = 60.0
     #: Hub mode: seconds between hygiene checks at the hub (0: off), and the server's token.
     hygiene_interval: float = 3600.0
     hub_api_token: str = ""
@@ -229,7 +230,10 @@ class DodoRuntime:
             allow_insecure_loopback=settings.allow_insecure_loopback,
         )
         gateway = GatewayService(
-            self.store, connections, UpstreamPool(idle_timeout=settings.upstream_idle_timeout)
+            self.store,
+            connections,
+            UpstreamPool(idle_timeout=settings.upstream_idle_timeout),
+            listing_ttl=settings.gateway_listing_ttl,
         )
         connections.listeners.append(gateway.forget)
         self.connections = connections

@@ -183,6 +183,7 @@ class UpstreamSession:
         self._lock = asyncio.Lock()
         self._tools: list[types.Tool] | None = None
         self._tools_at = 0.0
+        self._tools_serial = 0
         self.failures = 0
         self._retry_at = 0.0
         self.last_used = time.monotonic()
@@ -360,10 +361,19 @@ class UpstreamSession:
 
         tools: list[types.Tool] = await self._with_session(work)
         self._tools, self._tools_at = tools, time.monotonic()
+        self._tools_serial += 1
         return tools
 
     def cached_tools(self) -> list[types.Tool] | None:
         return self._tools
+
+    def tools_stamp(self) -> int | None:
+        """Which fetch the cached tool list came from, while it is fresh; None once it was
+        dropped (``tools/list_changed``, a reconnect) or is older than the TTL. Equal
+        stamps mean the same list: the gateway's listing cache compares them."""
+        if self._tools is None or time.monotonic() - self._tools_at >= self._tools_ttl:
+            return None
+        return self._tools_serial
 
     async def call_tool(
         self,

@@ -6,6 +6,9 @@ connection's status and its tools are simply absent until it recovers. Names com
 :mod:`.naming`; each user's route table (aggregated name → connection, original name,
 input schema) is kept from the last listing so ``call_tool`` needs no upstream listing.
 Per-user switches decide which tools agents see (``tool_settings``; exposed by default).
+A finished listing in which every server answered is kept in a :class:`.ListingCache`
+until something it was built from may have changed (see :mod:`.listing`), so a warm
+``tools/list`` reads no database and asks no session.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from ..store import Store
 from ..store.models import MCPConnection, ToolSetting, utcnow
 from ..upstream import UpstreamSession
 from .host import LOOP_ERROR, current_caller, outbound_meta
+from .listing import ListingCache
 from .naming import aggregate_names
 from .pool import UpstreamPool
 
@@ -49,6 +53,14 @@ class Route:
     original_name: str
     tool: types.Tool
     enabled: bool
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """A finished listing: every route, and the tools agents see (enabled, renamed)."""
+
+    routes: dict[str, Route]
+    tools: list[types.Tool]
 
 
 def _alias(row: MCPConnection) -> str:
@@ -75,6 +87,10 @@ class GatewayService:
         Seconds one server may take to list its tools.
     tools_ttl, max_concurrency:
         Passed to each :class:`UpstreamSession`.
+    listing_ttl:
+        Seconds a user's finished listing is served from the :class:`.ListingCache` at
+        most (it ends sooner when a connection, a switch or a server's tools change);
+        ``0`` lists every time.
     """
 
     def __init__(
@@ -87,6 +103,7 @@ class GatewayService:
         call_timeout: float = 120.0,
         tools_ttl: float = 300.0,
         max_concurrency: int = 8,
+        listing_ttl: float = 60.0,
     ) -> None:
         self._store = store
         self.connections = connections
@@ -96,6 +113,10 @@ class GatewayService:
         self.tools_ttl = tools_ttl
         self.max_concurrency = max_concurrency
         self._routes: dict[str, dict[str, Route]] = {}
+        self._listings: ListingCache[_Listing] = ListingCache(listing_ttl)
+        #: Changes made here that end cached listings (switches, a call that needs a
+        #: sign-in); with the connection service's generation it is the cache's generation.
+        self._edits = 0
 
     # -- sessions -----------------------------------------------------------------------
 
@@ -171,8 +192,24 @@ class GatewayService:
     async def _mark(self, row: MCPConnection, state: str, error: str, **values: Any) -> None:
         await self.connections.set_state(row.id, state=state, error=error, **values)
 
-    async def routes(self, username: str) -> dict[str, Route]:
-        """Every tool of ``username``'s usable connections, by aggregated name."""
+    def _stamp(self, connection_id: str) -> int | None:
+        session = self.pool.get(connection_id)
+        return session.tools_stamp() if session is not None else None
+
+    def _generation(self) -> int:
+        # Both counters only grow, so their sum changes whenever either does.
+        return self.connections.generation + self._edits
+
+    def _invalidate(self, username: str) -> None:
+        """End ``username``'s cached listing, and any listing already under way."""
+        self._edits += 1
+        self._listings.drop(username)
+
+    async def _listing(self, username: str) -> _Listing:
+        cached = self._listings.get(username, self._generation(), self._stamp)
+        if cached is not None:
+            return cached
+        generation = self._generation()
         rows = await self._rows(username)
         listed = await asyncio.gather(*(self._server_tools(row) for row in rows))
         switches = await self._switches(username)
@@ -196,15 +233,26 @@ class GatewayService:
             for key, name in sorted(names.items(), key=lambda item: item[1])
         }
         self._routes[username] = table
-        return table
+        listing = _Listing(
+            table,
+            [
+                route.tool.model_copy(update={"name": route.name})
+                for route in table.values()
+                if route.enabled
+            ],
+        )
+        stamps = {row.id: stamp for row in rows if (stamp := self._stamp(row.id)) is not None}
+        if all(tools is not None for tools in listed) and len(stamps) == len(rows):
+            self._listings.put(username, listing, generation, stamps)
+        return listing
+
+    async def routes(self, username: str) -> dict[str, Route]:
+        """Every tool of ``username``'s usable connections, by aggregated name."""
+        return (await self._listing(username)).routes
 
     async def list_tools(self, username: str) -> list[types.Tool]:
         """The tools agents see: enabled ones, under their aggregated names."""
-        return [
-            route.tool.model_copy(update={"name": route.name})
-            for route in (await self.routes(username)).values()
-            if route.enabled
-        ]
+        return list((await self._listing(username)).tools)
 
     async def describe_tools(self, username: str) -> list[dict[str, Any]]:
         """Every tool with its switch, for the tools API and the sidebar."""
@@ -249,6 +297,7 @@ class GatewayService:
                 row.updated_at = utcnow()
 
         await self._store.db.write(save)
+        self._invalidate(username)
         route = table[name]
         table[name] = Route(
             route.name,
@@ -297,6 +346,7 @@ class GatewayService:
                 route.original_name, arguments, progress, outbound_meta()
             )
         except NeedsAuth as e:
+            self._invalidate(username)  # its tools leave the listing until a sign-in
             return error_result(f"{route.server_id}: {e.message} (MCP panel → Connect)")
         except DodoError as e:
             return error_result(f"{route.server_id}: {e.message}")
@@ -305,10 +355,12 @@ class GatewayService:
         """Close every upstream session and drop every route table (after a wipe)."""
         await self.pool.close()
         self._routes.clear()
+        self._listings.clear()
 
     async def forget(self, connection_id: str) -> None:
         """Close the session of a connection that was removed or re-authorized."""
         await self.pool.discard(connection_id)
+        self._listings.drop_connection(connection_id)
         for table in self._routes.values():
             for name in [n for n, r in table.items() if r.connection_id == connection_id]:
                 del table[name]
