@@ -43,6 +43,8 @@ __all__ = ["DodoRuntime", "RuntimeSettings", "load_default_catalog"]
 log = logging.getLogger("dodo_jupyter")
 
 RETRY_OPEN_AFTER_S = 5.0
+#: Requests trigger a hub hygiene check when the last one is older than this.
+REQUEST_HYGIENE_SPACING_S = 60.0
 #: Seconds between two rounds of :meth:`DodoRuntime.maintain`.
 MAINTENANCE_INTERVAL_S = 60.0
 #: Environment variables kernels read to reach the gateway (see docs/gateway.md).
@@ -124,6 +126,8 @@ class DodoRuntime:
         self._opened = False
         self._owner_task: asyncio.Task[None] | None = None
         self._owner_checked = False
+        self._hygiene_at = float("-inf")
+        self._hygiene_lock = asyncio.Lock()
         #: The MCP endpoint at ``{base_url}dodo/mcp``; DodoApp starts and stops it.
         self.endpoint = EndpointHost(
             lambda: self.gateway, max_request_body_size=settings.max_request_bytes
@@ -289,12 +293,26 @@ class DodoRuntime:
             await self.wipe(f"the owner's email changed (user {recorded.username!r})")
         await self.owners.record(dataclasses.replace(recorded, email=email))
 
+    async def hygiene_if_due(self) -> None:
+        """Run :meth:`hygiene` before serving a request when the last check is older than
+        ``min(hygiene_interval, 60 s)``: a renamed or deleted hub user's secrets go with
+        the next request that reaches the server, not up to an hour later."""
+        every = self.settings.hygiene_interval
+        if self.resolver.mode != "hub" or not self.settings.hub_api_token or every <= 0:
+            return
+        if time.monotonic() - self._hygiene_at < min(every, REQUEST_HYGIENE_SPACING_S):
+            return
+        async with self._hygiene_lock:
+            if time.monotonic() - self._hygiene_at >= min(every, REQUEST_HYGIENE_SPACING_S):
+                await self.hygiene()
+
     async def hygiene(self) -> str | None:
         """Hub mode: ask the hub about the owner; wipe when it no longer vouches for them.
         Returns the reason of a wipe, or None."""
         if self.resolver.mode != "hub" or not self.settings.hub_api_token:
             return None
         await self.ready()
+        self._hygiene_at = time.monotonic()
         from .owner import HubHygiene
 
         expected = self.owners.recorded or self.current_owner()

@@ -185,3 +185,19 @@ async def test_hygiene(build: Any, hub_api: FakeServer, route: Any, wiped: bool)
     assert count(runtime, UserMCPToken) == (0 if wiped else 1)
     if route is not None:
         assert ("GET", "/hub/api/user") in hub_api.requests
+
+
+async def test_requests_trigger_hygiene_at_most_once_a_minute(
+    build: Any, hub_api: FakeServer
+) -> None:
+    runtime = build("alice", api_url=hub_api.base + "/hub/api", hub_token="server-token")
+    hub_api.routes["/hub/api/user"] = answer(200, {"name": "alice"})
+    await runtime.ready()
+    await runtime.hygiene_if_due()
+    await runtime.hygiene_if_due()
+    assert hub_api.requests.count(("GET", "/hub/api/user")) == 1
+    await connected(runtime)
+    runtime._hygiene_at -= 61  # a minute later the user was deleted at the hub
+    hub_api.routes["/hub/api/user"] = answer(404)
+    await runtime.hygiene_if_due()
+    assert count(runtime, MCPConnection) == 0

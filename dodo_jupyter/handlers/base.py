@@ -56,6 +56,7 @@ class DodoAPIHandler(APIHandler):
         """The caller, once the store is ready (and, with ``mcp``, the connection and
         gateway services, which load the MCP SDK on first use)."""
         await (self.dodo.mcp_ready() if mcp else self.dodo.ready())
+        await self.dodo.hygiene_if_due()
         who = self.dodo.resolver.resolve(self.current_user)
         hub_user = getattr(self.current_user, "hub_user", None)
         if who.is_owner and isinstance(hub_user, dict) and hub_user.get("user_info"):
