@@ -20,7 +20,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 from sqlalchemy.orm import Session
 
 from .store import Store
@@ -112,6 +111,8 @@ class HubHygiene:
 
     async def check(self, expected: Owner) -> tuple[str | None, str]:
         """(why the owner's secrets must go, or None; the email the hub reports or '')."""
+        import httpx  # hub mode only: local servers never load it for this
+
         try:
             async with httpx.AsyncClient(timeout=self.timeout, trust_env=False) as client:
                 response = await client.get(
