@@ -104,6 +104,9 @@ class GatewayHandler(DodoAPIHandler):
         else:
             await super().prepare()
         await self.dodo.ready()
+        # Agents are often the only callers left after a hub rename (the owner's own hub
+        # tokens get 403): the owner check runs for them too, before the token is trusted.
+        await self.dodo.hygiene_if_due()
         username, via = await self._authenticate(bearer)
         self._caller = Caller(username, via, self._hop())
         if self._own_credential:
