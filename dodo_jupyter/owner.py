@@ -189,10 +189,15 @@ async def wipe_secrets(
         for model in (MCPConnection, OAuthClient, PendingAuth, UserMCPToken, ToolSetting):
             result: Any = session.execute(delete(model))
             counts[model.__tablename__] = result.rowcount or 0
-        audit.record(session, "dodo", "owner.drift", "", reason=reason, revoked=revoked, **counts)
+        if any(counts.values()) or revoked:  # a drift that persists is audited once
+            audit.record(
+                session, "dodo", "owner.drift", "", reason=reason, revoked=revoked, **counts
+            )
         return counts
 
     counts = await store.db.write(remove)
+    if not any(counts.values()) and not revoked:
+        return counts  # already wiped: nothing more to say
     runtime.tokens.cache.clear()
     await runtime.gateway.reset()
     log.warning(

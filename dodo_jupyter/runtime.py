@@ -300,6 +300,9 @@ class DodoRuntime:
         every = self.settings.hygiene_interval
         if self.resolver.mode != "hub" or not self.settings.hub_api_token or every <= 0:
             return
+        if self._hygiene_lock.locked():
+            async with self._hygiene_lock:  # a check is running: serve after its verdict
+                return
         if time.monotonic() - self._hygiene_at < min(every, REQUEST_HYGIENE_SPACING_S):
             return
         async with self._hygiene_lock:
@@ -410,7 +413,8 @@ class DodoRuntime:
             if every > 0 and time.monotonic() >= next_hygiene:
                 next_hygiene = time.monotonic() + every
                 try:
-                    await self.hygiene()
+                    async with self._hygiene_lock:
+                        await self.hygiene()
                 except Exception:  # a failed check changes nothing; the next one retries
                     log.exception("dodo: the hub hygiene check failed")
             await asyncio.sleep(min(interval, every) if every > 0 else interval)
