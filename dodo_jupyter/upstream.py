@@ -364,9 +364,6 @@ class UpstreamSession:
         self._tools_serial += 1
         return tools
 
-    def cached_tools(self) -> list[types.Tool] | None:
-        return self._tools
-
     def tools_stamp(self) -> int | None:
         """Which fetch the cached tool list came from, while it is fresh; None once it was
         dropped (``tools/list_changed``, a reconnect) or is older than the TTL. Equal

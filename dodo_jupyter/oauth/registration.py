@@ -258,19 +258,6 @@ class ClientRegistry:
         if row_id:
             await self._store.db.write(_delete, row_id)
 
-    async def forget_user(self, username: str) -> int:
-        """Drop every registration of ``username`` (their secrets included)."""
-
-        def remove(session: Session) -> int:
-            rows = session.scalars(select(OAuthClient).where(OAuthClient.username == username))
-            count = 0
-            for row in rows:
-                session.delete(row)
-                count += 1
-            return count
-
-        return await self._store.db.write(remove)
-
 
 def _error_text(payload: bytes) -> str:
     try:
