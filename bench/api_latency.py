@@ -39,13 +39,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import math
 import os
 import random
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -60,6 +57,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # This checkout's code, not an older installed copy (the server subprocess gets it too).
 sys.path.insert(0, str(REPO_ROOT))
 
+from _mcp_bench import free_port, percentile, stop_process  # noqa: E402
+
 from dodo_jupyter.identity import make_resolver  # noqa: E402
 from dodo_jupyter.runtime import DodoRuntime, RuntimeSettings  # noqa: E402
 from dodo_jupyter.store.models import UserMCPToken, utcnow  # noqa: E402
@@ -68,19 +67,6 @@ from dodo_jupyter.tokens import TOKEN_PREFIX, _hash  # noqa: E402
 #: Installed server extensions turned off so only jupyter_server and dodo load.
 OTHER_EXTENSIONS = ("jupyterlab", "jupyter_lsp", "jupyter_server_terminals", "notebook_shim")
 READY_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0-100), nearest-rank on sorted values."""
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
-    return ordered[rank]
 
 
 def make_runtime(db_url: str, key_file: Path) -> DodoRuntime:
@@ -156,17 +142,6 @@ def start_server(tmp: Path, config: Path, port: int, token: str) -> subprocess.P
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def wait_ready(client: httpx.Client, proc: subprocess.Popen[bytes], path: str) -> None:
@@ -341,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"catalog_p50_ratio={ratio:.2f} (goal <= 2.0)")
     finally:
         if proc is not None:
-            stop_server(proc)
+            stop_process(proc)
 
     try:
         uncached = measure_uncached_catalog(db_url, key_file, args.uncached)

@@ -35,8 +35,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from _mcp_bench import free_port, rss_mb, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 try:
@@ -67,19 +66,6 @@ class Run:
     rss_ready_mb: float
     rss_after_mb: float
     catalog_ready_ms: float | None = None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024.0
-    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 def server_env(tmp: Path) -> dict[str, str]:
@@ -110,17 +96,6 @@ def write_config(path: Path, *, with_dodo: bool, with_lab: bool, db: Path) -> Pa
         }
     path.write_text(json.dumps(config, indent=2))
     return path
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 def poll_200(
@@ -185,7 +160,7 @@ def one_run(tmp: Path, *, with_dodo: bool, with_lab: bool, db: Path, tag: str) -
             return Run(with_dodo, startup_ms, rss_ready, rss_after, catalog_ms)
         finally:
             if proc is not None:
-                stop_server(proc)
+                stop_process(proc)
 
 
 def median(values: list[float]) -> float:
