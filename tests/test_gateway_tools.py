@@ -8,7 +8,6 @@ import contextlib
 import json
 import socket
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,11 +15,10 @@ import pytest
 from dodo_jupyter.demo.server import DemoConfig
 from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
 from dodo_jupyter.gateway.host import HOP_META_KEY
-from dodo_jupyter.store.models import MCPConnection, utcnow
 
 from .conftest import Api
 from .mcp_peers import SlowToolList, running_mcp_server
-from .test_oauth_e2e import connect, runtime_of
+from .test_oauth_e2e import connect, expire_access_token, runtime_of
 
 TOOLS = "dodo/api/mcp/tools"
 CALL = "dodo/api/mcp/tools/call"
@@ -160,10 +158,7 @@ async def test_expired_token_is_refreshed_on_use(
     conn_id = await connect_all(api, jp_fetch)
     runtime = runtime_of(jp_serverapp)
 
-    def expire(session: Any) -> None:
-        session.get(MCPConnection, conn_id).expires_at = utcnow() - timedelta(seconds=5)
-
-    await runtime.store.db.write(expire)
+    await expire_access_token(runtime, conn_id)
     status, result = await api("POST", CALL, {"name": "demo__add", "arguments": {"a": 1, "b": 1}})
     assert not result.get("isError") and demo.stats.snapshot()["refreshes"] == 1
 

@@ -62,6 +62,15 @@ def runtime_of(jp_serverapp: Any) -> Any:
     return jp_serverapp.web_app.settings["dodo"]
 
 
+async def expire_access_token(runtime: Any, connection_id: str) -> None:
+    """Move the stored access token's expiry into the past, as time would."""
+
+    def expire(session: Any) -> None:
+        session.get(MCPConnection, connection_id).expires_at = utcnow() - timedelta(seconds=5)
+
+    await runtime.store.db.write(expire)
+
+
 def stored_tokens(runtime: Any, connection_id: str) -> dict[str, Any]:
     row = runtime.store.db.read_sync(lambda s: s.get(MCPConnection, connection_id))
     return json.loads(runtime.store.vault.decrypt(row.tokens_enc))
@@ -117,10 +126,7 @@ async def test_expired_token_is_refreshed_without_login(
     runtime = runtime_of(jp_serverapp)
     before = stored_tokens(runtime, conn_id)
 
-    def expire(session: Any) -> None:
-        session.get(MCPConnection, conn_id).expires_at = utcnow() - timedelta(seconds=5)
-
-    await runtime.store.db.write(expire)
+    await expire_access_token(runtime, conn_id)
     status, again = await api("POST", START, {"catalog_id": "demo"})
     assert again["state"] == "connected"
     after = stored_tokens(runtime, conn_id)
@@ -171,10 +177,7 @@ async def test_invalid_grant_leads_to_needs_auth(
     client = await demo.provider.get_client(client_id)
     await demo.provider.revoke_token(await demo.provider.load_refresh_token(client, refresh))
 
-    def expire(session: Any) -> None:
-        session.get(MCPConnection, conn_id).expires_at = utcnow() - timedelta(seconds=5)
-
-    await runtime.store.db.write(expire)
+    await expire_access_token(runtime, conn_id)
     status, started = await api("POST", START, {"catalog_id": "demo"})
     assert status == 200 and started["state"] == "authenticating"  # a new sign-in, not a 500
     status, body = await api("GET", SERVERS)
