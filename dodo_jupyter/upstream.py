@@ -34,6 +34,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from .exceptions import DodoError, UpstreamError, describe_error
 from .oauth.discovery import Challenge, parse_challenge
+from .upstream_rpc import RequestFailed, SessionLost, StreamableTarget, send_request
 
 __all__ = [
     "AuthRejected",
@@ -193,6 +194,11 @@ class UpstreamSession:
         self._use_sse = False
         self._last_post_status: int | None = None
         self._auth = ConnectionAuth(headers)
+        #: The streamable-HTTP client and what initialize negotiated: calls go straight
+        #: through them (:mod:`.upstream_rpc`); None on the legacy SSE transport.
+        self._client: httpx2.AsyncClient | None = None
+        self._target: StreamableTarget | None = None
+        self._session_id: str | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -208,7 +214,11 @@ class UpstreamSession:
                         read_timeout_seconds=self._timeout,
                     )
                 )
-                await session.initialize()
+                initialized = await session.initialize()
+                if self._client is not None:
+                    self._target = StreamableTarget(
+                        self.url, self._session_id, initialized.protocol_version
+                    )
                 ready.set_result(session)
                 await self._stop.wait()
         except BaseException as e:
@@ -218,11 +228,13 @@ class UpstreamSession:
                 log.info("dodo: upstream session %s ended: %s", self.key, describe_error(e))
         finally:
             self._session = None
+            self._target = None
 
     def _transport(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """Streamable HTTP, or the legacy HTTP+SSE transport once a server that is allowed
         to use it answered 404/405 to streamable HTTP."""
         auth = self._auth = ConnectionAuth(self._headers)
+        self._client = self._target = self._session_id = None
         if self._use_sse:
 
             def factory(
@@ -231,7 +243,9 @@ class UpstreamSession:
                 return self._make_client(headers=headers, timeout=timeout, auth=auth)
 
             return sse_client(self.url, httpx_client_factory=factory, auth=auth)
-        client = self._make_client(auth=auth, event_hooks={"response": [self._watch_status]})
+        client = self._client = self._make_client(
+            auth=auth, event_hooks={"response": [self._watch_status]}
+        )
 
         @contextlib.asynccontextmanager
         async def streamable() -> AsyncIterator[Any]:
@@ -241,8 +255,12 @@ class UpstreamSession:
         return streamable()
 
     async def _watch_status(self, response: httpx2.Response) -> None:
-        if response.request.method == "POST" and response.status_code >= 400:
+        if response.request.method != "POST":
+            return
+        if response.status_code >= 400:
             self._last_post_status = response.status_code
+        elif self._session_id is None:
+            self._session_id = response.headers.get("mcp-session-id")
 
     async def _on_message(self, message: Any) -> None:
         inner = getattr(message, "root", message)
@@ -331,6 +349,10 @@ class UpstreamSession:
             except Exception as e:
                 self._raise_rejection()
                 if attempt == 2 or not _looks_like_lost_session(e, self):
+                    if isinstance(e, RequestFailed) and e.status is None:
+                        # The connection broke: open a new session on the next use.
+                        async with self._lock:
+                            await self._shutdown()
                     raise UpstreamError(f"The MCP server failed: {describe_error(e)}") from None
                 log.info(
                     "dodo: upstream session %s lost (%s); reconnecting", self.key, describe_error(e)
@@ -382,15 +404,55 @@ class UpstreamSession:
         """Call a tool; the server's result (``isError`` for tool errors)."""
 
         async def work(session: ClientSession) -> types.CallToolResult:
-            return await session.call_tool(
-                name,
-                arguments,
-                progress_callback=progress,  # type: ignore[arg-type]
-                meta=meta,  # type: ignore[arg-type]
-            )
+            client, target = self._client, self._target
+            if client is None or target is None:  # the legacy SSE transport
+                return await session.call_tool(
+                    name,
+                    arguments,
+                    progress_callback=progress,  # type: ignore[arg-type]
+                    meta=meta,  # type: ignore[arg-type]
+                )
+            params: dict[str, Any] = {"name": name, "arguments": arguments}
+            if meta:
+                params["_meta"] = meta
+            try:
+                result = await asyncio.wait_for(
+                    send_request(
+                        client,
+                        target,
+                        "tools/call",
+                        params,
+                        on_notification=self._notified(progress),
+                        progress=progress is not None,
+                    ),
+                    self._timeout,
+                )
+            except TimeoutError:
+                raise UpstreamError(
+                    f"The MCP server did not answer within {self._timeout:.0f} s."
+                ) from None
+            return types.CallToolResult.model_validate(result)
 
         result: types.CallToolResult = await self._with_session(work)
         return result
+
+    def _notified(self, progress: ProgressFn | None) -> Callable[[dict[str, Any]], Awaitable[None]]:
+        """Handles the notifications on one call's stream."""
+
+        async def notified(message: dict[str, Any]) -> None:
+            method = message["method"]
+            params = message.get("params") or {}
+            if method == "notifications/tools/list_changed":
+                self._tools = None
+            elif method == "notifications/progress" and progress is not None:
+                total = params.get("total")
+                await progress(
+                    float(params.get("progress", 0)),
+                    float(total) if total is not None else None,
+                    params.get("message"),
+                )
+
+        return notified
 
 
 class Upstream:
@@ -442,5 +504,7 @@ def _looks_like_lost_session(error: BaseException, session: UpstreamSession) -> 
     task = session._task
     # The SDK reports a 404 for our session id (the server restarted) as "Session
     # terminated" or "Session not found", depending on where it noticed.
+    if isinstance(error, SessionLost) or (isinstance(error, RequestFailed) and error.unsent):
+        return True
     lost = "session" in text and ("terminated" in text or "not found" in text)
     return lost or "closed" in text or (task is not None and task.done())

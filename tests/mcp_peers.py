@@ -112,20 +112,23 @@ def running_mcp_server(
     port: int = 0,
     slow: SlowToolList | None = None,
     sse: bool = False,
+    app: ASGIApp | None = None,
 ) -> Iterator[RunningServer]:
     """An MCP server at ``/mcp`` (optionally behind a required header) in a thread; with
-    ``sse``, a legacy HTTP+SSE server at ``/sse`` instead."""
+    ``sse``, a legacy HTTP+SSE server at ``/sse`` instead; ``app`` serves another MCP
+    server's app (at its own ``/mcp``) instead of :func:`tool_server`'s."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     sock.listen(64)
     port = sock.getsockname()[1]
-    server_app = tool_server(name)
-    app: ASGIApp = (
-        server_app.sse_app(host="127.0.0.1")
-        if sse
-        else server_app.streamable_http_app(host="127.0.0.1")
-    )
+    if app is None:
+        server_app = tool_server(name)
+        app = (
+            server_app.sse_app(host="127.0.0.1")
+            if sse
+            else server_app.streamable_http_app(host="127.0.0.1")
+        )
     if require_header:
         app = RequireHeader(app, *require_header)
     if slow is not None:

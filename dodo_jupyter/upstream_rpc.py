@@ -1,0 +1,266 @@
+"""One MCP request over an established streamable-HTTP session, without the SDK's
+session machinery: the gateway's fast path for ``tools/call``.
+
+The MCP SDK's ``ClientSession`` routes every request through a writer task, a task per
+POST, memory streams and a receive loop; measured on loopback that doubles the client
+side's CPU per call (``bench/gateway_overhead.py``). Once the SDK has opened and
+initialized a session (:class:`~dodo_jupyter.upstream.UpstreamSession`), a call needs
+only what :func:`send_request` does, per the 2025-11-25 streamable HTTP transport:
+
+* POST the JSON-RPC request with the session id and the negotiated protocol version,
+  through the session's own guarded client (so its credentials, refresh-after-401 and
+  address pinning apply);
+* read the answer as JSON or as an SSE stream; notifications on the stream
+  (progress, ``tools/list_changed``) go to ``on_notification``; a server request on it
+  (``ping``) is answered, anything else is refused with "method not found" (dodo
+  declares no client capabilities);
+* a stream that ends early after an event id is resumed with ``GET`` and
+  ``Last-Event-ID`` (after the server's ``retry`` delay), at most twice, as the SDK does;
+* when the caller gives up (cancelled, timed out) the server is sent
+  ``notifications/cancelled``, best effort.
+
+Errors: :class:`SessionLost` for a 404 on a session (the server forgot it; reopen),
+:class:`~mcp.shared.exceptions.MCPError` for a JSON-RPC error, :class:`RequestFailed`
+for any other failed exchange (with the HTTP status when there was one, and whether the
+request was never sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx2
+from mcp.shared.exceptions import MCPError
+
+__all__ = ["RequestFailed", "SessionLost", "StreamableTarget", "send_request"]
+
+log = logging.getLogger(__name__)
+
+OnNotification = Callable[[dict[str, Any]], Awaitable[None]]
+
+#: Resumptions of one request's stream (the SDK's ``MAX_RECONNECTION_ATTEMPTS``).
+MAX_RESUMPTIONS = 2
+#: Wait before resuming when the server gave no ``retry`` (milliseconds, as the SDK).
+DEFAULT_RETRY_MS = 1000
+#: Largest SSE event accepted (bytes, as the SDK's default).
+MAX_EVENT_BYTES = 1024 * 1024
+
+_METHOD_NOT_FOUND = -32601
+_ids = itertools.count(1)
+
+
+class SessionLost(Exception):
+    """The server answered 404 to a request on our session: it no longer knows it."""
+
+
+class RequestFailed(Exception):
+    """The exchange failed without a JSON-RPC answer."""
+
+    def __init__(self, message: str, status: int | None = None, *, unsent: bool = False) -> None:
+        super().__init__(message)
+        #: The HTTP status, when the server answered.
+        self.status = status
+        #: The request never reached the server (no connection): safe to send again.
+        self.unsent = unsent
+
+
+@dataclass(frozen=True)
+class StreamableTarget:
+    """What the SDK negotiated for a session: where, which session, which version."""
+
+    url: str
+    session_id: str | None
+    protocol_version: str
+
+    def headers(self, accept: str = "application/json, text/event-stream") -> dict[str, str]:
+        headers = {"Accept": accept, "MCP-Protocol-Version": self.protocol_version}
+        if self.session_id is not None:
+            headers["Mcp-Session-Id"] = self.session_id
+        return headers
+
+
+async def send_request(
+    client: httpx2.AsyncClient,
+    target: StreamableTarget,
+    method: str,
+    params: dict[str, Any],
+    *,
+    on_notification: OnNotification,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Send one request and return its ``result``; see the module docstring.
+
+    With ``progress`` the request asks for progress notifications (its progress token is
+    its request id); they reach ``on_notification`` with the other notifications.
+    """
+    request_id = f"dodo-{next(_ids)}"
+    if progress:
+        meta = dict(params.get("_meta") or {})
+        meta["progressToken"] = request_id
+        params = {**params, "_meta": meta}
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params},
+        separators=(",", ":"),
+    ).encode()
+    headers = target.headers()
+    headers["Content-Type"] = "application/json"
+    exchange = _Exchange(client, target, request_id, on_notification)
+    try:
+        async with client.stream("POST", target.url, content=body, headers=headers) as response:
+            answer = await exchange.read(response)
+        for _ in range(MAX_RESUMPTIONS):
+            if answer is not None or exchange.last_event_id is None:
+                break
+            await asyncio.sleep(exchange.retry_ms / 1000.0)
+            answer = await exchange.resume()
+    except BaseException as e:
+        if isinstance(e, asyncio.CancelledError | TimeoutError):
+            exchange.cancel_upstream()
+        if isinstance(e, httpx2.HTTPError):
+            unsent = isinstance(e, httpx2.ConnectError | httpx2.ConnectTimeout)
+            raise RequestFailed(f"{type(e).__name__}: {e}", unsent=unsent) from None
+        if isinstance(e, ValueError):  # json.JSONDecodeError
+            raise RequestFailed("The MCP server sent malformed JSON.") from None
+        raise
+    if answer is None:
+        raise RequestFailed("The MCP server's stream ended without an answer.")
+    if "error" in answer:
+        error = answer["error"] if isinstance(answer["error"], dict) else {}
+        raise MCPError(
+            int(error.get("code", -32603)), str(error.get("message", "")), error.get("data")
+        )
+    result = answer.get("result")
+    if not isinstance(result, dict):
+        raise RequestFailed("The MCP server answered without a result.")
+    return result
+
+
+class _Exchange:
+    """Reads the answers to one request: the POST's, then any resumed stream's."""
+
+    def __init__(
+        self,
+        client: httpx2.AsyncClient,
+        target: StreamableTarget,
+        request_id: str,
+        on_notification: OnNotification,
+    ) -> None:
+        self._client = client
+        self._target = target
+        self._id = request_id
+        self._on_notification = on_notification
+        self.last_event_id: str | None = None
+        self.retry_ms = DEFAULT_RETRY_MS
+
+    async def read(self, response: httpx2.Response) -> dict[str, Any] | None:
+        status = response.status_code
+        if status == 404 and self._target.session_id is not None:
+            raise SessionLost("The MCP server no longer knows this session (HTTP 404).")
+        if status >= 400:
+            # A JSON-RPC error may come at a non-2xx status (400 invalid params, ...).
+            answer = await self._error_body(response)
+            if answer is not None:
+                return answer
+        if status != 200:
+            raise RequestFailed(f"The MCP server answered HTTP {status}.", status)
+        content_type = response.headers.get("content-type", "").lower()
+        if content_type.startswith("application/json"):
+            return self._answer(json.loads(await response.aread()))
+        if content_type.startswith("text/event-stream"):
+            return await self._read_events(response)
+        raise RequestFailed(f"The MCP server answered with content type {content_type!r}.")
+
+    async def _error_body(self, response: httpx2.Response) -> dict[str, Any] | None:
+        if not response.headers.get("content-type", "").lower().startswith("application/json"):
+            return None
+        try:
+            answer = self._answer(json.loads(await response.aread()), any_id=True)
+        except ValueError:
+            return None
+        return answer if answer is not None and "error" in answer else None
+
+    def _answer(self, message: Any, *, any_id: bool = False) -> dict[str, Any] | None:
+        if not isinstance(message, dict):
+            return None
+        if ("result" in message or "error" in message) and (
+            any_id or message.get("id") == self._id
+        ):
+            return message
+        return None
+
+    async def _read_events(self, response: httpx2.Response) -> dict[str, Any] | None:
+        try:
+            async for event in httpx2.EventSource(response, max_event_size=MAX_EVENT_BYTES):
+                if event.id:
+                    self.last_event_id = event.id
+                if event.retry is not None:
+                    self.retry_ms = event.retry
+                if event.event != "message" or not event.data:
+                    continue
+                message = json.loads(event.data)
+                answer = self._answer(message)
+                if answer is not None:
+                    return answer
+                if isinstance(message, dict) and isinstance(message.get("method"), str):
+                    if "id" in message:
+                        await self._answer_server_request(message)
+                    else:
+                        await self._on_notification(message)
+        except httpx2.SSEError as e:
+            raise RequestFailed(f"The MCP server's event stream failed: {e}") from None
+        except (httpx2.ReadError, httpx2.RemoteProtocolError) as e:
+            # The stream broke; resumable when the server gave event ids.
+            log.debug("dodo: upstream stream ended early: %s", type(e).__name__)
+        return None
+
+    async def resume(self) -> dict[str, Any] | None:
+        headers = self._target.headers(accept="text/event-stream")
+        assert self.last_event_id is not None
+        headers["Last-Event-ID"] = self.last_event_id
+        async with self._client.stream("GET", self._target.url, headers=headers) as response:
+            return await self.read(response)
+
+    async def _answer_server_request(self, message: dict[str, Any]) -> None:
+        if message["method"] == "ping":
+            reply: dict[str, Any] = {"jsonrpc": "2.0", "id": message["id"], "result": {}}
+        else:
+            reply = {
+                "jsonrpc": "2.0",
+                "id": message["id"],
+                "error": {"code": _METHOD_NOT_FOUND, "message": "Method not found"},
+            }
+        await self._post(reply)
+
+    async def _post(self, message: dict[str, Any]) -> None:
+        headers = self._target.headers()
+        headers["Content-Type"] = "application/json"
+        body = json.dumps(message, separators=(",", ":")).encode()
+        response = await self._client.post(self._target.url, content=body, headers=headers)
+        await response.aclose()
+
+    def cancel_upstream(self) -> None:
+        """Tell the server the caller gave up (best effort, in the background)."""
+        notice = {
+            "jsonrpc": "2.0",
+            "method": "notifications/cancelled",
+            "params": {"requestId": self._id, "reason": "The gateway's caller went away."},
+        }
+
+        async def send() -> None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._post(notice), 5)
+
+        task = asyncio.get_running_loop().create_task(send())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+
+#: Cancellation notices in flight (kept so they are not garbage-collected).
+_background: set[asyncio.Task[None]] = set()

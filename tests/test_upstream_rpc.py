@@ -1,0 +1,229 @@
+"""The gateway's fast path for ``tools/call`` (:mod:`dodo_jupyter.upstream_rpc`) against
+real MCP SDK servers: SSE and JSON answers, notifications on the call's stream, server
+requests during a call, resumption after the server closed the stream, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx2
+import mcp_types as types
+import pytest
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
+from mcp.shared.exceptions import MCPError
+
+from dodo_jupyter.upstream import UpstreamSession
+from dodo_jupyter.upstream_rpc import send_request
+
+from .mcp_peers import RunningServer, running_mcp_server
+
+pytestmark = pytest.mark.asyncio
+
+
+class MemoryEventStore(EventStore):
+    """Every event of every stream, in memory: enough for a server to resume streams."""
+
+    def __init__(self) -> None:
+        self._events: list[tuple[str, str, Any]] = []
+        self._ids = itertools.count(1)
+
+    async def store_event(self, stream_id: str, message: Any) -> str:
+        event_id = str(next(self._ids))
+        self._events.append((event_id, stream_id, message))
+        return event_id
+
+    async def replay_events_after(
+        self, last_event_id: str, send_callback: EventCallback
+    ) -> str | None:
+        ids = [event_id for event_id, _, _ in self._events]
+        if last_event_id not in ids:
+            return None
+        stream_id = self._events[ids.index(last_event_id)][1]
+        for event_id, stream, message in self._events[ids.index(last_event_id) + 1 :]:
+            if stream == stream_id and message is not None:
+                await send_callback(EventMessage(message, event_id))
+        return stream_id
+
+
+class Upstream:
+    """What the upstream's tools saw (they run on the server's thread)."""
+
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+
+
+def upstream_server(seen: Upstream) -> MCPServer:
+    mcp = MCPServer("rpc")
+
+    @mcp.tool()
+    async def count(n: int, ctx: Context) -> str:
+        """Count to n with progress."""
+        for step in range(1, n + 1):
+            await ctx.report_progress(step, n, f"step {step}")
+        return f"counted to {n}"
+
+    @mcp.tool()
+    async def change_tools(ctx: Context) -> str:
+        """Announce a changed tool list on this call's stream."""
+        await ctx.session.send_notification(
+            types.ToolListChangedNotification(), related_request_id=ctx.request_id
+        )
+        return "changed"
+
+    @mcp.tool()
+    async def ping_caller(ctx: Context) -> str:
+        """Ping the client in the middle of the call."""
+        await ctx.session.send_ping()
+        return "pong"
+
+    @mcp.tool()
+    async def hang_up_then_answer(ctx: Context) -> str:
+        """Close the call's stream, then answer (the client must resume to see it)."""
+        await ctx.report_progress(1, 2, "before")
+        await ctx.close_sse_stream()
+        await asyncio.sleep(0.3)
+        return "answered after a resumption"
+
+    @mcp.tool()
+    async def wait_forever() -> str:
+        """Wait until cancelled."""
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            seen.cancelled.set()
+            raise
+        return "never"
+
+    return mcp
+
+
+@contextlib.contextmanager
+def serving(*, json_response: bool = False) -> Iterator[tuple[RunningServer, Upstream]]:
+    seen = Upstream()
+    app = upstream_server(seen).streamable_http_app(
+        host="127.0.0.1",
+        json_response=json_response,
+        event_store=None if json_response else MemoryEventStore(),
+        retry_interval=50,
+    )
+    with running_mcp_server(app=app) as server:
+        yield server, seen
+
+
+@contextlib.asynccontextmanager
+async def session_to(url: str) -> AsyncIterator[UpstreamSession]:
+    async def no_headers(stale: str | None) -> dict[str, str]:
+        return {}
+
+    session = UpstreamSession("test", url, lambda **kw: httpx2.AsyncClient(**kw), no_headers)
+    try:
+        yield session
+    finally:
+        await session.close()
+
+
+def text(result: types.CallToolResult) -> str:
+    content = result.content[0]
+    assert isinstance(content, types.TextContent)
+    return content.text
+
+
+@pytest.fixture
+def sse_server() -> Iterator[tuple[RunningServer, Upstream]]:
+    with serving() as pair:
+        yield pair
+
+
+async def test_calls_forward_progress_in_order(sse_server: tuple[RunningServer, Upstream]) -> None:
+    server, _ = sse_server
+    steps: list[tuple[float, float | None, str | None]] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        steps.append((done, total, message))
+
+    async with session_to(server.url) as session:
+        result = await session.call_tool("count", {"n": 3}, progress)
+    assert text(result) == "counted to 3" and not result.is_error
+    assert steps == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
+
+
+async def test_list_changed_on_the_calls_stream_drops_the_cached_tools(
+    sse_server: tuple[RunningServer, Upstream],
+) -> None:
+    server, _ = sse_server
+    async with session_to(server.url) as session:
+        await session.list_tools()
+        assert session.tools_stamp() is not None
+        assert text(await session.call_tool("change_tools", {})) == "changed"
+        assert session.tools_stamp() is None
+
+
+async def test_a_ping_during_a_call_is_answered(sse_server: tuple[RunningServer, Upstream]) -> None:
+    server, _ = sse_server
+    async with session_to(server.url) as session:
+        result = await asyncio.wait_for(session.call_tool("ping_caller", {}), 10)
+    assert text(result) == "pong" and not result.is_error
+
+
+async def test_a_closed_stream_is_resumed_with_last_event_id(
+    sse_server: tuple[RunningServer, Upstream],
+) -> None:
+    server, _ = sse_server
+    steps: list[str | None] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        steps.append(message)
+
+    async with session_to(server.url) as session:
+        result = await asyncio.wait_for(session.call_tool("hang_up_then_answer", {}, progress), 10)
+    assert text(result) == "answered after a resumption"
+    assert steps == ["before"]
+
+
+async def test_a_cancelled_call_is_cancelled_upstream(
+    sse_server: tuple[RunningServer, Upstream],
+) -> None:
+    server, seen = sse_server
+    async with session_to(server.url) as session:
+        await session.list_tools()
+        call = asyncio.create_task(session.call_tool("wait_forever", {}))
+        await asyncio.sleep(0.5)  # the tool is running upstream
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        for _ in range(100):
+            if seen.cancelled.is_set():
+                break
+            await asyncio.sleep(0.05)
+    assert seen.cancelled.is_set(), "the upstream tool was not cancelled"
+
+
+async def test_json_answers_work_too() -> None:
+    with serving(json_response=True) as (server, _):
+        async with session_to(server.url) as session:
+            result = await session.call_tool("count", {"n": 2})
+    assert text(result) == "counted to 2"
+
+
+async def test_jsonrpc_errors_are_raised_with_their_message(
+    sse_server: tuple[RunningServer, Upstream],
+) -> None:
+    server, _ = sse_server
+    async with session_to(server.url) as session:
+        await session.session()  # initialized: the fast path has its target
+        assert session._client is not None and session._target is not None
+
+        async def ignore(message: dict[str, Any]) -> None:
+            return None
+
+        with pytest.raises(MCPError) as raised:
+            await send_request(
+                session._client, session._target, "no/such/method", {}, on_notification=ignore
+            )
+    assert raised.value.code == -32601
