@@ -56,6 +56,7 @@ import httpx2
 
 from ..exceptions import OutboundRefused, ResponseTooLarge, UpstreamError
 from .addresses import IPAddress, refusal_reason
+from .coalesce import coalesce_writes
 from .policy import (
     OutboundPolicy,
     Resolver,
@@ -177,7 +178,9 @@ def _default_inner() -> httpx.AsyncHTTPTransport:
 
 
 def _default_inner2() -> httpx2.AsyncHTTPTransport:
-    return httpx2.AsyncHTTPTransport(verify=_default_tls("httpx2"))
+    transport = httpx2.AsyncHTTPTransport(verify=_default_tls("httpx2"))
+    coalesce_writes(transport)  # one write per request (see .coalesce)
+    return transport
 
 
 class _Guard:
