@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
@@ -43,6 +44,7 @@ from jupyter_server._tz import utcnow
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.auth.identity import User
 from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
+from jupyter_server.prometheus.log_functions import prometheus_log_method
 from tornado.httputil import split_host_and_port
 from tornado.iostream import StreamClosedError
 from tornado.web import HTTPError
@@ -325,6 +327,15 @@ class GatewayHandler(DodoAPIHandler):
     def on_connection_close(self) -> None:
         super().on_connection_close()
         self._gone.set()
+
+    def _log(self) -> None:
+        """Answered MCP requests skip jupyter_server's access line unless debug logging is
+        on (it is formatted even when not shown: a measurable share of a gateway call);
+        failures are logged as usual and request metrics are always recorded."""
+        if self.get_status() >= 300 or self.log.isEnabledFor(logging.DEBUG):
+            super()._log()
+        elif getattr(self.serverapp, "record_http_request_metrics", True):
+            prometheus_log_method(self)
 
     def compute_etag(self) -> None:
         """No ETag: MCP responses are never the same twice."""
