@@ -56,7 +56,7 @@ import httpx2
 
 from ..exceptions import OutboundRefused, ResponseTooLarge, UpstreamError
 from .addresses import IPAddress, refusal_reason
-from .coalesce import coalesce_writes
+from .lean_streams import lean_streams
 from .policy import (
     OutboundPolicy,
     Resolver,
@@ -179,7 +179,7 @@ def _default_inner() -> httpx.AsyncHTTPTransport:
 
 def _default_inner2() -> httpx2.AsyncHTTPTransport:
     transport = httpx2.AsyncHTTPTransport(verify=_default_tls("httpx2"))
-    coalesce_writes(transport)  # one write per request (see .coalesce)
+    lean_streams(transport)  # fewer system calls (see .lean_streams)
     return transport
 
 

@@ -1,8 +1,9 @@
-"""Requests leave in one write (:mod:`dodo_jupyter.net.coalesce`), large bodies still
+"""Requests leave in one write (:mod:`dodo_jupyter.net.lean_streams`), large bodies still
 stream, and answers are unchanged: against a real server on loopback."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import httpcore2
 import httpx2
 import pytest
 
-from dodo_jupyter.net.coalesce import FLUSH_BYTES, coalesce_writes
+from dodo_jupyter.net.lean_streams import FLUSH_BYTES, lean_streams
 
 from .mcp_peers import RunningServer, running_mcp_server
 
@@ -60,7 +61,7 @@ def counted_transport() -> tuple[httpx2.AsyncHTTPTransport, CountingBackend]:
     transport = httpx2.AsyncHTTPTransport()
     backend = CountingBackend()
     transport._pool._network_backend = backend  # type: ignore[attr-defined]
-    assert coalesce_writes(transport), "httpx2's transport layout changed: update coalesce"
+    assert lean_streams(transport), "httpx2's transport layout changed: update lean_streams"
     return transport, backend
 
 
@@ -99,3 +100,33 @@ async def test_large_bodies_are_sent_as_they_come(server: RunningServer) -> None
     assert response.status_code >= 400  # not JSON-RPC: the server read it all and refused
     # Each chunk leaves when it comes (the head with the first), not all at the end.
     assert len(backend.writes) >= 3 and max(backend.writes) < 2 * FLUSH_BYTES
+
+
+async def test_a_connection_the_server_closed_is_not_reused() -> None:
+    """The pool's idle check (a readable socket means the server hung up) still works."""
+    connections = 0
+
+    async def answer_once_then_hang_up(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        nonlocal connections
+        connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.close()
+
+    server = await asyncio.start_server(answer_once_then_hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport, backend = counted_transport()
+    try:
+        async with httpx2.AsyncClient(transport=transport) as client:
+            for _ in range(3):
+                response = await client.get(f"http://127.0.0.1:{port}/")
+                assert response.text == "ok"
+                await asyncio.sleep(0.3)  # the server has hung up meanwhile
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert connections == 3
