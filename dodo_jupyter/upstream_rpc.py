@@ -1,10 +1,10 @@
 """One MCP request over an established streamable-HTTP session, without the SDK's
-session machinery: the gateway's fast path for ``tools/call``.
+session machinery: the gateway's fast path for ``tools/call`` and ``tools/list``.
 
 The MCP SDK's ``ClientSession`` routes every request through a writer task, a task per
 POST, memory streams and a receive loop; measured on loopback that doubles the client
 side's CPU per call (``bench/gateway_overhead.py``). Once the SDK has opened and
-initialized a session (:class:`~dodo_jupyter.upstream.UpstreamSession`), a call needs
+initialized a session (:class:`~dodo_jupyter.upstream.UpstreamSession`), a request needs
 only what :func:`send_request` does, per the 2025-11-25 streamable HTTP transport:
 
 * POST the JSON-RPC request with the session id and the negotiated protocol version,
