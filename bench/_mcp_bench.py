@@ -258,7 +258,7 @@ def _serve_upstreams(ports: list[int], delay: float) -> None:
 
 
 def start_upstreams(
-    tmp: Path, count: int, *, list_delay_ms: float = 0.0
+    tmp: Path, count: int, *, list_delay_ms: float = 0.0, log_name: str = "upstreams.log"
 ) -> tuple[subprocess.Popen[bytes], list[str]]:
     """Start ``count`` upstream MCP servers in one child process; their ``/mcp`` URLs."""
     ports = [free_port() for _ in range(count)]
@@ -271,7 +271,7 @@ def start_upstreams(
         "--list-delay-ms",
         str(list_delay_ms),
     ]
-    proc = spawn(cmd, tmp, "upstreams.log")
+    proc = spawn(cmd, tmp, log_name)
     try:
         for port in ports:
             wait_http(f"http://127.0.0.1:{port}/stats", proc)
@@ -279,6 +279,27 @@ def start_upstreams(
         stop_process(proc)
         raise
     return proc, [f"http://127.0.0.1:{port}/mcp" for port in ports]
+
+
+def start_upstream_processes(
+    tmp: Path, count: int, *, list_delay_ms: float = 0.0
+) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
+    """Start ``count`` upstream MCP servers, each in its own child process (as separate
+    servers would be: one's work does not wait for another's GIL); their ``/mcp`` URLs."""
+    procs: list[subprocess.Popen[bytes]] = []
+    urls: list[str] = []
+    try:
+        for i in range(count):
+            proc, (url,) = start_upstreams(
+                tmp, 1, list_delay_ms=list_delay_ms, log_name=f"upstream-{i}.log"
+            )
+            procs.append(proc)
+            urls.append(url)
+    except BaseException:
+        for proc in procs:
+            stop_process(proc)
+        raise
+    return procs, urls
 
 
 def upstream_tools_list_count(url: str) -> int:

@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Gateway ``tools/list`` over 10 slow upstreams: is the fan-out parallel, is the cache hit?
 
-Setup, all on 127.0.0.1 in a temp dir: ``--servers`` (default 10) upstream MCP servers in
-one child process (MCP SDK ``MCPServer`` under uvicorn; see ``bench/_mcp_bench.py``), each
+Setup, all on 127.0.0.1 in a temp dir: ``--servers`` (default 10) upstream MCP servers, each
+in its own child process (MCP SDK ``MCPServer`` under uvicorn; see ``bench/_mcp_bench.py``;
+``--shared-process`` puts them all in one, where their GIL serializes the answers), each
 answering ``tools/list`` after ``--delay-ms`` (default 50, an ASGI middleware that also
 counts the ``tools/list`` requests each server saw), and a ``jupyter server`` subprocess
 with dodo, every upstream in its catalog (``auth_type: "none"``) and connected with
@@ -31,8 +32,7 @@ Measured:
   meanwhile (``fanout_warm_upstream_lists``, expected 0).
 
 Also printed: CPU milliseconds per cold listing of the Jupyter server and of the upstreams'
-process (all 10 servers share it), which on a small machine bound how parallel a
-fan-out can be.
+processes together, which on a small machine bound how parallel a fan-out can be.
 
 Figures only; nothing is asserted. Run from the repository root::
 
@@ -56,6 +56,7 @@ from _mcp_bench import (
     cpu_seconds,
     open_mcp,
     percentile,
+    start_upstream_processes,
     start_upstreams,
     stop_process,
     tool_text,
@@ -103,7 +104,7 @@ async def gateway_runs(
     urls: list[str],
     connections: dict[str, str],
     args: argparse.Namespace,
-    upstream_pid: int,
+    upstream_pids: list[int],
 ) -> dict[str, list[float] | int]:
     headers = {"Authorization": f"Bearer {gateway.gateway_token()}"}
     tools = 2 * len(ids)
@@ -118,19 +119,24 @@ async def gateway_runs(
         cold: list[float] = []
         cold_lists = 0
         cpu = {"gateway": 0.0, "upstream": 0.0}
-        pids = {"gateway": gateway.pid, "upstream": upstream_pid}
+        pids = {"gateway": [gateway.pid], "upstream": upstream_pids}
+
+        def cpu_now() -> dict[str, float]:
+            return {name: sum(map(cpu_seconds, group)) for name, group in pids.items()}
+
         for _ in range(args.cold):
             for cid in ids:
                 tool_text(await client.call_tool(f"{cid}__invalidate", {}))
             before = upstream_lists(urls)
-            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            cpu_before = cpu_now()
             cold.append(await timed_list(client, tools))
-            for name, pid in pids.items():
-                cpu[name] += cpu_seconds(pid) - cpu_before[name]
+            cpu_after = cpu_now()
+            for name in cpu:
+                cpu[name] += cpu_after[name] - cpu_before[name]
             cold_lists += upstream_lists(urls) - before
         out["cold"] = cold
         out["cold_upstream_lists"] = cold_lists
-        out["cold_cpu_ms"] = [1000.0 * cpu[name] / max(1, args.cold) for name in pids]
+        out["cold_cpu_ms"] = [1000.0 * cpu[name] / max(1, args.cold) for name in cpu]
 
         fresh: list[float] = []
         fresh_lists = 0
@@ -154,14 +160,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cold", type=int, default=10, help="cold (sessions open) listings")
     parser.add_argument("--fresh", type=int, default=5, help="cold-from-nothing listings")
     parser.add_argument("--warm", type=int, default=200, help="warm listings")
+    parser.add_argument(
+        "--shared-process", action="store_true", help="all upstreams in one child process"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     args = parser.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="dodo-bench-fanout-"))
-    upstreams: subprocess.Popen[bytes] | None = None
+    upstreams: list[subprocess.Popen[bytes]] = []
     gateway: JupyterGateway | None = None
     try:
-        upstreams, urls = start_upstreams(tmp, args.servers, list_delay_ms=args.delay_ms)
+        if args.shared_process:
+            shared, urls = start_upstreams(tmp, args.servers, list_delay_ms=args.delay_ms)
+            upstreams = [shared]
+        else:
+            upstreams, urls = start_upstream_processes(
+                tmp, args.servers, list_delay_ms=args.delay_ms
+            )
         ids = [f"s{i}" for i in range(args.servers)]
         gateway = JupyterGateway(tmp, dict(zip(ids, urls, strict=True)))
         gateway.start()
@@ -169,11 +184,13 @@ def main(argv: list[str] | None = None) -> int:
 
         one_open = asyncio.run(direct_open(urls[0], args.direct))
         one_fresh = asyncio.run(direct_fresh(urls[0], max(3, args.fresh)))
-        runs = asyncio.run(gateway_runs(gateway, ids, urls, connections, args, upstreams.pid))
+        pids = [proc.pid for proc in upstreams]
+        runs = asyncio.run(gateway_runs(gateway, ids, urls, connections, args, pids))
     finally:
         if gateway is not None:
             gateway.stop()
-        stop_process(upstreams)
+        for proc in upstreams:
+            stop_process(proc)
         if args.keep:
             print(f"kept {tmp}")
         else:
@@ -188,8 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     one_new = percentile(one_fresh, 50)
     cold = percentile(ms("cold"), 50)
     fresh = percentile(ms("fresh"), 50)
+    placement = "one process" if args.shared_process else "one process each"
     print(
-        f"servers={args.servers} delay_ms={args.delay_ms:.0f} client={PROTOCOL} "
+        f"servers={args.servers} ({placement}) delay_ms={args.delay_ms:.0f} client={PROTOCOL} "
         f"(cold n={len(ms('cold'))}, fresh n={len(ms('fresh'))}, warm n={len(ms('warm'))})"
     )
     print(f"one_server_list_p50_ms={one:.3f} (open 2025-11-25 session)")
@@ -200,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     gateway_cpu, upstream_cpu = ms("cold_cpu_ms")
     print(
         f"fanout_cold_cpu_ms_per_listing gateway={gateway_cpu:.1f} upstreams={upstream_cpu:.1f} "
-        "(the upstreams share one process; CPU time, 10 ms clock ticks)"
+        "(CPU time, 10 ms clock ticks)"
     )
     print(f"fanout_cold_fresh_p50_ms={fresh:.3f} fanout_cold_fresh_max_ms={max(ms('fresh')):.3f}")
     print(f"fanout_cold_fresh_ratio={fresh / one_new:.2f} (from nothing / one fresh listing)")
