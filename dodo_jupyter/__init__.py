@@ -17,3 +17,10 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "dodo-jupyter"}]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext dodo_jupyter``: registers the ``%dodo`` magics (see .magics)."""
+    from .magics import DodoMagics
+
+    ipython.register_magics(DodoMagics)

@@ -1,4 +1,5 @@
-"""``jupyter dodo``: manage the catalog, your gateway tokens, the database and the key.
+"""``jupyter dodo``: manage the catalog, your gateway tokens, agents' configs, the database
+and the key.
 
 It reads the same configuration as the server (``c.DodoApp.*`` in
 ``jupyter_server_config.py``/``.json`` and ``jupyter_dodo_config.*`` on the Jupyter config
@@ -173,6 +174,49 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- agents -----------------------------------------------------------------------------
+
+
+def _gateway_url(args: argparse.Namespace) -> str:
+    if args.url:
+        return str(args.url)
+    from jupyter_server.serverapp import list_running_servers
+
+    urls = sorted({str(info["url"]) for info in list_running_servers()})
+    if len(urls) != 1:
+        found = ", ".join(urls) if urls else "none"
+        raise DodoError(
+            f"Give the gateway URL with --url (e.g. http://127.0.0.1:8888/dodo/mcp): "
+            f"running Jupyter servers found: {found}."
+        )
+    return urls[0].rstrip("/") + "/dodo/mcp"
+
+
+def cmd_agents_configure(args: argparse.Namespace) -> int:
+    from .agent_config import TARGETS, entry_for, write_entry
+
+    url = _gateway_url(args)
+    runtime = _runtime(args)
+    label = args.label or f"agent: {args.target}"
+    new = _run(runtime.tokens.create(runtime.resolver.owner, label, args.expires_in_days))
+    root, home = Path(args.root).resolve(), Path.home()
+    if args.target == "print":
+        for target in TARGETS.values():
+            snippet = {"mcpServers": {args.name: entry_for(target, url, new.token)}}
+            print(f"# {target.description}: {target.path(root, home)}")
+            print(json.dumps(snippet, indent=2))
+        print(f"Token {new.info['id']} is shown only now.", file=sys.stderr)
+        return 0
+    target = TARGETS[args.target]
+    report = write_entry(target.path(root, home), args.name, entry_for(target, url, new.token))
+    verb = "Replaced" if report.replaced else "Added"
+    print(f"{verb} {args.name!r} in {report.path} ({target.description} → {url}).")
+    if report.backup is not None:
+        print(f"The previous file is kept as {report.backup}.")
+    print(f"Token {new.info['id']} ({label!r}); revoke it with `jupyter dodo tokens revoke`.")
+    return 0
+
+
 # -- store ------------------------------------------------------------------------------
 
 
@@ -272,6 +316,23 @@ def _parser() -> argparse.ArgumentParser:
     p = tsub.add_parser("revoke", parents=[common], help="delete a token by id")
     p.add_argument("id")
     p.set_defaults(func=cmd_tokens_revoke)
+
+    agents = sub.add_parser("agents", help="point agents at your MCP gateway")
+    asub = agents.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = asub.add_parser(
+        "configure",
+        parents=[common],
+        help="write (or print) an agent's MCP config with a new gateway token",
+    )
+    p.add_argument("target", choices=["jupyter-ai", "nbi", "claude-code", "print"])
+    p.add_argument("--url", help="the gateway URL (default: the running Jupyter server's)")
+    p.add_argument("--name", default="dodo", help="the server's name in the config")
+    p.add_argument(
+        "--root", default=".", help="the project directory (jupyter-ai, claude-code; default .)"
+    )
+    p.add_argument("--label", help="the token's label")
+    p.add_argument("--expires-in-days", type=int)
+    p.set_defaults(func=cmd_agents_configure)
 
     db = sub.add_parser("db", help="the database")
     dsub = db.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -52,6 +52,8 @@ def test_help_for_every_command(env: dict[str, str]) -> None:
         ["db"],
         ["db", "upgrade"],
         ["rotate-key"],
+        ["agents"],
+        ["agents", "configure"],
     ):
         result = dodo(env, *args, "--help")
         assert result.returncode == 0, (args, result.stderr)
@@ -176,3 +178,55 @@ def test_config_file_is_read(env: dict[str, str], tmp_path: Path) -> None:
     assert result.returncode == 0 and db.exists()
     missing = dodo(env, "db", "upgrade", "--config", str(tmp_path / "none.py"))
     assert missing.returncode == 1 and "no such file" in missing.stderr
+
+
+def test_agents_configure_merges_keeps_a_backup_and_never_clobbers(
+    env: dict[str, str], db_url: str, tmp_path: Path
+) -> None:
+    env["HOME"] = str(tmp_path / "home")
+    project = tmp_path / "project"
+    settings = project / ".jupyter" / "mcp_settings.json"
+    settings.parent.mkdir(parents=True)
+    existing = {"mcpServers": {"other": {"url": "https://other.example/mcp"}}, "theme": "dark"}
+    settings.write_text(json.dumps(existing))
+    url = "http://127.0.0.1:8888/dodo/mcp"
+
+    def configure(target: str) -> subprocess.CompletedProcess:
+        args = ["agents", "configure", target, "--url", url, "--root", str(project)]
+        return dodo(env, *args, db_url=db_url)
+
+    first = configure("jupyter-ai")
+    assert first.returncode == 0, first.stderr
+    data = json.loads(settings.read_text())
+    assert data["theme"] == "dark"
+    assert data["mcpServers"]["other"] == existing["mcpServers"]["other"]
+    entry = data["mcpServers"]["dodo"]
+    token = entry["headers"]["Authorization"].removeprefix("Bearer ")
+    assert entry["url"] == url and token.startswith("dodo_")
+    assert token not in first.stdout + first.stderr
+    assert settings.stat().st_mode & 0o777 == 0o600
+    (backup,) = settings.parent.glob("mcp_settings.json.bak-*")
+    assert json.loads(backup.read_text()) == existing
+    listing = json.loads(dodo(env, "tokens", "list", "--json", db_url=db_url).stdout)
+    assert [t["label"] for t in listing["tokens"]] == ["agent: jupyter-ai"]
+
+    again = configure("jupyter-ai")
+    assert again.returncode == 0 and "Replaced 'dodo'" in again.stdout
+    assert len(list(settings.parent.glob("mcp_settings.json.bak-*"))) == 2
+
+    assert configure("nbi").returncode == 0
+    nbi = json.loads((tmp_path / "home/.jupyter/nbi/mcp.json").read_text())
+    assert nbi["mcpServers"]["dodo"]["url"] == url
+    assert configure("claude-code").returncode == 0
+    claude = json.loads((project / ".mcp.json").read_text())
+    assert claude["mcpServers"]["dodo"]["type"] == "http"
+
+    broken = project / ".mcp.json"
+    broken.write_text("{not json")
+    refused = configure("claude-code")
+    assert refused.returncode == 1 and "not valid JSON" in refused.stderr
+    assert broken.read_text() == "{not json"
+
+    printed = configure("print")
+    assert printed.returncode == 0
+    assert printed.stdout.count('"mcpServers"') == 3 and "Bearer dodo_" in printed.stdout

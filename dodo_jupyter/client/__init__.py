@@ -1,0 +1,27 @@
+"""Use dodo from a kernel or any Python process.
+
+>>> from dodo_jupyter.client import DodoClient
+>>> dodo = DodoClient()                       # found from DODO_MCP_URL / DODO_MCP_TOKEN
+>>> [t.name for t in dodo.list_tools()]       # doctest: +SKIP
+>>> dodo.call_tool("demo__add", {"a": 1, "b": 2}).value   # doctest: +SKIP
+
+See :mod:`.discovery` for how dodo is found, :mod:`.adapters` for OpenAI specs and
+Python callables, and :mod:`.results` for how results display.
+"""
+
+from .discovery import Endpoint, discover
+from .dodo_client import AsyncDodoClient, DodoClient
+from .errors import DodoClientError, NotFoundError, ToolError
+from .results import Tool, ToolResult
+
+__all__ = [
+    "AsyncDodoClient",
+    "DodoClient",
+    "DodoClientError",
+    "Endpoint",
+    "NotFoundError",
+    "Tool",
+    "ToolError",
+    "ToolResult",
+    "discover",
+]

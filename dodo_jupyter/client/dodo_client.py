@@ -1,0 +1,296 @@
+"""Clients for code in a kernel: list and call the user's tools through the gateway, and
+use dodo's REST API (servers, catalog, connecting) when the Jupyter server is known.
+
+:class:`AsyncDodoClient` is the asyncio client; :class:`DodoClient` runs it on a private
+event-loop thread, so its methods can be called from a notebook cell (whose own loop is
+already running) or any other code. Tool calls open a short MCP session (the MCP SDK's
+``Client``, stateless 2026-07-28 when the gateway offers it). Errors are
+:class:`DodoClientError` with a message that says what to do; a tool that answers with
+an error raises :class:`ToolError` carrying the upstream message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Coroutine
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import httpx
+
+from .discovery import Endpoint, discover
+from .errors import DodoClientError, ToolError
+from .results import Tool, ToolResult
+
+__all__ = ["AsyncDodoClient", "DodoClient"]
+
+T = TypeVar("T")
+
+
+def _short(error: BaseException) -> str:
+    if isinstance(error, BaseExceptionGroup):
+        return "; ".join(_short(e) for e in error.exceptions)
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def _status_of(error: BaseException) -> int | None:
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            status = _status_of(inner)
+            if status is not None:
+                return status
+        return None
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+class AsyncDodoClient:
+    """The user's tools and connections, from a kernel or any Python process.
+
+    Parameters
+    ----------
+    endpoint:
+        Where dodo is; found with :func:`~dodo_jupyter.client.discovery.discover` when
+        not given.
+    timeout:
+        Seconds one request may take (tool calls included).
+    """
+
+    def __init__(self, endpoint: Endpoint | None = None, *, timeout: float = 120.0) -> None:
+        self.endpoint = endpoint if endpoint is not None else discover()
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.endpoint.mcp_url} ({self.endpoint.source})>"
+
+    # -- the gateway (MCP) --------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _mcp(self) -> AsyncIterator[Any]:
+        import httpx2
+        from mcp import Client
+        from mcp.client.streamable_http import streamable_http_client
+
+        url = self.endpoint.mcp_url
+        # The SDK reports HTTP failures without their status; the hook keeps it.
+        failed: list[int] = []
+
+        async def record(response: httpx2.Response) -> None:
+            if response.status_code >= 400:
+                failed.append(response.status_code)
+
+        try:
+            async with httpx2.AsyncClient(
+                headers=self.endpoint.mcp_headers,
+                timeout=self.timeout,
+                event_hooks={"response": [record]},
+            ) as http:
+                transport = streamable_http_client(url, http_client=http)
+                async with Client(transport, mode="auto", cache=None) as client:
+                    yield client
+        except DodoClientError:
+            raise
+        except Exception as e:
+            raise self._gateway_error(e, failed[-1] if failed else None) from None
+
+    def _gateway_error(self, error: BaseException, status: int | None) -> DodoClientError:
+        url = self.endpoint.mcp_url
+        status = status or _status_of(error)
+        if status in (401, 403):
+            return DodoClientError(
+                f"The dodo gateway refused this kernel's credentials (HTTP {status}): the token "
+                "was revoked or the server restarted. Restart the kernel, or create a token in "
+                "JupyterLab's MCP panel (Agent access) and set DODO_MCP_TOKEN."
+            )
+        text = _short(error)
+        if "connect" in text.lower() or isinstance(error, OSError):
+            return DodoClientError(
+                f"The dodo gateway at {url} cannot be reached ({text}): is the Jupyter server "
+                "running, and is dodo enabled (jupyter server extension list)?"
+            )
+        if status is not None:
+            text = f"HTTP {status}: {text}"
+        return DodoClientError(f"The dodo gateway at {url} failed ({text}).")
+
+    async def list_tools(self) -> list[Tool]:
+        """The tools agents may use (switched on in the MCP panel)."""
+        async with self._mcp() as client:
+            result = await client.list_tools()
+        return [
+            Tool(tool.name, tool.description or "", dict(tool.input_schema or {}))
+            for tool in result.tools
+        ]
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any] | None = None, *, raise_on_error: bool = True
+    ) -> ToolResult:
+        """Call a tool by its gateway name (``<server>__<tool>``).
+
+        A tool error raises :class:`ToolError` (``raise_on_error=False`` returns it)."""
+        async with self._mcp() as client:
+            answer = await client.call_tool(name, arguments or {})
+        dumped = answer.model_dump(by_alias=True, mode="json", exclude_none=True)
+        result = ToolResult(
+            name=name,
+            content=list(dumped.get("content") or []),
+            structured=dumped.get("structuredContent"),
+            is_error=bool(answer.is_error),
+        )
+        if result.is_error and raise_on_error:
+            raise ToolError(f"{name}: {result.text or 'the tool failed'}", result)
+        return result
+
+    # -- the REST API -------------------------------------------------------------------
+
+    async def _api(self, method: str, path: str, body: Any = None) -> Any:
+        endpoint = self.endpoint
+        if endpoint.server_url is None or endpoint.api_headers is None:
+            raise DodoClientError(
+                "This needs the Jupyter server's API, which was not found from this process "
+                "(no JupyterHub environment, no runtime file of the parent server). Use the "
+                "MCP panel in JupyterLab instead."
+            )
+        url = endpoint.server_url + "dodo/api/" + path
+        try:
+            async with httpx.AsyncClient(
+                headers=endpoint.api_headers, timeout=self.timeout
+            ) as http:
+                response = await http.request(method, url, json=body)
+        except httpx.HTTPError as e:
+            raise DodoClientError(
+                f"The Jupyter server at {endpoint.server_url} cannot be reached "
+                f"({type(e).__name__}): is it running?"
+            ) from None
+        if response.status_code >= 400:
+            try:
+                message = response.json().get("message") or response.text
+            except ValueError:
+                message = response.text[:300]
+            raise DodoClientError(f"{message} (HTTP {response.status_code})")
+        return response.json()
+
+    async def servers(self) -> list[dict[str, Any]]:
+        """Your connections with their state."""
+        return list((await self._api("GET", "mcp/servers"))["servers"])
+
+    async def catalog(self) -> list[dict[str, Any]]:
+        """The approved MCP servers you may connect."""
+        return list((await self._api("GET", "mcp-catalog"))["entries"])
+
+    async def tool_settings(self) -> list[dict[str, Any]]:
+        """Every tool of your connections with its server and switch."""
+        return list((await self._api("GET", "mcp/tools"))["tools"])
+
+    async def start_connect(self, catalog_id: str) -> dict[str, Any]:
+        """Start connecting a catalog entry: ``{state, connection_id[, authorize_url]}``."""
+        result: dict[str, Any] = await self._api(
+            "POST", "mcp/start-auth", {"catalog_id": catalog_id}
+        )
+        return result
+
+    async def connection(self, connection_id: str) -> dict[str, Any] | None:
+        for server in await self.servers():
+            if server["id"] == connection_id:
+                return server
+        return None
+
+    async def disconnect(self, catalog_id: str) -> int:
+        """Disconnect every connection to a catalog entry; how many there were."""
+        ids = [s["id"] for s in await self.servers() if s.get("catalog_id") == catalog_id]
+        if not ids:
+            raise DodoClientError(
+                f"You have no connection to {catalog_id!r}: %dodo servers lists them."
+            )
+        for connection_id in ids:
+            await self._api("POST", "mcp/delete-auth", {"connection_id": connection_id})
+        return len(ids)
+
+
+class _LoopThread:
+    """An event loop on a daemon thread that runs coroutines for synchronous callers."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="dodo-client", daemon=True
+        )
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result()
+
+
+_shared_loop: _LoopThread | None = None
+_shared_lock = threading.Lock()
+
+
+def _loop_thread() -> _LoopThread:
+    global _shared_loop
+    with _shared_lock:
+        if _shared_loop is None:
+            _shared_loop = _LoopThread()
+        return _shared_loop
+
+
+class DodoClient:
+    """:class:`AsyncDodoClient` for synchronous code (notebook cells, scripts, agents).
+
+    ``DodoClient()`` finds dodo from the environment (see
+    :mod:`dodo_jupyter.client.discovery`)."""
+
+    def __init__(self, endpoint: Endpoint | None = None, *, timeout: float = 120.0) -> None:
+        self.aio = AsyncDodoClient(endpoint, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"<DodoClient {self.aio.endpoint.mcp_url} ({self.aio.endpoint.source})>"
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self.aio.endpoint
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return _loop_thread().run(coro)
+
+    def list_tools(self) -> list[Tool]:
+        return self._run(self.aio.list_tools())
+
+    def call_tool(
+        self, name: str, arguments: dict[str, Any] | None = None, *, raise_on_error: bool = True
+    ) -> ToolResult:
+        return self._run(self.aio.call_tool(name, arguments, raise_on_error=raise_on_error))
+
+    def servers(self) -> list[dict[str, Any]]:
+        return self._run(self.aio.servers())
+
+    def catalog(self) -> list[dict[str, Any]]:
+        return self._run(self.aio.catalog())
+
+    def tool_settings(self) -> list[dict[str, Any]]:
+        return self._run(self.aio.tool_settings())
+
+    def start_connect(self, catalog_id: str) -> dict[str, Any]:
+        return self._run(self.aio.start_connect(catalog_id))
+
+    def connection(self, connection_id: str) -> dict[str, Any] | None:
+        return self._run(self.aio.connection(connection_id))
+
+    def disconnect(self, catalog_id: str) -> int:
+        return self._run(self.aio.disconnect(catalog_id))
+
+    def openai_tools(self) -> list[dict[str, Any]]:
+        """The tools as OpenAI function-calling specs."""
+        from .adapters import openai_tools
+
+        return openai_tools(self.list_tools())
+
+    def functions(self) -> dict[str, Any]:
+        """The tools as Python callables named like the tools, with signatures and
+        docstrings from their schemas; each returns the result's :attr:`~ToolResult.value`."""
+        from .adapters import tool_functions
+
+        return tool_functions(self, self.list_tools())

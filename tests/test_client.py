@@ -1,0 +1,150 @@
+"""The kernel-side client without a kernel: how dodo is found, how tools become OpenAI
+specs and Python functions, how results display, how magic arguments are read."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.error import UsageError
+
+from dodo_jupyter.client import DodoClient, Endpoint, NotFoundError, Tool, ToolResult, discover
+from dodo_jupyter.client.adapters import openai_tools, tool_function
+from dodo_jupyter.magics import parse_arguments, parse_cell
+
+
+def write_server_file(runtime: Path, pid: int, url: str, token: str) -> None:
+    runtime.mkdir(parents=True, exist_ok=True)
+    info = {"pid": pid, "url": url, "token": token, "base_url": "/"}
+    (runtime / f"jpserver-{pid}.json").write_text(json.dumps(info))
+
+
+def test_gateway_settings_from_the_environment(tmp_path: Path) -> None:
+    write_server_file(tmp_path, 41, "http://127.0.0.1:8888/", "jtoken")
+    found = discover(
+        {
+            "DODO_MCP_URL": "http://127.0.0.1:8888/dodo/mcp",
+            "DODO_MCP_TOKEN": "dodo_secret",
+            "JUPYTER_RUNTIME_DIR": str(tmp_path),
+        }
+    )
+    assert found.mcp_url == "http://127.0.0.1:8888/dodo/mcp"
+    assert found.mcp_headers == {"Authorization": "Bearer dodo_secret"}
+    # The REST API: the runtime file whose URL the gateway URL starts with.
+    assert found.server_url == "http://127.0.0.1:8888/"
+    assert found.api_headers == {"Authorization": "token jtoken"}
+    assert "dodo_secret" not in repr(found) and "jtoken" not in repr(found)
+
+
+def test_the_parent_server_is_chosen_among_several(tmp_path: Path) -> None:
+    write_server_file(tmp_path, 41, "http://127.0.0.1:8888/", "first")
+    write_server_file(tmp_path, 42, "http://127.0.0.1:9999/lab-base/", "second")
+    found = discover({"JPY_PARENT_PID": "42", "JUPYTER_RUNTIME_DIR": str(tmp_path)})
+    assert found.mcp_url == "http://127.0.0.1:9999/lab-base/dodo/mcp"
+    assert found.mcp_headers == found.api_headers == {"Authorization": "token second"}
+    assert found.source == "jupyter server pid 42"
+
+
+def test_jupyterhub_environment(tmp_path: Path) -> None:
+    found = discover(
+        {
+            "JUPYTERHUB_API_TOKEN": "hubtoken",
+            "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:41000/user/alice",
+            "JUPYTER_RUNTIME_DIR": str(tmp_path),
+        }
+    )
+    assert found.mcp_url == "http://127.0.0.1:41000/user/alice/dodo/mcp"
+    assert found.api_headers == {"Authorization": "token hubtoken"}
+
+
+def test_nothing_found_says_what_to_set(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="DODO_MCP_URL and DODO_MCP_TOKEN"):
+        discover({"JUPYTER_RUNTIME_DIR": str(tmp_path / "empty")})
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "query": {"type": "string", "description": "What to look for."},
+        "limit": {"type": "integer", "default": 10},
+        "mode": {"type": "string", "enum": ["fast", "exact"]},
+        "class": {"type": "string"},
+    },
+    "required": ["query", "class"],
+}
+
+
+class RecordingClient(DodoClient):
+    """A DodoClient whose calls are recorded instead of sent."""
+
+    def __init__(self) -> None:
+        super().__init__(Endpoint("http://127.0.0.1:1/dodo/mcp", {}))
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def call_tool(
+        self, name: str, arguments: dict[str, Any] | None = None, *, raise_on_error: bool = True
+    ) -> ToolResult:
+        self.calls.append((name, dict(arguments or {})))
+        return ToolResult(name, [{"type": "text", "text": '{"hits": 3}'}])
+
+
+def test_tools_become_python_functions_with_signatures_and_docstrings() -> None:
+    client = RecordingClient()
+    search = tool_function(client, Tool("docs__search", "Search the docs.", SCHEMA))
+    signature = inspect.signature(search)
+    assert list(signature.parameters) == ["query", "arg_class", "limit", "mode"]
+    assert signature.parameters["query"].annotation is str
+    assert signature.parameters["limit"].default == 10
+    assert search.__name__ == "docs__search"
+    assert search.__doc__ is not None and "What to look for." in search.__doc__
+    assert "One of ['fast', 'exact']" in search.__doc__
+    assert search("cats", "mammal", mode="fast") == {"hits": 3}
+    assert client.calls == [("docs__search", {"query": "cats", "class": "mammal", "mode": "fast"})]
+    with pytest.raises(TypeError):
+        search(limit=3)  # the required arguments are missing
+
+
+def test_openai_specs() -> None:
+    (spec,) = openai_tools([Tool("docs__search", "Search the docs.", SCHEMA)])
+    assert spec == {
+        "type": "function",
+        "function": {
+            "name": "docs__search",
+            "description": "Search the docs.",
+            "parameters": SCHEMA,
+        },
+    }
+
+
+def test_results_display_richly_and_give_python_values() -> None:
+    text = ToolResult("t", [{"type": "text", "text": "**bold**"}])
+    assert text.value == "**bold**"
+    assert text._repr_mimebundle_()["text/markdown"] == "**bold**"
+    structured = ToolResult("t", [{"type": "text", "text": "{}"}], structured={"a": 1})
+    assert structured.value == {"a": 1}
+    assert "&quot;a&quot;: 1" in structured._repr_mimebundle_()["text/html"]
+    image = ToolResult("t", [{"type": "image", "mimeType": "image/png", "data": "iVBOR"}])
+    assert image.value is image
+    assert '<img src="data:image/png;base64,iVBOR"' in image._repr_mimebundle_()["text/html"]
+    hostile = ToolResult(
+        "t", [{"type": "resource", "resource": {"uri": "x:<b>", "text": "<script>"}}]
+    )
+    assert "<script>" not in hostile._repr_mimebundle_()["text/html"]
+
+
+def test_magic_arguments() -> None:
+    assert parse_arguments(["a=2", "b=x y", 'c={"k": [1]}', "d=true"]) == {
+        "a": 2,
+        "b": "x y",
+        "c": {"k": [1]},
+        "d": True,
+    }
+    with pytest.raises(UsageError, match="key=value"):
+        parse_arguments(["oops"])
+    assert parse_cell('{"a": 1}') == {"a": 1}
+    assert parse_cell("a: 1\nb: [x, y]\n") == {"a": 1, "b": ["x", "y"]}
+    with pytest.raises(UsageError, match="one object"):
+        parse_cell("- 1\n- 2")

@@ -1,0 +1,203 @@
+"""Real kernels using ``%dodo`` and ``DodoClient`` against a real Jupyter server with dodo
+and the demo OAuth MCP server.
+
+The kernels get what a kernel started by that server gets: ``DODO_MCP_URL`` and a gateway
+token in ``DODO_MCP_TOKEN``, and the server's runtime directory (where its
+``jpserver-<pid>.json`` lies) for the REST API. ``docs/example.ipynb`` is executed as
+stored (outputs stripped) and its outputs are checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import queue
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from jupyter_client.manager import start_new_kernel
+from nbclient import NotebookClient
+
+from dodo_jupyter.demo.server import DemoConfig
+from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
+
+from .jupyter_process import REPO, TOKEN, ServerProcess
+from .oauth_peers import callback_query, consent
+
+pytestmark = pytest.mark.notebook
+
+EXAMPLE = REPO / "docs" / "example.ipynb"
+
+
+@pytest.fixture(scope="module")
+def demo() -> Iterator[DemoHandle]:
+    with running_demo_server(DemoConfig(port=0)) as handle:
+        yield handle
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, demo: DemoHandle) -> Iterator[ServerProcess]:
+    proc = ServerProcess(tmp_path_factory.mktemp("nb"), demo)
+    proc.start()
+    yield proc
+    proc.kill()
+    proc.client.close()
+
+
+@pytest.fixture(scope="module")
+def gateway_token(server: ServerProcess) -> str:
+    created = server.call("POST", "/dodo/api/user/mcp-tokens", {"label": "notebook tests"})
+    return str(created["token"])
+
+
+def kernel_env(server: ServerProcess, token: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "DODO_", "JPY_"))}
+    env.update(
+        PYTHONPATH=str(REPO),
+        DODO_MCP_URL=f"{server.base}/dodo/mcp",
+        DODO_MCP_TOKEN=token,
+        JUPYTER_RUNTIME_DIR=str(server.runtime_dir),
+    )
+    return env
+
+
+def connect_demo(server: ServerProcess) -> None:
+    started = server.call("POST", "/dodo/api/mcp/start-auth", {"catalog_id": "demo"})
+    if started["state"] == "connected":
+        return
+    query = callback_query(asyncio.run(consent(started["authorize_url"])))
+    page = server.client.get("/dodo/oauth/callback", params=query)
+    assert page.status_code == 200 and "Connected" in page.text
+
+
+def disconnect_all(server: ServerProcess) -> None:
+    for conn in server.call("GET", "/dodo/api/mcp/servers")["servers"]:
+        server.call("POST", "/dodo/api/mcp/delete-auth", {"connection_id": conn["id"]})
+
+
+def outputs_by_tag(nb: Any) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for cell in nb.cells:
+        for tag in cell.get("metadata", {}).get("tags", []):
+            found[tag] = [dict(output) for output in cell.get("outputs", [])]
+    return found
+
+
+def text_of(outputs: list[dict[str, Any]]) -> str:
+    parts = []
+    for output in outputs:
+        if output.get("output_type") == "stream":
+            parts.append(output["text"])
+        elif output.get("output_type") == "error":
+            parts.append(f"{output['ename']}: {output['evalue']}")
+        else:
+            data = output.get("data", {})
+            parts.append(str(data.get("text/plain", "")))
+            parts.append(str(data.get("text/html", "")))
+            parts.append(str(data.get("text/markdown", "")))
+    return "\n".join(parts)
+
+
+def test_the_example_notebook_runs_in_a_real_kernel(
+    server: ServerProcess, gateway_token: str, tmp_path: Path
+) -> None:
+    connect_demo(server)
+    stored = nbformat.read(EXAMPLE, as_version=4)
+    assert all(not cell.get("outputs") for cell in stored.cells if cell.cell_type == "code"), (
+        "docs/example.ipynb must be kept with its outputs stripped"
+    )
+    client = NotebookClient(stored, timeout=120, kernel_name="python3")
+    nb = client.execute(env=kernel_env(server, gateway_token), cwd=str(tmp_path))
+    out = outputs_by_tag(nb)
+
+    assert "%dodo connect" in text_of(out["help"])
+    assert "demo" in text_of(out["catalog"])
+    servers = out["servers"][0]["data"]
+    assert "<table>" in servers["text/html"] and "connected" in servers["text/plain"]
+    tools = text_of(out["tools"])
+    assert "demo__add" in tools and "demo__echo" not in tools  # --search add
+    assert "5" in text_of(out["call"])  # r.value of add(2, 3)
+    assert "42" in text_of(out["call-yaml"])
+    image = out["call-image"][0]["data"]
+    assert '<img src="data:image/png;base64,' in image["text/html"]
+    assert "demo__add" in text_of(out["client-list"])
+    assert "3" in text_of(out["client-call"])
+    functions = text_of(out["functions"])
+    assert "(a: float, b: float)" in functions and "42" in functions
+    assert "demo__" in text_of(out["openai"])
+    (error,) = out["error"]  # IPython shows a UsageError as one line, no traceback
+    assert error["output_type"] == "stream" and error["name"] == "stderr"
+    assert error["text"].startswith("UsageError: demo__no_such_tool")
+
+    # No secret in any output: not the gateway token, not the Jupyter server's token.
+    everything = json.dumps(nbformat.writes(nb))
+    assert gateway_token not in everything and TOKEN not in everything
+
+
+def test_connect_waits_for_the_consent_and_leaves_no_link(
+    server: ServerProcess, gateway_token: str, tmp_path: Path
+) -> None:
+    disconnect_all(server)
+    km, kc = start_new_kernel(
+        kernel_name="python3", env=kernel_env(server, gateway_token), cwd=str(tmp_path)
+    )
+    try:
+        kc.execute_interactive("%load_ext dodo_jupyter", timeout=60)
+        msg_id = kc.execute("%dodo connect demo --timeout 60")
+        authorize_url = None
+        displays: list[dict[str, Any]] = []
+        reply = None
+        while reply is None:
+            try:
+                msg = kc.get_iopub_msg(timeout=90)
+            except queue.Empty:
+                pytest.fail("the kernel went quiet while connecting")
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind = msg["msg_type"]
+            if kind in ("display_data", "update_display_data"):
+                displays.append(msg["content"])
+                html = msg["content"]["data"].get("text/html", "")
+                link = re.search(r'href="([^"]+)"', html)
+                if link and authorize_url is None:
+                    authorize_url = link.group(1).replace("&amp;", "&")
+                    query = callback_query(asyncio.run(consent(authorize_url)))
+                    page = server.client.get("/dodo/oauth/callback", params=query)
+                    assert page.status_code == 200
+            elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                reply = kc.get_shell_msg(timeout=30)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        assert authorize_url is not None
+        assert any("Waiting for the authorization" in d["data"]["text/html"] for d in displays)
+        final = displays[-1]["data"]["text/html"]
+        assert "demo is connected" in final and "href" not in final
+        (conn,) = server.call("GET", "/dodo/api/mcp/servers")["servers"]
+        assert conn["state"] == "connected"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_errors_say_what_to_do(server: ServerProcess, tmp_path: Path) -> None:
+    env = kernel_env(server, "dodo_not-a-real-token")
+    env.pop("JUPYTER_RUNTIME_DIR")
+    env["JUPYTER_RUNTIME_DIR"] = str(tmp_path / "no-servers-here")
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("%load_ext dodo_jupyter"),
+            nbformat.v4.new_code_cell("%dodo call demo__add a=1 b=2"),
+            nbformat.v4.new_code_cell("%dodo servers"),
+        ]
+    )
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True)
+    ran = client.execute(env=env, cwd=str(tmp_path))
+    (refused,) = ran.cells[1].outputs
+    assert refused["text"].startswith("UsageError: The dodo gateway refused")
+    assert "DODO_MCP_TOKEN" in refused["text"] and "not-a-real-token" not in refused["text"]
+    (no_api,) = ran.cells[2].outputs
+    assert no_api["text"].startswith("UsageError:") and "MCP panel" in no_api["text"]
