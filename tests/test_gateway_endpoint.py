@@ -594,3 +594,31 @@ async def test_host_restarts_a_crashed_endpoint_and_refuses_while_stopping(
     assert host.stopping
     with pytest.raises(Unavailable):
         await host.endpoint()
+
+
+SPANS_PROBE = """
+from opentelemetry import trace
+from dodo_jupyter.gateway.endpoint import GatewayEndpoint
+
+class Installed(trace.TracerProvider):
+    def get_tracer(self, *args, **kwargs):
+        return trace.NoOpTracer()
+
+def spans():
+    endpoint = GatewayEndpoint(lambda: None)
+    return any(type(m).__name__ == "OpenTelemetryMiddleware" for m in endpoint.server.middleware)
+
+before = spans()
+trace.set_tracer_provider(Installed())
+print(before, spans())
+"""
+
+
+def test_sdk_spans_are_emitted_only_when_tracing_is_configured() -> None:
+    """No tracer provider: the SDK's per-message span middleware is dropped (it would cost
+    time and go nowhere); once an OpenTelemetry provider is installed, it stays."""
+    result = subprocess.run(
+        [sys.executable, "-c", SPANS_PROBE], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "True"]

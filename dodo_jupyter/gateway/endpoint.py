@@ -105,6 +105,16 @@ def tool_error(message: str) -> types.CallToolResult:
     )
 
 
+def _tracing_configured() -> bool:
+    """Whether an OpenTelemetry tracer provider was installed (by the time the gateway
+    starts): the API's default proxy provider means spans would go nowhere."""
+    from opentelemetry import trace
+
+    return not isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider
+    )
+
+
 class GatewayEndpoint:
     """The MCP server of the gateway and the SDK session manager that serves it.
 
@@ -135,6 +145,12 @@ class GatewayEndpoint:
             on_call_tool=self._call_tool,
             get_tool_input_schema=self._input_schema,
         )
+        if not _tracing_configured():
+            # The SDK's span per message is a no-op without an OpenTelemetry SDK, yet costs
+            # a few percent of a gateway call; its own docs say to drop it to opt out.
+            self.server.middleware = [
+                m for m in self.server.middleware if type(m).__name__ != "OpenTelemetryMiddleware"
+            ]
         self.manager = StreamableHTTPSessionManager(
             self.server,
             # SSE responses, so progress notifications reach the client during a call.
