@@ -63,12 +63,14 @@ __all__ = [
     "JupyterGateway",
     "McpClient",
     "cpu_seconds",
+    "exit_cleanly_on_sigterm",
     "free_port",
     "open_mcp",
     "percentile",
     "rss_mb",
     "spawn",
     "start_fastmcp_proxy",
+    "start_upstream_processes",
     "start_upstreams",
     "stop_process",
     "wait_http",
@@ -76,6 +78,16 @@ __all__ = [
 
 
 # -- small helpers ------------------------------------------------------------------------
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM (``timeout``, ``kill``) into SystemExit, so a benchmark's ``finally``
+    blocks still stop the servers it started instead of leaving them running."""
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def free_port() -> int:

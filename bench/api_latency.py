@@ -57,7 +57,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # This checkout's code, not an older installed copy (the server subprocess gets it too).
 sys.path.insert(0, str(REPO_ROOT))
 
-from _mcp_bench import free_port, percentile, stop_process  # noqa: E402
+from _mcp_bench import exit_cleanly_on_sigterm, free_port, percentile, stop_process  # noqa: E402
 
 from dodo_jupyter.identity import make_resolver  # noqa: E402
 from dodo_jupyter.runtime import DodoRuntime, RuntimeSettings  # noqa: E402
@@ -281,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server log)")
     args = parser.parse_args(argv)
+    exit_cleanly_on_sigterm()
 
     tmp = Path(tempfile.mkdtemp(prefix="dodo-bench-api-"))
     proc: subprocess.Popen[bytes] | None = None

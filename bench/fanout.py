@@ -54,6 +54,7 @@ from _mcp_bench import (
     JupyterGateway,
     McpClient,
     cpu_seconds,
+    exit_cleanly_on_sigterm,
     open_mcp,
     percentile,
     start_upstream_processes,
@@ -165,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     args = parser.parse_args(argv)
+    exit_cleanly_on_sigterm()
 
     tmp = Path(tempfile.mkdtemp(prefix="dodo-bench-fanout-"))
     upstreams: list[subprocess.Popen[bytes]] = []

@@ -47,6 +47,7 @@ from _mcp_bench import (
     JupyterGateway,
     McpClient,
     cpu_seconds,
+    exit_cleanly_on_sigterm,
     open_mcp,
     percentile,
     start_fastmcp_proxy,
@@ -154,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     args = parser.parse_args(argv)
+    exit_cleanly_on_sigterm()
     protocols = [p for p in args.protocols.split(",") if p]
 
     tmp = Path(tempfile.mkdtemp(prefix="dodo-bench-overhead-"))

@@ -43,6 +43,7 @@ from _mcp_bench import (
     JupyterGateway,
     McpClient,
     cpu_seconds,
+    exit_cleanly_on_sigterm,
     open_mcp,
     percentile,
     rss_mb,
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--call-timeout", type=float, default=60.0, help="seconds per call")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     args = parser.parse_args(argv)
+    exit_cleanly_on_sigterm()
 
     tmp = Path(tempfile.mkdtemp(prefix="dodo-bench-load-"))
     upstreams: subprocess.Popen[bytes] | None = None

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from _mcp_bench import free_port, rss_mb, stop_process
+from _mcp_bench import exit_cleanly_on_sigterm, free_port, rss_mb, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 try:
@@ -180,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (server logs)")
     args = parser.parse_args(argv)
+    exit_cleanly_on_sigterm()
 
     tmp = Path(tempfile.mkdtemp(prefix="dodo-bench-startup-"))
     runs: list[Run] = []
