@@ -134,6 +134,9 @@ def test_the_example_notebook_runs_in_a_real_kernel(
     assert error["output_type"] == "stream" and error["name"] == "stderr"
     assert error["text"].startswith("UsageError: demo__no_such_tool")
 
+    assert "Disconnected demo." in text_of(out["disconnect"])
+    assert "No connections yet" in text_of(out["servers-after"])
+
     # No secret in any output: not the gateway token, not the Jupyter server's token.
     everything = json.dumps(nbformat.writes(nb))
     assert gateway_token not in everything and TOKEN not in everything
