@@ -173,6 +173,22 @@ class DodoApp(ExtensionApp):
         reopens on the next call).""",
     )
 
+    upstream_list_timeout = Float(
+        10.0,
+        config=True,
+        help="""Seconds one MCP server may take to list its tools for the gateway; a slower
+        server is marked as failing and left out of that listing (the others are not
+        held up).""",
+    )
+
+    upstream_call_timeout = Float(
+        120.0,
+        config=True,
+        help="""Seconds a tool call may take upstream before the agent gets a tool error
+        saying the server did not answer in time (the server is told the call was
+        cancelled).""",
+    )
+
     gateway_listing_ttl = Float(
         60.0,
         config=True,
@@ -207,6 +223,8 @@ class DodoApp(ExtensionApp):
             public_url=self.public_url,
             upstream_idle_timeout=self.upstream_idle_timeout,
             gateway_listing_ttl=self.gateway_listing_ttl,
+            upstream_list_timeout=self.upstream_list_timeout,
+            upstream_call_timeout=self.upstream_call_timeout,
             hygiene_interval=self.hygiene_interval,
             hub_api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
             service_token=self.service_token,

@@ -85,6 +85,8 @@ class RuntimeSettings:
     outbound_timeout: float = 10.0
     upstream_idle_timeout: float = 600.0
     gateway_listing_ttl: float = 60.0
+    upstream_list_timeout: float = 10.0
+    upstream_call_timeout: float = 120.0
     #: Hub mode: seconds between hygiene checks at the hub (0: off), and the server's token.
     hygiene_interval: float = 3600.0
     hub_api_token: str = ""
@@ -238,6 +240,8 @@ class DodoRuntime:
             connections,
             UpstreamPool(idle_timeout=settings.upstream_idle_timeout),
             listing_ttl=settings.gateway_listing_ttl,
+            server_timeout=settings.upstream_list_timeout,
+            call_timeout=settings.upstream_call_timeout,
         )
         connections.listeners.append(gateway.forget)
         self.connections = connections
