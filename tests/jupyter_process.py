@@ -30,11 +30,21 @@ def free_port() -> int:
 class ServerProcess:
     """Starts and kills ``jupyter server`` with dodo on one port and one store."""
 
-    def __init__(self, tmp: Path, demo: DemoHandle) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        demo: DemoHandle,
+        *,
+        db_url: str | None = None,
+        more_catalog: list[dict[str, Any]] | None = None,
+        debug: bool = False,
+    ) -> None:
         self.tmp = tmp
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.db_url = f"sqlite:///{tmp / 'dodo.sqlite'}"
+        self.db_url = db_url or f"sqlite:///{tmp / 'dodo.sqlite'}"
+        self.debug = debug
+        self.log_path = tmp / "server.log"
         self.key_file = tmp / "crypt.key"
         self.runtime_dir = tmp / "jrun"
         self.config = tmp / "config.json"
@@ -47,7 +57,7 @@ class ServerProcess:
                         "key_file": str(self.key_file),
                         "default_catalog": False,
                         "allow_insecure_loopback": True,
-                        "catalog": [{"id": "demo", "url": demo.url}],
+                        "catalog": [{"id": "demo", "url": demo.url}, *(more_catalog or [])],
                     },
                 }
             )
@@ -79,11 +89,13 @@ class ServerProcess:
         ]
         if os.getuid() == 0:
             command.append("--allow-root")
-        log = (self.tmp / "server.log").open("ab")
+        if self.debug:
+            command.append("--debug")
+        log = self.log_path.open("ab")
         self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, (self.tmp / "server.log").read_text()[-3000:]
+            assert self.process.poll() is None, self.log_path.read_text()[-3000:]
             try:
                 if self.client.get("/api/status").status_code == 200:
                     return
@@ -91,6 +103,17 @@ class ServerProcess:
                 pass
             time.sleep(0.05)
         raise AssertionError("jupyter server did not start")
+
+    def stop(self) -> None:
+        """SIGTERM: the server shuts down as on Ctrl-C (extensions stop, logs flush)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
 
     def kill(self) -> None:
         assert self.process is not None
@@ -100,6 +123,6 @@ class ServerProcess:
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
         response = self.client.request(method, path, json=body)
-        log = (self.tmp / "server.log").read_text(errors="replace")[-4000:]
+        log = self.log_path.read_text(errors="replace")[-4000:]
         assert response.status_code < 400, f"{response.text}\n--- server log ---\n{log}"
         return response.json()
