@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,10 +53,9 @@ KERNEL_TOKEN_KIND = "kernel"  # noqa: S105 - a token kind
 
 def load_default_catalog() -> list[dict[str, Any]]:
     """The catalog shipped with dodo (``catalog/default_catalog.json``)."""
-    from .catalog import entries_from_document
+    from .catalog.config import load_default_catalog as load
 
-    text = resources.files("dodo_jupyter.catalog").joinpath("default_catalog.json").read_text()
-    return entries_from_document(json.loads(text))
+    return load()
 
 
 @dataclass
@@ -137,23 +134,13 @@ class DodoRuntime:
 
     def configured_catalog(self) -> list[dict[str, Any]]:
         """Entries the configuration manages: default catalog, catalog_file, catalog."""
-        from .catalog import entries_from_document
+        from .catalog.config import configured_entries
 
-        merged: dict[str, dict[str, Any]] = {}
-        sources: list[list[dict[str, Any]]] = []
-        if self.settings.default_catalog:
-            sources.append(load_default_catalog())
-        if self.settings.catalog_file:
-            path = Path(self.settings.catalog_file)
-            try:
-                sources.append(entries_from_document(json.loads(path.read_text())))
-            except (OSError, ValueError, DodoError) as e:
-                log.error("DodoApp.catalog_file %r cannot be used: %s", str(path), e)
-        sources.append(list(self.settings.catalog))
-        for source in sources:
-            for item in source:
-                merged[str(item.get("id"))] = item
-        return list(merged.values())
+        return configured_entries(
+            default_catalog=self.settings.default_catalog,
+            catalog_file=self.settings.catalog_file,
+            catalog=list(self.settings.catalog),
+        )
 
     # -- lifecycle --------------------------------------------------------------------
 
