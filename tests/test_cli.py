@@ -138,7 +138,7 @@ def test_db_upgrade_from_empty(env: dict[str, str], db_url: str) -> None:
     first = dodo(env, "db", "upgrade", db_url=db_url)
     assert first.returncode == 0 and "was empty" in first.stdout, first.stderr
     second = dodo(env, "db", "upgrade", db_url=db_url)
-    assert "was 0004" in second.stdout
+    assert "was 0005" in second.stdout
 
 
 def test_rotate_key_keeps_secrets_readable(
