@@ -47,6 +47,8 @@ def _admin_dict(row: ApprovedMCP) -> dict[str, Any]:
     """An entry with the bookkeeping administrators see."""
     data = _public_dict(row)
     data["managed_by"] = row.managed_by
+    data["created_by"] = row.created_by
+    data["updated_by"] = row.updated_by
     for name in ("created_at", "updated_at", "deleted_at"):
         value = getattr(row, name)
         data[name] = value.isoformat() if value else None
