@@ -107,8 +107,12 @@ class HubCatalogClient:
                     method, self.url + path, headers=all_headers, params=params, content=content
                 )
         except httpx.TimeoutException:
+            unsure = ""
+            if method != "GET":
+                # The request may have reached it: a slow service can still apply it.
+                unsure = " The change may still be made: check the catalog before retrying."
             raise HubCatalogUnavailable(
-                f"{self.name} at {self.url} did not answer within {self.timeout:g} s."
+                f"{self.name} at {self.url} did not answer within {self.timeout:g} s.{unsure}"
             ) from None
         except httpx.HTTPError as e:
             raise HubCatalogUnavailable(
