@@ -176,3 +176,25 @@ def test_config_file_is_read(env: dict[str, str], tmp_path: Path) -> None:
     assert result.returncode == 0 and db.exists()
     missing = dodo(env, "db", "upgrade", "--config", str(tmp_path / "none.py"))
     assert missing.returncode == 1 and "no such file" in missing.stderr
+
+
+def test_catalog_changes_are_refused_in_hub_catalog_mode(
+    env: dict[str, str], sqlite_url: str
+) -> None:
+    hub_env = {
+        **env,
+        "JUPYTERHUB_USER": "alice",
+        "JUPYTERHUB_API_URL": "http://127.0.0.1:9/hub/api",
+        "DODO_HUB_CATALOG_URL": "http://127.0.0.1:9/services/dodo/",
+    }
+    added = dodo(
+        hub_env, "catalog", "add", "--id", "x", "--url", "https://x.test/", db_url=sqlite_url
+    )
+    assert added.returncode == 1
+    assert "copy of the hub catalog service's (http://127.0.0.1:9/services/dodo/)" in added.stderr
+    listed = dodo(hub_env, "catalog", "list", db_url=sqlite_url)
+    assert listed.returncode == 0, listed.stderr
+
+    local_env = {**env, "DODO_HUB_CATALOG_URL": "http://127.0.0.1:9/services/dodo/"}
+    local = dodo(local_env, "catalog", "list", db_url=sqlite_url)
+    assert local.returncode == 1 and "needs hub mode" in local.stderr
