@@ -27,6 +27,8 @@ from .service import CatalogHub, CatalogHubSettings
 
 __all__ = ["DEFAULT_DB_FILE", "DodoHubApp"]
 
+_LOG_FORMAT = "[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
+
 #: The SQLite file the service uses by default, in its working directory (the hub's,
 #: which in Zero-to-JupyterHub is the hub's persistent volume).
 DEFAULT_DB_FILE = "dodo_catalog.sqlite"
@@ -176,6 +178,10 @@ class DodoHubApp(Application):
     def _default_log_level(self) -> int:
         return logging.INFO
 
+    @default("log_format")
+    def _default_log_format(self) -> str:
+        return _LOG_FORMAT
+
     def initialize(self, argv: Any = None) -> None:
         super().initialize(argv)
         path = Path(self.config_file) if self.config_file else Path("dodo_hub_config.py")
@@ -223,9 +229,8 @@ class DodoHubApp(Application):
     def start(self) -> None:
         # dodo's modules log through their own loggers: send them where the app logs.
         level: Any = self.log_level
-        logging.basicConfig(
-            level=level, format="[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
-        )
+        logging.basicConfig(level=level, format=_LOG_FORMAT)
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         asyncio.run(self.serve())
 
     async def serve(self, ready: asyncio.Event | None = None) -> None:
