@@ -6,7 +6,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dodo_jupyter.hub.auth import access_scopes_from_env, caller_from_model, token_from_header
+import pytest
+
+from dodo_jupyter.exceptions import Forbidden, Unauthorized, Unavailable
+from dodo_jupyter.hub.auth import (
+    HubTokenAuthority,
+    access_scopes_from_env,
+    caller_from_model,
+    token_from_header,
+)
 
 from .hub_service import ACCESS, model
 
@@ -39,3 +47,38 @@ def test_access_and_admin_from_the_hub_model() -> None:
     assert caller(admin=True).is_admin
     service = caller_from_model(model("bot", kind="service"), access_scopes={ACCESS})
     assert service.actor == "service:bot"
+
+
+class FakeHubAuth:
+    """Answers like HubAuth.user_for_token(token, sync=False)."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.asked: list[str] = []
+
+    async def user_for_token(self, token: str, *, sync: bool = True) -> Any:
+        assert sync is False
+        self.asked.append(token)
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+@pytest.mark.asyncio
+async def test_hub_token_authority() -> None:
+    from tornado.web import HTTPError
+
+    hub_auth = FakeHubAuth(model("ada", groups=["cat"]))
+    authority = HubTokenAuthority(hub_auth=hub_auth, admin_groups={"cat"}, access_scopes={ACCESS})
+    caller = await authority.authorize("token t1", admin=True)
+    assert (caller.name, caller.is_admin) == ("ada", True) and hub_auth.asked == ["t1"]
+
+    authority.hub_auth = FakeHubAuth(None)  # the hub said 403: not a valid token
+    with pytest.raises(Unauthorized):
+        await authority.authorize("token t2")
+    authority.hub_auth = FakeHubAuth(HTTPError(502, "Failed to check authorization"))
+    with pytest.raises(Unavailable, match="cannot ask JupyterHub"):
+        await authority.authorize("token t3")
+    authority.hub_auth = FakeHubAuth(model("bo"))
+    with pytest.raises(Forbidden, match="'bo' is not a dodo administrator at the hub"):
+        await authority.authorize("Bearer t4", admin=True)
