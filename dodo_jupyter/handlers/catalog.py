@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..catalog.status import render_catalog
 from ..exceptions import BadRequest
 from .base import DodoAPIHandler
 
@@ -38,6 +37,10 @@ class CatalogHandler(DodoAPIHandler):
     @authorized
     async def get(self) -> None:
         await self.identity()
+        # Imported here: dodo_jupyter.catalog loads SQLAlchemy, which a server imports on
+        # a thread after start (see tests/test_gateway_endpoint.py), not with the handlers.
+        from ..catalog.status import render_catalog
+
         cached = await self.dodo.catalog.enabled()
         body, etag = render_catalog(cached.body, cached.etag, self.dodo.catalog_status())
         self.set_header("ETag", etag)
