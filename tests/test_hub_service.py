@@ -165,7 +165,10 @@ async def test_errors_name_the_fields(call: Client) -> None:
     status, body = await call("GET", f"{ADMIN}/nope")
     assert status == 404 and body["error"] == "not_found"
     status, body = await call("GET", "api/nothing-here")
-    assert status == 404 and body["message"] == "No such dodo catalog service endpoint."
+    assert (status, body["error"]) == (404, "not_found")
+    assert body["message"] == "No such dodo catalog service endpoint."
+    status, body = await call("PATCH", ADMIN, body={})
+    assert (status, body["error"]) == (405, "method_not_allowed")
 
 
 async def test_import_server_json(call: Client) -> None:

@@ -36,6 +36,8 @@ __all__ = ["routes"]
 
 log = logging.getLogger(__name__)
 
+_STATUS_CODES = {404: "not_found", 405: "method_not_allowed"}
+
 
 class ServiceHandler(RequestHandler):
     """Base: JSON in and out, the caller from the hub, errors as JSON."""
@@ -96,11 +98,8 @@ class ServiceHandler(RequestHandler):
             message = exc.log_message or exc.reason or message
         elif status_code >= 500:
             message = "Unexpected error in the dodo catalog service; its log has the details."
-        self.finish(
-            json.dumps(
-                {"error": "internal_error" if status_code >= 500 else "error", "message": message}
-            )
-        )
+        error = _STATUS_CODES.get(status_code, "internal_error" if status_code >= 500 else "error")
+        self.finish(json.dumps({"error": error, "message": message}))
 
 
 class CatalogHandler(ServiceHandler):
