@@ -157,7 +157,33 @@ class DodoApp(ExtensionApp):
         5.0,
         config=True,
         help="""Seconds the enabled catalog is served from memory before it is read again;
-        this server's own edits show at once, other processes' within this time.""",
+        this server's own edits show at once, other processes' within this time. In
+        hub-catalog mode also the seconds between two (conditional) requests to the hub
+        catalog service.""",
+    )
+
+    hub_catalog_url = Unicode(
+        config=True,
+        help="""Hub mode: the URL of the dodo hub catalog service (e.g.
+        'http://proxy-public/services/dodo/'); the catalog then comes from there instead of
+        this server's own configuration (DodoApp.catalog, catalog_file and default_catalog
+        are not used) and admin edits are forwarded to it with this server's hub token.
+        The last good copy is kept in this server's store and served, marked stale, while
+        the service is unreachable. Default: the DODO_HUB_CATALOG_URL environment variable
+        (set it with c.Spawner.environment, see docs/jupyterhub.md); empty: off.
+        Security: the server's JUPYTERHUB_API_TOKEN is sent to this URL.""",
+    )
+
+    @default("hub_catalog_url")
+    def _default_hub_catalog_url(self) -> str:
+        return os.environ.get("DODO_HUB_CATALOG_URL", "")
+
+    hub_catalog_timeout = Float(
+        5.0,
+        config=True,
+        help="""Seconds a request to the hub catalog service may take (connect and each
+        read) before the last good copy is served instead. The service is asked again at
+        most every DodoApp.catalog_cache_ttl seconds (at least 5 s after a failure).""",
     )
 
     max_request_bytes = Integer(
@@ -227,6 +253,8 @@ class DodoApp(ExtensionApp):
             upstream_call_timeout=self.upstream_call_timeout,
             hygiene_interval=self.hygiene_interval,
             hub_api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+            hub_catalog_url=self.hub_catalog_url,
+            hub_catalog_timeout=self.hub_catalog_timeout,
             service_token=self.service_token,
             base_url=self.serverapp.base_url if self.serverapp is not None else "/",
         )
@@ -235,16 +263,23 @@ class DodoApp(ExtensionApp):
         resolver = make_resolver(
             self.identity_mode, admin_users=self.admin_users, admin_groups=self.admin_groups
         )
+        if self.hub_catalog_url and resolver.mode != "hub":
+            raise ValueError(
+                "DodoApp.hub_catalog_url (env DODO_HUB_CATALOG_URL) needs hub mode: the "
+                "server authenticates to the catalog service with its JupyterHub token. "
+                "Unset it, or run the server under JupyterHub."
+            )
         return DodoRuntime(self.runtime_settings(), resolver)
 
     def initialize_settings(self) -> None:
         self.runtime = self.make_runtime()
         self.settings["dodo"] = self.runtime
         self.log.info(
-            "dodo %s: %s mode, owner %r",
+            "dodo %s: %s mode, owner %r, catalog from %s",
             __version__,
             self.runtime.resolver.mode,
             self.runtime.resolver.owner,
+            self.hub_catalog_url or "this server's store",
         )
 
     def initialize_handlers(self) -> None:

@@ -49,6 +49,18 @@ def _runtime(args: argparse.Namespace) -> Any:
     return runtime
 
 
+def _local_catalog(runtime: Any) -> Any:
+    """The runtime's catalog, when this store's catalog is the one to change."""
+    url = runtime.settings.hub_catalog_url
+    if url:
+        raise DodoError(
+            f"This server's catalog is a copy of the hub catalog service's ({url}): a change "
+            "here would be overwritten. Change it there: dodo/api/admin/approved-mcps on your "
+            "own server, or the service's API (see docs/jupyterhub.md)."
+        )
+    return runtime.catalog
+
+
 def _run(coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run(coro)
 
@@ -112,14 +124,14 @@ def cmd_catalog_add(args: argparse.Namespace) -> int:
         if args.header:
             data["headers"] = [{"name": h} for h in args.header]
     runtime = _runtime(args)
-    entry = _run(runtime.catalog.create(_actor(runtime), data))
+    entry = _run(_local_catalog(runtime).create(_actor(runtime), data))
     print(f"Added {entry['id']!r} ({entry['url']}).")
     return 0
 
 
 def cmd_catalog_remove(args: argparse.Namespace) -> int:
     runtime = _runtime(args)
-    _run(runtime.catalog.delete(_actor(runtime), args.id))
+    _run(_local_catalog(runtime).delete(_actor(runtime), args.id))
     print(f"Removed {args.id!r} (soft delete: it stays in the audit log and the database).")
     return 0
 
@@ -133,7 +145,7 @@ def cmd_catalog_import(args: argparse.Namespace) -> int:
     except ValueError as e:
         raise DodoError(f"{args.file!r} is not valid JSON: {e}.") from None
     runtime = _runtime(args)
-    entries = _run(runtime.catalog.import_document(_actor(runtime), doc))
+    entries = _run(_local_catalog(runtime).import_document(_actor(runtime), doc))
     print(
         f"Imported {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}: "
         + ", ".join(e["id"] for e in entries)
@@ -384,6 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return func(args)
+    except ValueError as e:  # a setting that cannot work (the message names it)
+        print(f"jupyter dodo: error: {e}", file=sys.stderr)
+        return 1
     except DodoError as e:
         print(f"jupyter dodo: error: {e.message}", file=sys.stderr)
         fields = e.details.get("fields")

@@ -17,7 +17,11 @@ the message says what went wrong and how to fix it, and never contains a secret.
     ├── UpstreamError       502  a remote server failed, timed out or answered nonsense
     │   └── ResponseTooLarge     502  a remote answer is larger than the limit
     └── Unavailable         503  the store or vault cannot be used right now
-        └── VaultError            503  encryption keys missing or wrong
+        ├── VaultError            503  encryption keys missing or wrong
+        └── HubCatalogUnavailable 503  the hub catalog service cannot be reached
+
+:func:`error_from_remote` rebuilds the error another dodo process (the hub catalog
+service) answered with, so it can be passed on unchanged.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ __all__ = [
     "Conflict",
     "DodoError",
     "Forbidden",
+    "HubCatalogUnavailable",
     "NotFound",
     "OutboundRefused",
     "PayloadTooLarge",
@@ -40,6 +45,7 @@ __all__ = [
     "ValidationFailed",
     "VaultError",
     "describe_error",
+    "error_from_remote",
 ]
 
 
@@ -149,6 +155,43 @@ class VaultError(Unavailable):
     """Secrets cannot be encrypted or decrypted with the configured keys."""
 
     code = "vault_unavailable"
+
+
+class HubCatalogUnavailable(Unavailable):
+    """The hub catalog service cannot be reached or answered something unusable."""
+
+    code = "hub_catalog_unavailable"
+
+
+#: Errors a dodo service may answer with that are passed on as they came (by ``error``).
+_PASSED_ON: dict[str, type[DodoError]] = {
+    cls.code: cls
+    for cls in (BadRequest, ValidationFailed, Forbidden, NotFound, Conflict, PayloadTooLarge)
+}
+
+
+def error_from_remote(status: int, body: object, *, service: str) -> DodoError:
+    """The :class:`DodoError` to raise for a 4xx/5xx JSON answer of another dodo service.
+
+    Client errors the caller can fix (400, 403, 404, 409, 413) keep their ``error`` code,
+    message and details; anything else becomes an :class:`UpstreamError` naming
+    ``service``.
+    """
+    data = body if isinstance(body, dict) else {}
+    message = data.get("message")
+    cls = _PASSED_ON.get(str(data.get("error")))
+    if cls is None or cls.status != status or not isinstance(message, str):
+        if status == 401:
+            return UpstreamError(
+                f"{service} refused this server's hub token (HTTP 401): restart your server "
+                "from the hub home page to get a new one."
+            )
+        return UpstreamError(f"{service} answered HTTP {status}; its log has the details.")
+    details = {k: v for k, v in data.items() if k not in ("error", "message")}
+    if cls is ValidationFailed:
+        fields = details.get("fields")
+        return ValidationFailed(message, fields=fields if isinstance(fields, dict) else None)
+    return cls(message, **details)
 
 
 def describe_error(error: BaseException) -> str:

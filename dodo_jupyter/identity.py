@@ -35,6 +35,7 @@ __all__ = [
     "Identity",
     "IdentityResolver",
     "LocalIdentityResolver",
+    "hub_user_is_admin",
     "make_resolver",
 ]
 
@@ -78,6 +79,26 @@ class Identity:
                 "or members of DodoApp.admin_groups)."
             )
         return self
+
+
+def hub_user_is_admin(
+    hub_user: Mapping[str, Any],
+    *,
+    admin_users: Iterable[str] = (),
+    admin_groups: Iterable[str] = (),
+) -> bool:
+    """Whether a hub user model (``GET /hub/api/user`` for a token) is a dodo administrator.
+
+    True for hub admins (``admin``), tokens that carry :data:`ADMIN_SCOPE`, members of one
+    of ``admin_groups`` and users named in ``admin_users``. Both the single-user server
+    and the hub catalog service decide with this function.
+    """
+    name = str(hub_user.get("name") or "")
+    if hub_user.get("admin") is True or (name and name in set(admin_users)):
+        return True
+    if ADMIN_SCOPE in (hub_user.get("scopes") or ()):
+        return True
+    return bool(set(admin_groups).intersection(hub_user.get("groups") or ()))
 
 
 class IdentityResolver:
@@ -146,15 +167,12 @@ class HubIdentityResolver(IdentityResolver):
             username,
             "hub",
             is_owner=username == self._owner,
-            is_admin=self._is_admin(username, hub_user),
+            is_admin=hub_user_is_admin(
+                {**hub_user, "name": username},
+                admin_users=self.admin_users,
+                admin_groups=self.admin_groups,
+            ),
         )
-
-    def _is_admin(self, username: str, hub_user: Mapping[str, Any]) -> bool:
-        if hub_user.get("admin") is True or username in self.admin_users:
-            return True
-        if ADMIN_SCOPE in (hub_user.get("scopes") or ()):
-            return True
-        return bool(self.admin_groups.intersection(hub_user.get("groups") or ()))
 
     def owner_identity(self) -> Identity:
         return Identity(self._owner, "hub", is_owner=True, is_admin=self._owner in self.admin_users)

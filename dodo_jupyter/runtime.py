@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +30,9 @@ from .identity import IdentityResolver
 if TYPE_CHECKING:
     from .audit import AuditLogService
     from .catalog import CatalogService, SeedReport
+    from .catalog.admin import CatalogAdmin
+    from .catalog.mirror import HubCatalogMirror
+    from .catalog.status import CatalogStatus
     from .connections import ConnectionService
     from .gateway.service import GatewayService
     from .owner import Owner, OwnerRegistry
@@ -55,10 +56,9 @@ KERNEL_TOKEN_KIND = "kernel"  # noqa: S105 - a token kind
 
 def load_default_catalog() -> list[dict[str, Any]]:
     """The catalog shipped with dodo (``catalog/default_catalog.json``)."""
-    from .catalog import entries_from_document
+    from .catalog.config import load_default_catalog as load
 
-    text = resources.files("dodo_jupyter.catalog").joinpath("default_catalog.json").read_text()
-    return entries_from_document(json.loads(text))
+    return load()
 
 
 @dataclass
@@ -90,6 +90,10 @@ class RuntimeSettings:
     #: Hub mode: seconds between hygiene checks at the hub (0: off), and the server's token.
     hygiene_interval: float = 3600.0
     hub_api_token: str = ""
+    #: Hub-catalog mode: the hub catalog service's URL (empty: this store's own catalog),
+    #: and the seconds a request to it may take.
+    hub_catalog_url: str = ""
+    hub_catalog_timeout: float = 5.0
     #: A :class:`~dodo_jupyter.net.policy.Resolver`; None for the system's DNS.
     resolver: Any = None
     environ: dict[str, str] | None = None
@@ -104,6 +108,10 @@ class DodoRuntime:
 
     store: Store
     catalog: CatalogService
+    #: Where admin edits of the catalog go (this store, or the hub catalog service).
+    catalog_admin: CatalogAdmin
+    #: Hub-catalog mode: the copy of the service's catalog; None otherwise.
+    hub_mirror: HubCatalogMirror | None = None
     tokens: TokenService
     audit: AuditLogService
     connections: ConnectionService
@@ -121,6 +129,10 @@ class DodoRuntime:
                 "RuntimeSettings.client_metadata_url must be an https:// URL (a Client ID "
                 f"Metadata Document URL is a client id), not {settings.client_metadata_url!r}"
             )
+        if settings.hub_catalog_url:
+            from .catalog.hub_client import check_service_url
+
+            check_service_url(settings.hub_catalog_url)
         self._opener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dodo-open")
         self._opening: Future[None] | None = None
         self._open_error: DodoError | None = None
@@ -139,23 +151,13 @@ class DodoRuntime:
 
     def configured_catalog(self) -> list[dict[str, Any]]:
         """Entries the configuration manages: default catalog, catalog_file, catalog."""
-        from .catalog import entries_from_document
+        from .catalog.config import configured_entries
 
-        merged: dict[str, dict[str, Any]] = {}
-        sources: list[list[dict[str, Any]]] = []
-        if self.settings.default_catalog:
-            sources.append(load_default_catalog())
-        if self.settings.catalog_file:
-            path = Path(self.settings.catalog_file)
-            try:
-                sources.append(entries_from_document(json.loads(path.read_text())))
-            except (OSError, ValueError, DodoError) as e:
-                log.error("DodoApp.catalog_file %r cannot be used: %s", str(path), e)
-        sources.append(list(self.settings.catalog))
-        for source in sources:
-            for item in source:
-                merged[str(item.get("id"))] = item
-        return list(merged.values())
+        return configured_entries(
+            default_catalog=self.settings.default_catalog,
+            catalog_file=self.settings.catalog_file,
+            catalog=list(self.settings.catalog),
+        )
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -202,6 +204,37 @@ class DodoRuntime:
         self.tokens = TokenService(self.store, default_lifetime_days=settings.token_lifetime_days)
         self.audit = AuditLogService(self.store)
         self.owners = OwnerRegistry(self.store)
+        self._build_catalog_admin()
+
+    def _build_catalog_admin(self) -> None:
+        from .catalog.admin import HubCatalogAdmin, LocalCatalogAdmin
+
+        settings = self.settings
+        if not settings.hub_catalog_url:
+            self.catalog_admin = LocalCatalogAdmin(self.catalog)
+            return
+        from .catalog.hub_client import HubCatalogClient
+        from .catalog.mirror import HubCatalogMirror
+
+        client = HubCatalogClient(
+            settings.hub_catalog_url, settings.hub_api_token, timeout=settings.hub_catalog_timeout
+        )
+        self.hub_mirror = HubCatalogMirror(
+            self.store,
+            client,
+            max_age=settings.catalog_cache_ttl,
+            allow_insecure_loopback=settings.allow_insecure_loopback,
+        )
+        self.catalog.upstream = self.hub_mirror
+        self.catalog_admin = HubCatalogAdmin(client, self.hub_mirror)
+
+    def catalog_status(self) -> CatalogStatus:
+        """Where the catalog comes from and whether it is current (for the catalog API)."""
+        if self.hub_mirror is not None:
+            return self.hub_mirror.status
+        from .catalog.status import LOCAL_STATUS
+
+        return LOCAL_STATUS
 
     def _build_mcp(self) -> None:
         """Connections and the gateway: they import the MCP SDK, authlib and httpx (tens of
@@ -347,6 +380,13 @@ class DodoRuntime:
         if self.store.vault_error is not None:
             log.error("dodo vault: %s", self.store.vault_error.message)
         report = None
+        if seed and self.settings.hub_catalog_url:
+            seed = False
+            if self.settings.catalog or self.settings.catalog_file:
+                log.warning(
+                    "dodo: DodoApp.catalog and DodoApp.catalog_file are ignored: this server "
+                    "uses the hub catalog service (configure c.DodoHubApp.* there)"
+                )
         if seed:
             report = self.catalog.seed_sync(self.configured_catalog())
             if report.added or report.updated or report.removed:
@@ -410,10 +450,13 @@ class DodoRuntime:
 
     async def maintain(self, interval: float = MAINTENANCE_INTERVAL_S) -> None:
         """Run forever (until cancelled): the hub hygiene check at start and every
-        ``hygiene_interval``, and closing upstream sessions that sat idle."""
+        ``hygiene_interval``, the hub catalog copy brought up to date every round (so
+        agents see changes without anyone opening the catalog), and closing upstream
+        sessions that sat idle."""
         every = self.settings.hygiene_interval
         next_hygiene = time.monotonic()
         while True:
+            await self._refresh_hub_catalog()
             if every > 0 and time.monotonic() >= next_hygiene:
                 next_hygiene = time.monotonic() + every
                 try:
@@ -430,6 +473,16 @@ class DodoRuntime:
                     continue
                 if closed:
                     log.debug("dodo: closed %d idle upstream session(s)", closed)
+
+    async def _refresh_hub_catalog(self) -> None:
+        if not self.settings.hub_catalog_url:
+            return
+        try:
+            await self.ready()
+            if self.hub_mirror is not None and await self.hub_mirror.refresh():
+                self.catalog.cache.invalidate()
+        except Exception:  # the copy stays as it is; the next round tries again
+            log.exception("dodo: refreshing the hub catalog copy failed")
 
     async def export_kernel_access(self, gateway_url: str) -> None:
         """Mint the owner's server-lifetime gateway token and put ``DODO_MCP_URL`` and

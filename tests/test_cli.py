@@ -140,7 +140,7 @@ def test_db_upgrade_from_empty(env: dict[str, str], db_url: str) -> None:
     first = dodo(env, "db", "upgrade", db_url=db_url)
     assert first.returncode == 0 and "was empty" in first.stdout, first.stderr
     second = dodo(env, "db", "upgrade", db_url=db_url)
-    assert "was 0004" in second.stdout
+    assert "was 0005" in second.stdout
 
 
 def test_rotate_key_keeps_secrets_readable(
@@ -230,3 +230,25 @@ def test_agents_configure_merges_keeps_a_backup_and_never_clobbers(
     printed = configure("print")
     assert printed.returncode == 0
     assert printed.stdout.count('"mcpServers"') == 3 and "Bearer dodo_" in printed.stdout
+
+
+def test_catalog_changes_are_refused_in_hub_catalog_mode(
+    env: dict[str, str], sqlite_url: str
+) -> None:
+    hub_env = {
+        **env,
+        "JUPYTERHUB_USER": "alice",
+        "JUPYTERHUB_API_URL": "http://127.0.0.1:9/hub/api",
+        "DODO_HUB_CATALOG_URL": "http://127.0.0.1:9/services/dodo/",
+    }
+    added = dodo(
+        hub_env, "catalog", "add", "--id", "x", "--url", "https://x.test/", db_url=sqlite_url
+    )
+    assert added.returncode == 1
+    assert "copy of the hub catalog service's (http://127.0.0.1:9/services/dodo/)" in added.stderr
+    listed = dodo(hub_env, "catalog", "list", db_url=sqlite_url)
+    assert listed.returncode == 0, listed.stderr
+
+    local_env = {**env, "DODO_HUB_CATALOG_URL": "http://127.0.0.1:9/services/dodo/"}
+    local = dodo(local_env, "catalog", "list", db_url=sqlite_url)
+    assert local.returncode == 1 and "needs hub mode" in local.stderr

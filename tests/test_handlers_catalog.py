@@ -18,7 +18,16 @@ def entry(entry_id: str, **fields: Any) -> dict[str, Any]:
 
 
 async def test_catalog_lists_enabled_entries_only(api: Api) -> None:
-    assert await api("GET", "dodo/api/mcp-catalog") == (200, {"entries": []})
+    assert await api("GET", "dodo/api/mcp-catalog") == (
+        200,
+        {
+            "entries": [],
+            "catalog_source": "local",
+            "catalog_stale": False,
+            "catalog_stale_reason": None,
+            "catalog_synced_at": None,
+        },
+    )
     assert (await api("POST", ADMIN, entry("one", display_name="One")))[0] == 201
     assert (await api("POST", ADMIN, entry("two", enabled=False)))[0] == 201
     assert (await api("POST", ADMIN, entry("three")))[0] == 201

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -28,7 +28,7 @@ from ..store.models import ApprovedMCP, utcnow
 from .entry import EntryInput, parse_entry
 from .registry import entries_from_document
 
-__all__ = ["CatalogCache", "CatalogService", "SeedReport"]
+__all__ = ["CatalogCache", "CatalogService", "CatalogUpstream", "SeedReport"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ def _admin_dict(row: ApprovedMCP) -> dict[str, Any]:
     """An entry with the bookkeeping administrators see."""
     data = _public_dict(row)
     data["managed_by"] = row.managed_by
+    data["created_by"] = row.created_by
+    data["updated_by"] = row.updated_by
     for name in ("created_at", "updated_at", "deleted_at"):
         value = getattr(row, name)
         data[name] = value.isoformat() if value else None
@@ -101,6 +103,14 @@ class CatalogCache:
         self._value = None
 
 
+class CatalogUpstream(Protocol):
+    """Where the store's catalog is copied from (hub-catalog mode: the hub service)."""
+
+    async def refresh(self) -> bool:
+        """Bring the store's copy up to date when due; True when it changed."""
+        ...
+
+
 @dataclass
 class SeedReport:
     """What reconciling the catalog with the configuration changed."""
@@ -130,6 +140,8 @@ class CatalogService:
         self._store = store
         self.allow_insecure_loopback = allow_insecure_loopback
         self.cache = CatalogCache(cache_max_age)
+        #: Hub-catalog mode: refreshed before the enabled entries are read.
+        self.upstream: CatalogUpstream | None = None
 
     def _parse(self, data: object) -> EntryInput:
         return parse_entry(data, allow_insecure_loopback=self.allow_insecure_loopback)
@@ -137,7 +149,10 @@ class CatalogService:
     # -- reads ------------------------------------------------------------------------
 
     async def enabled(self) -> CachedCatalog:
-        """The enabled, non-deleted entries (what users may connect), cached."""
+        """The enabled, non-deleted entries (what users may connect), cached; in
+        hub-catalog mode the copy is brought up to date first (when due)."""
+        if self.upstream is not None and await self.upstream.refresh():
+            self.cache.invalidate()
         cached = self.cache.get()
         if cached is not None:
             return cached

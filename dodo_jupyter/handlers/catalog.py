@@ -1,12 +1,24 @@
-"""REST: the approved catalog, for everyone, and its admin editor."""
+"""REST: the approved catalog, for everyone, and its admin editor.
+
+The catalog answer carries where it comes from and whether it is current
+(:mod:`dodo_jupyter.catalog.status`). Admin requests go to ``runtime.catalog_admin``:
+this server's store, or in hub-catalog mode the hub catalog service
+(:mod:`dodo_jupyter.catalog.admin`), which also decides who may send them.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..exceptions import BadRequest
 from .base import DodoAPIHandler
+
+if TYPE_CHECKING:
+    from ..catalog.admin import CatalogAdmin
+    from ..identity import Identity
 
 __all__ = [
     "AdminAuditHandler",
@@ -18,77 +30,91 @@ __all__ = [
 
 
 class CatalogHandler(DodoAPIHandler):
-    """``GET /dodo/api/mcp-catalog``: enabled, non-deleted entries."""
+    """``GET /dodo/api/mcp-catalog``: enabled, non-deleted entries, and
+    ``catalog_source``/``catalog_stale``/``catalog_stale_reason``/``catalog_synced_at``."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
         await self.identity()
+        # Imported here: dodo_jupyter.catalog loads SQLAlchemy, which a server imports on
+        # a thread after start (see tests/test_gateway_endpoint.py), not with the handlers.
+        from ..catalog.status import render_catalog
+
         cached = await self.dodo.catalog.enabled()
-        self.set_header("ETag", cached.etag)
-        if self.request.headers.get("If-None-Match") == cached.etag:
+        body, etag = render_catalog(cached.body, cached.etag, self.dodo.catalog_status())
+        self.set_header("ETag", etag)
+        if self.request.headers.get("If-None-Match") == etag:
             self.set_status(304)
             self.finish()
             return
         self.set_header("Content-Type", "application/json")
-        self.finish(cached.body)
+        self.finish(body)
 
     def compute_etag(self) -> None:
         # The catalog's ETag is computed once per catalog version, not per response.
         return None
 
 
-class AdminEntryListHandler(DodoAPIHandler):
+class CatalogAdminHandler(DodoAPIHandler):
+    """Base of the admin endpoints: the caller, checked by where the catalog lives."""
+
+    async def catalog_admin(self) -> tuple[CatalogAdmin, Identity]:
+        who = await self.identity()
+        admin = self.dodo.catalog_admin
+        return admin, admin.authorize(who)
+
+
+class AdminEntryListHandler(CatalogAdminHandler):
     """``GET/POST /dodo/api/admin/approved-mcps``."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        (await self.identity()).require_admin()
+        admin, _ = await self.catalog_admin()
         include_deleted = self.get_query_argument("include_deleted", "false") == "true"
-        entries = await self.dodo.catalog.all(include_deleted=include_deleted)
-        self.send_json({"entries": entries})
+        self.send_json({"entries": await admin.entries(include_deleted=include_deleted)})
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        who = (await self.identity()).require_admin()
-        entry = await self.dodo.catalog.create(who.username, self.json_object())
+        admin, who = await self.catalog_admin()
+        entry = await admin.create(who.username, self.json_object())
         self.set_header("Location", self.request.path.rstrip("/") + "/" + entry["id"])
         self.send_json(entry, status=201)
 
 
-class AdminImportHandler(DodoAPIHandler):
+class AdminImportHandler(CatalogAdminHandler):
     """``POST /dodo/api/admin/approved-mcps/import``: server.json or entries, all or nothing."""
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        who = (await self.identity()).require_admin()
-        entries = await self.dodo.catalog.import_document(who.username, self.json_body())
+        admin, who = await self.catalog_admin()
+        entries = await admin.import_document(who.username, self.json_body())
         self.send_json({"entries": entries}, status=201)
 
 
-class AdminEntryHandler(DodoAPIHandler):
+class AdminEntryHandler(CatalogAdminHandler):
     """``GET/PUT/DELETE /dodo/api/admin/approved-mcps/{id}``."""
 
     @web.authenticated
     @authorized
     async def get(self, entry_id: str) -> None:
-        (await self.identity()).require_admin()
-        self.send_json(await self.dodo.catalog.get(entry_id))
+        admin, _ = await self.catalog_admin()
+        self.send_json(await admin.get(entry_id))
 
     @web.authenticated
     @authorized
     async def put(self, entry_id: str) -> None:
-        who = (await self.identity()).require_admin()
-        self.send_json(await self.dodo.catalog.update(who.username, entry_id, self.json_object()))
+        admin, who = await self.catalog_admin()
+        self.send_json(await admin.update(who.username, entry_id, self.json_object()))
 
     @web.authenticated
     @authorized
     async def delete(self, entry_id: str) -> None:
-        who = (await self.identity()).require_admin()
-        await self.dodo.catalog.delete(who.username, entry_id)
+        admin, who = await self.catalog_admin()
+        await admin.delete(who.username, entry_id)
         self.set_status(204)
         self.finish()
 

@@ -33,12 +33,15 @@ class Store:
     db_url:
         SQLAlchemy URL of the database.
     key_file:
-        Where the generated key lives when ``DODO_CRYPT_KEY`` is not set.
+        Where the generated key lives when ``DODO_CRYPT_KEY`` is not set; None for a store
+        that keeps no secrets (the hub catalog service): it has no vault at all.
     environ:
         The environment to read ``DODO_CRYPT_KEY`` from (``os.environ`` by default).
     """
 
-    def __init__(self, db_url: str, key_file: Path, environ: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, db_url: str, key_file: Path | None, environ: dict[str, str] | None = None
+    ) -> None:
         self.db_url = db_url
         self.key_file = key_file
         self._environ = environ
@@ -67,6 +70,9 @@ class Store:
         self.close()
         self._db = Database(self.db_url)
         migrate.upgrade(self._db.engine)
+        if self.key_file is None:
+            self.vault_error = VaultError("This store keeps no secrets: it has no vault.")
+            return
         try:
             self._vault = self._open_vault()
             self.vault_error = None
@@ -75,9 +81,12 @@ class Store:
             self.vault_error = e
 
     def _load_keys(self) -> KeySet | None:
+        if self.key_file is None:
+            return None
         return load_keys(self.key_file, environ=self._environ)
 
     def _open_vault(self) -> Vault:
+        assert self.key_file is not None  # open_sync opens no vault without a key file
         keyset = self._load_keys()
         canary = self.db.read_sync(_read_canary)
         if canary is None:
@@ -109,7 +118,7 @@ class Store:
         keyset = self._load_keys()
         if keyset is None:
             raise VaultError(f"No key to rotate: set {CRYPT_KEY_ENV} or start the server once.")
-        if keyset.source == "env":
+        if keyset.source == "env" or self.key_file is None:
             return self.db.write_sync(_rotate_all, Vault(keyset.keys))
         old = [k.hex() for k in keyset.keys]
         new = generate_key()

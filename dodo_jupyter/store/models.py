@@ -20,6 +20,7 @@ __all__ = [
     "ApprovedMCP",
     "AuditLog",
     "Base",
+    "HubCatalogState",
     "MCPConnection",
     "OAuthClient",
     "OwnerRecord",
@@ -77,7 +78,8 @@ class ApprovedMCP(Base):
     headers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     oauth: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
-    # "config" entries follow the configuration; "admin" entries were made through the API/CLI.
+    # "config" entries follow the configuration; "admin" entries were made through the API/CLI;
+    # "hub" entries are this server's copy of the hub catalog service's (hub-catalog mode).
     managed_by: Mapped[str] = mapped_column(String(16), default="admin")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -229,6 +231,22 @@ class OwnerRecord(Base):
     username: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320), default="")
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class HubCatalogState(Base):
+    """Hub-catalog mode: the copy of the hub's catalog kept in ``approved_mcps``.
+
+    One row: the service URL the copy came from, the ETag to send as ``If-None-Match``,
+    and when the service last sent it (the copy is served, marked stale, while the
+    service cannot be reached).
+    """
+
+    __tablename__ = "hub_catalog_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_url: Mapped[str] = mapped_column(String(2048))
+    etag: Mapped[str] = mapped_column(String(200), default="")
+    synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 #: Every (model, column) holding MultiFernet ciphertext; ``rotate-key`` re-encrypts them all.

@@ -28,6 +28,14 @@ export class CatalogModel extends VDomModel {
   }
 
   /**
+   * Why the listed catalog may be out of date (the hub catalog service could
+   * not be reached), or `null` when it is current.
+   */
+  get staleReason(): string | null {
+    return this._staleReason;
+  }
+
+  /**
    * Where the last catalog fetch stands.
    */
   get status(): LoadStatus {
@@ -64,9 +72,13 @@ export class CatalogModel extends VDomModel {
 
     if (catalog.status === 'fulfilled') {
       this._entries = Array.isArray(catalog.value?.entries) ? catalog.value.entries : [];
+      this._staleReason = catalog.value?.catalog_stale
+        ? catalog.value.catalog_stale_reason || 'The catalog may be out of date.'
+        : null;
       this._status = 'ready';
     } else {
       this._entries = [];
+      this._staleReason = null;
       this._error = toAPIError(catalog.reason);
       this._status = 'error';
     }
@@ -81,6 +93,7 @@ export class CatalogModel extends VDomModel {
   }
 
   private _entries: ICatalogEntry[] = [];
+  private _staleReason: string | null = null;
   private _me: IMe | null = null;
   private _status: LoadStatus = 'idle';
   private _error: DodoAPIError | null = null;

@@ -49,10 +49,30 @@ export interface ICatalogEntry {
 }
 
 /**
+ * Where the catalog comes from: this server's own store, or a copy of the
+ * JupyterHub catalog service's catalog.
+ */
+export type CatalogSource = 'local' | 'hub';
+
+/**
  * Body of `GET dodo/api/mcp-catalog`.
  */
 export interface ICatalogResponse {
   entries: ICatalogEntry[];
+  catalog_source?: CatalogSource;
+  /**
+   * True when the hub catalog service could not be asked: the entries are the
+   * last good copy.
+   */
+  catalog_stale?: boolean;
+  /**
+   * Why the catalog is stale, for people; `null` when it is current.
+   */
+  catalog_stale_reason?: string | null;
+  /**
+   * When the hub catalog service last confirmed the copy (ISO 8601), or `null`.
+   */
+  catalog_synced_at?: string | null;
 }
 
 /**

@@ -5,9 +5,8 @@
 module-scoped fixtures below, e.g. the hub catalog service::
 
     @pytest.fixture(scope="module")
-    def hub_services() -> list[dict[str, Any]]:
-        url = f"http://127.0.0.1:{free_ports(1)[0]}"
-        return [{"name": "dodo", "url": url, "command": [sys.executable, "-m", "dodo_jupyter.hub"]}]
+    def hub_catalog_db_url() -> str:
+        return "sqlite:////tmp/catalog.sqlite"   # runs the block of docs/jupyterhub.md
 
 Tests in one module share the hub, its users, shares and servers: leave them as you found
 them, or order the tests on purpose.
@@ -42,11 +41,19 @@ def hub_extra_config() -> str:
 
 
 @pytest.fixture(scope="module")
+def hub_catalog_db_url() -> str | None:
+    """The dodo hub catalog service's database for this module's hub (None: no service;
+    servers keep their own catalogs)."""
+    return None
+
+
+@pytest.fixture(scope="module")
 def hub(
     tmp_path_factory: pytest.TempPathFactory,
     hub_services: list[dict[str, Any]],
     hub_dodo_settings: dict[str, Any],
     hub_extra_config: str,
+    hub_catalog_db_url: str | None,
 ) -> Iterator[Hub]:
     """A running JupyterHub for this module, stopped (and checked for leftovers) after it."""
     with Hub(
@@ -54,5 +61,6 @@ def hub(
         services=hub_services,
         dodo_settings=hub_dodo_settings,
         extra_config=hub_extra_config,
+        catalog_db_url=hub_catalog_db_url,
     ) as running:
         yield running

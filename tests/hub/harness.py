@@ -12,6 +12,10 @@
   rename, wait :data:`AUTH_CACHE_SECONDS` before asserting (0 would cache forever);
 * sharing on (``shares!user`` for every user), the custom scope ``custom:dodo:admin``
   granted to ``dodo-admins``, and an admin API token (service ``test-admin``);
+* the dodo hub catalog service (``Hub(catalog_db_url=...)``): the ``jupyterhub_config.py``
+  block of ``docs/jupyterhub.md``, run as written there (:func:`docs_catalog_config`) with
+  its port and database replaced; it then provides the custom scope, the ``dodo-admin``
+  role and the servers' token scopes instead of the harness;
 * extra services (``Hub(services=[...])``): each one with a ``url`` is reachable by users
   and by server tokens (``access:services!service=<name>``); its ``environment`` gets
   ``PYTHONPATH`` to this checkout (services and servers inherit next to nothing from
@@ -50,10 +54,14 @@ __all__ = [
     "USERS",
     "Hub",
     "HubError",
+    "docs_catalog_config",
     "free_ports",
 ]
 
 REPO = Path(__file__).resolve().parents[2]
+
+#: The document whose ``jupyterhub_config.py`` block the catalog-service hubs run.
+JUPYTERHUB_DOC = REPO / "docs" / "jupyterhub.md"
 
 #: configurable-http-proxy as installed by ``tests/hub/install-proxy.sh``.
 CHP = Path(
@@ -96,6 +104,27 @@ def free_ports(count: int) -> list[int]:
         return [int(s.getsockname()[1]) for s in sockets]
 
 
+def docs_catalog_config(port: int, db_url: str) -> str:
+    """The ``jupyterhub_config.py`` block of ``docs/jupyterhub.md`` (the first ```python
+    block after its "run as-is by the end-to-end tests" comment), with ``dodo_port`` and
+    ``dodo_db_url`` set to ``port`` and ``db_url``."""
+    text = JUPYTERHUB_DOC.read_text()
+    marker = text.index("run as-is by the end-to-end tests")
+    start = text.index("```python\n", marker) + len("```python\n")
+    block = text[start : text.index("```", start)]
+    replaced = []
+    for line in block.splitlines():
+        if line.startswith("dodo_port = "):
+            line = f"dodo_port = {port}"
+        elif line.startswith("dodo_db_url = "):
+            line = f"dodo_db_url = {db_url!r}"
+        replaced.append(line)
+    out = "\n".join(replaced) + "\n"
+    if f"dodo_port = {port}" not in out or f"dodo_db_url = {db_url!r}" not in out:
+        raise HubError(f"{JUPYTERHUB_DOC}: the block lost its dodo_port/dodo_db_url lines")
+    return out
+
+
 def _restore_signals() -> None:
     # A shell's `cmd &` starts pytest with SIGINT ignored, and children inherit ignored
     # signals: the hub's services would then ignore the hub's SIGINT and get SIGTERM only
@@ -119,6 +148,9 @@ class Hub:
         Extra ``DodoApp`` settings for every single-user server.
     extra_config
         Python appended to ``jupyterhub_config.py`` (``c`` is the config object).
+    catalog_db_url
+        Run the dodo hub catalog service on this database, configured by the block of
+        ``docs/jupyterhub.md`` (see :func:`docs_catalog_config`); servers then use it.
     """
 
     def __init__(
@@ -128,12 +160,14 @@ class Hub:
         services: Iterable[Mapping[str, Any]] = (),
         dodo_settings: Mapping[str, Any] | None = None,
         extra_config: str = "",
+        catalog_db_url: str | None = None,
     ) -> None:
         self.run_dir = run_dir.resolve()
+        self.catalog_db_url = catalog_db_url
         self.services = [dict(s) for s in services]
         self.dodo_settings = dict(dodo_settings or {})
         self.extra_config = extra_config
-        self.proxy_port, self.proxy_api_port, self.hub_port = free_ports(3)
+        self.proxy_port, self.proxy_api_port, self.hub_port, self.catalog_port = free_ports(4)
         self.url = f"http://127.0.0.1:{self.proxy_port}"
         self.log_path = self.run_dir / "hub.log"
         self.admin_token = _ADMIN_API_TOKEN
@@ -321,12 +355,13 @@ class Hub:
                 *access_services,
                 "custom:dodo:admin",
             ],
-            "JupyterHub.extra_user_scopes": [
+            # A set: the docs' block adds to it with .add().
+            "JupyterHub.extra_user_scopes": {
                 "shares!user",
                 "read:users:name",
                 "read:groups:name",
                 *access_services,
-            ],
+            },
             "JupyterHub.custom_scopes": {
                 "custom:dodo:admin": {"description": "Administer dodo's approved MCP catalog."}
             },
@@ -337,10 +372,22 @@ class Hub:
             ],
             "JupyterHub.services": services,
         }
+        docs_block = ""
+        if self.catalog_db_url is not None:
+            # The docs' block sets these itself; the harness keeps only what it adds.
+            del settings["JupyterHub.custom_scopes"]
+            settings["JupyterHub.load_roles"] = settings["JupyterHub.load_roles"][:1]
+            docs_block = docs_catalog_config(self.catalog_port, self.catalog_db_url)
+            # Services inherit next to nothing: give the catalog service this checkout.
+            docs_block += (
+                "\nfor _service in c.JupyterHub.services:\n"
+                f"    _service['environment'] = {{**{self._base_environment()!r}, "
+                "**_service.get('environment', {})}\n"
+            )
         lines = ["# Written by tests/hub/harness.py", "c = get_config()  # noqa: F821", ""]
         lines += [f"c.{name} = {value!r}" for name, value in settings.items()]
         path = run / "jupyterhub_config.py"
-        path.write_text("\n".join(lines) + "\n\n" + self.extra_config + "\n")
+        path.write_text("\n".join(lines) + "\n\n" + docs_block + "\n" + self.extra_config + "\n")
         return path
 
     # -- HTTP -------------------------------------------------------------------------
@@ -421,6 +468,21 @@ class Hub:
     def server_pid(self, name: str) -> int:
         """The process id of ``name``'s default server (from the hub's server state)."""
         return int(self.user(name)["servers"][""]["state"]["pid"])
+
+    def service_pid(self, name: str) -> int:
+        """The process id of the hub-managed service ``name`` of this run."""
+        wanted = f"JUPYTERHUB_SERVICE_NAME={name}".encode()
+        marker = f"{RUN_MARKER}={self.run_dir}".encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if wanted in environ and marker in environ:
+                return int(entry.name)
+        raise HubError(self._with_log(f"no process of the service {name!r}"))
 
     def server_token(self, name: str) -> str:
         """The API token the hub gave ``name``'s running server (``JUPYTERHUB_API_TOKEN``)."""

@@ -38,6 +38,11 @@ export function CatalogPanel({ model }: ICatalogPanelProps): React.ReactElement 
         />
       </div>
       <div className="jp-dodo-CatalogPanel-body" aria-busy={busy}>
+        {model.status === 'ready' && model.staleReason && (
+          <div className="jp-dodo-CatalogPanel-stale" role="status">
+            {model.staleReason}
+          </div>
+        )}
         <CatalogBody model={model} />
       </div>
       {model.me && (

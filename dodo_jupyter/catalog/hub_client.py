@@ -1,0 +1,208 @@
+"""A single-user server's client of the hub catalog service.
+
+Every request carries the server's own hub token (``JUPYTERHUB_API_TOKEN``) in the
+``Authorization`` header; the service asks the hub who that is. Reads are conditional
+(``If-None-Match``); admin requests are forwarded as they came and the service's
+answer is passed on (:func:`~dodo_jupyter.exceptions.error_from_remote`).
+
+Why not through :mod:`dodo_jupyter.net` (the SSRF guard): the guard is for URLs that
+users and catalog entries supply, and refuses private and loopback addresses by design.
+The service URL comes from the deployment (``DodoApp.hub_catalog_url``, usually set by
+the hub in ``c.Spawner.environment``), points at the hub's own network (the proxy or
+the hub pod) on purpose, and receives only the server's hub token, which is meant for
+hub services. Like the hub hygiene check (:class:`~dodo_jupyter.owner.HubHygiene`), it
+uses plain httpx with environment proxies ignored, no redirects, and a timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from ..exceptions import HubCatalogUnavailable, UpstreamError, error_from_remote
+
+__all__ = ["Fetched", "HubCatalogClient", "check_service_url"]
+
+log = logging.getLogger(__name__)
+
+#: Largest catalog answer accepted from the service.
+MAX_CATALOG_BYTES = 8 * 1024 * 1024
+
+
+def check_service_url(url: str) -> str:
+    """``url`` with a trailing slash; :class:`ValueError` naming the setting when it is not
+    an http(s) URL without credentials, query or fragment."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"DodoApp.hub_catalog_url (env DODO_HUB_CATALOG_URL) must be an http(s) URL such "
+            f"as 'http://proxy-public/services/dodo/', not {url!r}"
+        )
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError(
+            "DodoApp.hub_catalog_url must not carry credentials, a query or a fragment: the "
+            "server authenticates with its own hub token."
+        )
+    return url if url.endswith("/") else url + "/"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A catalog answer: ``entries`` is None when the service said 304 (unchanged)."""
+
+    entries: list[dict[str, Any]] | None
+    etag: str
+
+
+class HubCatalogClient:
+    """Talks to the hub catalog service at ``url`` with ``token``.
+
+    Parameters
+    ----------
+    url:
+        The service's base URL (``.../services/dodo/``).
+    token:
+        The server's hub token.
+    timeout:
+        Seconds for connecting and for each read (``DodoApp.hub_catalog_timeout``).
+    """
+
+    name = "The hub catalog service"
+
+    def __init__(self, url: str, token: str, *, timeout: float = 5.0) -> None:
+        self.url = check_service_url(url)
+        self._token = token
+        self.timeout = timeout
+
+    def __repr__(self) -> str:  # never the token
+        return f"HubCatalogClient({self.url!r})"
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> Any:
+        import httpx  # hub-catalog mode only
+
+        if not self._token:
+            raise HubCatalogUnavailable(
+                f"{self.name} cannot be asked: this server has no JUPYTERHUB_API_TOKEN "
+                "(is it running under JupyterHub?)."
+            )
+        all_headers = {"Authorization": f"token {self._token}", "Accept": "application/json"}
+        all_headers.update(headers or {})
+        if content is not None:
+            all_headers["Content-Type"] = "application/json"
+        try:
+            async with httpx.AsyncClient(
+                timeout=self.timeout, trust_env=False, follow_redirects=False
+            ) as client:
+                return await client.request(
+                    method, self.url + path, headers=all_headers, params=params, content=content
+                )
+        except httpx.TimeoutException:
+            unsure = ""
+            if method != "GET":
+                # The request may have reached it: a slow service can still apply it.
+                unsure = " The change may still be made: check the catalog before retrying."
+            raise HubCatalogUnavailable(
+                f"{self.name} at {self.url} did not answer within {self.timeout:g} s.{unsure}"
+            ) from None
+        except httpx.HTTPError as e:
+            raise HubCatalogUnavailable(
+                f"{self.name} at {self.url} is unreachable ({type(e).__name__})."
+            ) from None
+
+    async def fetch(self, etag: str = "") -> Fetched:
+        """The enabled catalog, or ``Fetched(None, etag)`` when it has not changed.
+
+        Raises
+        ------
+        HubCatalogUnavailable
+            the service cannot be reached or sent something that is not a catalog.
+        """
+        headers = {"If-None-Match": etag} if etag else {}
+        response = await self._request("GET", "api/catalog", headers=headers)
+        if response.status_code == 304 and etag:
+            return Fetched(None, etag)
+        if response.status_code != 200:
+            raise HubCatalogUnavailable(
+                f"{self.name} at {self.url} answered HTTP {response.status_code}: "
+                f"{_message_of(response)}"
+            )
+        if len(response.content) > MAX_CATALOG_BYTES:
+            raise HubCatalogUnavailable(f"{self.name} sent a catalog larger than 8 MiB.")
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        entries = data.get("entries") if isinstance(data, dict) else None
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise HubCatalogUnavailable(f"{self.name} at {self.url} sent no catalog.")
+        return Fetched(entries, response.headers.get("ETag", ""))
+
+    async def forward(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+    ) -> Any:
+        """``method`` on ``api/admin/<path>`` with ``body`` (JSON); the JSON answer, or
+        None for 204.
+
+        Raises
+        ------
+        DodoError
+            the service's own 4xx error (same status, code, message and fields);
+            :class:`HubCatalogUnavailable` when it cannot be reached;
+            :class:`UpstreamError` for anything else.
+        """
+        import json
+
+        quoted = "/".join(quote(part, safe="") for part in path.split("/"))
+        content = json.dumps(body).encode() if body is not None else None
+        response = await self._request(
+            method, "api/admin/" + quoted, params=params, content=content
+        )
+        if response.status_code == 204:
+            return None
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if 200 <= response.status_code < 300 and data is not None:
+            return data
+        if response.status_code == 503:
+            raise HubCatalogUnavailable(
+                f"{self.name} at {self.url} is unavailable: {_message_of(response)}"
+            )
+        error = error_from_remote(response.status_code, data, service=f"{self.name}")
+        if isinstance(error, UpstreamError):
+            log.warning(
+                "dodo: %s answered %s %s with HTTP %s",
+                self.name,
+                method,
+                path,
+                response.status_code,
+            )
+        raise error
+
+
+def _message_of(response: Any) -> str:
+    """The ``message`` of a dodo JSON error, else the HTTP reason phrase."""
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    message = data.get("message") if isinstance(data, dict) else None
+    if isinstance(message, str) and message:
+        return message[:300]
+    return str(response.reason_phrase or "no reason given")

@@ -1,0 +1,206 @@
+"""The hub catalog service's REST API, under the service's prefix (``/services/dodo/``).
+
+=======================================  ==========  =========================================
+path                                     who         what
+=======================================  ==========  =========================================
+``GET api/catalog``                      any caller  enabled entries ``{"entries": [...]}``;
+                                                     strong ETag, ``If-None-Match`` → 304
+``GET api/me``                           any caller  ``{name, kind, is_admin}`` (setup check)
+``GET/POST api/admin/approved-mcps``     admins      list (``?include_deleted=true``), add
+``POST api/admin/approved-mcps/import``  admins      server.json or entries, all or nothing
+``GET/PUT/DELETE api/admin/...{id}``     admins      read, change some fields, soft-delete
+``GET api/admin/audit``                  admins      newest audit rows (``?limit=&before=``)
+=======================================  ==========  =========================================
+
+"Any caller" means a hub token with the service's access scope; "admins" is decided by
+:mod:`dodo_jupyter.hub.auth`. The paths and bodies are those of a single-user server's
+``dodo/api/mcp-catalog`` and ``dodo/api/admin/...``, so a server in hub-catalog mode
+forwards admin requests unchanged. Errors are ``{"error", "message", ...}`` JSON with the
+status of their :class:`~dodo_jupyter.exceptions.DodoError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from http.client import responses
+from typing import Any
+
+from tornado.web import HTTPError, RequestHandler
+
+from ..exceptions import BadRequest, DodoError, PayloadTooLarge
+from .auth import HubCaller
+from .service import CatalogHub
+
+__all__ = ["routes"]
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODES = {404: "not_found", 405: "method_not_allowed"}
+
+
+class ServiceHandler(RequestHandler):
+    """Base: JSON in and out, the caller from the hub, errors as JSON."""
+
+    @property
+    def hub(self) -> CatalogHub:
+        hub: CatalogHub = self.settings["dodo_hub"]
+        return hub
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+
+    async def prepare(self) -> None:
+        limit = self.settings.get("dodo_max_request_bytes", 1024 * 1024)
+        if len(self.request.body or b"") > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        await self.hub.ready()
+
+    async def caller(self, *, admin: bool = False) -> HubCaller:
+        return await self.hub.caller(self.request.headers.get("Authorization"), admin=admin)
+
+    def json_body(self) -> Any:
+        body = self.request.body
+        if not body:
+            raise BadRequest("The request needs a JSON body.")
+        try:
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise BadRequest(f"The request body is not valid JSON: {e}") from None
+
+    def json_object(self) -> dict[str, Any]:
+        data = self.json_body()
+        if not isinstance(data, dict):
+            raise BadRequest("The request body must be a JSON object.")
+        return data
+
+    def send_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data))
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, DodoError):
+            if e.status >= 500:
+                log.warning("dodo hub catalog: %s", e.message)
+            if self._finished:
+                return
+            self.clear()
+            self.set_status(e.status)
+            self.finish(json.dumps(e.to_json()))
+            return
+        super()._handle_request_exception(e)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        message = responses.get(status_code, "Unknown HTTP Error")
+        exc = (kwargs.get("exc_info") or (None, None))[1]
+        if isinstance(exc, HTTPError):
+            message = exc.log_message or exc.reason or message
+        elif status_code >= 500:
+            message = "Unexpected error in the dodo catalog service; its log has the details."
+        error = _STATUS_CODES.get(status_code, "internal_error" if status_code >= 500 else "error")
+        self.finish(json.dumps({"error": error, "message": message}))
+
+
+class CatalogHandler(ServiceHandler):
+    """``GET api/catalog``: what every user may connect."""
+
+    async def get(self) -> None:
+        await self.caller()
+        cached = await self.hub.catalog.enabled()
+        self.set_header("ETag", cached.etag)
+        self.set_header("Cache-Control", "no-cache")
+        if self.request.headers.get("If-None-Match") == cached.etag:
+            self.set_status(304)
+            self.finish()
+            return
+        self.finish(cached.body)
+
+    def compute_etag(self) -> None:
+        return None
+
+
+class MeHandler(ServiceHandler):
+    """``GET api/me``: who the hub says the token belongs to."""
+
+    async def get(self) -> None:
+        self.send_json((await self.caller()).to_json())
+
+
+class AdminEntryListHandler(ServiceHandler):
+    """``GET/POST api/admin/approved-mcps``."""
+
+    async def get(self) -> None:
+        await self.caller(admin=True)
+        include_deleted = self.get_query_argument("include_deleted", "false") == "true"
+        self.send_json({"entries": await self.hub.catalog.all(include_deleted=include_deleted)})
+
+    async def post(self) -> None:
+        who = await self.caller(admin=True)
+        entry = await self.hub.catalog.create(who.actor, self.json_object())
+        self.send_json(entry, status=201)
+
+
+class AdminImportHandler(ServiceHandler):
+    """``POST api/admin/approved-mcps/import``."""
+
+    async def post(self) -> None:
+        who = await self.caller(admin=True)
+        entries = await self.hub.catalog.import_document(who.actor, self.json_body())
+        self.send_json({"entries": entries}, status=201)
+
+
+class AdminEntryHandler(ServiceHandler):
+    """``GET/PUT/DELETE api/admin/approved-mcps/{id}``."""
+
+    async def get(self, entry_id: str) -> None:
+        await self.caller(admin=True)
+        self.send_json(await self.hub.catalog.get(entry_id))
+
+    async def put(self, entry_id: str) -> None:
+        who = await self.caller(admin=True)
+        self.send_json(await self.hub.catalog.update(who.actor, entry_id, self.json_object()))
+
+    async def delete(self, entry_id: str) -> None:
+        who = await self.caller(admin=True)
+        await self.hub.catalog.delete(who.actor, entry_id)
+        self.set_status(204)
+        self.clear_header("Content-Type")
+        self.finish()
+
+
+class AdminAuditHandler(ServiceHandler):
+    """``GET api/admin/audit?limit=&before=``."""
+
+    async def get(self) -> None:
+        await self.caller(admin=True)
+        try:
+            limit = int(self.get_query_argument("limit", "100"))
+            before = self.get_query_argument("before", None)
+            before_id = int(before) if before is not None else None
+        except ValueError:
+            raise BadRequest("'limit' and 'before' must be whole numbers.") from None
+        self.send_json({"entries": await self.hub.audit.recent(limit, before_id)})
+
+
+class NotFoundHandler(ServiceHandler):
+    """Anything else under the prefix: a JSON 404."""
+
+    async def prepare(self) -> None:
+        raise HTTPError(404, "No such dodo catalog service endpoint.")
+
+
+def routes(prefix: str) -> list[tuple[str, type[RequestHandler]]]:
+    """The (pattern, handler) pairs below ``prefix`` (e.g. ``/services/dodo/``)."""
+    base = "/" + prefix.strip("/") + "/" if prefix.strip("/") else "/"
+    api = base + "api/"
+    admin = api + "admin/approved-mcps"
+    return [
+        (api + "catalog", CatalogHandler),
+        (api + "me", MeHandler),
+        (admin, AdminEntryListHandler),
+        (admin + "/import", AdminImportHandler),
+        (admin + r"/(?P<entry_id>[^/]+)", AdminEntryHandler),
+        (api + "admin/audit", AdminAuditHandler),
+        (r".*", NotFoundHandler),
+    ]

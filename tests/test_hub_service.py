@@ -1,0 +1,217 @@
+"""The hub catalog service over HTTP (in-process, tokens from a table), on SQLite and
+PostgreSQL: who may read and change the catalog, ETags, errors, configuration seeding."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from dodo_jupyter.catalog.service import CatalogCache
+
+from .hub_service import ServiceRunner
+
+pytestmark = pytest.mark.asyncio
+
+ADMIN = "api/admin/approved-mcps"
+
+
+def entry(entry_id: str, **fields: Any) -> dict[str, Any]:
+    return {"id": entry_id, "url": f"https://{entry_id}.example.com/mcp", **fields}
+
+
+class Client:
+    """Calls the service as a token holder; returns (status, JSON or None)."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def __call__(
+        self,
+        method: str,
+        path: str,
+        token: str | None = "admin-token",  # noqa: S107 - a test token name
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        **params: str,
+    ) -> tuple[int, Any]:
+        all_headers = dict(headers or {})
+        if token is not None:
+            all_headers["Authorization"] = f"token {token}"
+        response = await self.http.request(
+            method,
+            path,
+            headers=all_headers,
+            params=params or None,
+            content=json.dumps(body).encode() if body is not None else None,
+        )
+        return response.status_code, response.json() if response.content else None
+
+
+@pytest_asyncio.fixture
+async def service(db_url: str) -> AsyncIterator[ServiceRunner]:
+    runner = ServiceRunner(db_url)
+    await runner.start()
+    yield runner
+    await runner.stop()
+
+
+@pytest_asyncio.fixture
+async def call(service: ServiceRunner) -> AsyncIterator[Client]:
+    async with httpx.AsyncClient(base_url=service.url, timeout=10) as http:
+        yield Client(http)
+
+
+async def test_catalog_needs_a_token_with_the_access_scope(call: Client) -> None:
+    status, body = await call("GET", "api/catalog", token=None)
+    assert status == 401 and "Authorization: token" in body["message"]
+    status, body = await call("GET", "api/catalog", token="unknown")
+    assert status == 401 and body["error"] == "unauthorized"
+    status, body = await call("GET", "api/catalog", token="no-access-token")
+    assert status == 403 and "access:services!service=" in body["message"]
+    status, body = await call("GET", "api/catalog", token="alice-token")
+    assert (status, body) == (200, {"entries": []})
+    # Tokens in URLs are not read (they would end up in logs).
+    status, _ = await call("GET", "api/catalog", token=None, token_param="alice-token")
+    assert status == 401
+
+
+async def test_me(call: Client) -> None:
+    assert await call("GET", "api/me", token="alice-token") == (
+        200,
+        {"name": "alice", "kind": "user", "is_admin": False},
+    )
+    assert (await call("GET", "api/me", token="scoped-token"))[1]["is_admin"] is True
+
+
+@pytest.mark.parametrize("token", ["admin-token", "scoped-token", "grouped-token"])
+async def test_admins_change_the_catalog(call: Client, token: str) -> None:
+    status, created = await call("POST", ADMIN, token, entry("wx", description="Weather"))
+    assert status == 201, created
+    assert created["managed_by"] == "admin"
+    status, changed = await call("PUT", f"{ADMIN}/wx", token, {"display_name": "Weather"})
+    assert status == 200 and changed["display_name"] == "Weather"
+    status, listing = await call("GET", "api/catalog", token="alice-token")
+    assert [e["display_name"] for e in listing["entries"]] == ["Weather"]
+    assert await call("DELETE", f"{ADMIN}/wx", token) == (204, None)
+    assert (await call("GET", "api/catalog", token="alice-token"))[1] == {"entries": []}
+
+    status, audit = await call("GET", "api/admin/audit", token)
+    actor = model_name(token)
+    assert [(a["actor"], a["action"]) for a in audit["entries"]][:3] == [
+        (actor, "catalog.delete"),
+        (actor, "catalog.update"),
+        (actor, "catalog.create"),
+    ]
+
+
+def model_name(token: str) -> str:
+    return token.removesuffix("-token")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", ADMIN, None),
+        ("POST", ADMIN, entry("x")),
+        ("POST", f"{ADMIN}/import", {"entries": [entry("x")]}),
+        ("GET", f"{ADMIN}/x", None),
+        ("PUT", f"{ADMIN}/x", {"enabled": False}),
+        ("DELETE", f"{ADMIN}/x", None),
+        ("GET", "api/admin/audit", None),
+    ],
+)
+async def test_normal_users_get_403_on_admin_endpoints(
+    call: Client, method: str, path: str, body: Any
+) -> None:
+    status, reply = await call(method, path, "alice-token", body)
+    assert status == 403, reply
+    assert reply["error"] == "forbidden"
+    assert reply["message"].startswith("'alice' is not a dodo administrator at the hub")
+
+
+async def test_etag_and_304(call: Client, service: ServiceRunner) -> None:
+    await call("POST", ADMIN, body=entry("one"))
+    response = await call.http.get("api/catalog", headers={"Authorization": "token alice-token"})
+    etag = response.headers["ETag"]
+    assert etag.startswith('"') and not etag.startswith("W/")
+    # The same ETag the catalog's own cache computes for these entries, on any database.
+    assert etag == CatalogCache(0).put(response.json()["entries"]).etag
+    again = await call.http.get(
+        "api/catalog", headers={"Authorization": "token alice-token", "If-None-Match": etag}
+    )
+    assert again.status_code == 304 and again.content == b""
+    await call("POST", ADMIN, body=entry("two"))
+    changed = await call.http.get(
+        "api/catalog", headers={"Authorization": "token alice-token", "If-None-Match": etag}
+    )
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+
+
+async def test_errors_name_the_fields(call: Client) -> None:
+    status, body = await call("POST", ADMIN, body={"id": "Bad Id", "url": 5, "extra": 1})
+    assert status == 400 and body["error"] == "invalid"
+    assert set(body["fields"]) == {"id", "url", "extra"}
+    await call("POST", ADMIN, body=entry("one"))
+    status, body = await call("POST", ADMIN, body=entry("one", url="https://x.example.com/"))
+    assert status == 409 and body["error"] == "conflict"
+    status, body = await call("POST", ADMIN, body=None)
+    assert status == 400 and "needs a JSON body" in body["message"]
+    status, body = await call("GET", f"{ADMIN}/nope")
+    assert status == 404 and body["error"] == "not_found"
+    status, body = await call("GET", "api/nothing-here")
+    assert (status, body["error"]) == (404, "not_found")
+    assert body["message"] == "No such dodo catalog service endpoint."
+    status, body = await call("PATCH", ADMIN, body={})
+    assert (status, body["error"]) == (405, "method_not_allowed")
+
+
+async def test_import_server_json(call: Client) -> None:
+    doc = {
+        "name": "io.example/weather",
+        "remotes": [{"type": "streamable-http", "url": "https://weather.example.com/mcp"}],
+    }
+    status, body = await call("POST", f"{ADMIN}/import", body=doc)
+    assert status == 201 and [e["id"] for e in body["entries"]] == ["weather"]
+
+
+async def test_configuration_is_seeded_and_reconciled(db_url: str, tmp_path: Path) -> None:
+    catalog_file = tmp_path / "catalog.json"
+    catalog_file.write_text(json.dumps({"entries": [entry("from-file")]}))
+    first = ServiceRunner(db_url, catalog=[entry("listed")], catalog_file=str(catalog_file))
+    await first.start()
+    try:
+        ids = [e["id"] for e in (await first.hub.catalog.enabled()).entries]
+        assert sorted(ids) == ["from-file", "listed"]
+        await first.hub.catalog.create("admin", entry("by-admin"))
+    finally:
+        await first.stop()
+    second = ServiceRunner(db_url, catalog=[entry("listed")])
+    await second.start()
+    try:
+        ids = [e["id"] for e in (await second.hub.catalog.enabled()).entries]
+        assert sorted(ids) == ["by-admin", "listed"]  # the file's entry went, the admin's stayed
+    finally:
+        await second.stop()
+
+
+async def test_an_unopenable_database_is_503_json() -> None:
+    runner = ServiceRunner("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
+    from tornado.httpserver import HTTPServer
+
+    runner.server = HTTPServer(runner.app.make_web_app(runner.hub))
+    runner.server.add_sockets(runner.sockets)
+    try:
+        async with httpx.AsyncClient(base_url=runner.url, timeout=10) as http:
+            response = await http.get("api/catalog", headers={"Authorization": "token a"})
+        assert response.status_code == 503
+        body = response.json()
+        assert body["error"] == "unavailable" and "DodoHubApp.db_url" in body["message"]
+        assert "nobody" not in body["message"]
+    finally:
+        runner.server.stop()
