@@ -2,15 +2,17 @@
 
 The store records the identity that owns its secrets: in local mode the OS user, in hub
 mode the hub API URL and username (and the email, once the hub has shown one, from
-JupyterHub 6's ``user_info``). When the running owner differs from the record — a
-renamed hub user, a home volume reattached to someone else, a changed email — every
+JupyterHub 6's ``user_info``, and the hub user's ``created`` time, when the server's token
+may read it). When the running owner differs from the record — a renamed hub user, a home
+volume reattached to someone else, a changed email, a user deleted and created again
+under the same name — every
 secret of the previous owner is wiped (OAuth tokens, client registrations, header values,
 gateway tokens, pending flows, tool switches), their upstream tokens are revoked as far as
 the authorization servers allow, and the event is audited and logged. The catalog stays.
 
 In hub mode a periodic *hygiene* check asks the hub (``GET {JUPYTERHUB_API_URL}/user``
-with the server's own token) whether the owner still exists under the same name and
-email. ``401``/``403``/``404`` or a changed identity clear the secrets the same way; a
+with the server's own token) whether the owner still exists under the same name, email
+and creation time. ``401``/``403``/``404`` or a changed identity clear the secrets the same way; a
 network failure or a hub ``5xx`` changes nothing and the check runs again later.
 """
 
@@ -25,7 +27,7 @@ from sqlalchemy.orm import Session
 from .store import Store
 from .store.models import OwnerRecord, utcnow
 
-__all__ = ["HubHygiene", "Owner", "OwnerRegistry", "email_of", "wipe_secrets"]
+__all__ = ["HubFacts", "HubHygiene", "Owner", "OwnerRegistry", "email_of", "wipe_secrets"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ class Owner:
     username: str
     hub_api_url: str = ""
     email: str = ""
+    hub_created: str = ""
 
     def drift_from(self, recorded: Owner) -> str | None:
         """Why ``recorded`` is not this owner, or None when it is."""
@@ -50,7 +53,17 @@ class Owner:
             return f"the owner changed from {recorded.username!r} to {self.username!r}"
         if recorded.email and self.email and recorded.email != self.email:
             return f"the owner's email changed (user {self.username!r})"
+        if recorded.hub_created and self.hub_created and recorded.hub_created != self.hub_created:
+            return f"the hub user {self.username!r} was deleted and created again"
         return None
+
+
+@dataclass(frozen=True)
+class HubFacts:
+    """What the hub showed about the owner beyond the name ('' when not shown)."""
+
+    email: str = ""
+    created: str = ""
 
 
 def email_of(hub_user: Any) -> str:
@@ -72,7 +85,7 @@ class OwnerRegistry:
             row = session.get(OwnerRecord, 1)
             if row is None:
                 return None
-            return Owner(row.mode, row.username, row.hub_api_url, row.email)
+            return Owner(row.mode, row.username, row.hub_api_url, row.email, row.hub_created)
 
         self.recorded = await self._store.db.read(read)
         return self.recorded
@@ -87,6 +100,7 @@ class OwnerRegistry:
             row.username = owner.username
             row.hub_api_url = owner.hub_api_url
             row.email = owner.email
+            row.hub_created = owner.hub_created
             row.recorded_at = utcnow()
 
         await self._store.db.write(write)
@@ -109,8 +123,9 @@ class HubHygiene:
         self.api_token = api_token
         self.timeout = timeout
 
-    async def check(self, expected: Owner) -> tuple[str | None, str]:
-        """(why the owner's secrets must go, or None; the email the hub reports or '')."""
+    async def check(self, expected: Owner) -> tuple[str | None, HubFacts]:
+        """(why the owner's secrets must go — the hub refuses the owner or calls them by
+        another name — or None; what the hub showed about them)."""
         import httpx  # hub mode only: local servers never load it for this
 
         try:
@@ -123,30 +138,31 @@ class HubHygiene:
             log.info(
                 "dodo hygiene: the hub could not be asked (%s); trying later", type(e).__name__
             )
-            return None, ""
+            return None, HubFacts()
         if response.status_code in (401, 403, 404):
             return (
                 f"the hub no longer recognises this server's owner {expected.username!r} "
                 f"(HTTP {response.status_code})",
-                "",
+                HubFacts(),
             )
         if response.status_code != 200:
             log.info("dodo hygiene: the hub answered HTTP %s; trying later", response.status_code)
-            return None, ""
+            return None, HubFacts()
         try:
             model = response.json()
         except ValueError:
-            return None, ""
+            return None, HubFacts()
         name = model.get("name") if isinstance(model, dict) else None
-        email = email_of(model)
+        created = model.get("created") if isinstance(model, dict) else None
+        facts = HubFacts(email_of(model), created if isinstance(created, str) else "")
         if name != expected.username:
             return (
                 f"the hub now calls this server's owner {name!r}, not {expected.username!r}",
-                email,
+                facts,
             )
-        if expected.email and email and email != expected.email:
-            return f"the owner's email changed at the hub (user {expected.username!r})", email
-        return None, email
+        # A changed email or creation time is the caller's to judge against the record
+        # (it wipes, then records the new facts: the new owner's secrets must survive).
+        return None, facts
 
 
 async def wipe_secrets(

@@ -321,14 +321,21 @@ class DodoRuntime:
         await self._ensure_mcp()
         await wipe_secrets(self, reason)
 
-    async def note_owner_email(self, email: str) -> None:
-        """The hub showed the owner's email: record it, or wipe on a change."""
+    async def note_owner_email(self, email: str, created: str = "") -> None:
+        """The hub showed the owner's email (and creation time): record what is new, or
+        wipe when it differs from the record."""
         recorded = self.owners.recorded
-        if not email or recorded is None or recorded.email == email:
+        if recorded is None:
             return
-        if recorded.email:
-            await self.wipe(f"the owner's email changed (user {recorded.username!r})")
-        await self.owners.record(dataclasses.replace(recorded, email=email))
+        seen = dataclasses.replace(
+            recorded, email=email or recorded.email, hub_created=created or recorded.hub_created
+        )
+        if seen == recorded:
+            return
+        drift = seen.drift_from(recorded)
+        if drift is not None:
+            await self.wipe(drift)
+        await self.owners.record(seen)
 
     async def hygiene_if_due(self) -> None:
         """Run :meth:`hygiene` before serving a request when the last check is older than
@@ -357,12 +364,11 @@ class DodoRuntime:
 
         expected = self.owners.recorded or self.current_owner()
         checker = HubHygiene(getattr(self.resolver, "api_url", ""), self.settings.hub_api_token)
-        reason, email = await checker.check(expected)
+        reason, facts = await checker.check(expected)
         if reason is not None:
             await self.wipe(reason)
             return reason
-        if email:
-            await self.note_owner_email(email)
+        await self.note_owner_email(facts.email, facts.created)
         return None
 
     def open_sync(self, *, seed: bool = True, mcp: bool = True) -> SeedReport | None:

@@ -187,6 +187,31 @@ async def test_hygiene(build: Any, hub_api: FakeServer, route: Any, wiped: bool)
         assert ("GET", "/hub/api/user") in hub_api.requests
 
 
+async def test_a_user_created_again_under_the_same_name_is_a_new_owner(
+    build: Any, hub_api: FakeServer
+) -> None:
+    runtime = build("alice", api_url=hub_api.base + "/hub/api", hub_token="server-token")
+    first = {"name": "alice", "created": "2026-11-01T10:00:00.000000Z"}
+    hub_api.routes["/hub/api/user"] = answer(200, first)
+    await runtime.ready()
+    assert await runtime.hygiene() is None  # first sight of the creation time: recorded
+    await connected(runtime)
+    assert await runtime.hygiene() is None and count(runtime, MCPConnection) == 1
+
+    # alice was deleted and a new alice created: same hub, same name, a new creation time.
+    hub_api.routes["/hub/api/user"] = answer(200, {**first, "created": "2026-11-26T09:00:00Z"})
+    await runtime.hygiene()
+    assert count(runtime, MCPConnection) == 0 and count(runtime, UserMCPToken) == 0
+    # The new alice's own secrets then survive the next checks.
+    await connected(runtime)
+    await runtime.hygiene()
+    assert count(runtime, MCPConnection) == 1
+    # A hub that does not show the creation time (narrower token scopes) changes nothing.
+    hub_api.routes["/hub/api/user"] = answer(200, {"name": "alice"})
+    await runtime.hygiene()
+    assert count(runtime, MCPConnection) == 1
+
+
 async def test_requests_trigger_hygiene_at_most_once_a_minute(
     build: Any, hub_api: FakeServer
 ) -> None:

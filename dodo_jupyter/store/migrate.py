@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 __all__ = ["HEAD", "current_revision", "upgrade"]
 
 #: The newest migration's revision id.
-HEAD = "0005"
+HEAD = "0006"
 
 _SCRIPT_LOCATION = "dodo_jupyter.store:migrations"
 

@@ -230,6 +230,9 @@ class OwnerRecord(Base):
     hub_api_url: Mapped[str] = mapped_column(String(2048), default="")
     username: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(320), default="")
+    #: The hub user's ``created`` time, as the hub reports it (when the server's token may
+    #: read it); a user deleted and created again under the same name gets a new one.
+    hub_created: Mapped[str] = mapped_column(String(64), default="")
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

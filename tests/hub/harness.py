@@ -354,6 +354,7 @@ class Hub:
                 "access:servers!server",
                 *access_services,
                 "custom:dodo:admin",
+                "read:users!user",  # the owner's creation time, as docs/jupyterhub.md
             ],
             # A set: the docs' block adds to it with .add().
             "JupyterHub.extra_user_scopes": {

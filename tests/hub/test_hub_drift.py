@@ -16,8 +16,10 @@ What the hub does (``/work/shared/notes/jupyterhub-e2e.md``):
   the hygiene check cannot clear anything on delete. What is observable, and tested:
   the hygiene *task* clears the connections of a server whose owner the hub stopped
   vouching for while it runs (its token revoked: the same 403 a deleted user's token
-  gets), with no request at all; and the delete itself, which leaves the deleted user's
-  secrets on disk for whoever next runs a server in that home (an ``xfail`` below).
+  gets), with no request at all; and a user created again under the deleted one's name,
+  whose server finds the old secrets in the home: the hub reports a new ``created`` time
+  for the owner (the server token has ``read:users!user``, as ``docs/jupyterhub.md``
+  configures), and dodo wipes them before the new user's first request.
 
 Tests run in order and share the hub: rename (alice), then delete and re-create (bob).
 """
@@ -214,12 +216,6 @@ def test_deleting_a_user_stops_the_server_before_the_hub_forgets_them(servers: H
     assert secrets["mcp_connections"] == 1 and secrets["user_mcp_tokens"] >= 1, secrets
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="product gap: a deleted hub user's secrets stay in the home, and a new user of "
-    "the same name (same hub, same username: no owner drift) inherits them",
-)
 def test_a_recreated_user_does_not_inherit_the_deleted_users_secrets(servers: Hub) -> None:
     hub = servers
     if hub.api("POST", "users/bob").status_code != 201:  # not an AssertionError: no xfail
