@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from jupyter_server.base.handlers import APIHandler
 from tornado.web import HTTPError
 
-from ..exceptions import BadRequest, DodoError, PayloadTooLarge
+from ..exceptions import DodoError, PayloadTooLarge
+from ..json_requests import JsonRequestMixin
 
 if TYPE_CHECKING:
     from ..identity import Identity
@@ -35,7 +36,7 @@ _STATUS_CODES = {
 }
 
 
-class DodoAPIHandler(APIHandler):
+class DodoAPIHandler(JsonRequestMixin, APIHandler):
     """Base class: authorization resource ``dodo``, JSON bodies, uniform errors."""
 
     auth_resource = "dodo"
@@ -64,27 +65,6 @@ class DodoAPIHandler(APIHandler):
 
             await self.dodo.note_owner_email(email_of(hub_user))
         return who
-
-    def json_body(self) -> Any:
-        """The request body parsed as JSON; :class:`BadRequest` when it is not."""
-        body = self.request.body
-        if not body:
-            raise BadRequest("The request needs a JSON body.")
-        try:
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise BadRequest(f"The request body is not valid JSON: {e}") from None
-
-    def json_object(self) -> dict[str, Any]:
-        """The request body, which must be a JSON object."""
-        data = self.json_body()
-        if not isinstance(data, dict):
-            raise BadRequest("The request body must be a JSON object.")
-        return data
-
-    def send_json(self, data: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.finish(json.dumps(data))
 
     # -- errors -----------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from typing import Any
 from tornado.web import HTTPError, RequestHandler
 
 from ..exceptions import BadRequest, DodoError, PayloadTooLarge
+from ..json_requests import JsonRequestMixin
 from .auth import HubCaller
 from .service import CatalogHub
 
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 _STATUS_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
-class ServiceHandler(RequestHandler):
+class ServiceHandler(JsonRequestMixin, RequestHandler):
     """Base: JSON in and out, the caller from the hub, errors as JSON."""
 
     @property
@@ -59,25 +60,6 @@ class ServiceHandler(RequestHandler):
 
     async def caller(self, *, admin: bool = False) -> HubCaller:
         return await self.hub.caller(self.request.headers.get("Authorization"), admin=admin)
-
-    def json_body(self) -> Any:
-        body = self.request.body
-        if not body:
-            raise BadRequest("The request needs a JSON body.")
-        try:
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise BadRequest(f"The request body is not valid JSON: {e}") from None
-
-    def json_object(self) -> dict[str, Any]:
-        data = self.json_body()
-        if not isinstance(data, dict):
-            raise BadRequest("The request body must be a JSON object.")
-        return data
-
-    def send_json(self, data: Any, status: int = 200) -> None:
-        self.set_status(status)
-        self.finish(json.dumps(data))
 
     def _handle_request_exception(self, e: BaseException) -> None:
         if isinstance(e, DodoError):
