@@ -76,6 +76,23 @@ def tool_server(name: str = "plain") -> MCPServer:
     return mcp
 
 
+async def buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """Read an ASGI request's whole body; returns it and a ``receive`` that replays it."""
+    messages = []
+    body = b""
+    while True:
+        message = await receive()
+        messages.append(message)
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+
+    async def replay() -> Any:
+        return messages.pop(0) if messages else await receive()
+
+    return body, replay
+
+
 class SlowToolList:
     """ASGI middleware: delay ``tools/list`` requests by ``delay`` seconds (when set)."""
 
@@ -87,20 +104,9 @@ class SlowToolList:
         if scope["type"] != "http" or not self.delay:
             await self.app(scope, receive, send)
             return
-        messages = []
-        body = b""
-        while True:
-            message = await receive()
-            messages.append(message)
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body, replay = await buffered(receive)
         if b'"tools/list"' in body:
             await asyncio.sleep(self.delay)
-
-        async def replay() -> Any:
-            return messages.pop(0) if messages else await receive()
-
         await self.app(scope, replay, send)
 
 

@@ -15,7 +15,7 @@ import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .conftest import Api
-from .mcp_peers import RunningServer, running_mcp_server, tool_server
+from .mcp_peers import RunningServer, buffered, running_mcp_server, tool_server
 
 TOOLS = "dodo/api/mcp/tools"
 CALL = "dodo/api/mcp/tools/call"
@@ -38,21 +38,11 @@ class Faults:
         if scope["type"] != "http" or self.mode is None:
             await self.app(scope, receive, send)
             return
-        messages = []
-        body = b""
-        while True:
-            message = await receive()
-            messages.append(message)
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body, replay = await buffered(receive)
         try:
             method = json.loads(body or b"{}").get("method")
         except ValueError:
             method = None
-
-        async def replay() -> Any:
-            return messages.pop(0) if messages else await receive()
 
         if method != self.method:
             await self.app(scope, replay, send)
