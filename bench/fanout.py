@@ -28,8 +28,9 @@ Measured:
   the listing opens 10 sessions and lists 10 servers. ``fanout_cold_fresh_ratio`` = its
   p50 / one server's connect+initialize+list p50;
 * **warm**: ``--warm`` listings with the cache fresh (the gateway's TTL is 300 s):
-  ``fanout_warm_p50_ms`` (goal <= 2) and how many ``tools/list`` reached upstreams
-  meanwhile (``fanout_warm_upstream_lists``, expected 0).
+  ``fanout_warm_p50_ms`` (goal <= 2), how many ``tools/list`` reached upstreams
+  meanwhile (``fanout_warm_upstream_lists``, expected 0), and the CPU per listing of
+  the bench's own SDK client and of the Jupyter server.
 
 Also printed: CPU milliseconds per cold listing of the Jupyter server and of the upstreams'
 processes together, which on a small machine bound how parallel a fan-out can be.
@@ -114,7 +115,14 @@ async def gateway_runs(
         out["first"] = [await timed_list(client, tools)]
 
         before = upstream_lists(urls)
+        client_cpu = time.process_time()
+        gateway_cpu = cpu_seconds(gateway.pid)
         out["warm"] = [await timed_list(client, tools) for _ in range(args.warm)]
+        warm_n = max(1, args.warm)
+        out["warm_cpu_ms"] = [
+            1000.0 * (time.process_time() - client_cpu) / warm_n,
+            1000.0 * (cpu_seconds(gateway.pid) - gateway_cpu) / warm_n,
+        ]
         out["warm_upstream_lists"] = upstream_lists(urls) - before
 
         cold: list[float] = []
@@ -227,6 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fanout_cold_fresh_vs_list_ratio={fresh / one:.2f} (from nothing / one open listing)")
     print(f"fanout_warm_upstream_lists={runs['warm_upstream_lists']} (expected 0)")
     print(f"fanout_warm_p95_ms={percentile(ms('warm'), 95):.3f}")
+    client_ms, server_ms = ms("warm_cpu_ms")
+    print(
+        f"fanout_warm_cpu_ms_per_listing client={client_ms:.2f} gateway={server_ms:.2f} "
+        "(the SDK client's own parsing is part of every warm listing)"
+    )
     print(
         f"fanout_cold_ratio={cold / one:.2f} "
         "(cold with sessions open, tool cache empty / one open listing; goal <= 1.3)"
