@@ -31,8 +31,8 @@ def open_lab(page: Any, lab: Lab) -> None:
     page.wait_for_selector(".jp-Launcher, .jp-NotebookPanel", state="visible")
 
 
-def open_panel_from_palette(page: Any) -> None:
-    """Open the panel the keyboard way: the command palette."""
+def run_from_palette(page: Any, label: str) -> None:
+    """Run a command the keyboard way: the command palette."""
     search = page.locator("#command-palette .lm-CommandPalette-input")
     for _ in range(3):
         page.keyboard.press("Control+Shift+c")
@@ -41,11 +41,13 @@ def open_panel_from_palette(page: Any) -> None:
             break
         except Exception:  # noqa: S112 - the shortcut can land before the shell takes keys
             continue
-    search.fill("Dodo: Open MCP panel")
-    page.locator(
-        "#command-palette .lm-CommandPalette-item", has_text="Dodo: Open MCP panel"
-    ).first.wait_for()
+    search.fill(label)
+    page.locator("#command-palette .lm-CommandPalette-item", has_text=label).first.wait_for()
     search.press("Enter")
+
+
+def open_panel_from_palette(page: Any) -> None:
+    run_from_palette(page, "Dodo: Open MCP panel")
     page.wait_for_selector(PANEL, state="visible")
     widen_sidebar(page)
 
@@ -167,6 +169,22 @@ def test_blocked_popup_offers_a_tab(browser: Any, admin_lab: Lab) -> None:
         page.wait_for_selector(f'{DEMO}[data-state="connected"]')
     finally:
         context.close()
+
+
+def test_connect_command_from_the_palette(page: Any, admin_lab: Lab) -> None:
+    servers = admin_lab.api("GET", "dodo/api/mcp/servers").json()["servers"]
+    for server in servers:
+        admin_lab.api("POST", "dodo/api/mcp/delete-auth", json={"connection_id": server["id"]})
+    open_lab(page, admin_lab)
+    run_from_palette(page, "Dodo: Connect MCP server…")
+    dialog = page.locator(".jp-Dialog")
+    dialog.get_by_text("Connect an MCP server").wait_for()
+    assert "Dodo demo server (demo)" in dialog.locator("select").inner_text()
+    with page.expect_popup() as popup_info:
+        dialog.get_by_role("button", name="Connect").click()
+    approve_in(popup_info.value)
+    show_only(page, "Servers")
+    page.wait_for_selector(f'{DEMO}[data-state="connected"]')
 
 
 def test_tools_search_switch_and_try(page: Any, admin_lab: Lab) -> None:
@@ -379,4 +397,6 @@ def test_non_admin_sees_no_editor_in_dark_theme(page: Any, hub_lab: Lab) -> None
     assert red + green + blue < 3 * 80, background
     show_only(page, "Agent access")
     page.locator(f"{PANEL} #dodo-section-agents").get_by_text("No tokens yet").wait_for()
+    show_only(page, "Servers")
+    page.locator(DEMO).get_by_text("Setup guide").click()
     save_screenshot(page, "dark", full=True)
