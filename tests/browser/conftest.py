@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +33,13 @@ from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
 from dodo_jupyter.demo_launcher import demo_config
 
 REPO = Path(__file__).resolve().parents[2]
-IMAGES = REPO / "docs" / "images"
+#: The README's screenshots are refreshed with DODO_UPDATE_SCREENSHOTS=1; otherwise they
+#: are written to a temporary directory, so a test run leaves the checkout unchanged.
+IMAGES = (
+    REPO / "docs" / "images"
+    if os.environ.get("DODO_UPDATE_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "dodo-screenshots"
+)
 CHROMIUM = os.environ.get("DODO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -279,8 +286,9 @@ def widen_sidebar(page: Any, width: int = 360) -> None:
 
 
 def save_screenshot(page: Any, name: str, *, full: bool = False) -> None:
-    """Save ``docs/images/<name>.png`` (the README shows them): the whole window, or
-    the left side bar with the MCP panel."""
+    """Save ``<name>.png`` in :data:`IMAGES` (``docs/images/``, which the README shows,
+    with ``DODO_UPDATE_SCREENSHOTS=1``): the whole window, or the left side bar with the
+    MCP panel."""
     IMAGES.mkdir(parents=True, exist_ok=True)
     target = str(IMAGES / f"{name}.png")
     panel = None if full else page.locator("#dodo-mcp-panel").bounding_box()
