@@ -2,7 +2,7 @@
 processes with dodo, and Debian's Chromium driven by Playwright.
 
 Everything listens on loopback, on free ports, with its own temporary root, config, data,
-runtime and settings directories; everything is stopped at the end of the session.
+runtime and settings directories; everything is stopped at the end of the test module.
 
 Chromium comes from Debian (``apt-get install chromium``; ``.ci/run`` installs it) and is
 found at ``/usr/bin/chromium`` or ``$DODO_TEST_CHROMIUM``; Playwright's own browser
@@ -187,7 +187,7 @@ def jp_server_cleanup() -> None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium_executable() -> str:
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         pytest.fail(
@@ -197,8 +197,11 @@ def chromium_executable() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_executable: str) -> Iterator[Any]:
+    """Chromium for one test module. Module scope, not session: Playwright's sync API
+    keeps this thread's event loop running while it is open, and later tests (which
+    take the thread's loop through pytest-jupyter) must not find it."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -211,21 +214,21 @@ def browser(chromium_executable: str) -> Iterator[Any]:
             browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def demo() -> Iterator[DemoHandle]:
     """The demo OAuth MCP server (consent page with an Approve button)."""
     with running_demo_server() as handle:
         yield handle
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def admin_lab(tmp_path_factory: pytest.TempPathFactory, demo: DemoHandle) -> Iterator[Lab]:
     """Local mode: the owner is the administrator."""
     with running_lab(tmp_path_factory.mktemp("lab-admin"), demo) as lab:
         yield lab
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def hub_lab(tmp_path_factory: pytest.TempPathFactory, demo: DemoHandle) -> Iterator[Lab]:
     """Hub mode without a hub: owner ``alice`` (not an administrator), dark theme."""
     with running_lab(
