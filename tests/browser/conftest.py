@@ -230,7 +230,8 @@ def admin_lab(tmp_path_factory: pytest.TempPathFactory, demo: DemoHandle) -> Ite
 
 @pytest.fixture(scope="module")
 def hub_lab(tmp_path_factory: pytest.TempPathFactory, demo: DemoHandle) -> Iterator[Lab]:
-    """Hub mode without a hub: owner ``alice`` (not an administrator), dark theme."""
+    """Hub mode without a hub: owner ``alice`` (not an administrator), visitor ``bob``,
+    dark theme."""
     with running_lab(
         tmp_path_factory.mktemp("lab-hub"),
         demo,
@@ -239,7 +240,7 @@ def hub_lab(tmp_path_factory: pytest.TempPathFactory, demo: DemoHandle) -> Itera
         env={
             "JUPYTERHUB_USER": "alice",
             "JUPYTERHUB_API_URL": "http://127.0.0.1:9/hub/api",
-            "DODO_TEST_HUB_USERS": "alice",
+            "DODO_TEST_HUB_USERS": "alice,bob",
         },
         theme="JupyterLab Dark",
     ) as lab:
@@ -259,7 +260,8 @@ _FAILED = pytest.StashKey[bool]()
 
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 860})
+    # No service worker: page.route() must see every request.
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, service_workers="block")
     context.set_default_timeout(30_000)
     page = context.new_page()
     try:

@@ -400,3 +400,33 @@ def test_non_admin_sees_no_editor_in_dark_theme(page: Any, hub_lab: Lab) -> None
     show_only(page, "Servers")
     page.locator(DEMO).get_by_text("Setup guide").click()
     save_screenshot(page, "dark", full=True)
+
+
+def test_visitor_sees_the_catalog_but_nothing_personal(page: Any, hub_lab: Lab) -> None:
+    page.context.add_cookies([{"name": "dodo_test_user", "value": "bob", "url": hub_lab.url}])
+    open_lab(page, hub_lab)
+    open_panel_from_palette(page)
+    show_only(page, "Servers")
+    entry = page.locator(DEMO)
+    entry.wait_for()
+    page.locator(PANEL).get_by_text("You are visiting a server shared with you").wait_for()
+    assert entry.get_by_role("button").count() == 0
+
+
+def test_stale_catalog_note(page: Any, hub_lab: Lab) -> None:
+    """A catalog answer that says it is stale (hub catalogs) gets a note with its reason."""
+    page.context.add_cookies([{"name": "dodo_test_user", "value": "alice", "url": hub_lab.url}])
+
+    def stale(route: Any) -> None:
+        response = route.fetch()
+        body = {**response.json(), "catalog_source": "hub", "catalog_stale": True}
+        body["catalog_stale_reason"] = "The hub catalog service did not answer."
+        route.fulfill(response=response, json=body)
+
+    # JupyterLab adds a cache-busting query to GET requests.
+    page.route(re.compile(r".*/dodo/api/mcp-catalog(\?.*)?$"), stale)
+    open_lab(page, hub_lab)
+    open_panel_from_palette(page)
+    show_only(page, "Servers")
+    note = page.locator(PANEL).get_by_role("status").filter(has_text="may be out of date")
+    note.get_by_text("The hub catalog service did not answer.").wait_for()
