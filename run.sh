@@ -5,7 +5,8 @@
 #                   dodo (http://127.0.0.1:8888; the demo server is listed in the catalog)
 #   ./run.sh test   install into .venv, then ruff, mypy, the MCP conformance suite (auth and
 #                   server scenarios) and the whole test suite (including the hub_e2e tests
-#                   on a real JupyterHub; configurable-http-proxy comes from npm)
+#                   on a real JupyterHub; configurable-http-proxy comes from npm, and the
+#                   browser tests of the sidebar in Debian's Chromium at /usr/bin/chromium)
 #
 # Needs python3 (>= 3.11) and node (>= 20.19) on PATH; the tests also need the PostgreSQL
 # at 127.0.0.1:5432 (database "test", trust auth). DODO_VENV overrides the venv path.

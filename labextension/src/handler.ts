@@ -11,13 +11,15 @@ import type { IErrorBody } from './tokens';
  *
  * `status` is the HTTP status, or 0 when the server could not be reached.
  * `error` is the server's short error code and `message` its human-readable
- * explanation (both from its JSON `{error, message}` body when there is one).
+ * explanation (both from its JSON `{error, message}` body when there is one);
+ * `fields` maps each bad input field to its problem for validation errors.
  */
 export class DodoAPIError extends Error {
   constructor(
     message: string,
     readonly status: number,
-    readonly error: string = 'error'
+    readonly error: string = 'error',
+    readonly fields: Readonly<Record<string, string>> = {}
   ) {
     super(message);
     this.name = 'DodoAPIError';
@@ -27,7 +29,7 @@ export class DodoAPIError extends Error {
 /**
  * Call `{baseUrl}dodo/api/{endPoint}` and parse its JSON answer.
  *
- * @param endPoint - Path below `dodo/api/`, e.g. `'mcp-catalog'`.
+ * @param endPoint - Path below `dodo/api/`, e.g. `'mcp-catalog'`; may carry a query.
  * @param init - Fetch options (method, body, ...).
  * @param settings - Server settings; defaults to the page's.
  * @returns The parsed JSON body (`undefined` for an empty body).
@@ -81,7 +83,12 @@ export async function requestAPI<T>(
 function makeError(response: Response, data: unknown): DodoAPIError {
   const body = readErrorBody(data);
   if (body.message) {
-    return new DodoAPIError(body.message, response.status, body.error ?? 'error');
+    return new DodoAPIError(
+      body.message,
+      response.status,
+      body.error ?? 'error',
+      body.fields ?? {}
+    );
   }
   if (response.status === 404) {
     return new DodoAPIError(
@@ -105,9 +112,17 @@ function readErrorBody(data: unknown): Partial<IErrorBody> {
   if (typeof data !== 'object' || data === null) {
     return {};
   }
-  const { error, message } = data as Record<string, unknown>;
+  const { error, message, fields } = data as Record<string, unknown>;
+  let fieldMessages: Record<string, string> | undefined;
+  if (typeof fields === 'object' && fields !== null && !Array.isArray(fields)) {
+    fieldMessages = {};
+    for (const [name, text] of Object.entries(fields)) {
+      fieldMessages[name] = String(text);
+    }
+  }
   return {
     error: typeof error === 'string' && error ? error : undefined,
-    message: typeof message === 'string' && message ? message : undefined
+    message: typeof message === 'string' && message ? message : undefined,
+    fields: fieldMessages
   };
 }

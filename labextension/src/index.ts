@@ -6,26 +6,34 @@ import {
   type JupyterFrontEnd,
   type JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import { ICommandPalette, InputDialog, Notification } from '@jupyterlab/apputils';
 import { SidePanel } from '@jupyterlab/ui-components';
-import { Panel } from '@lumino/widgets';
+import type { AccordionPanel } from '@lumino/widgets';
+import * as React from 'react';
 
-import { CatalogPanelWidget } from './components/CatalogPanel';
+import { AdminModel } from './adminModel';
+import { AdminPanel } from './components/AdminPanel';
+import { AgentAccessPanel } from './components/AgentAccessPanel';
+import { CatalogPanel } from './components/CatalogPanel';
+import { createSection } from './components/Section';
+import { ToolsPanel } from './components/ToolsPanel';
 import { mcpIcon } from './icons';
-import { CatalogModel } from './model';
+import { DodoModel } from './model';
 
 namespace CommandIDs {
   export const openPanel = 'dodo:open-panel';
+  export const connect = 'dodo:connect-server';
 }
 
 const PANEL_ID = 'dodo-mcp-panel';
 
 /**
- * The left-sidebar MCP panel and its "open" command.
+ * The left-sidebar MCP panel and its commands.
  */
 const panelPlugin: JupyterFrontEndPlugin<void> = {
   id: 'dodo-jupyter:panel',
-  description: 'Left-sidebar panel listing the approved MCP servers.',
+  description:
+    'Left-sidebar MCP panel: approved servers, connections, tools, agent access and the admin editor.',
   autoStart: true,
   optional: [ILayoutRestorer, ICommandPalette],
   activate: (
@@ -33,24 +41,112 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null
   ): void => {
-    const model = new CatalogModel();
+    const model = new DodoModel();
+    const admin = new AdminModel();
+    admin.onCatalogChanged = () => void model.refresh();
 
-    const panel = new SidePanel({ content: new Panel() });
+    const panel = new SidePanel();
     panel.id = PANEL_ID;
     panel.title.icon = mcpIcon;
-    panel.title.caption = 'MCP';
+    panel.title.caption = 'MCP servers and tools';
     panel.addClass('jp-dodo-SidePanel');
-    panel.addWidget(new CatalogPanelWidget(model));
+    panel.node.setAttribute('aria-label', 'MCP');
+
+    panel.addWidget(
+      createSection({
+        id: 'dodo-section-servers',
+        title: 'Servers',
+        model,
+        render: m => React.createElement(CatalogPanel, { model: m }),
+        load: () => model.refresh()
+      })
+    );
+    panel.addWidget(
+      createSection({
+        id: 'dodo-section-tools',
+        title: 'Tools',
+        model,
+        render: m => React.createElement(ToolsPanel, { model: m }),
+        load: () => model.refreshTools()
+      })
+    );
+    panel.addWidget(
+      createSection({
+        id: 'dodo-section-agents',
+        title: 'Agent access',
+        model,
+        render: m => React.createElement(AgentAccessPanel, { model: m }),
+        load: () => model.refreshTokens()
+      })
+    );
+    const accordion = panel.content as AccordionPanel;
+    // Start with Servers open; the others load when first expanded.
+    accordion.collapse(1);
+    accordion.collapse(2);
+
+    let adminShown = false;
+    model.stateChanged.connect(() => {
+      if (!adminShown && model.me?.is_admin) {
+        adminShown = true;
+        panel.addWidget(
+          createSection({
+            id: 'dodo-section-admin',
+            title: 'Admin',
+            model: admin,
+            render: m => React.createElement(AdminPanel, { model: m }),
+            load: () => admin.refresh()
+          })
+        );
+        accordion.collapse(accordion.widgets.length - 1);
+      }
+    });
 
     app.shell.add(panel, 'left', { rank: 600 });
     restorer?.add(panel, PANEL_ID);
 
     app.commands.addCommand(CommandIDs.openPanel, {
       label: 'Dodo: Open MCP panel',
+      caption: 'Show the MCP servers, tools and agent access panel',
       icon: mcpIcon,
       execute: () => app.shell.activateById(PANEL_ID)
     });
+
+    app.commands.addCommand(CommandIDs.connect, {
+      label: 'Dodo: Connect MCP server…',
+      caption: 'Connect one of the approved MCP servers',
+      execute: async () => {
+        app.shell.activateById(PANEL_ID);
+        await model.refresh();
+        const candidates = model.catalog.value.filter(
+          e => e.auth_type !== 'static_headers' && model.connectionFor(e.id)?.state !== 'connected'
+        );
+        if (candidates.length === 0) {
+          Notification.info(
+            model.catalog.value.length === 0
+              ? 'No approved MCP servers yet: an administrator adds them in the Admin section.'
+              : 'Every approved server is connected (servers that take headers are set up in the panel).',
+            { autoClose: 5000 }
+          );
+          return;
+        }
+        const labels = candidates.map(e => `${e.display_name || e.name} (${e.id})`);
+        const answer = await InputDialog.getItem({
+          title: 'Connect an MCP server',
+          items: labels,
+          okLabel: 'Connect'
+        });
+        if (!answer.button.accept || answer.value === null) {
+          return;
+        }
+        const entry = candidates[labels.indexOf(answer.value)];
+        if (entry) {
+          await model.connect(entry);
+        }
+      }
+    });
+
     palette?.addItem({ command: CommandIDs.openPanel, category: 'Dodo' });
+    palette?.addItem({ command: CommandIDs.connect, category: 'Dodo' });
   }
 };
 

@@ -49,30 +49,31 @@ export interface ICatalogEntry {
 }
 
 /**
- * Where the catalog comes from: this server's own store, or a copy of the
- * JupyterHub catalog service's catalog.
+ * A catalog entry as administrators see it
+ * (`GET dodo/api/admin/approved-mcps?include_deleted=true`).
  */
-export type CatalogSource = 'local' | 'hub';
+export interface IAdminEntry extends ICatalogEntry {
+  managed_by: string;
+  created_at: string | null;
+  updated_at: string | null;
+  deleted_at: string | null;
+}
+
+/**
+ * Why the catalog may be out of date, when the server says so. Newer servers
+ * send `catalog_stale` as a boolean (with `catalog_stale_reason`) or as an
+ * object `{stale, reason}`; older ones send neither.
+ */
+export type CatalogStale = boolean | { stale?: boolean; reason?: string | null };
 
 /**
  * Body of `GET dodo/api/mcp-catalog`.
  */
 export interface ICatalogResponse {
   entries: ICatalogEntry[];
-  catalog_source?: CatalogSource;
-  /**
-   * True when the hub catalog service could not be asked: the entries are the
-   * last good copy.
-   */
-  catalog_stale?: boolean;
-  /**
-   * Why the catalog is stale, for people; `null` when it is current.
-   */
+  catalog_source?: string;
+  catalog_stale?: CatalogStale;
   catalog_stale_reason?: string | null;
-  /**
-   * When the hub catalog service last confirmed the copy (ISO 8601), or `null`.
-   */
-  catalog_synced_at?: string | null;
 }
 
 /**
@@ -86,14 +87,142 @@ export interface IMe {
 }
 
 /**
- * Body of every error answer from the dodo server extension.
+ * Where a connection to an MCP server stands.
+ */
+export type ConnectionState = 'authenticating' | 'connected' | 'needs_auth' | 'error';
+
+/**
+ * One of the caller's connections (`GET dodo/api/mcp/servers`).
+ */
+export interface IConnection {
+  id: string;
+  catalog_id: string | null;
+  url: string;
+  auth_type: AuthType;
+  state: ConnectionState;
+  error: string | null;
+  tool_count: number | null;
+  scopes: string[];
+  expires_at: string | null;
+}
+
+/**
+ * Answer of `POST dodo/api/mcp/start-auth`.
+ */
+export interface IStartAuth {
+  state: ConnectionState;
+  connection_id: string;
+  authorize_url?: string;
+}
+
+/**
+ * One aggregated tool (`GET dodo/api/mcp/tools`).
+ */
+export interface ITool {
+  name: string;
+  server_id: string;
+  connection_id: string;
+  original_name: string;
+  description: string;
+  input_schema: IJSONSchema | null;
+  enabled: boolean;
+}
+
+/**
+ * The subset of JSON Schema the "Try" form understands.
+ */
+export interface IJSONSchema {
+  type?: string | string[];
+  title?: string;
+  description?: string;
+  properties?: Record<string, IJSONSchema>;
+  required?: string[];
+  enum?: unknown[];
+  default?: unknown;
+  items?: IJSONSchema;
+  anyOf?: IJSONSchema[];
+  oneOf?: IJSONSchema[];
+  [key: string]: unknown;
+}
+
+/**
+ * One content block of an MCP tool result.
+ */
+export interface IContentBlock {
+  type: string;
+  text?: string;
+  data?: string;
+  mimeType?: string;
+  resource?: { uri?: string; text?: string; blob?: string; mimeType?: string };
+  [key: string]: unknown;
+}
+
+/**
+ * Answer of `POST dodo/api/mcp/tools/call`: an MCP `CallToolResult`.
+ */
+export interface IToolResult {
+  content?: IContentBlock[];
+  structuredContent?: unknown;
+  isError?: boolean;
+}
+
+/**
+ * A gateway token as listed (`GET dodo/api/user/mcp-tokens`); never the secret.
+ */
+export interface IGatewayToken {
+  id: string;
+  prefix: string;
+  label: string;
+  kind: string;
+  created_at: string;
+  last_used_at: string | null;
+  expires_at: string | null;
+}
+
+/**
+ * Answer of `POST dodo/api/user/mcp-tokens`: the only time the secret is sent.
+ */
+export interface INewGatewayToken extends IGatewayToken {
+  token: string;
+}
+
+/**
+ * One audit log row (`GET dodo/api/admin/audit`).
+ */
+export interface IAuditRow {
+  id: number;
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  detail: Record<string, unknown> | string | null;
+}
+
+/**
+ * Body of every error answer from the dodo server extension. Validation
+ * errors add `fields`: field name (dotted for nested ones) to message.
  */
 export interface IErrorBody {
   error: string;
   message: string;
+  fields?: Record<string, string>;
 }
 
 /**
- * Where the catalog model is in its fetch cycle.
+ * Where a piece of model state is in its fetch cycle.
  */
 export type LoadStatus = 'idle' | 'loading' | 'ready' | 'error';
+
+/**
+ * What the Connect flow of one catalog entry is doing, for the UI.
+ *
+ * - `starting`: asking the server for an authorize URL.
+ * - `waiting`: the sign-in window is open; waiting for its message.
+ * - `blocked`: the browser blocked the popup; `authorizeUrl` is offered as a link.
+ * - `failed`: the sign-in ended without a connection; `message` says why.
+ */
+export interface IConnectProgress {
+  phase: 'starting' | 'waiting' | 'blocked' | 'failed';
+  message?: string;
+  authorizeUrl?: string;
+}

@@ -1,0 +1,152 @@
+/**
+ * The Tools section: the caller's aggregated tools grouped by server, a
+ * search box, the per-tool "available to agents" switch and the Try form.
+ */
+import { InputGroup } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import type { DodoModel } from '../model';
+import { toAPIError } from '../model';
+import type { ITool } from '../tokens';
+import { ErrorNote, Note } from './common';
+import { TryForm } from './TryForm';
+
+/**
+ * Props of `ToolsPanel`.
+ */
+export interface IToolsPanelProps {
+  model: DodoModel;
+}
+
+export function ToolsPanel({ model }: IToolsPanelProps): React.ReactElement {
+  const [query, setQuery] = React.useState('');
+  const { tools } = model;
+  const needle = query.trim().toLowerCase();
+  const shown = needle
+    ? tools.value.filter(t =>
+        [t.name, t.original_name, t.description, t.server_id].some(s =>
+          (s ?? '').toLowerCase().includes(needle)
+        )
+      )
+    : tools.value;
+  const groups = new Map<string, ITool[]>();
+  for (const tool of shown) {
+    const list = groups.get(tool.server_id) ?? [];
+    list.push(tool);
+    groups.set(tool.server_id, list);
+  }
+  const serverName = (id: string): string => {
+    const entry = model.catalog.value.find(e => e.id === id);
+    return entry ? entry.display_name || entry.name : id;
+  };
+
+  return (
+    <div className="jp-dodo-Section" aria-busy={tools.status === 'loading'}>
+      {tools.value.length > 0 && (
+        <div className="jp-dodo-Search">
+          <InputGroup
+            type="search"
+            rightIcon="ui-components:search"
+            placeholder="Search tools"
+            aria-label="Search tools"
+            value={query}
+            onChange={e => setQuery((e.target as HTMLInputElement).value)}
+          />
+        </div>
+      )}
+      <ErrorNote title="Could not load your tools." error={tools.error} />
+      {tools.status === 'loading' && tools.value.length === 0 && (
+        <div className="jp-dodo-Message">Loading tools…</div>
+      )}
+      {tools.status === 'ready' && tools.value.length === 0 && (
+        <Note>
+          <strong>No tools yet.</strong> Connect an MCP server in the Servers section; its tools
+          appear here, ready to try and to share with your agents.
+        </Note>
+      )}
+      {tools.value.length > 0 && shown.length === 0 && (
+        <div className="jp-dodo-Message">No tool matches “{query}”.</div>
+      )}
+      {[...groups.entries()].map(([serverId, list]) => (
+        <section
+          key={serverId}
+          className="jp-dodo-ToolGroup"
+          aria-label={`Tools of ${serverName(serverId)}`}
+        >
+          <h3 className="jp-dodo-ToolGroup-title">
+            {serverName(serverId)}{' '}
+            <span className="jp-dodo-ToolGroup-count">
+              {list.length} tool{list.length === 1 ? '' : 's'}
+            </span>
+          </h3>
+          <ul className="jp-dodo-ToolList">
+            {list.map(tool => (
+              <ToolItem key={tool.name} model={model} tool={tool} />
+            ))}
+          </ul>
+        </section>
+      ))}
+    </div>
+  );
+}
+
+function ToolItem({ model, tool }: { model: DodoModel; tool: ITool }): React.ReactElement {
+  const [open, setOpen] = React.useState(false);
+  const [busy, setBusy] = React.useState(false);
+  const [error, setError] = React.useState<string | null>(null);
+  const switchId = `jp-dodo-tool-${tool.name}-switch`;
+
+  const toggle = async (): Promise<void> => {
+    setBusy(true);
+    setError(null);
+    try {
+      await model.setToolEnabled(tool.name, !tool.enabled);
+    } catch (reason) {
+      setError(toAPIError(reason).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <li className="jp-dodo-Tool" data-tool-name={tool.name}>
+      <div className="jp-dodo-Tool-head">
+        <span className="jp-dodo-Tool-name" title={tool.name}>
+          {tool.original_name}
+        </span>
+        <label className="jp-dodo-Switch" htmlFor={switchId} title="Available to agents">
+          <input
+            id={switchId}
+            type="checkbox"
+            role="switch"
+            checked={tool.enabled}
+            disabled={busy}
+            aria-label={`${tool.original_name} available to agents`}
+            onChange={() => void toggle()}
+          />
+          <span className="jp-dodo-Switch-track" aria-hidden="true" />
+          <span className="jp-dodo-Switch-label">Agents</span>
+        </label>
+      </div>
+      <div className="jp-dodo-Tool-fullname">{tool.name}</div>
+      {tool.description && <div className="jp-dodo-Tool-description">{tool.description}</div>}
+      {error && (
+        <div className="jp-dodo-Field-error" role="alert">
+          {error}
+        </div>
+      )}
+      <div className="jp-dodo-Actions">
+        <button
+          type="button"
+          className="jp-mod-styled"
+          aria-expanded={open}
+          aria-label={`Try ${tool.original_name}`}
+          onClick={() => setOpen(!open)}
+        >
+          {open ? 'Close' : 'Try'}
+        </button>
+      </div>
+      {open && <TryForm model={model} tool={tool} />}
+    </li>
+  );
+}
