@@ -44,6 +44,11 @@ case "${1:-}" in
     PYTHON="$VENV/bin/python" tests/conformance/run-server.sh
     # configurable-http-proxy (npm) for the real-JupyterHub tests (hub_e2e), once.
     tests/hub/install-proxy.sh
+    # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a
+    # browser of its own here).
+    if [ ! -x "${DODO_TEST_CHROMIUM:-/usr/bin/chromium}" ]; then
+      apt-get update -qq && apt-get install -y -qq chromium
+    fi
     # pytest last, so its summary is the closing line.
     exec "$VENV/bin/python" -m pytest -p no:cacheprovider "$@"
     ;;
