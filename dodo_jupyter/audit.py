@@ -16,9 +16,10 @@ from .store.models import AuditLog, utcnow
 
 __all__ = ["AuditLogService", "record"]
 
-#: The largest id a row can have (a signed 64-bit SQL integer). Database drivers refuse
-#: larger numbers as parameters (SQLite: OverflowError), so ``before_id`` is clamped.
-_MAX_ID = 2**63 - 1
+#: The largest id a row can have: ``audit_log.id`` is an INTEGER, 32 bits on PostgreSQL.
+#: The databases refuse larger numbers as parameters (PostgreSQL: "integer out of range",
+#: SQLite beyond 64 bits: OverflowError), so ``before_id`` is clamped.
+_MAX_ID = 2**31 - 1
 
 
 def record(session: Session, actor: str, action: str, target: str = "", **detail: Any) -> None:

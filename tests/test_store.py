@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, text
@@ -96,3 +97,14 @@ async def test_unreachable_database_is_a_clear_503(tmp_path: Path) -> None:
             await db.read(lambda s: s.execute(text("SELECT 1")).scalar())
     finally:
         db.close()
+
+
+async def test_audit_before_beyond_the_id_column(make_runtime: Any) -> None:
+    """Found by schemathesis on PostgreSQL: ``before=20601478008812`` (past 32 bits)
+    answered 500 ("integer out of range"); past 64 bits SQLite refused it too."""
+    runtime = make_runtime()
+    await runtime.tokens.create("owner", "x")
+    for before in (2**31, 20601478008812, 10**30):
+        rows = await runtime.audit.recent(100, before)
+        assert [row["action"] for row in rows][-1:] == ["token.create"]
+    assert await runtime.audit.recent(100, -(10**30)) == []
