@@ -13,6 +13,10 @@ bodies would only test the SDK's JSON-RPC parsing; the official MCP conformance 
 covers that endpoint (tests/conformance/run-server.sh). Its presence in the document is
 checked by tests/test_openapi.py like every other route.
 
+It runs once on SQLite and once on PostgreSQL (``postgres``), about a minute each: the
+two refuse different values (PostgreSQL's INTEGER is 32 bits, its text cannot hold a
+NUL character).
+
 Deterministic: one worker and ``--generation-deterministic`` (no seed, no example
 database), so a run sends the same requests in the same order every time. Operations
 that change state (DELETE of tokens and entries, import) are fine on this throwaway
@@ -77,9 +81,15 @@ def schemathesis_command(schema_url: str) -> list[str]:
     return command
 
 
-def test_schemathesis_finds_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_schemathesis_finds_nothing(
+    tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
+    db_url = request.getfixturevalue("postgres_url") if database == "postgres" else None
     with running_demo_server(DemoConfig(port=0)) as demo:
-        server = ServerProcess(tmp_path, demo)
+        server = ServerProcess(tmp_path, demo, db_url=db_url)
         server.start()
         try:
             started = time.monotonic()
