@@ -3,11 +3,13 @@ redirect-URI drift and rejected registrations."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from mcp.shared.auth import OAuthClientInformationFull
+from tornado.httpclient import HTTPClientError
 
 from dodo_jupyter.demo.server import DemoConfig
 from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
@@ -221,3 +223,43 @@ async def test_rejected_registration_is_made_again_once(
     assert code == 200, page
     assert demo.stats.snapshot()["registered_clients"] == 2
     assert stored_tokens(runtime, conn_id)["access_token"] != refresh
+
+
+@pytest.mark.parametrize(
+    ("method", "headers"),
+    [("TRACE", {}), ("GET", {"Content-Type": "multipart/form-data"})],
+    ids=["unknown-method", "malformed-body"],
+)
+async def test_public_pages_answer_errors_tornado_raises_before_prepare(
+    jp_fetch: Any, jp_serverapp: Any, method: str, headers: dict[str, str]
+) -> None:
+    """Seen in the server log of the schemathesis run: Jupyter's error template asked for
+    the current user before prepare() had set it, logged "Uncaught exception in
+    write_error" and sent an empty body. The callback answers with its page, the
+    metadata document with JSON."""
+
+    answers = {}
+    for name in ("callback", "client-metadata.json"):
+        with pytest.raises(HTTPClientError) as caught:
+            await jp_fetch(
+                "dodo",
+                "oauth",
+                name,
+                method=method,
+                headers=headers,
+                allow_nonstandard_methods=True,
+            )
+        answers[name] = caught.value.response
+    expected = 405 if method == "TRACE" else 400
+    page = answers["callback"]
+    assert page.code == expected and page.headers["Content-Type"].startswith("text/html")
+    assert b"Sign-in failed" in page.body
+    metadata = answers["client-metadata.json"]
+    assert metadata.code == expected
+    assert json.loads(metadata.body)["error"] in ("method_not_allowed", "bad_request")
+
+
+async def test_client_metadata_without_public_url_is_a_json_404(api: Api) -> None:
+    status, reply = await api("GET", "dodo/oauth/client-metadata.json")
+    assert status == 404 and reply["error"] == "not_found"
+    assert "DodoApp.public_url" in reply["message"]

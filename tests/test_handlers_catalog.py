@@ -179,6 +179,26 @@ async def test_import_server_json(api: Api) -> None:
     assert (await api("GET", f"{ADMIN}/import"))[0] == 405
 
 
+async def test_import_header_description_of_another_type(api: Api) -> None:
+    """A server.json header whose description is not a string answered 500."""
+    doc = {
+        "name": "io.x/keys",
+        "remotes": [
+            {
+                "url": "https://keys.example.com/mcp",
+                "headers": [{"name": "X-Key", "description": 5}],
+            }
+        ],
+    }
+    status, reply = await api("POST", f"{ADMIN}/import", doc)
+    assert status == 201, reply
+    assert reply["entries"][0]["headers"][0] == {
+        "name": "X-Key",
+        "description": "",
+        "is_secret": True,
+    }
+
+
 async def test_audit_paging_and_bad_params(api: Api) -> None:
     for n in range(3):
         await api("POST", ADMIN, entry(f"e{n}"))
@@ -188,3 +208,13 @@ async def test_audit_paging_and_bad_params(api: Api) -> None:
     assert [e["target"] for e in rest["entries"]] == ["e0"]
     status, reply = await api("GET", "dodo/api/admin/audit", limit="lots")
     assert status == 400 and reply["error"] == "bad_request"
+
+
+async def test_audit_before_beyond_sql_integers(api: Api) -> None:
+    """Found by schemathesis: a ``before`` past 64 bits answered 500 (SQLite refused it)."""
+    await api("POST", ADMIN, entry("e0"))
+    status, page = await api("GET", "dodo/api/admin/audit", before=str(10**30))
+    assert status == 200 and [e["target"] for e in page["entries"]] == ["e0"]
+    for before in (str(-(10**30)), "1", "0"):
+        status, page = await api("GET", "dodo/api/admin/audit", before=before)
+        assert status == 200 and page["entries"] == []

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, text
 
-from dodo_jupyter.exceptions import Unavailable
+from dodo_jupyter.exceptions import BadRequest, Unavailable
 from dodo_jupyter.store import Store, migrate
 from dodo_jupyter.store.database import Database
 from dodo_jupyter.store.models import AuditLog
@@ -96,3 +97,32 @@ async def test_unreachable_database_is_a_clear_503(tmp_path: Path) -> None:
             await db.read(lambda s: s.execute(text("SELECT 1")).scalar())
     finally:
         db.close()
+
+
+async def test_a_value_the_database_cannot_hold_is_a_400(db_url: str) -> None:
+    """A NUL character in an id or a text field answered 500 on PostgreSQL (``GET
+    dodo/api/admin/approved-mcps/a%00b``; found probing PostgreSQL after the schemathesis
+    runs). SQLite stores it."""
+    db = Database(db_url)
+    try:
+        query = text("SELECT :value")
+        if db.dialect == "postgresql":
+            with pytest.raises(BadRequest, match="NUL character"):
+                await db.read(lambda s: s.execute(query, {"value": "a\x00b"}).scalar())
+        else:
+            assert await db.read(lambda s: s.execute(query, {"value": "a\x00b"}).scalar()) == (
+                "a\x00b"
+            )
+    finally:
+        db.close()
+
+
+async def test_audit_before_beyond_the_id_column(make_runtime: Any) -> None:
+    """Found by schemathesis on PostgreSQL: ``before=20601478008812`` (past 32 bits)
+    answered 500 ("integer out of range"); past 64 bits SQLite refused it too."""
+    runtime = make_runtime()
+    await runtime.tokens.create("owner", "x")
+    for before in (2**31, 20601478008812, 10**30):
+        rows = await runtime.audit.recent(100, before)
+        assert [row["action"] for row in rows][-1:] == ["token.create"]
+    assert await runtime.audit.recent(100, -(10**30)) == []

@@ -31,6 +31,12 @@ def slug_for(name: str) -> str:
     return slug or "server"
 
 
+def _text(value: object) -> str:
+    """An optional free-text field of a server.json: anything but a string is left out
+    (it is only shown to people; the document's author can fix it upstream)."""
+    return value if isinstance(value, str) else ""
+
+
 def _is_server_json(doc: dict[str, Any]) -> bool:
     return "remotes" in doc or ("name" in doc and "packages" in doc)
 
@@ -67,7 +73,7 @@ def entries_from_server_json(doc: dict[str, Any]) -> list[dict[str, Any]]:
         headers = [
             {
                 "name": h.get("name", ""),
-                "description": (h.get("description") or "")[:300],
+                "description": _text(h.get("description"))[:300],
                 "is_secret": bool(h.get("isSecret", True)),
             }
             for h in remote.get("headers") or []

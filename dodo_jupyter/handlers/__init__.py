@@ -19,6 +19,7 @@ from .connections import (
     StartAuthHandler,
 )
 from .gateway import GatewayHandler
+from .openapi import OpenAPIHandler
 from .tools import ToolCallHandler, ToolHandler, ToolListHandler
 from .user import MeHandler, TokenHandler, TokenListHandler
 
@@ -28,8 +29,12 @@ _ID = r"(?P<{}>[^/]+)"
 
 
 def routes() -> list[tuple[str, type]]:
-    """The (pattern, handler) pairs; ExtensionApp prefixes them with ``base_url``."""
+    """The (pattern, handler) pairs; ExtensionApp prefixes them with ``base_url``.
+
+    ``dodo_jupyter/openapi.json`` documents each of them (``tests/test_openapi.py``).
+    """
     return [
+        (r"/dodo/api/openapi.json", OpenAPIHandler),
         (r"/dodo/api/me", MeHandler),
         (r"/dodo/api/mcp-catalog", CatalogHandler),
         (r"/dodo/api/admin/approved-mcps", AdminEntryListHandler),

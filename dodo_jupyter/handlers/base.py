@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..identity import Identity
     from ..runtime import DodoRuntime
 
-__all__ = ["DodoAPIHandler"]
+__all__ = ["DodoAPIHandler", "describe_http_error"]
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -83,17 +83,23 @@ class DodoAPIHandler(JsonRequestMixin, APIHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.set_header("Content-Type", "application/json")
-        message = responses.get(status_code, "Unknown HTTP Error")
-        exc_info = kwargs.get("exc_info")
-        error = _STATUS_CODES.get(status_code, "error")
-        if exc_info and isinstance(exc_info[1], HTTPError):
-            message = exc_info[1].log_message or exc_info[1].reason or message
-            if exc_info[1].args:
-                try:
-                    message = message % exc_info[1].args
-                except (TypeError, ValueError):
-                    pass
-        elif status_code >= 500:
-            error = "internal_error"
-            message = "Unexpected error in dodo; the server log has the details."
-        self.finish(json.dumps({"error": error, "message": message}))
+        self.finish(json.dumps(describe_http_error(status_code, kwargs.get("exc_info"))))
+
+
+def describe_http_error(status_code: int, exc_info: Any = None) -> dict[str, str]:
+    """``{error, message}`` for an error tornado or jupyter_server raised (the arguments
+    of ``RequestHandler.write_error``); an unexpected exception's details stay in the log.
+    """
+    message = responses.get(status_code, "Unknown HTTP Error")
+    error = _STATUS_CODES.get(status_code, "error")
+    if exc_info and isinstance(exc_info[1], HTTPError):
+        message = exc_info[1].log_message or exc_info[1].reason or message
+        if exc_info[1].args:
+            try:
+                message = message % exc_info[1].args
+            except (TypeError, ValueError):
+                pass
+    elif status_code >= 500:
+        error = "internal_error"
+        message = "Unexpected error in dodo; the server log has the details."
+    return {"error": error, "message": message}

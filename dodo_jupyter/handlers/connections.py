@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.base.handlers import JupyterHandler
@@ -10,7 +11,7 @@ from tornado import web
 
 from ..exceptions import DodoError, ValidationFailed
 from ..oauth.pages import render_callback_page
-from .base import DodoAPIHandler
+from .base import DodoAPIHandler, describe_http_error
 
 __all__ = [
     "CallbackHandler",
@@ -117,6 +118,14 @@ class CallbackHandler(JupyterHandler):
 
     auth_resource = "dodo"
 
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors tornado raises itself (an unknown method, a malformed body) as the
+        result page. Jupyter's error template would ask for the current user, which does
+        not exist yet when tornado refuses a request before ``prepare()``."""
+        message = describe_http_error(status_code, kwargs.get("exc_info"))["message"]
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.finish(render_callback_page(ok=False, message=message))
+
     @allow_unauthenticated
     async def get(self) -> None:
         self.set_header("Cache-Control", "no-store")
@@ -144,6 +153,12 @@ class CallbackHandler(JupyterHandler):
 
 class ClientMetadataHandler(JupyterHandler):
     """``GET /dodo/oauth/client-metadata.json``: dodo's Client ID Metadata Document."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Errors as JSON ``{error, message}``, like the REST API's (and without Jupyter's
+        error template, which fails before ``prepare()``: see :class:`CallbackHandler`)."""
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(describe_http_error(status_code, kwargs.get("exc_info"))))
 
     @allow_unauthenticated
     def get(self) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,14 +24,16 @@ from typing import Any, TypeVar
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.url import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session
 
-from ..exceptions import Unavailable
+from ..exceptions import BadRequest, Unavailable
 
 __all__ = ["Database"]
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 #: How long a SQLite writer waits for another writer before giving up.
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -114,6 +117,15 @@ class Database:
         try:
             with Session(bind, expire_on_commit=False) as session, session.begin():
                 return fn(session, *args)
+        except DataError as e:
+            # A value the database cannot hold, e.g. a NUL character in PostgreSQL text
+            # (SQLite stores it): the request's fault, not the server's. The driver's
+            # message may quote the value, so it goes to the log only.
+            log.info("dodo: the database refused a value: %s", str(e.orig).splitlines()[0])
+            raise BadRequest(
+                "The database cannot hold a value of this request (a NUL character in "
+                "text, or a value out of range): remove it and try again."
+            ) from e
         except OperationalError as e:
             # Log-worthy detail stays in the chained exception; the message names the fix.
             raise Unavailable(
