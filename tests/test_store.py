@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
 
 from dodo_jupyter.exceptions import BadRequest, Unavailable
 from dodo_jupyter.store import Store, migrate
@@ -43,6 +44,74 @@ def test_migrations_create_every_table_from_empty(db_url: str) -> None:
         assert migrate.upgrade(db.engine) == migrate.HEAD
     finally:
         db.close()
+
+
+def _schema(engine: Any) -> dict[str, Any]:
+    """Tables with their columns (type, nullable), keys, indexes and constraints."""
+    found = inspect(engine)
+    schema: dict[str, Any] = {}
+    for table in sorted(found.get_table_names()):
+        schema[table] = {
+            "columns": {
+                c["name"]: (str(c["type"]), c["nullable"]) for c in found.get_columns(table)
+            },
+            "primary_key": found.get_pk_constraint(table)["constrained_columns"],
+            "indexes": sorted(
+                (
+                    i["name"],
+                    tuple(i["column_names"]),
+                    bool(i["unique"]),
+                    # A partial index's WHERE clause.
+                    str(sorted((k, str(v)) for k, v in i.get("dialect_options", {}).items())),
+                )
+                for i in found.get_indexes(table)
+            ),
+            "unique": sorted(tuple(u["column_names"]) for u in found.get_unique_constraints(table)),
+            "foreign_keys": sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
+                for f in found.get_foreign_keys(table)
+            ),
+        }
+    return schema
+
+
+def _second_database(db_url: str, tmp_path: Path) -> tuple[str, Any]:
+    """Another empty database of the same kind: a file, or a schema of its own."""
+    if db_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'by-migrations.sqlite'}", lambda: None
+    from .conftest import POSTGRES_URL
+
+    name = f"dodo_test_m_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
+
+    return f"{POSTGRES_URL}?options=-csearch_path%3D{name}", drop
+
+
+def test_a_new_database_gets_the_schema_the_migrations_build(db_url: str, tmp_path: Path) -> None:
+    """New stores are created from the models (no Alembic import); the result must be
+    what running every migration gives, or upgraded stores would differ from new ones."""
+    other_url, drop = _second_database(db_url, tmp_path)
+    created, migrated = Database(db_url), Database(other_url)
+    try:
+        assert migrate.upgrade(created.engine) is None
+        from alembic import command
+
+        with migrated.engine.begin() as conn:
+            command.upgrade(migrate._alembic_config(conn), "head")
+        with created.engine.connect() as conn:
+            assert migrate.current_revision(conn) == migrate.HEAD
+        assert _schema(created.engine) == _schema(migrated.engine)
+    finally:
+        created.close()
+        migrated.close()
+        drop()
 
 
 def test_downgrade_to_base_and_back(db_url: str) -> None:

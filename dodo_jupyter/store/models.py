@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Integer, String, Text, TypeDecorator
+from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text, TypeDecorator, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -65,6 +65,16 @@ class ApprovedMCP(Base):
     """An MCP server an administrator (or the configuration) approved."""
 
     __tablename__ = "approved_mcps"
+    __table_args__ = (
+        # One live entry per URL (a soft-deleted one may share it).
+        Index(
+            "uq_approved_mcps_live_url",
+            "url",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -139,6 +149,8 @@ class MCPConnection(Base):
     """
 
     __tablename__ = "mcp_connections"
+    # One connection per user and server URL.
+    __table_args__ = (Index("uq_mcp_connections_user_url", "username", "url", unique=True),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     username: Mapped[str] = mapped_column(String(200), index=True)
