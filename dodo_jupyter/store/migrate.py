@@ -55,12 +55,13 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
 def _create_if_empty(engine: Engine) -> bool:
     """Create every table at :data:`HEAD` in a database that has none; False (nothing
     done) when it already has tables, which only the migrations may change."""
-    from .models import Base
+    from .models import LIVE_URL_INDEX, Base
 
     with engine.begin() as conn:
         if inspect(conn).get_table_names():
             return False
         Base.metadata.create_all(conn)
+        conn.execute(text(LIVE_URL_INDEX))
         conn.execute(
             text(
                 "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "

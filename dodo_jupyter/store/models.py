@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text, TypeDecorator, text
+from sqlalchemy import JSON, Boolean, DateTime, Index, Integer, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -61,20 +61,19 @@ class Base(DeclarativeBase):
     """Declarative base of every dodo_jupyter table."""
 
 
+#: The partial unique index on live catalog URLs (SQL both SQLite and PostgreSQL run).
+LIVE_URL_INDEX = (
+    "CREATE UNIQUE INDEX uq_approved_mcps_live_url ON approved_mcps (url) WHERE deleted_at IS NULL"
+)
+
+
 class ApprovedMCP(Base):
     """An MCP server an administrator (or the configuration) approved."""
 
     __tablename__ = "approved_mcps"
-    __table_args__ = (
-        # One live entry per URL (a soft-deleted one may share it).
-        Index(
-            "uq_approved_mcps_live_url",
-            "url",
-            unique=True,
-            sqlite_where=text("deleted_at IS NULL"),
-            postgresql_where=text("deleted_at IS NULL"),
-        ),
-    )
+    # One live entry per URL (a soft-deleted one may share it): a partial unique index,
+    # LIVE_URL_INDEX, created by the migrations and by migrate.upgrade() for new stores
+    # (declared here, its postgresql_where would load SQLAlchemy's PostgreSQL dialect).
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
