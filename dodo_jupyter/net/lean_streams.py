@@ -39,8 +39,6 @@ class _LeanStream(httpcore2.AsyncNetworkStream):
         self._socket: socket.socket | None = inner.get_extra_info("socket")
         self._pending = bytearray()
         self._write_timeout: float | None = None
-        #: Writes that reached the socket (tests count them).
-        self.sends = 0
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
@@ -54,7 +52,6 @@ class _LeanStream(httpcore2.AsyncNetworkStream):
         if self._pending:
             data = bytes(self._pending)
             self._pending.clear()
-            self.sends += 1
             await self._inner.write(data, self._write_timeout)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
