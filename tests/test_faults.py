@@ -1,8 +1,10 @@
-"""Upstream faults through the gateway: a server that answers 500, malformed JSON or SSE,
+"""Faults through the gateway: an MCP server that answers 500, malformed JSON or SSE,
 cuts its stream, or is slower than the timeout (a server that is down:
 ``test_gateway_tools``). Each gives a tool error (or a
 server state) with a clear message, the other server keeps working, and everything
-recovers by itself once the fault clears — against real MCP servers on loopback."""
+recovers by itself once the fault clears; and an authorization server whose token
+endpoint fails or is too slow while a token must be refreshed (the sign-in is kept) —
+against real MCP and authorization servers on loopback."""
 
 from __future__ import annotations
 
@@ -14,8 +16,12 @@ from typing import Any
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from dodo_jupyter.demo.server import DemoConfig
+from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
+
 from .conftest import Api
 from .mcp_peers import RunningServer, buffered, running_mcp_server, tool_server
+from .test_oauth_e2e import connect, expire_access_token, runtime_of, stored_tokens
 
 TOOLS = "dodo/api/mcp/tools"
 CALL = "dodo/api/mcp/tools/call"
@@ -174,3 +180,83 @@ async def test_a_failing_listing_leaves_the_others_and_recovers(
     assert "faulty__greet" in names
     servers = {s["catalog_id"]: s for s in (await api("GET", SERVERS))[1]["servers"]}
     assert servers["faulty"]["state"] == "connected" and not servers["faulty"]["error"]
+
+
+class TokenEndpointFaults:
+    """Wraps the demo server's app: while ``mode`` is set, ``/token`` answers 500 or
+    answers only after ``delay`` seconds."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.mode: str | None = None
+        self.delay = 0.0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != "/token" or self.mode is None:
+            await self.app(scope, receive, send)
+            return
+        if self.mode == "slow":
+            await asyncio.sleep(self.delay)
+            await self.app(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 500,
+                "headers": [(b"content-type", b"text/plain")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b"token service down"})
+
+
+class TestAuthorizationServerFaults:
+    @pytest.fixture
+    def demo(self) -> Iterator[DemoHandle]:
+        with running_demo_server(DemoConfig(port=0)) as handle:
+            yield handle
+
+    @pytest.fixture
+    def dodo_config(
+        self, dodo_config: dict[str, Any], demo: DemoHandle, good: RunningServer
+    ) -> dict[str, Any]:
+        return {
+            **dodo_config,
+            "catalog": [
+                {"id": "demo", "url": demo.url},
+                {"id": "good", "url": good.url, "auth_type": "none"},
+            ],
+        }
+
+    @pytest.mark.parametrize("mode", ["http500", "slow"])
+    async def test_a_failing_token_endpoint_keeps_the_sign_in_and_recovers(
+        self, api: Api, jp_fetch: Any, jp_serverapp: Any, demo: DemoHandle, mode: str
+    ) -> None:
+        connection_id = await connect(api, jp_fetch)
+        await api("POST", "dodo/api/mcp/start-auth", {"catalog_id": "good"})
+        await api("GET", TOOLS)  # an agent listed the tools before the token expired
+        runtime = runtime_of(jp_serverapp)
+        before = stored_tokens(runtime, connection_id)
+        faults = TokenEndpointFaults(demo.server.app)
+        demo.server.app = faults  # type: ignore[method-assign]
+        faults.mode, faults.delay = mode, 12.0  # beyond the outbound timeout (10 s)
+        await expire_access_token(runtime, connection_id)
+
+        body = {"name": "demo__add", "arguments": {"a": 1, "b": 2}}
+        status, failed = await api("POST", CALL, body)
+        assert status == 200 and failed["isError"], failed
+        assert text(failed).startswith("demo: ") and "Traceback" not in text(failed)
+        ok = await greet(api, "good")  # the other server is not affected
+        assert text(ok) == "hello x"
+        # The sign-in is kept: same refresh token, no new sign-in asked for.
+        assert stored_tokens(runtime, connection_id)["refresh_token"] == before["refresh_token"]
+        servers = {s["catalog_id"]: s for s in (await api("GET", SERVERS))[1]["servers"]}
+        assert servers["demo"]["state"] != "needs_auth", servers["demo"]
+
+        faults.mode = None
+        for _ in range(80):  # a slow refresh still under way finishes first
+            status, result = await api("POST", CALL, body)
+            if not result.get("isError"):
+                break
+            await asyncio.sleep(0.25)
+        assert not result.get("isError"), result
+        assert demo.stats.snapshot()["refreshes"] == 1
