@@ -57,16 +57,19 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # This checkout's code, not an older installed copy (the server subprocess gets it too).
 sys.path.insert(0, str(REPO_ROOT))
 
-from _mcp_bench import exit_cleanly_on_sigterm, free_port, percentile, stop_process  # noqa: E402
+from _mcp_bench import (  # noqa: E402
+    OTHER_EXTENSIONS,
+    exit_cleanly_on_sigterm,
+    free_port,
+    percentile,
+    stop_process,
+    wait_http,
+)
 
 from dodo_jupyter.identity import make_resolver  # noqa: E402
 from dodo_jupyter.runtime import DodoRuntime, RuntimeSettings  # noqa: E402
 from dodo_jupyter.store.models import UserMCPToken, utcnow  # noqa: E402
 from dodo_jupyter.tokens import TOKEN_PREFIX, _hash  # noqa: E402
-
-#: Installed server extensions turned off so only jupyter_server and dodo load.
-OTHER_EXTENSIONS = ("jupyterlab", "jupyter_lsp", "jupyter_server_terminals", "notebook_shim")
-READY_TIMEOUT_S = 60.0
 
 
 def make_runtime(db_url: str, key_file: Path) -> DodoRuntime:
@@ -142,20 +145,6 @@ def start_server(tmp: Path, config: Path, port: int, token: str) -> subprocess.P
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-
-
-def wait_ready(client: httpx.Client, proc: subprocess.Popen[bytes], path: str) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"jupyter server exited early with code {proc.returncode}")
-        try:
-            if client.get(path).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.01)
-    raise RuntimeError(f"{path} did not answer 200 within {READY_TIMEOUT_S:.0f} s")
 
 
 def timed_get(client: httpx.Client, path: str) -> float:
@@ -299,8 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         with httpx.Client(
             base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30.0
         ) as client:
-            wait_ready(client, proc, "/api/status")
-            wait_ready(client, proc, "/dodo/api/mcp-catalog")
+            base = f"http://127.0.0.1:{port}"
+            wait_http(f"{base}/api/status", proc, headers=headers)
+            wait_http(f"{base}/dodo/api/mcp-catalog", proc, headers=headers)
             served = len(client.get("/dodo/api/mcp-catalog").json()["entries"])
             body = len(client.get("/dodo/api/mcp-catalog").content)
             print(f"catalog serves {served} entries, {body} bytes")
