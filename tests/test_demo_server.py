@@ -391,6 +391,38 @@ def test_refresh_reuse_can_revoke_the_grant() -> None:
         assert mcp_status(http, rotated["access_token"]) == 401
 
 
+def test_refresh_reuse_grace_lets_a_client_that_lost_the_answer_refresh() -> None:
+    with (
+        running_demo_server(refresh_reuse_grace=60, refresh_reuse_revokes_grant=True) as demo,
+        httpx.Client(base_url=demo.base_url) as http,
+    ):
+        client, first = tokens_for(http, demo)
+        lost = refresh(http, demo, client, first["refresh_token"]).json()
+        again = refresh(http, demo, client, first["refresh_token"])
+        assert again.status_code == 200, again.text
+        renewed = again.json()
+        assert renewed["refresh_token"] not in (first["refresh_token"], lost["refresh_token"])
+        assert mcp_status(http, renewed["access_token"]) == 200
+        # The pair whose answer was lost is retired by the reuse, not left alive beside it.
+        assert refresh(http, demo, client, renewed["refresh_token"]).status_code == 200
+        stats = demo.stats.snapshot()
+        assert stats["refresh_reuse_in_grace"] == 1 and stats["refreshes"] == 3
+
+
+def test_refresh_reuse_after_the_grace_is_refused() -> None:
+    with (
+        running_demo_server(refresh_reuse_grace=0.3) as demo,
+        httpx.Client(base_url=demo.base_url) as http,
+    ):
+        client, first = tokens_for(http, demo)
+        rotated = refresh(http, demo, client, first["refresh_token"]).json()
+        time.sleep(0.4)
+        late = refresh(http, demo, client, first["refresh_token"])
+        assert late.status_code == 400 and late.json()["error"] == "invalid_grant"
+        assert refresh(http, demo, client, rotated["refresh_token"]).status_code == 200
+        assert demo.stats.snapshot()["refresh_reuse_detected"] == 1
+
+
 @pytest.mark.parametrize("which", ["access_token", "refresh_token"])
 def test_revoking_either_token_kills_the_pair(
     demo: DemoHandle, http: httpx.Client, which: str
@@ -537,6 +569,8 @@ def test_config_validation_and_urls() -> None:
         DemoConfig(scopes_supported=["a"], default_scopes=["b"], step_up_tool_scope=None)
     with pytest.raises(ValueError, match="access_token_ttl"):
         DemoConfig(access_token_ttl=0)
+    with pytest.raises(ValueError, match="refresh_reuse_grace"):
+        DemoConfig(refresh_reuse_grace=-1)
 
 
 def test_command_line_builds_the_config() -> None:

@@ -94,6 +94,7 @@ class DemoStats:
     token_exchanges: int = 0
     refreshes: int = 0
     refresh_reuse_detected: int = 0
+    refresh_reuse_in_grace: int = 0
     revocations: int = 0
     step_up_challenges: int = 0
     resources_seen: dict[str, list[str | None]] = field(
@@ -126,6 +127,7 @@ class DemoStats:
                 "token_exchanges": self.token_exchanges,
                 "refreshes": self.refreshes,
                 "refresh_reuse_detected": self.refresh_reuse_detected,
+                "refresh_reuse_in_grace": self.refresh_reuse_in_grace,
                 "revocations": self.revocations,
                 "step_up_challenges": self.step_up_challenges,
                 "resources_seen": {k: list(v) for k, v in self.resources_seen.items()},
@@ -173,6 +175,14 @@ class _Grant:
     refresh_token: str | None = None
 
 
+@dataclass
+class _Retired:
+    """A refresh token rotation replaced, kept to detect (or, in grace, allow) reuse."""
+
+    token: DemoRefreshToken
+    retired_at: float
+
+
 def _same_url(a: str, b: str) -> bool:
     """Compare two http(s) URLs as RFC 8707 resources: scheme and host case-insensitively,
     a trailing slash aside."""
@@ -218,6 +228,12 @@ class DemoOAuthProvider(
     refresh_reuse_revokes_grant:
         When a retired refresh token is presented again, also revoke its grant
         (OAuth 2.0 Security BCP §4.14.2 reuse detection).
+    refresh_reuse_grace:
+        Seconds after its rotation during which a retired refresh token still works,
+        as Okta's grace period and Auth0's reuse interval allow: a client that lost the
+        rotation's answer (it crashed before saving it) can refresh with the old token.
+        Such a use retires the grant's current refresh token and issues a new pair.
+        ``0`` (the default): strict rotation.
     stats:
         Where to count; a new :class:`DemoStats` if omitted.
     """
@@ -235,6 +251,7 @@ class DemoOAuthProvider(
         advertise_iss: bool = True,
         require_resource: bool = False,
         refresh_reuse_revokes_grant: bool = False,
+        refresh_reuse_grace: float = 0.0,
         stats: DemoStats | None = None,
     ) -> None:
         self.issuer_url = issuer_url.rstrip("/")
@@ -247,6 +264,7 @@ class DemoOAuthProvider(
         self.advertise_iss = advertise_iss
         self.require_resource = require_resource
         self.refresh_reuse_revokes_grant = refresh_reuse_revokes_grant
+        self.refresh_reuse_grace = refresh_reuse_grace
         self.stats = stats if stats is not None else DemoStats()
         self.clients: dict[str, OAuthClientInformationFull] = {}
         self._pending: dict[str, PendingConsent] = {}
@@ -254,7 +272,7 @@ class DemoOAuthProvider(
         self._access: dict[str, DemoAccessToken] = {}
         self._refresh: dict[str, DemoRefreshToken] = {}
         self._grants: dict[str, _Grant] = {}
-        self._retired_refresh: dict[str, str] = {}  # old refresh token -> grant_id
+        self._retired_refresh: dict[str, _Retired] = {}
 
     # -- clients -------------------------------------------------------------------------
 
@@ -398,17 +416,26 @@ class DemoOAuthProvider(
     async def load_refresh_token(
         self, client: OAuthClientInformationFull, refresh_token: str
     ) -> DemoRefreshToken | None:
-        token = self._refresh.get(refresh_token)
+        token = self._refresh.get(refresh_token) or self._in_grace(refresh_token)
         if token is None:
-            grant_id = self._retired_refresh.get(refresh_token)
-            if grant_id is not None:
+            retired = self._retired_refresh.get(refresh_token)
+            if retired is not None:
                 self.stats.bump("refresh_reuse_detected")
                 if self.refresh_reuse_revokes_grant:
-                    self._revoke_grant(grant_id)
+                    self._revoke_grant(retired.token.grant_id)
             return None
         if token.client_id != client.client_id:
             return None
         return token
+
+    def _in_grace(self, refresh_token: str) -> DemoRefreshToken | None:
+        """The retired ``refresh_token`` if it is still within the reuse grace."""
+        retired = self._retired_refresh.get(refresh_token)
+        if retired is None or retired.token.grant_id not in self._grants:
+            return None
+        if time.time() - retired.retired_at >= self.refresh_reuse_grace:
+            return None
+        return retired.token
 
     async def exchange_refresh_token(
         self,
@@ -417,11 +444,19 @@ class DemoOAuthProvider(
         scopes: list[str],
     ) -> OAuthToken:
         grant = self._grants.get(refresh_token.grant_id)
-        if grant is None or self._refresh.pop(refresh_token.token, None) is None:
+        if grant is None:
             raise TokenError("invalid_grant", "refresh token is no longer valid")
-        # Rotation: the presented refresh token is retired; only the new one works.
+        if self._refresh.get(refresh_token.token) is not refresh_token:
+            if self._in_grace(refresh_token.token) is None:
+                raise TokenError("invalid_grant", "refresh token is no longer valid")
+            self.stats.bump("refresh_reuse_in_grace")
+        # Rotation: the grant's current refresh token is retired; only the new one works.
+        now = time.time()
+        for retiring in {refresh_token.token, grant.refresh_token} - {None}:
+            current = self._refresh.pop(str(retiring), None)
+            if current is not None:
+                self._retired_refresh[current.token] = _Retired(current, now)
         grant.refresh_token = None
-        self._retired_refresh[refresh_token.token] = refresh_token.grant_id
         self.stats.bump("refreshes")
         return self._issue_tokens(
             refresh_token.grant_id,

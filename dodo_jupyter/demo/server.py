@@ -124,6 +124,10 @@ class DemoConfig:
     refresh_reuse_revokes_grant:
         When a rotated-out refresh token is used again, also revoke the grant it
         belonged to (reuse detection). Default False: the reuse only fails.
+    refresh_reuse_grace:
+        Seconds during which a rotated-out refresh token still works (an Okta-style
+        grace period), for a client that crashed before saving a rotation's answer.
+        Default 0: strict rotation.
     server_name:
         The MCP server name in the ``initialize`` result. Default ``"dodo-demo"``.
     """
@@ -139,6 +143,7 @@ class DemoConfig:
     advertise_iss_parameter: bool = True
     require_resource: bool = False
     refresh_reuse_revokes_grant: bool = False
+    refresh_reuse_grace: float = 0.0
     server_name: str = "dodo-demo"
 
     def __post_init__(self) -> None:
@@ -151,6 +156,11 @@ class DemoConfig:
             raise ValueError(
                 "DemoConfig.access_token_ttl must be at least 1 second, "
                 f"got {self.access_token_ttl!r}"
+            )
+        if self.refresh_reuse_grace < 0:
+            raise ValueError(
+                "DemoConfig.refresh_reuse_grace must be 0 or more seconds, "
+                f"got {self.refresh_reuse_grace!r}"
             )
         unknown = [s for s in self.default_scopes if s not in self.scopes_supported]
         if (
@@ -327,6 +337,7 @@ def build_demo_server(config: DemoConfig | None = None) -> DemoServer:
         advertise_iss=config.advertise_iss_parameter,
         require_resource=config.require_resource,
         refresh_reuse_revokes_grant=config.refresh_reuse_revokes_grant,
+        refresh_reuse_grace=config.refresh_reuse_grace,
         stats=stats,
     )
     auth = _auth_settings(config)
