@@ -194,6 +194,19 @@ def error_from_remote(status: int, body: object, *, service: str) -> DodoError:
     return cls(message, **details)
 
 
+def dodo_error_in(error: BaseException) -> DodoError | None:
+    """``error`` itself if it is a :class:`DodoError`, else the first one an exception
+    group carries (depth first), else None: anyio task groups wrap what a task raised."""
+    if isinstance(error, DodoError):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = dodo_error_in(inner)
+            if found is not None:
+                return found
+    return None
+
+
 def describe_error(error: BaseException) -> str:
     """One short line about an unexpected error (exception groups flattened), for
     messages and logs; a :class:`DodoError` is described by its own message."""

@@ -35,7 +35,7 @@ from mcp import ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
-from .exceptions import DodoError, UpstreamError, describe_error
+from .exceptions import DodoError, UpstreamError, describe_error, dodo_error_in
 from .oauth.discovery import Challenge, parse_challenge
 from .upstream_rpc import RequestFailed, SessionLost, StreamableTarget, send_request
 
@@ -301,8 +301,9 @@ class UpstreamSession:
                 return await self._open_locked()
             self._failed(e)
             self._raise_rejection()
-            if isinstance(e, DodoError):
-                raise
+            found = dodo_error_in(e)  # e.g. NeedsAuth from the token hook, in a task group
+            if found is not None:
+                raise found from None
             raise UpstreamError(f"Cannot open an MCP session: {describe_error(e)}") from None
         self.failures = 0
         self.last_error = None

@@ -163,6 +163,25 @@ async def test_expired_token_is_refreshed_on_use(
     assert not result.get("isError") and demo.stats.snapshot()["refreshes"] == 1
 
 
+async def test_a_refused_refresh_asks_for_a_new_sign_in(
+    api: Api, jp_fetch: Any, jp_serverapp: Any, demo: DemoHandle
+) -> None:
+    conn_id = await connect_all(api, jp_fetch)
+    runtime = runtime_of(jp_serverapp)
+    await runtime.gateway.pool.discard(conn_id)  # the next use opens a session, refreshing
+    for grant_id in list(demo.provider._grants):
+        demo.provider._revoke_grant(grant_id)  # as an administrator ending the sign-in would
+    await expire_access_token(runtime, conn_id)
+    status, result = await api("POST", CALL, {"name": "demo__echo", "arguments": {"text": "x"}})
+    assert result["isError"] and "connect again" in result["content"][0]["text"]
+    names = {t["name"] for t in (await api("GET", TOOLS))[1]["tools"]}
+    assert "demo__echo" not in names and "open__greet" in names
+    servers = {s["catalog_id"]: s for s in (await api("GET", "dodo/api/mcp/servers"))[1]["servers"]}
+    assert servers["demo"]["state"] == "needs_auth" and "connect again" in servers["demo"]["error"]
+    status, result = await api("POST", CALL, {"name": "demo__echo", "arguments": {"text": "x"}})
+    assert result["isError"] and "connect again" in result["content"][0]["text"]
+
+
 async def test_list_changed_notification_refreshes_the_tool_list(api: Api, jp_fetch: Any) -> None:
     await connect_all(api, jp_fetch)
     names = {t["name"] for t in (await api("GET", TOOLS))[1]["tools"]}

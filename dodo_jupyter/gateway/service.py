@@ -328,10 +328,7 @@ class GatewayService:
         (``isError``) with a message saying what to do, never as exceptions."""
         route = await self._route(username, name)
         if route is None:
-            return error_result(
-                f"No tool named {name!r}: list the tools again, or connect its server in the "
-                "MCP panel."
-            )
+            return await self._no_route(username, name)
         if not route.enabled:
             return error_result(f"The tool {name!r} is switched off for agents in the MCP panel.")
         session = self.pool.get(route.connection_id)
@@ -350,6 +347,24 @@ class GatewayService:
             return error_result(f"{route.server_id}: {e.message} (MCP panel → Connect)")
         except DodoError as e:
             return error_result(f"{route.server_id}: {e.message}")
+
+    async def _no_route(self, username: str, name: str) -> types.CallToolResult:
+        """The error for a name no usable server lists: the server's own problem when
+        the name starts with the alias of one of the user's unusable connections."""
+        alias = name.split("__", 1)[0] if "__" in name else None
+
+        def query(session: Session) -> MCPConnection | None:
+            stmt = select(MCPConnection).where(
+                MCPConnection.username == username, MCPConnection.state.not_in(_USABLE)
+            )
+            return next((row for row in session.scalars(stmt) if _alias(row) == alias), None)
+
+        row = await self._store.db.read(query) if alias else None
+        if row is not None and row.error:
+            return error_result(f"{alias}: {row.error} (MCP panel → Connect)")
+        return error_result(
+            f"No tool named {name!r}: list the tools again, or connect its server in the MCP panel."
+        )
 
     async def reset(self) -> None:
         """Close every upstream session and drop every route table (after a wipe)."""
