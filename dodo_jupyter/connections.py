@@ -481,6 +481,9 @@ class ConnectionService:
         """Revoke at the authorization server (best effort), then delete the connection's
         tokens, header values, pending flows and its client registration."""
         row = await self.get(username, connection_id)
+        # End the upstream session first, while its credentials still work (its DELETE
+        # would otherwise fail); the second call below drops one opened meanwhile.
+        await self._changed(row.id)
         revoked = await self.engine.revoke(row) if row.auth_type == "oauth" else False
         client_row = row.oauth_client_id
 

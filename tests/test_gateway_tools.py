@@ -182,6 +182,18 @@ async def test_a_refused_refresh_asks_for_a_new_sign_in(
     assert result["isError"] and "connect again" in result["content"][0]["text"]
 
 
+async def test_disconnecting_ends_the_upstream_session_while_its_token_works(
+    api: Api, jp_fetch: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    conn_id = await connect_all(api, jp_fetch)
+    status, result = await api("POST", CALL, {"name": "demo__echo", "arguments": {"text": "x"}})
+    assert not result.get("isError")  # an upstream session is open
+    status, body = await api("POST", "dodo/api/mcp/delete-auth", {"connection_id": conn_id})
+    assert status == 200 and body["revoked"] is True
+    failed = [r.getMessage() for r in caplog.records if "termination failed" in r.getMessage()]
+    assert failed == []
+
+
 async def test_list_changed_notification_refreshes_the_tool_list(api: Api, jp_fetch: Any) -> None:
     await connect_all(api, jp_fetch)
     names = {t["name"] for t in (await api("GET", TOOLS))[1]["tools"]}
