@@ -36,6 +36,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ REFRESH_POINTS = ("refresh:before", "refresh:after", "call:timed", "idle")
 #: Upper bounds of the random delays, in seconds: about the slowest such request here.
 TIMED = {"start-auth:timed": 0.25, "callback:timed": 0.3, "call:timed": 0.15}
 
+START, CALLBACK = "/dodo/api/mcp/start-auth", "/dodo/oauth/callback"
 GRACE = DemoConfig(port=0, access_token_ttl=1, refresh_reuse_grace=600)
 
 
@@ -187,10 +189,10 @@ class Cycles:
     def connect(self, catalog_id: str, started: dict[str, Any] | None = None) -> None:
         """Finish (or start and finish) signing in, as a person clicking Connect does."""
         if started is None:
-            started = self.ok("POST", "/dodo/api/mcp/start-auth", {"catalog_id": catalog_id})
+            started = self.ok("POST", START, {"catalog_id": catalog_id})
         if started["state"] == "authenticating":
             query = callback_query(asyncio.run(consent(started["authorize_url"])))
-            page = self.server.client.get("/dodo/oauth/callback", params=query)
+            page = self.server.client.get(CALLBACK, params=query)
             assert page.status_code == 200 and "Connected" in page.text, (
                 f"{self.run.where()} {page.text[:300]}"
             )
@@ -200,6 +202,20 @@ class Cycles:
         return sum(d.stats.snapshot()["refresh_reuse_in_grace"] for d in (self.flow, self.kept))
 
     # -- a cycle ----------------------------------------------------------------------
+
+    def killed_during(
+        self, point: str, rng: random.Random, send: Callable[[], httpx.Response | None]
+    ) -> bool:
+        """``send`` with the kill armed at ``point`` (a hook in the authorization server,
+        or a random delay for a timed point); True when dodo answered before it died."""
+        timer = self.killer.later(rng.uniform(0, TIMED[point])) if point in TIMED else None
+        if timer is None:
+            self.killer.arm(point)
+        response = send()
+        if timer is not None:
+            timer.join()
+        assert self.killer.fired.wait(10), f"{self.run.where()} the point was not reached"
+        return response is not None and response.status_code == 200
 
     def cycle(self, point: str, rng: random.Random) -> None:
         self.run.point = point
@@ -217,34 +233,25 @@ class Cycles:
         acknowledged = False
         pending: dict[str, str] | None = None
         if point == "start-auth:timed":
-            timer = self.killer.later(rng.uniform(0, TIMED[point]))
-            self.request("POST", "/dodo/api/mcp/start-auth", json={"catalog_id": FLOW})
-            timer.join()
+            start = partial(self.request, "POST", START, json={"catalog_id": FLOW})
+            self.killed_during(point, rng, start)
         else:
-            started = self.ok("POST", "/dodo/api/mcp/start-auth", {"catalog_id": FLOW})
+            started = self.ok("POST", START, {"catalog_id": FLOW})
             assert started["state"] == "authenticating", self.run.where()
             query = callback_query(asyncio.run(consent(started["authorize_url"])))
             if point == "pending":
                 self.killer.kill_now()
                 pending = query
             else:
-                timer = None
-                if point == "callback:timed":
-                    timer = self.killer.later(rng.uniform(0, TIMED[point]))
-                else:
-                    self.killer.arm(point)
-                page = self.request("GET", "/dodo/oauth/callback", params=query)
-                if timer is not None:
-                    timer.join()
-                acknowledged = page is not None and page.status_code == 200
-                assert self.killer.fired.wait(10), f"{self.run.where()} the point was not reached"
+                callback = partial(self.request, "GET", CALLBACK, params=query)
+                acknowledged = self.killed_during(point, rng, callback)
         self._restart_and_check()
         state = self.servers().get(FLOW, {}).get("state")
         if acknowledged:
             assert state == "connected", f"{self.run.where()} an acknowledged sign-in was lost"
         if pending is not None:
             # The flow was pending: the callback the browser was about to send still works.
-            page = self.server.client.get("/dodo/oauth/callback", params=pending)
+            page = self.server.client.get(CALLBACK, params=pending)
             assert page.status_code == 200 and "Connected" in page.text, self.run.where()
         elif state != "connected":
             self.connect(FLOW)
@@ -259,16 +266,7 @@ class Cycles:
             self.killer.kill_now()
             acknowledged = True
         else:
-            timer = None
-            if point == "call:timed":
-                timer = self.killer.later(rng.uniform(0, TIMED[point]))
-            else:
-                self.killer.arm(point)
-            response = self.call_echo(KEPT)
-            if timer is not None:
-                timer.join()
-            assert self.killer.fired.wait(10), f"{self.run.where()} the point was not reached"
-            acknowledged = response is not None and response.status_code == 200
+            acknowledged = self.killed_during(point, rng, partial(self.call_echo, KEPT))
         self._restart_and_check()
         self.assert_echo_works(KEPT)
         used_grace = self.grace_uses() - grace_before
@@ -349,9 +347,9 @@ def test_strict_rotation_kill_after_rotation_asks_for_one_new_sign_in(tmp_path: 
         body = {"name": f"{FLOW}__echo", "arguments": {"text": "hi"}}
         try:
             server.start()
-            started = server.call("POST", "/dodo/api/mcp/start-auth", {"catalog_id": FLOW})
+            started = server.call("POST", START, {"catalog_id": FLOW})
             query = callback_query(asyncio.run(consent(started["authorize_url"])))
-            assert server.client.get("/dodo/oauth/callback", params=query).status_code == 200
+            assert server.client.get(CALLBACK, params=query).status_code == 200
             killer.arm("refresh:after")
             with pytest.raises(httpx.TransportError):
                 server.client.post("/dodo/api/mcp/tools/call", json=body)
@@ -362,10 +360,10 @@ def test_strict_rotation_kill_after_rotation_asks_for_one_new_sign_in(tmp_path: 
             assert result["isError"] and "connect again" in result["content"][0]["text"]
             (conn,) = server.call("GET", "/dodo/api/mcp/servers")["servers"]
             assert conn["state"] == "needs_auth" and "connect again" in conn["error"]
-            again = server.call("POST", "/dodo/api/mcp/start-auth", {"catalog_id": FLOW})
+            again = server.call("POST", START, {"catalog_id": FLOW})
             assert again["state"] == "authenticating"
             query = callback_query(asyncio.run(consent(again["authorize_url"])))
-            assert server.client.get("/dodo/oauth/callback", params=query).status_code == 200
+            assert server.client.get(CALLBACK, params=query).status_code == 200
             (after,) = server.call("GET", "/dodo/api/mcp/servers")["servers"]
             assert (after["id"], after["state"]) == (conn["id"], "connected")
             assert not server.call("POST", "/dodo/api/mcp/tools/call", body).get("isError")
