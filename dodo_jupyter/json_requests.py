@@ -1,5 +1,5 @@
 """JSON request bodies and answers for dodo's tornado handlers (the server extension's
-and the hub catalog service's), with 400s that say what is wrong with the body."""
+and the hub catalog service's), with 400s that say what is wrong with the request."""
 
 from __future__ import annotations
 
@@ -32,6 +32,16 @@ class JsonRequestMixin(RequestHandler):
         if not isinstance(data, dict):
             raise BadRequest("The request body must be a JSON object.")
         return data
+
+    def page_arguments(self) -> tuple[int, int | None]:
+        """``?limit=&before=`` of a paged listing (the audit log): ``limit`` (default 100)
+        and ``before`` (None when absent); :class:`BadRequest` unless whole numbers."""
+        try:
+            limit = int(self.get_query_argument("limit", "100"))
+            before = self.get_query_argument("before", None)
+            return limit, int(before) if before is not None else None
+        except ValueError:
+            raise BadRequest("'limit' and 'before' must be whole numbers.") from None
 
     def send_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)

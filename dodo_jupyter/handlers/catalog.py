@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..exceptions import BadRequest
 from .base import DodoAPIHandler
 
 if TYPE_CHECKING:
@@ -126,10 +125,5 @@ class AdminAuditHandler(DodoAPIHandler):
     @authorized
     async def get(self) -> None:
         (await self.identity()).require_admin()
-        try:
-            limit = int(self.get_query_argument("limit", "100"))
-            before = self.get_query_argument("before", None)
-            before_id = int(before) if before is not None else None
-        except ValueError:
-            raise BadRequest("'limit' and 'before' must be whole numbers.") from None
+        limit, before_id = self.page_arguments()
         self.send_json({"entries": await self.dodo.audit.recent(limit, before_id)})

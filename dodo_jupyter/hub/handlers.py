@@ -28,7 +28,7 @@ from typing import Any
 
 from tornado.web import HTTPError, RequestHandler
 
-from ..exceptions import BadRequest, DodoError, PayloadTooLarge
+from ..exceptions import DodoError, PayloadTooLarge
 from ..json_requests import JsonRequestMixin
 from .auth import HubCaller
 from .service import CatalogHub
@@ -156,12 +156,7 @@ class AdminAuditHandler(ServiceHandler):
 
     async def get(self) -> None:
         await self.caller(admin=True)
-        try:
-            limit = int(self.get_query_argument("limit", "100"))
-            before = self.get_query_argument("before", None)
-            before_id = int(before) if before is not None else None
-        except ValueError:
-            raise BadRequest("'limit' and 'before' must be whole numbers.") from None
+        limit, before_id = self.page_arguments()
         self.send_json({"entries": await self.hub.audit.recent(limit, before_id)})
 
 
