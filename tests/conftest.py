@@ -3,6 +3,7 @@ Jupyter server with dodo (pytest-jupyter), and a JSON client for the REST API.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -31,10 +32,10 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'dodo.sqlite'}"
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh schema in the test database, dropped afterwards."""
-    schema = f"dodo_test_{uuid.uuid4().hex[:12]}"
+@contextlib.contextmanager
+def postgres_schema(prefix: str = "dodo_test") -> Iterator[str]:
+    """The URL of a fresh schema in the test database, dropped on exit."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
@@ -44,6 +45,13 @@ def postgres_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema in the test database, dropped afterwards."""
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

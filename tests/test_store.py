@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from dodo_jupyter.exceptions import BadRequest, Unavailable
 from dodo_jupyter.store import Store, migrate
 from dodo_jupyter.store.database import Database
 from dodo_jupyter.store.models import AuditLog
+
+from .conftest import postgres_schema
 
 TABLES = {
     "approved_mcps",
@@ -75,43 +78,33 @@ def _schema(engine: Any) -> dict[str, Any]:
     return schema
 
 
-def _second_database(db_url: str, tmp_path: Path) -> tuple[str, Any]:
+@contextlib.contextmanager
+def _second_database(db_url: str, tmp_path: Path) -> Iterator[str]:
     """Another empty database of the same kind: a file, or a schema of its own."""
     if db_url.startswith("sqlite"):
-        return f"sqlite:///{tmp_path / 'by-migrations.sqlite'}", lambda: None
-    from .conftest import POSTGRES_URL
-
-    name = f"dodo_test_m_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{name}"'))
-
-    def drop() -> None:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
-
-    return f"{POSTGRES_URL}?options=-csearch_path%3D{name}", drop
+        yield f"sqlite:///{tmp_path / 'by-migrations.sqlite'}"
+        return
+    with postgres_schema("dodo_test_m") as url:
+        yield url
 
 
 def test_a_new_database_gets_the_schema_the_migrations_build(db_url: str, tmp_path: Path) -> None:
     """New stores are created from the models (no Alembic import); the result must be
     what running every migration gives, or upgraded stores would differ from new ones."""
-    other_url, drop = _second_database(db_url, tmp_path)
-    created, migrated = Database(db_url), Database(other_url)
-    try:
-        assert migrate.upgrade(created.engine) is None
-        from alembic import command
+    with _second_database(db_url, tmp_path) as other_url:
+        created, migrated = Database(db_url), Database(other_url)
+        try:
+            assert migrate.upgrade(created.engine) is None
+            from alembic import command
 
-        with migrated.engine.begin() as conn:
-            command.upgrade(migrate._alembic_config(conn), "head")
-        with created.engine.connect() as conn:
-            assert migrate.current_revision(conn) == migrate.HEAD
-        assert _schema(created.engine) == _schema(migrated.engine)
-    finally:
-        created.close()
-        migrated.close()
-        drop()
+            with migrated.engine.begin() as conn:
+                command.upgrade(migrate._alembic_config(conn), "head")
+            with created.engine.connect() as conn:
+                assert migrate.current_revision(conn) == migrate.HEAD
+            assert _schema(created.engine) == _schema(migrated.engine)
+        finally:
+            created.close()
+            migrated.close()
 
 
 def test_downgrade_to_base_and_back(db_url: str) -> None:

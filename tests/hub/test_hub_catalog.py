@@ -18,16 +18,14 @@ from __future__ import annotations
 import os
 import signal
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from dodo_jupyter.catalog.service import CatalogCache
 
-from ..conftest import POSTGRES_URL
+from ..conftest import postgres_schema
 from .harness import Hub
 
 pytestmark = pytest.mark.hub_e2e
@@ -56,16 +54,8 @@ def hub_catalog_db_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('catalog') / 'dodo_catalog.sqlite'}"
         return
-    schema = f"dodo_hub_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(POSTGRES_URL)
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    with postgres_schema("dodo_hub") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
