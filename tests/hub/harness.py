@@ -408,6 +408,17 @@ class Hub:
             all_headers["Authorization"] = f"token {token}"
         return self.client.request(method, path, json=json, headers=all_headers)
 
+    def call(
+        self, server: str, method: str, path: str, token: str, json: Any = None
+    ) -> tuple[int, Any]:
+        """``method path`` on ``server``'s server (by its proxy route, ``path`` below
+        its base URL): the status and the JSON body, or the text when it is not JSON."""
+        response = self.request(method, self.server_url(server) + path, token=token, json=json)
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, response.text
+
     def api(
         self, method: str, path: str, *, token: str | None = None, json: Any = None
     ) -> httpx.Response:

@@ -72,24 +72,13 @@ def servers(hub: Hub) -> Hub:
 # -- helpers ----------------------------------------------------------------------------
 
 
-def call(
-    hub: Hub, server: str, method: str, path: str, token: str, json: Any = None
-) -> tuple[int, Any]:
-    """``method`` on ``server``'s server; (status, JSON or text)."""
-    response = hub.request(method, hub.server_url(server) + path, token=token, json=json)
-    try:
-        return response.status_code, response.json()
-    except ValueError:
-        return response.status_code, response.text
-
-
 def at_service(hub: Hub, method: str, path: str, token: str, json: Any = None) -> Any:
     """``method`` on the catalog service through the proxy (``/services/dodo/...``)."""
     return hub.request(method, f"/{SERVICE}{path}", token=token, json=json)
 
 
 def catalog_of(hub: Hub, server: str) -> dict[str, Any]:
-    status, body = call(hub, server, "GET", CATALOG, hub.user_token(server))
+    status, body = hub.call(server, "GET", CATALOG, hub.user_token(server))
     assert status == 200, (body, hub.log_tail())
     return dict(body)
 
@@ -123,7 +112,7 @@ def test_admin_adds_an_entry_and_alice_lists_it(servers: Hub) -> None:
     hub = servers
     assert ids(catalog_of(hub, "alice")) == []  # --no-default-catalog: nothing yet
 
-    status, created = call(hub, "admin", "POST", ADMIN, hub.user_token("admin"), WEATHER)
+    status, created = hub.call("admin", "POST", ADMIN, hub.user_token("admin"), WEATHER)
     assert status == 201, (created, hub.log_tail())
     assert created["created_by"] == "admin" and created["managed_by"] == "admin"
 
@@ -159,7 +148,7 @@ def test_normal_users_get_403_on_admin_endpoints(servers: Hub) -> None:
         ("DELETE", f"{ADMIN}/weather", None),
     ]:
         # At her own server: refused there.
-        status, reply = call(hub, "alice", method, path, alice, body)
+        status, reply = hub.call("alice", method, path, alice, body)
         assert status == 403, (method, path, reply)
         assert reply["message"].startswith("'alice' is not a dodo administrator")
         # Straight at the service, with her own token or her server's: refused there.
@@ -171,7 +160,7 @@ def test_normal_users_get_403_on_admin_endpoints(servers: Hub) -> None:
 
     # bob is an administrator for the servers (DodoApp.admin_users), not at the hub: his
     # server forwards, the service asks the hub and refuses; its answer is passed on.
-    status, reply = call(hub, "bob", "POST", ADMIN, hub.user_token("bob"), TICKETS)
+    status, reply = hub.call("bob", "POST", ADMIN, hub.user_token("bob"), TICKETS)
     assert status == 403, reply
     assert reply["message"].startswith("'bob' is not a dodo administrator at the hub")
     assert ids(catalog_of(hub, "alice")) == ["weather"]
@@ -184,15 +173,15 @@ def test_visitors_cannot_forward_and_the_owner_is_unaffected(servers: Hub) -> No
     try:
         for visitor, token in (("bob", bob), ("admin", hub.user_token("admin"))):
             # bob is a dodo admin for servers, admin a hub admin: both are visitors here.
-            status, reply = call(hub, "alice", "POST", ADMIN, token, TICKETS)
+            status, reply = hub.call("alice", "POST", ADMIN, token, TICKETS)
             assert status == 403, (visitor, reply)
             assert f"'{visitor}' is visiting a server shared by its owner" in reply["message"]
-        status, reply = call(hub, "alice", "GET", TOKENS, bob)
+        status, reply = hub.call("alice", "GET", TOKENS, bob)
         assert status == 403 and "visiting a server shared by its owner" in reply["message"]
         # Visitors read the catalog; the owner's personal endpoints work as before.
-        status, body = call(hub, "alice", "GET", CATALOG, bob)
+        status, body = hub.call("alice", "GET", CATALOG, bob)
         assert status == 200 and ids(body) == ["weather"]
-        status, _ = call(hub, "alice", "GET", TOKENS, hub.user_token("alice"))
+        status, _ = hub.call("alice", "GET", TOKENS, hub.user_token("alice"))
         assert status == 200
     finally:
         hub.unshare("alice", "bob")
@@ -202,13 +191,13 @@ def test_visitors_cannot_forward_and_the_owner_is_unaffected(servers: Hub) -> No
 def test_edits_and_deletes_reach_every_server(servers: Hub) -> None:
     hub = servers
     admin = hub.user_token("admin")
-    status, body = call(hub, "admin", "POST", f"{ADMIN}/import", admin, {"entries": [TICKETS]})
+    status, body = hub.call("admin", "POST", f"{ADMIN}/import", admin, {"entries": [TICKETS]})
     assert status == 201, body
-    status, body = call(hub, "admin", "PUT", f"{ADMIN}/weather", admin, {"enabled": False})
+    status, body = hub.call("admin", "PUT", f"{ADMIN}/weather", admin, {"enabled": False})
     assert status == 200 and body["enabled"] is False and body["updated_by"] == "admin"
-    status, body = call(hub, "admin", "POST", ADMIN, admin, {"id": "Bad Id", "url": 5})
+    status, body = hub.call("admin", "POST", ADMIN, admin, {"id": "Bad Id", "url": 5})
     assert status == 400 and set(body["fields"]) == {"id", "url"}
-    status, body = call(hub, "admin", "POST", ADMIN, admin, TICKETS)
+    status, body = hub.call("admin", "POST", ADMIN, admin, TICKETS)
     assert status == 409 and body["error"] == "conflict"
 
     for name in ("alice", "bob"):
@@ -219,8 +208,8 @@ def test_edits_and_deletes_reach_every_server(servers: Hub) -> None:
             lambda b: ids(b) == ["tickets"],
         )
         assert body["catalog_stale"] is False
-    assert call(hub, "admin", "DELETE", f"{ADMIN}/weather", admin)[0] == 204
-    status, listing = call(hub, "admin", "GET", ADMIN, admin)
+    assert hub.call("admin", "DELETE", f"{ADMIN}/weather", admin)[0] == 204
+    status, listing = hub.call("admin", "GET", ADMIN, admin)
     assert status == 200 and [e["id"] for e in listing["entries"]] == ["tickets"]
 
     audit = at_service(hub, "GET", "api/admin/audit", admin).json()["entries"]
@@ -253,7 +242,7 @@ def test_service_down_users_keep_the_last_good_catalog(servers: Hub) -> None:
 
         # A write while it hangs: 503, and the honest caveat that the service may still
         # apply it (the request sits in its socket; it does when it wakes up).
-        status, reply = call(hub, "admin", "POST", ADMIN, hub.user_token("admin"), WEATHER)
+        status, reply = hub.call("admin", "POST", ADMIN, hub.user_token("admin"), WEATHER)
         assert status == 503 and reply["error"] == "hub_catalog_unavailable", reply
         assert "The change may still be made" in reply["message"]
 

@@ -74,18 +74,6 @@ def servers(hub: Hub) -> Hub:
 # -- helpers ----------------------------------------------------------------------------
 
 
-def call(
-    hub: Hub, server: str, method: str, path: str, token: str, json: Any = None
-) -> tuple[int, Any]:
-    """``method`` on ``server``'s server (by its proxy route); (status, JSON or text)."""
-    response = hub.request(method, hub.server_url(server) + path, token=token, json=json)
-    try:
-        body = response.json()
-    except ValueError:
-        body = response.text
-    return response.status_code, body
-
-
 def gateway_status(hub: Hub, server: str, gateway_token: str) -> int:
     """The status of an MCP ``initialize`` at ``server``'s gateway with ``gateway_token``."""
     response = hub.client.post(
@@ -112,14 +100,14 @@ def give_secrets(hub: Hub, name: str) -> str:
         "auth_type": "static_headers",
         "headers": [{"name": HEADER}],
     }
-    status, body = call(hub, name, "POST", ADMIN, hub.user_token("admin"), entry)
+    status, body = hub.call(name, "POST", ADMIN, hub.user_token("admin"), entry)
     assert status in (201, 409), (body, hub.log_tail())  # 409: approved already
     token = hub.user_token(name)
-    status, body = call(hub, name, "POST", TOKENS, token, {"label": "drift test"})
+    status, body = hub.call(name, "POST", TOKENS, token, {"label": "drift test"})
     assert status == 201, (body, hub.log_tail())
     gateway_token = str(body["token"])
     configs = {"catalog_id": ENTRY_ID, "headers": {HEADER: f"secret-of-{name}"}}
-    status, body = call(hub, name, "POST", CONFIGS, token, configs)
+    status, body = hub.call(name, "POST", CONFIGS, token, configs)
     assert status == 200, (body, hub.log_tail())
     return gateway_token
 
@@ -175,7 +163,7 @@ def test_rename_wipes_the_owners_secrets(servers: Hub) -> None:
     hub.rename("alice", "alice2")  # waits out the servers' auth cache (> hygiene_interval)
     try:
         # Only the hub admin still reaches the server, which keeps its /user/alice/ route.
-        status, me = call(hub, "alice", "GET", ME, hub.user_token("admin"))
+        status, me = hub.call("alice", "GET", ME, hub.user_token("admin"))
         assert status == 200, (me, hub.log_tail())
         assert me["is_owner"] is False
         # The check ran before that request was served (or the maintenance task ran it
@@ -186,7 +174,7 @@ def test_rename_wipes_the_owners_secrets(servers: Hub) -> None:
         assert "the hub now calls this server's owner 'alice2', not 'alice'" in audits[0]
         assert gateway_status(hub, "alice", gateway_token) == 401
         # The renamed owner's own token no longer reaches the old route (the hub says 403).
-        assert call(hub, "alice", "GET", ME, hub.user_token("alice2"))[0] == 403
+        assert hub.call("alice", "GET", ME, hub.user_token("alice2"))[0] == 403
     finally:
         hub.rename("alice2", "alice")
 
@@ -221,7 +209,7 @@ def test_a_recreated_user_does_not_inherit_the_deleted_users_secrets(servers: Hu
     if hub.api("POST", "users/bob").status_code != 201:  # not an AssertionError: no xfail
         pytest.fail(f"could not re-create bob\n{hub.log_tail()}")
     hub.spawn("bob")
-    status, body = call(hub, "bob", "GET", TOKENS, hub.user_token("bob"))
+    status, body = hub.call("bob", "GET", TOKENS, hub.user_token("bob"))
     if status != 200:
         pytest.fail(f"GET {TOKENS} -> {status} {body}\n{hub.log_tail()}")
     # Only the new server's kernel token should be there, and no connection.
