@@ -18,6 +18,20 @@ import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+#: A bare MCP ``initialize`` request (protocol 2025-11-25), the first thing clients send.
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "dodo-tests", "version": "0"},
+    },
+}
+#: The ``Accept`` header of a streamable-HTTP client.
+MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
+
 
 @dataclass
 class RunningServer:

@@ -28,18 +28,9 @@ from dodo_jupyter.demo.__main__ import build_parser, config_from_args
 from dodo_jupyter.demo.server import DemoConfig
 from dodo_jupyter.demo.testing import DemoHandle, async_running_demo_server, running_demo_server
 
+from .mcp_peers import INITIALIZE, MCP_HEADERS
+
 REDIRECT_URI = "http://127.0.0.1:1/callback"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "test", "version": "0"},
-    },
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream"}
 
 
 # -- helpers ---------------------------------------------------------------------------

@@ -37,19 +37,10 @@ from dodo_jupyter.handlers import gateway as gateway_handlers
 from dodo_jupyter.runtime import DodoRuntime
 
 from .hub_identity import hub_server_config, hub_user
+from .mcp_peers import INITIALIZE
 
 SERVICE_TOKEN = "service-token-for-tests-0123456789"
 OTHER = "someone-else"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "test", "version": "0"},
-    },
-}
 MCP_ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
@@ -323,7 +314,7 @@ async def test_users_see_only_their_own_tools(
 async def test_unauthenticated_gets_401(
     url: str, gateway: FakeGateway, headers: dict[str, str]
 ) -> None:
-    response = await _post(url, INIT, headers)
+    response = await _post(url, INITIALIZE, headers)
     assert response.status_code == 401
     challenge = response.headers["www-authenticate"]
     assert challenge.startswith('Bearer realm="dodo"')
@@ -401,7 +392,7 @@ async def test_session_is_bound_to_its_user(
     url: str, runtime_: DodoRuntime, gateway: FakeGateway
 ) -> None:
     mine, theirs = await _token(runtime_), await _token(runtime_, OTHER)
-    opened = await _post(url, INIT, _bearer(mine))
+    opened = await _post(url, INITIALIZE, _bearer(mine))
     assert opened.status_code == 200, opened.text
     session_id = opened.headers["mcp-session-id"]
     session = {"Mcp-Session-Id": session_id, "MCP-Protocol-Version": "2025-11-25"}
@@ -431,7 +422,7 @@ async def test_notification_stream_answers_before_any_event(
     # The GET stream may carry no event for a long time: its headers must not wait for one
     # (clients, and the conformance suite's token proxy, wait for them).
     token = await _token(runtime_)
-    opened = await _post(url, INIT, _bearer(token))
+    opened = await _post(url, INITIALIZE, _bearer(token))
     session = {
         **_bearer(token),
         "Mcp-Session-Id": opened.headers["mcp-session-id"],
@@ -452,10 +443,10 @@ async def test_notification_stream_answers_before_any_event(
 
 async def test_hop_header(url: str, runtime_: DodoRuntime, gateway: FakeGateway) -> None:
     token = await _token(runtime_)
-    too_deep = await _post(url, INIT, {**_bearer(token), HOP_HEADER: "4"})
+    too_deep = await _post(url, INITIALIZE, {**_bearer(token), HOP_HEADER: "4"})
     assert too_deep.status_code == 429
     assert too_deep.json()["error"] == "too_many_hops"
-    bad = await _post(url, INIT, {**_bearer(token), HOP_HEADER: "many"})
+    bad = await _post(url, INITIALIZE, {**_bearer(token), HOP_HEADER: "many"})
     assert bad.status_code == 400 and HOP_HEADER in bad.json()["message"]
 
     async with modern(url, {**_bearer(token), HOP_HEADER: "3"}) as client:
@@ -497,7 +488,7 @@ async def test_cookie_requests_keep_xsrf(
     _cookies(login, jar)
     cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
     path = f"{jp_base_url}dodo/mcp"
-    body = json.dumps(INIT)
+    body = json.dumps(INITIALIZE)
 
     refused = await _fetch(
         http_server_client, path, method="POST", body=body, headers={**MCP_ACCEPT, "Cookie": cookie}
@@ -516,9 +507,9 @@ async def test_cookie_requests_keep_xsrf(
 
 async def test_503_while_stopping(url: str, runtime_: DodoRuntime, gateway: FakeGateway) -> None:
     token = await _token(runtime_)
-    assert (await _post(url, INIT, _bearer(token))).status_code == 200
+    assert (await _post(url, INITIALIZE, _bearer(token))).status_code == 200
     await runtime_.endpoint.stop()
-    response = await _post(url, INIT, _bearer(token))
+    response = await _post(url, INITIALIZE, _bearer(token))
     assert response.status_code == 503
     assert response.json()["error"] == "unavailable"
 
@@ -536,7 +527,7 @@ class TestHubMode:
         return hub_server_config(dodo_config)
 
     async def test_visitor_is_refused(self, url: str, gateway: FakeGateway) -> None:
-        visitor = await _post(url, INIT, {"Authorization": "token bob"})
+        visitor = await _post(url, INITIALIZE, {"Authorization": "token bob"})
         assert visitor.status_code == 403 and visitor.json()["error"] == "forbidden"
         async with legacy(url, {"Authorization": "token alice"}) as session:
             result = await session.call_tool("fake__count", {"n": 1})

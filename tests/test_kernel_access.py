@@ -10,6 +10,7 @@ import httpx
 from dodo_jupyter.runtime import MCP_TOKEN_ENV, MCP_URL_ENV
 
 from .conftest import Api
+from .mcp_peers import INITIALIZE, MCP_HEADERS
 
 
 async def test_kernel_token_is_exported_usable_and_revoked(
@@ -29,20 +30,10 @@ async def test_kernel_token_is_exported_usable_and_revoked(
     listed = (await api("GET", "dodo/api/user/mcp-tokens"))[1]["tokens"]
     assert [(t["kind"], t["expires_at"]) for t in listed] == [("kernel", None)]
 
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "kernel", "version": "1"},
-        },
-    }
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json, text/event-stream"}
+    headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient() as client:
-        assert (await client.post(url, json=body, headers=headers)).status_code == 200
+        assert (await client.post(url, json=INITIALIZE, headers=headers)).status_code == 200
 
         await runtime.revoke_kernel_access()
         assert MCP_TOKEN_ENV not in os.environ and MCP_URL_ENV not in os.environ
-        assert (await client.post(url, json=body, headers=headers)).status_code == 401
+        assert (await client.post(url, json=INITIALIZE, headers=headers)).status_code == 401

@@ -13,7 +13,7 @@ import pytest
 
 from dodo_jupyter.net.lean_streams import FLUSH_BYTES, lean_streams
 
-from .mcp_peers import RunningServer, running_mcp_server
+from .mcp_peers import INITIALIZE, MCP_HEADERS, RunningServer, running_mcp_server
 
 pytestmark = pytest.mark.asyncio
 
@@ -65,24 +65,11 @@ def counted_transport() -> tuple[httpx2.AsyncHTTPTransport, CountingBackend]:
     return transport, backend
 
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
-HEADERS = {"Accept": "application/json, text/event-stream"}
-
-
 async def test_a_request_goes_out_in_one_write(server: RunningServer) -> None:
     transport, backend = counted_transport()
     async with httpx2.AsyncClient(transport=transport) as client:
         for _ in range(3):
-            response = await client.post(server.url, json=INITIALIZE, headers=HEADERS)
+            response = await client.post(server.url, json=INITIALIZE, headers=MCP_HEADERS)
             assert response.status_code == 200 and "serverInfo" in response.text
     assert len(backend.writes) == 3  # head and body together, once per request
 
@@ -96,7 +83,7 @@ async def test_large_bodies_are_sent_as_they_come(server: RunningServer) -> None
             yield chunk
 
     async with httpx2.AsyncClient(transport=transport) as client:
-        response = await client.post(server.url, content=body(), headers=HEADERS)
+        response = await client.post(server.url, content=body(), headers=MCP_HEADERS)
     assert response.status_code >= 400  # not JSON-RPC: the server read it all and refused
     # Each chunk leaves when it comes (the head with the first), not all at the end.
     assert len(backend.writes) >= 3 and max(backend.writes) < 2 * FLUSH_BYTES
