@@ -228,8 +228,9 @@ class Cycles:
     def flow_cycle(self, point: str, rng: random.Random) -> None:
         """Disconnect ``flow`` and connect it again, dying at ``point``; after the
         restart, finish connecting the way a person would."""
-        if FLOW in self.servers():
-            self.ok("POST", "/dodo/api/mcp/delete-auth", {"connection_id": self._id(FLOW)})
+        connected = self.servers().get(FLOW)
+        if connected is not None:
+            self.ok("POST", "/dodo/api/mcp/delete-auth", {"connection_id": connected["id"]})
         acknowledged = False
         pending: dict[str, str] | None = None
         if point == "start-auth:timed":
@@ -285,9 +286,6 @@ class Cycles:
         assert kept is not None and kept["state"] == "connected", (
             f"{self.run.where()} the kept connection was lost: {kept}"
         )
-
-    def _id(self, catalog_id: str) -> str:
-        return str(self.servers()[catalog_id]["id"])
 
 
 @pytest.fixture
