@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from .hub_identity import hub_server_config, hub_user
+from .mcp_peers import INITIALIZE
 from .oauth_peers import FakeServer
-from .test_gateway_endpoint import INIT, MCP_ACCEPT
+from .test_gateway_endpoint import MCP_ACCEPT
 
 
 @pytest.fixture
@@ -55,11 +56,11 @@ async def test_agent_request_after_the_hub_dropped_the_owner(
     url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}dodo/mcp"
     headers = {**MCP_ACCEPT, "Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(timeout=10) as client:
-        ok = await client.post(url, content=json.dumps(INIT), headers=headers)
+        ok = await client.post(url, content=json.dumps(INITIALIZE), headers=headers)
         assert ok.status_code == 200
         hub_api.routes["/hub/api/user"] = lambda req: (404, {}, b"")
         runtime._hygiene_at -= 120  # the last check is old: the next request asks again
-        gone = await client.post(url, content=json.dumps(INIT), headers=headers)
+        gone = await client.post(url, content=json.dumps(INITIALIZE), headers=headers)
     assert gone.status_code == 401
     assert hub_api.requests.count(("GET", "/hub/api/user")) >= 2
     assert await runtime.tokens.authenticate(token) is None
