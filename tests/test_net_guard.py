@@ -643,6 +643,43 @@ async def test_request_bodies_pass_through_the_pin(server: LoopbackServer) -> No
     assert server.requests[0].headers["content-type"] == "application/json"
 
 
+class CountingResolver:
+    """Answers from a list that the test may change, counting the lookups."""
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = answers
+        self.lookups = 0
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        self.lookups += 1
+        return list(self.answers)
+
+
+@pytest.mark.asyncio
+async def test_a_pin_is_reused_for_a_while_and_a_refusal_is_not(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolver = CountingResolver(["10.0.0.1"])  # private: refused
+    url = f"http://localhost:{server.port}/ok"
+    async with guarded_client2(local_policy(server, resolver=resolver)) as client:
+        with pytest.raises(OutboundRefused, match="private"):
+            await client.get(url)
+        resolver.answers = ["127.0.0.1"]
+        for _ in range(3):
+            assert (await client.get(url)).status_code == 200
+        assert resolver.lookups == 2  # the refusal was not remembered; the pin was
+        # The name now points elsewhere: the remembered, judged address is still used.
+        resolver.answers = ["10.0.0.2"]
+        assert (await client.get(url)).status_code == 200
+        assert resolver.lookups == 2
+        # Once the pin expired, the name is resolved and judged again.
+        monkeypatch.setattr(guard, "PIN_SECONDS", 0.0)
+        with pytest.raises(OutboundRefused, match="private"):
+            await client.get(url)
+    assert resolver.lookups == 3
+    assert len(server.requests) == 4
+
+
 @pytest.mark.asyncio
 async def test_falls_back_to_the_next_judged_address_when_connecting_fails(
     server: LoopbackServer,

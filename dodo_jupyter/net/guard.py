@@ -22,10 +22,14 @@ For each request, including every redirect hop the client follows, the guarded t
    host, so TLS still verifies the certificate against the name. A second DNS lookup
    (DNS rebinding) never happens.
 
+A transport remembers each URL's pin for :data:`PIN_SECONDS` (so a session's next POST
+neither resolves the name again, a thread hop and often a DNS query, nor judges the
+same addresses again); a refusal is never remembered.
+
 Without an explicit ``inner`` transport the guard keeps one connection pool per
 (scheme, host, port): a TLS connection verified for one host name is never reused for
 another name that happens to resolve to the same address. Those pools share one default
-TLS context per httpx flavour (:func:`_default_tls`, built at first use), which verifies
+TLS context per httpx flavour (:func:`default_tls`, built at first use), which verifies
 exactly as each transport's own would: loading the CA bundle costs about 20 ms, once
 per process instead of once per pool (an MCP session opens a pool).
 
@@ -47,6 +51,7 @@ import functools
 import ipaddress
 import json
 import ssl
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -69,16 +74,20 @@ from .policy import (
 )
 
 __all__ = [
+    "MAX_PINS",
+    "PIN_SECONDS",
     "SSE_DRAIN_MAX_BYTES",
     "SSE_DRAIN_SECONDS",
     "GuardedTransport",
     "GuardedTransport2",
     "OutboundPolicy",
     "Pin",
+    "PinCache",
     "Resolver",
     "StaticResolver",
     "SystemResolver",
     "check_url",
+    "default_tls",
     "get_json",
     "guarded_client",
     "guarded_client2",
@@ -165,7 +174,7 @@ def _is_loopback(ip: IPAddress) -> bool:
 
 
 @functools.cache
-def _default_tls(flavour: str) -> ssl.SSLContext:
+def default_tls(flavour: str) -> ssl.SSLContext:
     """The TLS context ``httpx`` or ``httpx2`` builds for ``verify=True`` (certificates
     and host names verified against the default CA bundle), built once and shared."""
     if flavour == "httpx2":
@@ -174,13 +183,39 @@ def _default_tls(flavour: str) -> ssl.SSLContext:
 
 
 def _default_inner() -> httpx.AsyncHTTPTransport:
-    return httpx.AsyncHTTPTransport(verify=_default_tls("httpx"))
+    return httpx.AsyncHTTPTransport(verify=default_tls("httpx"))
 
 
 def _default_inner2() -> httpx2.AsyncHTTPTransport:
-    transport = httpx2.AsyncHTTPTransport(verify=_default_tls("httpx2"))
+    transport = httpx2.AsyncHTTPTransport(verify=default_tls("httpx2"))
     lean_streams(transport)  # fewer system calls (see .lean_streams)
     return transport
+
+
+#: How long a transport reuses a URL's pin (its judged addresses), in seconds.
+PIN_SECONDS = 30.0
+#: The most pins a transport remembers; it forgets them all when full.
+MAX_PINS = 256
+
+
+class PinCache:
+    """:func:`pin` under one policy, each URL's pin remembered for :data:`PIN_SECONDS`
+    (a refusal is never remembered)."""
+
+    def __init__(self, policy: OutboundPolicy) -> None:
+        self.policy = policy
+        self._pins: dict[str, tuple[float, Pin]] = {}
+
+    async def pin(self, url: str) -> Pin:
+        now = time.monotonic()
+        known = self._pins.get(url)
+        if known is not None and now - known[0] < PIN_SECONDS:
+            return known[1]
+        pinned = await pin(url, self.policy)
+        if len(self._pins) >= MAX_PINS:
+            self._pins.clear()
+        self._pins[url] = (now, pinned)
+        return pinned
 
 
 class _Guard:
@@ -194,9 +229,10 @@ class _Guard:
         self._make_inner = make_inner
         self._connect_error = connect_error
         self._pools: dict[tuple[str, str, int], Any] = {}
+        self._pins = PinCache(policy)
 
     async def _send(self, request: Any) -> Any:
-        pinned = await pin(str(request.url), self.policy)
+        pinned = await self._pins.pin(str(request.url))
         target = pinned.target
         headers = request.headers.copy()
         headers["Host"] = target.host_header
