@@ -28,6 +28,7 @@ from dodo_jupyter import tokens
 from dodo_jupyter.exceptions import Unavailable, UpstreamError
 from dodo_jupyter.gateway.host import (
     HOP_HEADER,
+    HOP_META_KEY,
     Caller,
     EndpointHost,
     ProgressFn,
@@ -68,6 +69,7 @@ class FakeGateway:
         self.calls: list[tuple[str, str, dict[str, Any], Caller | None]] = []
         self.schema_lookups: list[tuple[str, str]] = []
         self.listings = 0
+        self.waiting = asyncio.Event()
         self.cancelled = asyncio.Event()
 
     async def list_tools(self, username: str) -> list[types.Tool]:
@@ -92,8 +94,9 @@ class FakeGateway:
         if name == "fake__bug":
             raise RuntimeError("secret-internal-detail")
         if name == "fake__wait":
-            assert progress is not None
-            await progress(1.0, None, "waiting")
+            self.waiting.set()
+            if progress is not None:
+                await progress(1.0, None, "waiting")
             try:
                 await asyncio.Event().wait()
             except asyncio.CancelledError:
@@ -260,6 +263,89 @@ async def test_stateless_2026_lists_and_calls(
         # The SDK checks arguments against the cached schema, not a fresh tools/list.
         assert gateway.listings == listings
         assert (runtime_.resolver.owner, "fake__count") in gateway.schema_lookups
+
+
+def _plain_call(name: str, arguments: dict[str, Any], **meta: Any) -> tuple[dict[str, str], Any]:
+    """The headers and body of a 2026-07-28 ``tools/call`` without a progress token."""
+    headers = {
+        **MCP_ACCEPT,
+        "MCP-Protocol-Version": "2026-07-28",
+        "Mcp-Method": "tools/call",
+        "Mcp-Name": name,
+    }
+    envelope = {
+        types.PROTOCOL_VERSION_META_KEY: "2026-07-28",
+        types.CLIENT_CAPABILITIES_META_KEY: {},
+        types.CLIENT_INFO_META_KEY: {"name": "test", "version": "1"},
+    }
+    body = {
+        "jsonrpc": "2.0",
+        "id": "call-1",
+        "method": "tools/call",
+        "params": {"name": name, "arguments": arguments, "_meta": {**envelope, **meta}},
+    }
+    return headers, body
+
+
+async def test_plain_calls_are_answered_as_the_sdk_answers_them(
+    url: str, runtime_: DodoRuntime, gateway: FakeGateway
+) -> None:
+    token = await _token(runtime_)
+    endpoint = await runtime_.endpoint.endpoint()
+    caller = Caller(runtime_.resolver.owner, "token")
+    texts: list[str] = []
+    calls = [
+        _plain_call("fake__count", {"n": 2}),
+        _plain_call("fake__boom", {}),
+        _plain_call("fake__bug", {}),
+        _plain_call("theirs__only", {}),  # another user's tool: "No tool named"
+        _plain_call("fake__count", {"n": 1}, **{HOP_META_KEY: 4}),  # a gateway loop
+    ]
+    for headers, body in calls:
+        raw = json.dumps(body)
+        lines = [(k, v) for k, v in {**headers, **_bearer(token)}.items()]
+        assert endpoint.read_plain_call(lines, raw.encode(), caller) is not None
+        answers = []
+        for plain in (True, False):
+            endpoint.answers_plain_calls = plain
+            try:
+                async with httpx2.AsyncClient(timeout=10) as http:
+                    response = await http.post(
+                        url, content=raw, headers={**headers, **_bearer(token)}
+                    )
+            finally:
+                endpoint.answers_plain_calls = True
+            answers.append(
+                (response.status_code, response.headers["content-type"], _sse_json(response))
+            )
+        assert answers[0] == answers[1], body["params"]["name"]
+        status, content_type, message = answers[0]
+        assert status == 200 and content_type.startswith("application/json")
+        assert message["id"] == "call-1" and message["result"]["resultType"] == "complete"
+        texts.append(message["result"]["content"][0]["text"])
+    assert "secret-internal-detail" not in json.dumps(texts)
+    assert "Gateway loop" in texts[-1]  # answered without calling the gateway
+    assert len(gateway.calls) == 2 * (len(calls) - 1)
+
+
+async def test_a_plain_call_is_cancelled_when_its_client_goes_away(
+    url: str, runtime_: DodoRuntime, gateway: FakeGateway
+) -> None:
+    token = await _token(runtime_)
+    headers, body = _plain_call("fake__wait", {})
+    async with httpx2.AsyncClient(timeout=10) as http:
+        call = asyncio.ensure_future(
+            http.post(url, content=json.dumps(body), headers={**headers, **_bearer(token)})
+        )
+        await asyncio.wait_for(gateway.waiting.wait(), 5)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+    await asyncio.wait_for(gateway.cancelled.wait(), 5)
+    # The endpoint still answers plain calls afterwards.
+    headers, body = _plain_call("fake__count", {"n": 1})
+    response = await _post(url, body, {**headers, **_bearer(token)})
+    assert _sse_json(response)["result"]["content"][0]["text"] == "counted 1"
 
 
 async def test_client_going_away_cancels_the_call(

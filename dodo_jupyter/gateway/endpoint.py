@@ -29,8 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import mcp_types as types
@@ -42,6 +43,8 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
+from mcp_types import methods
+from pydantic import ValidationError
 from starlette.types import Receive, Scope, Send
 
 from .._version import __version__
@@ -55,6 +58,7 @@ from .host import (
     _current_caller,
     hop_from_meta,
 )
+from .plain_call import PlainToolCall, read_plain_tool_call
 
 __all__ = ["SCOPE_KEY", "GatewayEndpoint"]
 
@@ -136,6 +140,10 @@ class GatewayEndpoint:
         session_idle_timeout: float = 30 * 60,
     ) -> None:
         self._gateway = gateway
+        self.max_request_body_size = max_request_body_size
+        #: Whether plain 2026-07-28 ``tools/call`` requests skip the SDK's machinery
+        #: (:mod:`.plain_call`); off, the SDK serves every request.
+        self.answers_plain_calls = True
         self.server: Server[Any] = Server(
             "dodo",
             version=__version__,
@@ -204,8 +212,6 @@ class GatewayEndpoint:
     ) -> types.CallToolResult:
         caller = _caller_of(ctx, params.meta)
         name = params.name
-        if caller.hop > MAX_HOPS:
-            return tool_error(f"{name}: {_loop_message(caller)}")
         progress: ProgressFn | None = None
         if progress_token_from_params(ctx.params) is not None:
 
@@ -215,13 +221,23 @@ class GatewayEndpoint:
                 except Exception as e:  # the client went away: the call itself goes on
                     log.debug("dodo gateway: progress for %r not delivered: %s", name, e)
 
+        return await self._tool_result(caller, name, dict(params.arguments or {}), progress)
+
+    async def _tool_result(
+        self,
+        caller: Caller,
+        name: str,
+        arguments: dict[str, Any],
+        progress: ProgressFn | None,
+    ) -> types.CallToolResult:
+        """Call the tool for ``caller``: every failure becomes a tool error."""
+        if caller.hop > MAX_HOPS:
+            return tool_error(f"{name}: {_loop_message(caller)}")
         # Stateful sessions run this in the session's task: make the caller (and its
         # hop count) visible to the upstream side of the gateway.
         token = _current_caller.set(caller)
         try:
-            return await self._gateway().call_tool(
-                caller.username, name, dict(params.arguments or {}), progress
-            )
+            return await self._gateway().call_tool(caller.username, name, arguments, progress)
         except DodoError as e:
             return tool_error(f"{name}: {e.message}")
         except Exception:
@@ -231,6 +247,50 @@ class GatewayEndpoint:
             )
         finally:
             _current_caller.reset(token)
+
+    # -- plain 2026-07-28 tools/call, without the SDK's per-request machinery ----------
+
+    def read_plain_call(
+        self, headers: Sequence[tuple[str, str]], body: bytes, caller: Caller
+    ) -> PlainToolCall | None:
+        """The request as a :class:`PlainToolCall` the endpoint answers itself, or
+        ``None`` when :meth:`handle` (the SDK) must serve it; see :mod:`.plain_call`."""
+        if not self.answers_plain_calls or len(body) > self.max_request_body_size:
+            return None
+        return read_plain_tool_call(
+            headers, body, lambda name: self._gateway().input_schema(caller.username, name)
+        )
+
+    async def answer_plain_call(self, call: PlainToolCall, caller: Caller) -> bytes:
+        """The JSON-RPC response body (HTTP 200, ``application/json``) to ``call``,
+        shaped as the SDK shapes a 2026-07-28 ``tools/call`` result."""
+        hop = hop_from_meta(call.meta)
+        if hop > caller.hop:
+            caller = dataclasses.replace(caller, hop=hop)
+        result = await self._tool_result(caller, call.name, call.arguments, None)
+        dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+        try:
+            wire = methods.serialize_server_result("tools/call", call.protocol_version, dumped)
+        except ValidationError:
+            log.exception("dodo gateway: tool %r returned an invalid result", call.name)
+            answer: dict[str, Any] = {
+                "jsonrpc": "2.0",
+                "id": call.request_id,
+                "error": {
+                    "code": types.INTERNAL_ERROR,
+                    "message": "Handler returned an invalid result",
+                },
+            }
+        else:
+            if wire.get("resultType") is None:
+                wire["resultType"] = "complete"
+            meta = wire.get("_meta")
+            if meta is None:
+                wire["_meta"] = {types.SERVER_INFO_META_KEY: self.server.server_info_stamp}
+            elif isinstance(meta, dict) and meta.get(types.SERVER_INFO_META_KEY) is None:
+                wire["_meta"] = {**meta, types.SERVER_INFO_META_KEY: self.server.server_info_stamp}
+            answer = {"jsonrpc": "2.0", "id": call.request_id, "result": wire}
+        return json.dumps(answer, separators=(",", ":")).encode()
 
     def _input_schema(self, name: str) -> dict[str, Any] | None:
         """For the SDK's 2026-07-28 ``Mcp-Param-*`` header check: the cached schema, no I/O

@@ -63,6 +63,8 @@ from .base import DodoAPIHandler
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
 
+    from ..gateway.endpoint import GatewayEndpoint
+
 __all__ = ["GatewayHandler"]
 
 _BEARER = "bearer "
@@ -83,6 +85,8 @@ class GatewayHandler(DodoAPIHandler):
     """``GET/POST/DELETE {base_url}dodo/mcp`` (MCP Streamable HTTP)."""
 
     _caller: Caller | None = None
+    #: The plain ``tools/call`` being answered without the SDK (see ``post``).
+    _call: asyncio.Future[bytes] | None = None
     _own_credential = False
     _content_type = "application/json"
 
@@ -213,22 +217,43 @@ class GatewayHandler(DodoAPIHandler):
 
     @allow_unauthenticated
     async def get(self) -> None:
-        await self._serve()
+        await self._bridge(await self._endpoint())
 
     @allow_unauthenticated
     async def post(self) -> None:
-        await self._serve()
+        assert self._caller is not None
+        endpoint = await self._endpoint()
+        request = self.request
+        call = endpoint.read_plain_call(
+            list(request.headers.get_all()), request.body or b"", self._caller
+        )
+        if call is None:
+            await self._bridge(endpoint)
+            return
+        # Its own task, so a client that disconnects cancels the call (and the upstream
+        # is told), as the SDK path does.
+        self._call = asyncio.ensure_future(endpoint.answer_plain_call(call, self._caller))
+        try:
+            answer = await self._call
+        except asyncio.CancelledError:
+            if self._gone.is_set():
+                return
+            raise
+        self.set_header("Content-Type", "application/json")
+        self.finish(answer)
 
     @allow_unauthenticated
     async def delete(self) -> None:
-        await self._serve()
+        await self._bridge(await self._endpoint())
+
+    async def _endpoint(self) -> GatewayEndpoint:
+        await self.dodo.mcp_ready()
+        return await self.dodo.endpoint.endpoint()
 
     # -- the ASGI bridge --------------------------------------------------------------
 
-    async def _serve(self) -> None:
+    async def _bridge(self, endpoint: GatewayEndpoint) -> None:
         assert self._caller is not None
-        await self.dodo.mcp_ready()
-        endpoint = await self.dodo.endpoint.endpoint()
         await endpoint.handle(self._scope(), self._receive_fn(), self._send, self._caller)
         if not self._finished and not self._gone.is_set():
             if self._headers_written:
@@ -327,6 +352,8 @@ class GatewayHandler(DodoAPIHandler):
     def on_connection_close(self) -> None:
         super().on_connection_close()
         self._gone.set()
+        if self._call is not None:
+            self._call.cancel()
 
     def _log(self) -> None:
         """Answered MCP requests skip jupyter_server's access line unless debug logging is
