@@ -110,9 +110,14 @@ class ConnectionService:
         #: (the gateway closes that connection's upstream session).
         self.listeners: list[Callable[[str], Awaitable[None]]] = []
         #: Counts this process's writes to connections (rows created or changed,
-        #: credentials changed, deletions): the gateway's listing cache compares it to see
-        #: that the rows it was built from may have changed.
+        #: credentials changed, deletions, states the OAuth engine set): the gateway's
+        #: listing cache compares it to see that the rows it was built from may have
+        #: changed.
         self.generation = 0
+        engine.state_changed = self._engine_changed
+
+    def _engine_changed(self, connection_id: str) -> None:
+        self.generation += 1
 
     async def _changed(self, connection_id: str) -> None:
         self.generation += 1

@@ -7,10 +7,10 @@ again. :class:`ListingCache` keeps the result per username. An entry is served o
 while all of these hold:
 
 * it is younger than ``max_age`` (``GatewayService(listing_ttl=…)``), the bound for
-  changes this process does not see: another process writing the database, or the OAuth
-  engine marking a connection ``needs_auth`` during a token refresh;
+  changes this process does not see (another process writing the database);
 * ``ConnectionService.generation`` is what it was when the listing began: no connection
-  was created, changed, re-authorized or deleted by this process since;
+  was created, changed, re-authorized or deleted by this process since, and the OAuth
+  engine marked none ``needs_auth`` during a token refresh;
 * every upstream session the listing used still holds the same tool list
   (:meth:`~dodo_jupyter.upstream.UpstreamSession.tools_stamp`): a
   ``notifications/tools/list_changed``, the session's tool TTL, a reconnect or a closed

@@ -30,7 +30,7 @@ import json
 import logging
 import secrets
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -95,6 +95,9 @@ class OAuthEngine:
         self.registry = registry
         self.outbound = outbound
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        #: Called with a connection id after the engine changed its state (a refresh
+        #: refused: ``needs_auth``); the connection service counts it as a change.
+        self.state_changed: Callable[[str], None] | None = None
 
     # -- begin --------------------------------------------------------------------------
 
@@ -438,6 +441,8 @@ class OAuthEngine:
                 row.updated_at = utcnow()
 
         await self._store.db.write(save)
+        if self.state_changed is not None:
+            self.state_changed(connection_id)
 
     # -- revoke -------------------------------------------------------------------------
 
