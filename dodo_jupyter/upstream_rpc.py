@@ -7,9 +7,11 @@ side's CPU per call (``bench/gateway_overhead.py``). Once the SDK has opened and
 initialized a session (:class:`~dodo_jupyter.upstream.UpstreamSession`), a request needs
 only what :func:`send_request` does, per the 2025-11-25 streamable HTTP transport:
 
-* POST the JSON-RPC request with the session id and the negotiated protocol version,
-  through the session's own guarded client (so its credentials, refresh-after-401 and
-  address pinning apply);
+* POST the JSON-RPC request with the session id and the negotiated protocol version:
+  over the session's keep-alive lane (:class:`FastLane`, :mod:`.net.keepalive`: the
+  same SSRF guard and credentials, without httpx2's layers) when it has
+  one, else through its guarded httpx2 client; a 401 or 403 on the lane goes again
+  through the httpx2 client, whose auth flow refreshes the token once;
 * read the answer as JSON or as an SSE stream; notifications on the stream
   (progress, ``tools/list_changed``) go to ``on_notification``; a server request on it
   (``ping``) is answered, anything else is refused with "method not found" (dodo
@@ -39,11 +41,16 @@ from typing import Any
 import httpx2
 from mcp.shared.exceptions import MCPError
 
-__all__ = ["RequestFailed", "SessionLost", "StreamableTarget", "send_request"]
+from .net.keepalive import HTTPFailure, KeepAliveClient
+from .net.sse import EventParser, EventTooLarge
+
+__all__ = ["FastLane", "RequestFailed", "SessionLost", "StreamableTarget", "send_request"]
 
 log = logging.getLogger(__name__)
 
 OnNotification = Callable[[dict[str, Any]], Awaitable[None]]
+#: An HTTP response either client gives (``httpx2.Response``, ``keepalive.Response``).
+Response = Any
 
 #: Resumptions of one request's stream (the SDK's ``MAX_RECONNECTION_ATTEMPTS``).
 MAX_RESUMPTIONS = 2
@@ -86,6 +93,20 @@ class StreamableTarget:
         return headers
 
 
+@dataclass(frozen=True)
+class FastLane:
+    """The keep-alive client a session's POSTs go over, and its credentials.
+
+    ``credentials(None)`` gives the headers to send. A 401 or 403 answer on the lane is
+    not read: the request goes again through the session's httpx2 client, whose auth
+    flow refreshes the token once and records a refusal that stands (a server refuses
+    such a request before acting on it, so sending it again is safe).
+    """
+
+    client: KeepAliveClient
+    credentials: Callable[[str | None], Awaitable[dict[str, str]]]
+
+
 async def send_request(
     client: httpx2.AsyncClient,
     target: StreamableTarget,
@@ -94,11 +115,13 @@ async def send_request(
     *,
     on_notification: OnNotification,
     progress: bool = False,
+    lane: FastLane | None = None,
 ) -> dict[str, Any]:
     """Send one request and return its ``result``; see the module docstring.
 
     With ``progress`` the request asks for progress notifications (its progress token is
-    its request id); they reach ``on_notification`` with the other notifications.
+    its request id); they reach ``on_notification`` with the other notifications. With a
+    ``lane`` the POST goes over its keep-alive client (see :class:`FastLane`).
     """
     request_id = f"dodo-{next(_ids)}"
     if progress:
@@ -113,8 +136,12 @@ async def send_request(
     headers["Content-Type"] = "application/json"
     exchange = _Exchange(client, target, request_id, on_notification)
     try:
-        async with client.stream("POST", target.url, content=body, headers=headers) as response:
-            answer = await exchange.read(response)
+        answered = False
+        if lane is not None:
+            answered, answer = await exchange.post_on(lane, body, headers)
+        if not answered:
+            async with client.stream("POST", target.url, content=body, headers=headers) as response:
+                answer = await exchange.read(response)
         for _ in range(MAX_RESUMPTIONS):
             if answer is not None or exchange.last_event_id is None:
                 break
@@ -126,6 +153,8 @@ async def send_request(
         if isinstance(e, httpx2.HTTPError):
             unsent = isinstance(e, httpx2.ConnectError | httpx2.ConnectTimeout)
             raise RequestFailed(f"{type(e).__name__}: {e}", unsent=unsent) from None
+        if isinstance(e, HTTPFailure):
+            raise RequestFailed(str(e), unsent=e.unsent) from None
         if isinstance(e, ValueError):  # json.JSONDecodeError
             raise RequestFailed("The MCP server sent malformed JSON.") from None
         raise
@@ -159,7 +188,18 @@ class _Exchange:
         self.last_event_id: str | None = None
         self.retry_ms = DEFAULT_RETRY_MS
 
-    async def read(self, response: httpx2.Response) -> dict[str, Any] | None:
+    async def post_on(
+        self, lane: FastLane, body: bytes, headers: dict[str, str]
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """POST over the lane: (False, None) when the answer was 401/403 and the request
+        must go through the httpx2 client, else (True, the answer)."""
+        sent = {**headers, **await lane.credentials(None)}
+        async with lane.client.post(self._target.url, sent, body) as response:
+            if response.status_code in (401, 403):
+                return False, None
+            return True, await self.read(response)
+
+    async def read(self, response: Response) -> dict[str, Any] | None:
         status = response.status_code
         if status == 404 and self._target.session_id is not None:
             raise SessionLost("The MCP server no longer knows this session (HTTP 404).")
@@ -177,7 +217,7 @@ class _Exchange:
             return await self._read_events(response)
         raise RequestFailed(f"The MCP server answered with content type {content_type!r}.")
 
-    async def _error_body(self, response: httpx2.Response) -> dict[str, Any] | None:
+    async def _error_body(self, response: Response) -> dict[str, Any] | None:
         if not response.headers.get("content-type", "").lower().startswith("application/json"):
             return None
         try:
@@ -195,30 +235,37 @@ class _Exchange:
             return message
         return None
 
-    async def _read_events(self, response: httpx2.Response) -> dict[str, Any] | None:
+    async def _read_events(self, response: Response) -> dict[str, Any] | None:
+        parser = EventParser(MAX_EVENT_BYTES)
         try:
-            async for event in httpx2.EventSource(response, max_event_size=MAX_EVENT_BYTES):
-                if event.id:
-                    self.last_event_id = event.id
-                if event.retry is not None:
-                    self.retry_ms = event.retry
-                if event.event != "message" or not event.data:
-                    continue
-                message = json.loads(event.data)
-                answer = self._answer(message)
-                if answer is not None:
-                    return answer
-                if isinstance(message, dict) and isinstance(message.get("method"), str):
-                    if "id" in message:
-                        await self._answer_server_request(message)
-                    else:
-                        await self._on_notification(message)
-        except httpx2.SSEError as e:
+            async for chunk in response.aiter_bytes():
+                events = parser.feed(chunk)
+                if parser.last_event_id:
+                    self.last_event_id = parser.last_event_id
+                if parser.retry_ms is not None:
+                    self.retry_ms = parser.retry_ms
+                for event in events:
+                    if event.event != "message" or not event.data:
+                        continue
+                    answer = await self._on_event(json.loads(event.data))
+                    if answer is not None:
+                        return answer
+        except EventTooLarge as e:
             raise RequestFailed(f"The MCP server's event stream failed: {e}") from None
-        except (httpx2.ReadError, httpx2.RemoteProtocolError) as e:
+        except (httpx2.ReadError, httpx2.RemoteProtocolError, HTTPFailure) as e:
             # The stream broke; resumable when the server gave event ids.
             log.debug("dodo: upstream stream ended early: %s", type(e).__name__)
         return None
+
+    async def _on_event(self, message: Any) -> dict[str, Any] | None:
+        """The answer, when ``message`` is it; otherwise handles the message."""
+        answer = self._answer(message)
+        if answer is None and isinstance(message, dict) and isinstance(message.get("method"), str):
+            if "id" in message:
+                await self._answer_server_request(message)
+            else:
+                await self._on_notification(message)
+        return answer
 
     async def resume(self) -> dict[str, Any] | None:
         headers = self._target.headers(accept="text/event-stream")

@@ -163,6 +163,18 @@ async def test_expired_token_is_refreshed_on_use(
     assert not result.get("isError") and demo.stats.snapshot()["refreshes"] == 1
 
 
+async def test_a_token_the_server_forgot_is_refreshed_after_its_401(
+    api: Api, jp_fetch: Any, demo: DemoHandle
+) -> None:
+    await connect_all(api, jp_fetch)
+    status, result = await api("POST", CALL, {"name": "demo__add", "arguments": {"a": 1, "b": 1}})
+    assert not result.get("isError")  # the session is open; calls go over its keep-alive lane
+    demo.provider._access.clear()  # as a server that lost its access tokens in a restart
+    status, result = await api("POST", CALL, {"name": "demo__add", "arguments": {"a": 2, "b": 2}})
+    assert not result.get("isError"), result
+    assert demo.stats.snapshot()["refreshes"] == 1
+
+
 async def test_a_refused_refresh_asks_for_a_new_sign_in(
     api: Api, jp_fetch: Any, jp_serverapp: Any, demo: DemoHandle
 ) -> None:
