@@ -220,6 +220,38 @@ async def test_list_changed_notification_refreshes_the_tool_list(api: Api, jp_fe
     assert "demo__shout" in names
 
 
+async def test_listing_again_after_list_changed_reads_no_database(
+    api: Api, jp_fetch: Any, jp_serverapp: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await connect_all(api, jp_fetch)
+    runtime = runtime_of(jp_serverapp)
+    await api("GET", TOOLS)
+    queries: list[str] = []
+    read = runtime.store.db.read
+
+    async def counted(work: Any, *args: Any, **kwargs: Any) -> Any:
+        queries.append(getattr(work, "__qualname__", ""))
+        return await read(work, *args, **kwargs)
+
+    monkeypatch.setattr(runtime.store.db, "read", counted)
+
+    def listing_queries() -> list[str]:
+        return [q for q in queries if q.startswith(("GatewayService._rows", "GatewayService._sw"))]
+
+    status, result = await api("POST", CALL, {"name": "demo__toggle_extra_tool", "arguments": {}})
+    assert not result.get("isError"), result
+    for _ in range(50):  # list_changed: the next listing asks the demo server again
+        names = {t["name"] for t in (await api("GET", TOOLS))[1]["tools"]}
+        if "demo__shout" in names:
+            break
+        await asyncio.sleep(0.05)
+    assert "demo__shout" in names
+    assert listing_queries() == []  # ...but its connections and switches are as they were
+    assert (await api("PUT", f"{TOOLS}/demo__add", {"enabled": False}))[0] == 200
+    await api("GET", TOOLS)
+    assert len(listing_queries()) == 2  # a switch changed: both are read again
+
+
 async def test_a_slow_server_does_not_hold_up_the_others(
     api: Api, jp_fetch: Any, jp_serverapp: Any, slow: SlowToolList
 ) -> None:

@@ -8,13 +8,16 @@ input schema) is kept from the last listing so ``call_tool`` needs no upstream l
 Per-user switches decide which tools agents see (``tool_settings``; exposed by default).
 A finished listing in which every server answered is kept in a :class:`.ListingCache`
 until something it was built from may have changed (see :mod:`.listing`), so a warm
-``tools/list`` reads no database and asks no session.
+``tools/list`` reads no database and asks no session; when only a server's tools changed
+(``tools/list_changed``, the tool TTL), the next listing asks the servers again but
+reuses the connections and switches it was built from.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +64,16 @@ class _Listing:
 
     routes: dict[str, Route]
     tools: list[types.Tool]
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What a listing was built from: the user's usable rows and tool switches."""
+
+    generation: int
+    read_at: float
+    rows: list[MCPConnection]
+    switches: dict[str, bool]
 
 
 def _alias(row: MCPConnection) -> str:
@@ -114,6 +127,7 @@ class GatewayService:
         self.max_concurrency = max_concurrency
         self._routes: dict[str, dict[str, Route]] = {}
         self._listings: ListingCache[_Listing] = ListingCache(listing_ttl)
+        self._inputs: dict[str, _Inputs] = {}
         #: Changes made here that end cached listings (switches, a call that needs a
         #: sign-in); with the connection service's generation it is the cache's generation.
         self._edits = 0
@@ -206,14 +220,34 @@ class GatewayService:
         self._edits += 1
         self._listings.drop(username)
 
+    async def _inputs_of(self, username: str, generation: int) -> _Inputs:
+        """The user's usable connections and tool switches: those of the last listing
+        while they cannot have changed (the same generation, and younger than the
+        listing cache's ``max_age``, its bound for changes this process does not see),
+        else read again. A listing whose servers' tools changed re-lists the servers,
+        not the database."""
+        known = self._inputs.get(username)
+        max_age = self._listings.max_age
+        if (
+            known is not None
+            and known.generation == generation
+            and time.monotonic() - known.read_at < max_age
+        ):
+            return known
+        rows, switches = await asyncio.gather(self._rows(username), self._switches(username))
+        inputs = _Inputs(generation, time.monotonic(), rows, switches)
+        if max_age > 0:
+            self._inputs[username] = inputs
+        return inputs
+
     async def _listing(self, username: str) -> _Listing:
         cached = self._listings.get(username, self._generation(), self._stamp)
         if cached is not None:
             return cached
         generation = self._generation()
-        rows = await self._rows(username)
+        inputs = await self._inputs_of(username, generation)
+        rows, switches = inputs.rows, inputs.switches
         listed = await asyncio.gather(*(self._server_tools(row) for row in rows))
-        switches = await self._switches(username)
         pairs: list[tuple[str, str]] = []
         found: dict[tuple[str, str], tuple[MCPConnection, types.Tool]] = {}
         for row, tools in zip(rows, listed, strict=True):
@@ -372,6 +406,7 @@ class GatewayService:
         await self.pool.close()
         self._routes.clear()
         self._listings.clear()
+        self._inputs.clear()
 
     async def forget(self, connection_id: str) -> None:
         """Close the session of a connection that was removed or re-authorized."""
