@@ -113,6 +113,7 @@ class Response:
         self.headers = headers
         self._left = length  # body bytes still to read (fixed length)
         self._chunked = chunked
+        self._chunk_left = 0  # bytes of the current chunk still to read
         self._ended = length == 0
         self._keep = not close and (chunked or length is not None)
 
@@ -154,20 +155,26 @@ class Response:
             raise HTTPFailure(f"Reading the response failed ({type(e).__name__}).") from None
 
     async def _read_chunk(self, reader: asyncio.StreamReader) -> bytes:
-        line = await reader.readuntil(b"\r\n")
-        digits = line.split(b";", 1)[0].strip().decode("latin-1")
-        if not _HEX.fullmatch(digits):
-            raise HTTPFailure("The server sent a malformed chunk size.")
-        size = int(digits, 16)
-        if size == 0:
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers
-                pass
-            self._ended = True
-            return b""
-        data = await reader.readexactly(size + 2)
-        if data[-2:] != b"\r\n":
+        """The next piece of a chunked body (a chunk is read in pieces of at most
+        :data:`_READ` bytes, so a huge chunk size costs no memory up front)."""
+        if self._chunk_left == 0:
+            line = await reader.readuntil(b"\r\n")
+            digits = line.split(b";", 1)[0].strip().decode("latin-1")
+            if not _HEX.fullmatch(digits):
+                raise HTTPFailure("The server sent a malformed chunk size.")
+            self._chunk_left = int(digits, 16)
+            if self._chunk_left == 0:
+                while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers
+                    pass
+                self._ended = True
+                return b""
+        data = await reader.read(min(self._chunk_left, _READ))
+        if not data:
+            raise HTTPFailure("The server closed the connection in the middle of a chunk.")
+        self._chunk_left -= len(data)
+        if self._chunk_left == 0 and await reader.readexactly(2) != b"\r\n":
             raise HTTPFailure("The server sent a malformed chunk.")
-        return data[:-2]
+        return data
 
     def discard(self) -> None:
         """Close the connection now, unread body and all."""
