@@ -266,24 +266,24 @@ async def test_stateless_2026_lists_and_calls(
 
 
 def _plain_call(name: str, arguments: dict[str, Any], **meta: Any) -> tuple[dict[str, str], Any]:
-    """The headers and body of a 2026-07-28 ``tools/call`` without a progress token."""
+    """The headers and body of a 2026-07-28 ``tools/call`` without a progress token (of
+    ``tools/list`` when ``name`` is empty)."""
     headers = {
         **MCP_ACCEPT,
         "MCP-Protocol-Version": "2026-07-28",
-        "Mcp-Method": "tools/call",
-        "Mcp-Name": name,
+        "Mcp-Method": "tools/call" if name else "tools/list",
     }
+    if name:
+        headers["Mcp-Name"] = name
     envelope = {
         types.PROTOCOL_VERSION_META_KEY: "2026-07-28",
         types.CLIENT_CAPABILITIES_META_KEY: {},
         types.CLIENT_INFO_META_KEY: {"name": "test", "version": "1"},
     }
-    body = {
-        "jsonrpc": "2.0",
-        "id": "call-1",
-        "method": "tools/call",
-        "params": {"name": name, "arguments": arguments, "_meta": {**envelope, **meta}},
-    }
+    params: dict[str, Any] = {"_meta": {**envelope, **meta}}
+    if name:
+        params.update(name=name, arguments=arguments)
+    body = {"jsonrpc": "2.0", "id": "call-1", "method": headers["Mcp-Method"], "params": params}
     return headers, body
 
 
@@ -293,39 +293,45 @@ async def test_plain_calls_are_answered_as_the_sdk_answers_them(
     token = await _token(runtime_)
     endpoint = await runtime_.endpoint.endpoint()
     caller = Caller(runtime_.resolver.owner, "token")
-    texts: list[str] = []
-    calls = [
+    requests = [
         _plain_call("fake__count", {"n": 2}),
         _plain_call("fake__boom", {}),
         _plain_call("fake__bug", {}),
         _plain_call("theirs__only", {}),  # another user's tool: "No tool named"
         _plain_call("fake__count", {"n": 1}, **{HOP_META_KEY: 4}),  # a gateway loop
+        _plain_call("", {}),  # tools/list
+        _plain_call("", {}, **{HOP_META_KEY: 4}),  # a listing in a loop: a JSON-RPC error
     ]
-    for headers, body in calls:
+    answers: list[tuple[int, str, Any]] = []
+    for headers, body in requests:
         raw = json.dumps(body)
         lines = [(k, v) for k, v in {**headers, **_bearer(token)}.items()]
-        assert endpoint.read_plain_call(lines, raw.encode(), caller) is not None
-        answers = []
+        assert endpoint.read_plain(lines, raw.encode(), caller) is not None
+        both = []
         for plain in (True, False):
-            endpoint.answers_plain_calls = plain
+            endpoint.answers_plain = plain
             try:
                 async with httpx2.AsyncClient(timeout=10) as http:
                     response = await http.post(
                         url, content=raw, headers={**headers, **_bearer(token)}
                     )
             finally:
-                endpoint.answers_plain_calls = True
-            answers.append(
+                endpoint.answers_plain = True
+            both.append(
                 (response.status_code, response.headers["content-type"], _sse_json(response))
             )
-        assert answers[0] == answers[1], body["params"]["name"]
-        status, content_type, message = answers[0]
-        assert status == 200 and content_type.startswith("application/json")
-        assert message["id"] == "call-1" and message["result"]["resultType"] == "complete"
-        texts.append(message["result"]["content"][0]["text"])
+        assert both[0] == both[1], body
+        assert both[0][1].startswith("application/json") and both[0][2]["id"] == "call-1"
+        answers.append(both[0])
+    *called, (list_status, _, listed), (loop_status, _, looped) = answers
+    texts = [message["result"]["content"][0]["text"] for _, _, message in called]
+    assert all(status == 200 for status, _, _ in called)
     assert "secret-internal-detail" not in json.dumps(texts)
     assert "Gateway loop" in texts[-1]  # answered without calling the gateway
-    assert len(gateway.calls) == 2 * (len(calls) - 1)
+    assert len(gateway.calls) == 2 * (len(called) - 1)
+    assert list_status == 200 and listed["result"]["resultType"] == "complete"
+    assert [t["name"] for t in listed["result"]["tools"]][:1] == ["fake__count"]
+    assert loop_status == 400 and "Gateway loop" in looped["error"]["message"]
 
 
 async def test_a_plain_call_is_cancelled_when_its_client_goes_away(

@@ -1,6 +1,7 @@
 """Which requests the gateway answers without the SDK's per-request machinery
-(:func:`dodo_jupyter.gateway.plain_call.read_plain_tool_call`): a plain 2026-07-28
-``tools/call`` that passes the SDK's own validation ladder, nothing else."""
+(:func:`dodo_jupyter.gateway.plain_call.read_plain_request`): a plain 2026-07-28
+``tools/call`` or ``tools/list`` that passes the SDK's own validation ladder, nothing
+else."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import mcp_types as types
 import pytest
 
-from dodo_jupyter.gateway.plain_call import PlainToolCall, read_plain_tool_call
+from dodo_jupyter.gateway.plain_call import CALL, LIST, PlainRequest, read_plain_request
 
 NAME = "srv__echo"
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -50,13 +51,21 @@ def request(
     return lines, json.dumps(message).encode()
 
 
-def read(lines: list[tuple[str, str]], raw: bytes) -> PlainToolCall | None:
-    return read_plain_tool_call(lines, raw, SCHEMAS.get)
+def read(lines: list[tuple[str, str]], raw: bytes) -> PlainRequest | None:
+    return read_plain_request(lines, raw, SCHEMAS.get)
+
+
+def listing(**params: Any) -> tuple[list[tuple[str, str]], bytes]:
+    return request(
+        headers={"Mcp-Method": LIST, "Mcp-Name": None},
+        method=LIST,
+        params={"_meta": META, **params},
+    )
 
 
 def test_a_plain_call_is_read() -> None:
     call = read(*request())
-    assert call == PlainToolCall(7, "2026-07-28", NAME, {"text": "hi"}, META)
+    assert call == PlainRequest(CALL, 7, "2026-07-28", META, NAME, {"text": "hi"})
     assert read(*request(id="req-1")) is not None  # string ids too
     assert read(*request(headers={"Accept": "*/*"})) is not None
 
@@ -111,6 +120,15 @@ def test_mcp_param_headers_are_checked_against_the_schema() -> None:
 )
 def test_anything_else_is_left_to_the_sdk(changes: dict[str, Any]) -> None:
     assert read(*request(**changes)) is None
+
+
+def test_a_plain_listing_is_read() -> None:
+    assert read(*listing()) == PlainRequest(LIST, 7, "2026-07-28", META)
+    assert read(*listing(cursor="page-2")) is None  # pages are the SDK's
+    progress = {"_meta": {**META, "progressToken": "p"}}
+    assert read(*listing(**progress)) is None
+    lines, raw = listing()
+    assert read([(k, v) for k, v in lines if k != "Mcp-Method"], raw) is None
 
 
 def test_notifications_batches_and_broken_json_are_left_to_the_sdk() -> None:

@@ -58,7 +58,7 @@ from .host import (
     _current_caller,
     hop_from_meta,
 )
-from .plain_call import PlainToolCall, read_plain_tool_call
+from .plain_call import LIST, PlainRequest, read_plain_request
 
 __all__ = ["SCOPE_KEY", "GatewayEndpoint"]
 
@@ -141,9 +141,9 @@ class GatewayEndpoint:
     ) -> None:
         self._gateway = gateway
         self.max_request_body_size = max_request_body_size
-        #: Whether plain 2026-07-28 ``tools/call`` requests skip the SDK's machinery
-        #: (:mod:`.plain_call`); off, the SDK serves every request.
-        self.answers_plain_calls = True
+        #: Whether plain 2026-07-28 ``tools/call`` and ``tools/list`` requests skip the
+        #: SDK's machinery (:mod:`.plain_call`); off, the SDK serves every request.
+        self.answers_plain = True
         self.server: Server[Any] = Server(
             "dodo",
             version=__version__,
@@ -248,34 +248,60 @@ class GatewayEndpoint:
         finally:
             _current_caller.reset(token)
 
-    # -- plain 2026-07-28 tools/call, without the SDK's per-request machinery ----------
+    # -- plain 2026-07-28 tools/call and tools/list, without the SDK's machinery -------
 
-    def read_plain_call(
+    def read_plain(
         self, headers: Sequence[tuple[str, str]], body: bytes, caller: Caller
-    ) -> PlainToolCall | None:
-        """The request as a :class:`PlainToolCall` the endpoint answers itself, or
+    ) -> PlainRequest | None:
+        """The request as a :class:`PlainRequest` the endpoint answers itself, or
         ``None`` when :meth:`handle` (the SDK) must serve it; see :mod:`.plain_call`."""
-        if not self.answers_plain_calls or len(body) > self.max_request_body_size:
+        if (
+            not self.answers_plain
+            or self.server.cache_hints  # results would carry hints: the SDK adds them
+            or len(body) > self.max_request_body_size
+        ):
             return None
-        return read_plain_tool_call(
+        return read_plain_request(
             headers, body, lambda name: self._gateway().input_schema(caller.username, name)
         )
 
-    async def answer_plain_call(self, call: PlainToolCall, caller: Caller) -> bytes:
-        """The JSON-RPC response body (HTTP 200, ``application/json``) to ``call``,
-        shaped as the SDK shapes a 2026-07-28 ``tools/call`` result."""
-        hop = hop_from_meta(call.meta)
+    async def answer_plain(self, request: PlainRequest, caller: Caller) -> bytes | None:
+        """The JSON-RPC response body (HTTP 200, ``application/json``) to ``request``,
+        shaped as the SDK shapes a 2026-07-28 result; ``None`` when the SDK must answer
+        after all (a listing that fails or loops: the SDK writes the JSON-RPC error)."""
+        hop = hop_from_meta(request.meta)
         if hop > caller.hop:
             caller = dataclasses.replace(caller, hop=hop)
-        result = await self._tool_result(caller, call.name, call.arguments, None)
+        result: types.ListToolsResult | types.CallToolResult
+        if request.method == LIST:
+            if caller.hop > MAX_HOPS:
+                return None
+            token = _current_caller.set(caller)
+            try:
+                result = types.ListToolsResult(
+                    tools=await self._gateway().list_tools(caller.username)
+                )
+            except DodoError:
+                return None
+            finally:
+                _current_caller.reset(token)
+        else:
+            result = await self._tool_result(caller, request.name, request.arguments, None)
+        return self._wire(request, result)
+
+    def _wire(
+        self, request: PlainRequest, result: types.ListToolsResult | types.CallToolResult
+    ) -> bytes:
+        """``result`` as the SDK sends it: the per-version result surface, ``resultType``
+        and the ``serverInfo`` stamp, in a JSON-RPC response."""
         dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
         try:
-            wire = methods.serialize_server_result("tools/call", call.protocol_version, dumped)
+            wire = methods.serialize_server_result(request.method, request.protocol_version, dumped)
         except ValidationError:
-            log.exception("dodo gateway: tool %r returned an invalid result", call.name)
+            log.exception("dodo gateway: an invalid %s result", request.method)
             answer: dict[str, Any] = {
                 "jsonrpc": "2.0",
-                "id": call.request_id,
+                "id": request.request_id,
                 "error": {
                     "code": types.INTERNAL_ERROR,
                     "message": "Handler returned an invalid result",
@@ -289,7 +315,7 @@ class GatewayEndpoint:
                 wire["_meta"] = {types.SERVER_INFO_META_KEY: self.server.server_info_stamp}
             elif isinstance(meta, dict) and meta.get(types.SERVER_INFO_META_KEY) is None:
                 wire["_meta"] = {**meta, types.SERVER_INFO_META_KEY: self.server.server_info_stamp}
-            answer = {"jsonrpc": "2.0", "id": call.request_id, "result": wire}
+            answer = {"jsonrpc": "2.0", "id": request.request_id, "result": wire}
         return json.dumps(answer, separators=(",", ":")).encode()
 
     def _input_schema(self, name: str) -> dict[str, Any] | None:

@@ -85,8 +85,8 @@ class GatewayHandler(DodoAPIHandler):
     """``GET/POST/DELETE {base_url}dodo/mcp`` (MCP Streamable HTTP)."""
 
     _caller: Caller | None = None
-    #: The plain ``tools/call`` being answered without the SDK (see ``post``).
-    _call: asyncio.Future[bytes] | None = None
+    #: The plain request being answered without the SDK (see ``post``).
+    _plain: asyncio.Future[bytes | None] | None = None
     _own_credential = False
     _content_type = "application/json"
 
@@ -224,21 +224,23 @@ class GatewayHandler(DodoAPIHandler):
         assert self._caller is not None
         endpoint = await self._endpoint()
         request = self.request
-        call = endpoint.read_plain_call(
+        plain = endpoint.read_plain(
             list(request.headers.get_all()), request.body or b"", self._caller
         )
-        if call is None:
+        answer: bytes | None = None
+        if plain is not None:
+            # Its own task, so a client that disconnects cancels the call (and the
+            # upstream is told), as the SDK path does.
+            self._plain = asyncio.ensure_future(endpoint.answer_plain(plain, self._caller))
+            try:
+                answer = await self._plain
+            except asyncio.CancelledError:
+                if self._gone.is_set():
+                    return
+                raise
+        if answer is None:
             await self._bridge(endpoint)
             return
-        # Its own task, so a client that disconnects cancels the call (and the upstream
-        # is told), as the SDK path does.
-        self._call = asyncio.ensure_future(endpoint.answer_plain_call(call, self._caller))
-        try:
-            answer = await self._call
-        except asyncio.CancelledError:
-            if self._gone.is_set():
-                return
-            raise
         self.set_header("Content-Type", "application/json")
         self.finish(answer)
 
@@ -352,8 +354,8 @@ class GatewayHandler(DodoAPIHandler):
     def on_connection_close(self) -> None:
         super().on_connection_close()
         self._gone.set()
-        if self._call is not None:
-            self._call.cancel()
+        if self._plain is not None:
+            self._plain.cancel()
 
     def _log(self) -> None:
         """Answered MCP requests skip jupyter_server's access line unless debug logging is
