@@ -78,7 +78,9 @@ def read_plain_request(
     ``headers`` are the request's raw header lines; ``input_schema(name)`` is the cached
     input schema of a tool of the caller (``None`` when not cached).
     """
-    folded = {name.lower(): value for name, value in headers}
+    folded: dict[str, str] = {}
+    for name, value in headers:
+        folded.setdefault(name.lower(), value)  # the first of a repeated header, as the SDK
     if not folded.get("content-type", "").lower().startswith(CONTENT_TYPE_JSON):
         return None
     if not _accepts_json_and_sse(folded.get("accept", "")):
