@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -66,14 +65,8 @@ class _Listing:
     tools: list[types.Tool]
 
 
-@dataclass(frozen=True)
-class _Inputs:
-    """What a listing was built from: the user's usable rows and tool switches."""
-
-    generation: int
-    read_at: float
-    rows: list[MCPConnection]
-    switches: dict[str, bool]
+#: What a listing was built from: the user's usable rows and their tool switches.
+_Inputs = tuple[list[MCPConnection], dict[str, bool]]
 
 
 def _alias(row: MCPConnection) -> str:
@@ -127,7 +120,9 @@ class GatewayService:
         self.max_concurrency = max_concurrency
         self._routes: dict[str, dict[str, Route]] = {}
         self._listings: ListingCache[_Listing] = ListingCache(listing_ttl)
-        self._inputs: dict[str, _Inputs] = {}
+        #: The inputs of each user's last listing, valid on the listing cache's terms
+        #: without its tool stamps (:meth:`_inputs_of`).
+        self._inputs: ListingCache[_Inputs] = ListingCache(listing_ttl)
         #: Changes made here that end cached listings (switches, a call that needs a
         #: sign-in); with the connection service's generation it is the cache's generation.
         self._edits = 0
@@ -226,27 +221,19 @@ class GatewayService:
         listing cache's ``max_age``, its bound for changes this process does not see),
         else read again. A listing whose servers' tools changed re-lists the servers,
         not the database."""
-        known = self._inputs.get(username)
-        max_age = self._listings.max_age
-        if (
-            known is not None
-            and known.generation == generation
-            and time.monotonic() - known.read_at < max_age
-        ):
+        known = self._inputs.get(username, generation, lambda _: None)
+        if known is not None:
             return known
         rows, switches = await asyncio.gather(self._rows(username), self._switches(username))
-        inputs = _Inputs(generation, time.monotonic(), rows, switches)
-        if max_age > 0:
-            self._inputs[username] = inputs
-        return inputs
+        self._inputs.put(username, (rows, switches), generation, {})
+        return rows, switches
 
     async def _listing(self, username: str) -> _Listing:
         cached = self._listings.get(username, self._generation(), self._stamp)
         if cached is not None:
             return cached
         generation = self._generation()
-        inputs = await self._inputs_of(username, generation)
-        rows, switches = inputs.rows, inputs.switches
+        rows, switches = await self._inputs_of(username, generation)
         listed = await asyncio.gather(*(self._server_tools(row) for row in rows))
         pairs: list[tuple[str, str]] = []
         found: dict[tuple[str, str], tuple[MCPConnection, types.Tool]] = {}
