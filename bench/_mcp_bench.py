@@ -54,7 +54,16 @@ from mcp.server.mcpserver import Context, MCPServer
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve()
 #: Installed server extensions turned off so only jupyter_server and dodo load.
-OTHER_EXTENSIONS = ("jupyterlab", "jupyter_lsp", "jupyter_server_terminals", "notebook_shim")
+OTHER_EXTENSIONS = (
+    "jupyterlab",
+    "jupyter_lsp",
+    "jupyter_server_terminals",
+    "notebook_shim",
+    "jupyterlab_chat",
+    "jupyter_ai_router",
+    "jupyter_ai_persona_manager",
+    "jupyter_ai_acp_client",
+)
 READY_TIMEOUT_S = 60.0
 PROTOCOLS = ("2025-11-25", "2026-07-28")
 

@@ -54,7 +54,16 @@ try:
 except ImportError:
     DODO_PATH = str(REPO_ROOT)
 
-OTHER_EXTENSIONS = ("jupyterlab", "jupyter_lsp", "jupyter_server_terminals", "notebook_shim")
+OTHER_EXTENSIONS = (
+    "jupyterlab",
+    "jupyter_lsp",
+    "jupyter_server_terminals",
+    "notebook_shim",
+    "jupyterlab_chat",
+    "jupyter_ai_router",
+    "jupyter_ai_persona_manager",
+    "jupyter_ai_acp_client",
+)
 POLL_S = 0.01
 READY_TIMEOUT_S = 60.0
 

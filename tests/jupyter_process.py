@@ -21,7 +21,16 @@ REPO = Path(__file__).resolve().parents[1]
 TOKEN = "jupyter-process-test-token"
 #: Server extensions installed alongside dodo that these tests do not need: off, so a
 #: restart takes a second less.
-OTHER_EXTENSIONS = ("jupyterlab", "jupyter_lsp", "jupyter_server_terminals", "notebook_shim")
+OTHER_EXTENSIONS = (
+    "jupyterlab",
+    "jupyter_lsp",
+    "jupyter_server_terminals",
+    "notebook_shim",
+    "jupyterlab_chat",
+    "jupyter_ai_router",
+    "jupyter_ai_persona_manager",
+    "jupyter_ai_acp_client",
+)
 
 
 def free_port() -> int:
