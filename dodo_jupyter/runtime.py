@@ -144,7 +144,9 @@ class DodoRuntime:
         self._hygiene_lock = asyncio.Lock()
         #: The MCP endpoint at ``{base_url}dodo/mcp``; DodoApp starts and stops it.
         self.endpoint = EndpointHost(
-            lambda: self.gateway, max_request_body_size=settings.max_request_bytes
+            lambda: self.gateway,
+            max_request_body_size=settings.max_request_bytes,
+            on_use=lambda caller: self.tokens.note_use(caller.agent),
         )
 
     # -- configuration ----------------------------------------------------------------

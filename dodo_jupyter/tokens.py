@@ -10,14 +10,17 @@ user's token id answers "not found", exactly like an unknown one.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import json
+import logging
 import re
 import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,7 +30,12 @@ from .exceptions import NotFound, ValidationFailed
 from .store import Store
 from .store.models import UserMCPToken, utcnow
 
-__all__ = ["TOKEN_PREFIX", "NewToken", "TokenService", "parse_token"]
+if TYPE_CHECKING:
+    from .gateway.attribution import Attribution
+
+__all__ = ["TOKEN_PREFIX", "CheckedToken", "NewToken", "TokenService", "parse_token"]
+
+log = logging.getLogger("dodo_jupyter.tokens")
 
 TOKEN_PREFIX = "dodo_"  # noqa: S105 - a public prefix, not a secret
 _TOKEN_RE = re.compile(r"^dodo_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
@@ -55,6 +63,16 @@ class NewToken:
     info: dict[str, Any]
 
 
+def _used_by(raw: str | None) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _info(row: UserMCPToken) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -63,6 +81,7 @@ def _info(row: UserMCPToken) -> dict[str, Any]:
         "kind": row.kind,
         "created_at": row.created_at.isoformat(),
         "last_used_at": row.last_used_at.isoformat() if row.last_used_at else None,
+        "last_used_by": _used_by(row.last_used_by),
         "expires_at": row.expires_at.isoformat() if row.expires_at else None,
     }
 
@@ -114,6 +133,9 @@ class TokenService:
         self._store = store
         self.default_lifetime_days = default_lifetime_days
         self.cache = TokenCache(cache_max_age)
+        #: token id -> (what was last recorded as its user, monotonic time of that write)
+        self._used_by: dict[str, tuple[str, float]] = {}
+        self._writes: set[asyncio.Future[None]] = set()
 
     async def create(
         self,
@@ -196,7 +218,12 @@ class TokenService:
         return count
 
     async def authenticate(self, token: str) -> str | None:
-        """The username a valid, unexpired token belongs to; None otherwise.
+        """The username a valid, unexpired token belongs to; None otherwise."""
+        checked = await self.check(token)
+        return checked.username if checked is not None else None
+
+    async def check(self, token: str) -> CheckedToken | None:
+        """The owner, id, kind and label of a valid, unexpired token; None otherwise.
 
         A token that checked out is remembered in :class:`TokenCache` for
         ``cache_max_age`` seconds (this process's deletions forget it at once), so an
@@ -212,7 +239,7 @@ class TokenService:
             if cached.expires_at is not None and cached.expires_at <= now:
                 return None
             if now - cached.touched_at <= LAST_USED_RESOLUTION:
-                return cached.username
+                return cached.token
 
         def check(session: Session) -> UserMCPToken | None:
             row = session.get(UserMCPToken, token_id)
@@ -230,13 +257,56 @@ class TokenService:
         if touched is None or now - touched > LAST_USED_RESOLUTION:
             await self._store.db.write(_touch, token_id)
             touched = now
-        self.cache.put(token_id, _Checked(row.username, row.secret_hash, row.expires_at, touched))
-        return row.username
+        checked = CheckedToken(row.username, token_id, row.kind, row.label)
+        self.cache.put(token_id, _Checked(checked, row.secret_hash, row.expires_at, touched))
+        return checked
+
+    def note_use(self, agent: Attribution) -> None:
+        """Record that the token ``agent.token_id`` was just used by ``agent`` (its
+        "last used by"). Cheap on the hot path: the row is written, off the caller's
+        way, only when the agent differs from the one recorded or the record is older
+        than :data:`LAST_USED_RESOLUTION`."""
+        if agent.token_id is None:
+            return
+        labels = agent.as_json()
+        key = json.dumps(labels, sort_keys=True)
+        recorded = self._used_by.get(agent.token_id)
+        now = time.monotonic()
+        if recorded is not None and recorded[0] == key:
+            if now - recorded[1] <= LAST_USED_RESOLUTION.total_seconds():
+                return
+        if len(self._used_by) > 10_000:
+            self._used_by.clear()
+        self._used_by[agent.token_id] = (key, now)
+        value = json.dumps({**labels, "at": utcnow().isoformat()})
+        write = asyncio.ensure_future(self._store.db.write(_record_use, agent.token_id, value))
+        self._writes.add(write)
+        write.add_done_callback(self._written)
+
+    def _written(self, write: asyncio.Future[None]) -> None:
+        self._writes.discard(write)
+        if not write.cancelled() and write.exception() is not None:
+            log.warning("dodo: could not record a token's last use: %s", write.exception())
+
+    async def flush(self) -> None:
+        """Wait for the "last used by" records still being written."""
+        if self._writes:
+            await asyncio.gather(*list(self._writes), return_exceptions=True)
+
+
+@dataclass(frozen=True)
+class CheckedToken:
+    """A gateway token that authenticated: whose, which, of what kind."""
+
+    username: str
+    token_id: str
+    kind: str
+    label: str
 
 
 @dataclass(frozen=True)
 class _Checked:
-    username: str
+    token: CheckedToken
     secret_hash: str
     expires_at: datetime | None
     touched_at: datetime
@@ -273,3 +343,10 @@ def _touch(session: Session, token_id: str) -> None:
     row = session.get(UserMCPToken, token_id)
     if row is not None:
         row.last_used_at = utcnow()
+
+
+def _record_use(session: Session, token_id: str, used_by: str) -> None:
+    row = session.get(UserMCPToken, token_id)
+    if row is not None:
+        row.last_used_at = utcnow()
+        row.last_used_by = used_by

@@ -31,6 +31,7 @@ async def test_create_list_delete(api: Api) -> None:
         "kind",
         "created_at",
         "last_used_at",
+        "last_used_by",
         "expires_at",
     }
     assert created["token"] not in str(listing)

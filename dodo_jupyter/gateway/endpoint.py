@@ -84,15 +84,24 @@ def _principal(caller: Caller) -> AuthenticatedUser:
 
 def _caller_of(ctx: ServerRequestContext[Any, Any], meta: Any = None) -> Caller:
     """The authenticated caller, with the hop count of the HTTP header or of the request's
-    ``_meta`` (set by an upstream dodo gateway), whichever is larger."""
+    ``_meta`` (set by an upstream dodo gateway), whichever is larger, and the session's
+    MCP ``clientInfo`` in its attribution."""
     scope = getattr(ctx.request, "scope", None)
     caller = scope.get(SCOPE_KEY) if isinstance(scope, dict) else None
     if not isinstance(caller, Caller):
         caller = _current_caller.get()
     if caller is None:  # pragma: no cover - every request comes through GatewayEndpoint.handle
         raise MCPError(code=types.INTERNAL_ERROR, message="dodo could not tell who is calling.")
+    client_params = getattr(ctx.session, "client_params", None)
+    caller = _attributed(caller, getattr(client_params, "client_info", None))
     hop = hop_from_meta(meta)
     return dataclasses.replace(caller, hop=hop) if hop > caller.hop else caller
+
+
+def _attributed(caller: Caller, client_info: Any) -> Caller:
+    """``caller`` whose attribution names the MCP client ``client_info``."""
+    agent = caller.agent.with_client(client_info)
+    return caller if agent is caller.agent else dataclasses.replace(caller, agent=agent)
 
 
 def _loop_message(caller: Caller) -> str:
@@ -130,6 +139,8 @@ class GatewayEndpoint:
         Largest request body in bytes; larger ones get 413 from the SDK.
     session_idle_timeout:
         Seconds after which an idle stateful session is closed (its id then answers 404).
+    on_use:
+        Told the caller (with its attribution) of every tool listing and call.
     """
 
     def __init__(
@@ -138,8 +149,10 @@ class GatewayEndpoint:
         *,
         max_request_body_size: int = 4 * 1024 * 1024,
         session_idle_timeout: float = 30 * 60,
+        on_use: Callable[[Caller], None] | None = None,
     ) -> None:
         self._gateway = gateway
+        self._on_use = on_use
         self.max_request_body_size = max_request_body_size
         #: Whether plain 2026-07-28 ``tools/call`` and ``tools/list`` requests skip the
         #: SDK's machinery (:mod:`.plain_call`); off, the SDK serves every request.
@@ -198,6 +211,7 @@ class GatewayEndpoint:
         caller = _caller_of(ctx, params.meta if params else None)
         if caller.hop > MAX_HOPS:
             raise MCPError(code=types.INVALID_REQUEST, message=_loop_message(caller))
+        self._used(caller)
         token = _current_caller.set(caller)
         try:
             tools = await self._gateway().list_tools(caller.username)
@@ -233,6 +247,7 @@ class GatewayEndpoint:
         """Call the tool for ``caller``: every failure becomes a tool error."""
         if caller.hop > MAX_HOPS:
             return tool_error(f"{name}: {_loop_message(caller)}")
+        self._used(caller)
         # Stateful sessions run this in the session's task: make the caller (and its
         # hop count) visible to the upstream side of the gateway.
         token = _current_caller.set(caller)
@@ -247,6 +262,13 @@ class GatewayEndpoint:
             )
         finally:
             _current_caller.reset(token)
+
+    def _used(self, caller: Caller) -> None:
+        if self._on_use is not None:
+            try:
+                self._on_use(caller)
+            except Exception:  # a record is never worth a failed call
+                log.exception("dodo gateway: recording who used the gateway failed")
 
     # -- plain 2026-07-28 tools/call and tools/list, without the SDK's machinery -------
 
@@ -272,10 +294,12 @@ class GatewayEndpoint:
         hop = hop_from_meta(request.meta)
         if hop > caller.hop:
             caller = dataclasses.replace(caller, hop=hop)
+        caller = _attributed(caller, request.meta.get(types.CLIENT_INFO_META_KEY))
         result: types.ListToolsResult | types.CallToolResult
         if request.method == LIST:
             if caller.hop > MAX_HOPS:
                 return None
+            self._used(caller)
             token = _current_caller.set(caller)
             try:
                 result = types.ListToolsResult(

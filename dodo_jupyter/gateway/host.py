@@ -25,11 +25,12 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .._imports import import_module
 from ..exceptions import Unavailable
+from .attribution import Attribution
 
 if TYPE_CHECKING:
     import mcp_types
@@ -94,11 +95,14 @@ class Caller:
     ``via`` is ``"token"`` (a dodo gateway token), ``"service"`` (the shared
     ``DodoApp.service_token``, acting as the owner) or ``"jupyter"`` (Jupyter's own
     authentication). ``hop`` is the request's ``X-Dodo-Hop`` value (0 when absent).
+    ``agent`` says which agent made the request (labels for records, never for
+    authorization).
     """
 
     username: str
     via: Via
     hop: int = 0
+    agent: Attribution = field(default_factory=Attribution)
 
 
 _current_caller: ContextVar[Caller | None] = ContextVar("dodo_gateway_caller", default=None)
@@ -148,6 +152,8 @@ class EndpointHost:
         Seconds after which an idle stateful MCP session is closed.
     stop_timeout:
         Seconds :meth:`stop` waits for the sessions to wind down before cancelling.
+    on_use:
+        Told the caller (with its attribution) of every tool listing and call.
     """
 
     def __init__(
@@ -157,8 +163,10 @@ class EndpointHost:
         max_request_body_size: int = 4 * 1024 * 1024,
         session_idle_timeout: float = 30 * 60,
         stop_timeout: float = 5.0,
+        on_use: Callable[[Caller], None] | None = None,
     ) -> None:
         self._gateway = gateway
+        self._on_use = on_use
         self.max_request_body_size = max_request_body_size
         self.session_idle_timeout = session_idle_timeout
         self.stop_timeout = stop_timeout
@@ -191,6 +199,7 @@ class EndpointHost:
                 self._gateway,
                 max_request_body_size=self.max_request_body_size,
                 session_idle_timeout=self.session_idle_timeout,
+                on_use=self._on_use,
             )
 
             def started() -> None:

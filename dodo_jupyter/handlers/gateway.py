@@ -57,6 +57,7 @@ from ..exceptions import (
     Unauthorized,
     Unavailable,
 )
+from ..gateway.attribution import Attribution
 from ..gateway.host import HOP_HEADER, MAX_HOPS, Caller, Via
 from .base import DodoAPIHandler
 
@@ -113,8 +114,9 @@ class GatewayHandler(DodoAPIHandler):
         # Agents are often the only callers left after a hub rename (the owner's own hub
         # tokens get 403): the owner check runs for them too, before the token is trusted.
         await self.dodo.hygiene_if_due()
-        username, via = await self._authenticate(bearer)
-        self._caller = Caller(username, via, self._hop())
+        username, via, token_id = await self._authenticate(bearer)
+        agent = Attribution.from_headers(self.request.headers.get, token_id)
+        self._caller = Caller(username, via, self._hop(), agent)
         if self._own_credential:
             # For Jupyter's request log ("200 POST /dodo/mcp (<user>@<ip>)") only.
             self.current_user = User(username)
@@ -161,11 +163,12 @@ class GatewayHandler(DodoAPIHandler):
             )
         return hop
 
-    async def _authenticate(self, bearer: str | None) -> tuple[str, Via]:
+    async def _authenticate(self, bearer: str | None) -> tuple[str, Via, str | None]:
+        """Who is calling, how they proved it, and the gateway token's id if one."""
         if bearer is not None and bearer.startswith(TOKEN_PREFIX):
-            username = await self.dodo.tokens.authenticate(bearer)
-            if username is not None:
-                return username, "token"
+            token = await self.dodo.tokens.check(bearer)
+            if token is not None:
+                return token.username, "token", token.token_id
         if self._own_credential and bearer is not None and self._is_service_token(bearer):
             owner = self.dodo.resolver.owner_identity().username
             self.log.info(
@@ -175,7 +178,7 @@ class GatewayHandler(DodoAPIHandler):
                 owner,
                 self.request.remote_ip,
             )
-            return owner, "service"
+            return owner, "service", None
         if self._own_credential:
             raise Unauthorized(
                 "The gateway token is not valid (unknown, deleted or expired): create one in "
@@ -195,7 +198,7 @@ class GatewayHandler(DodoAPIHandler):
         if not allowed:
             raise Forbidden(f"You are not allowed to {action} dodo on this server.")
         who = self.dodo.resolver.resolve(user).require_owner()
-        return who.username, "jupyter"
+        return who.username, "jupyter", None
 
     # -- errors -----------------------------------------------------------------------
 

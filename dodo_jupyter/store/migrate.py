@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 __all__ = ["HEAD", "current_revision", "upgrade"]
 
 #: The newest migration's revision id.
-HEAD = "0006"
+HEAD = "0007"
 
 _SCRIPT_LOCATION = "dodo_jupyter.store:migrations"
 

@@ -113,6 +113,8 @@ class UserMCPToken(Base):
     kind: Mapped[str] = mapped_column(String(16), default="user")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # JSON {"client", "chat_id", "persona_id", "at"}: the agent that used it last (labels).
+    last_used_by: Mapped[str | None] = mapped_column(Text, nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 

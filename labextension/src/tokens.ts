@@ -176,7 +176,19 @@ export interface IGatewayToken {
   kind: string;
   created_at: string;
   last_used_at: string | null;
+  /** The agent that used the token last (labels it chose itself). */
+  last_used_by: ITokenUser | null;
   expires_at: string | null;
+}
+
+/**
+ * Who used a gateway token last: the MCP client and, for Jupyter AI, the chat and persona.
+ */
+export interface ITokenUser {
+  client: string | null;
+  chat_id: string | null;
+  persona_id: string | null;
+  at: string;
 }
 
 /**

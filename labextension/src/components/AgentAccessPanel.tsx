@@ -8,7 +8,7 @@ import * as React from 'react';
 import type { DodoModel } from '../model';
 import { toAPIError } from '../model';
 import { buildSnippets } from '../snippets';
-import type { IGatewayToken } from '../tokens';
+import type { IGatewayToken, ITokenUser } from '../tokens';
 import { CopyButton, ErrorNote, Field, Note, formatTime } from './common';
 
 /**
@@ -186,6 +186,20 @@ function CreateTokenForm({ model }: { model: DodoModel }): React.ReactElement {
   );
 }
 
+/**
+ * "Claude Code 2.1 · Jupyter AI persona jupyternaut in chat 6f2c…": the labels the agent sent.
+ */
+export function describeUser(user: ITokenUser): string {
+  const parts = [user.client ?? 'an MCP client'];
+  if (user.persona_id) {
+    parts.push(`Jupyter AI persona ${user.persona_id}`);
+  }
+  if (user.chat_id) {
+    parts.push(`in chat ${user.chat_id}`);
+  }
+  return parts.join(' · ');
+}
+
 function TokenList({ model }: { model: DodoModel }): React.ReactElement {
   const { tokens } = model;
   const [error, setError] = React.useState<string | null>(null);
@@ -230,6 +244,11 @@ function TokenList({ model }: { model: DodoModel }): React.ReactElement {
                   Last used {token.last_used_at ? formatTime(token.last_used_at) : 'never'} ·
                   expires {token.expires_at ? formatTime(token.expires_at) : 'never'}
                 </div>
+                {token.last_used_by && (
+                  <div className="jp-dodo-Token-meta jp-dodo-Token-usedBy">
+                    Last used by {describeUser(token.last_used_by)}
+                  </div>
+                )}
               </div>
               <button
                 type="button"
