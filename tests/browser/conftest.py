@@ -51,6 +51,23 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 LAB_START_TIMEOUT = 90.0
+#: The checkout's build of the lab extension (``cd labextension && jlpm build``): served
+#: ahead of the copy an install put in ``share/jupyter/labextensions``, which may be older.
+BUILT_EXTENSION = REPO / "dodo_jupyter" / "labextension"
+#: Installed alongside dodo (test extras) and not under test: off, so the screenshots
+#: show JupyterLab and dodo only.
+OTHER_SERVER_EXTENSIONS = (
+    "jupyterlab_chat",
+    "jupyter_ai_router",
+    "jupyter_ai_persona_manager",
+    "jupyter_ai_acp_client",
+)
+OTHER_LAB_EXTENSIONS = (
+    "jupyterlab-chat-extension",
+    "@jupyter-ai/router",
+    "@jupyter-ai/persona-manager",
+    "@jupyter-ai/acp-client",
+)
 
 
 def free_port() -> int:
@@ -93,14 +110,17 @@ def running_lab(
     theme: str | None = None,
 ) -> Iterator[Lab]:
     """Start ``jupyter lab`` with dodo and the demo server in the catalog."""
-    for name in ("root", "config", "data", "runtime", "settings", "workspaces"):
+    for name in ("root", "config", "data", "runtime", "settings", "workspaces", "home"):
         (tmp / name).mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(16)
     port = free_port()
     config = demo_config(tmp, demo.url)
     config["DodoApp"] = {**config["DodoApp"], **(dodo or {})}  # type: ignore[dict-item]
     config["ServerApp"] = {
-        "jpserver_extensions": {"dodo_jupyter": True},
+        "jpserver_extensions": {
+            "dodo_jupyter": True,
+            **dict.fromkeys(OTHER_SERVER_EXTENSIONS, False),
+        },
         "token": token,
         "open_browser": False,
         "root_dir": str(tmp / "root"),
@@ -115,6 +135,14 @@ def running_lab(
         "workspaces_dir": str(tmp / "workspaces"),
         "expose_app_in_browser": True,
     }
+    if (BUILT_EXTENSION / "package.json").exists():
+        (tmp / "labextensions").mkdir(exist_ok=True)
+        (tmp / "labextensions" / "dodo-jupyter").symlink_to(BUILT_EXTENSION)
+        config["LabApp"]["extra_labextensions_path"] = [str(tmp / "labextensions")]
+    (tmp / "config" / "labconfig").mkdir(exist_ok=True)
+    (tmp / "config" / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": dict.fromkeys(OTHER_LAB_EXTENSIONS, True)})
+    )
     apputils = tmp / "settings" / "@jupyterlab" / "apputils-extension"
     apputils.mkdir(parents=True, exist_ok=True)
     # No "would you like to receive news?" toast over the screenshots.
@@ -127,6 +155,8 @@ def running_lab(
         "JUPYTER_CONFIG_DIR": str(tmp / "config"),
         "JUPYTER_DATA_DIR": str(tmp / "data"),
         "JUPYTER_RUNTIME_DIR": str(tmp / "runtime"),
+        # Agents' per-user configs (~/.jupyter/nbi/...) go here, not in the real home.
+        "HOME": str(tmp / "home"),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
         "NO_PROXY": "127.0.0.1,localhost",
         **(env or {}),
