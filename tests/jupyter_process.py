@@ -86,11 +86,14 @@ class ServerProcess:
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "DODO_"))}
+        (self.tmp / "home").mkdir(exist_ok=True)
         env.update(
             PYTHONPATH=str(REPO),
             JUPYTER_CONFIG_DIR=str(self.tmp / "jcfg"),
             JUPYTER_DATA_DIR=str(self.tmp / "jdata"),
             JUPYTER_RUNTIME_DIR=str(self.runtime_dir),
+            # Per-user agent configs (~/.jupyter/nbi/...) written through the API land here.
+            HOME=str(self.tmp / "home"),
         )
         command = [
             sys.executable,
