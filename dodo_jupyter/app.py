@@ -22,6 +22,7 @@ from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, List, Set, Un
 from ._version import __version__
 from .handlers import routes
 from .identity import make_resolver
+from .jupyter_ai import JupyterAIBuiltin
 from .paths import default_db_path, default_key_file, sqlite_url_for
 from .runtime import DodoRuntime, RuntimeSettings
 
@@ -233,6 +234,18 @@ class DodoApp(ExtensionApp):
         owner exposed to agents.""",
     )
 
+    jupyter_ai_builtin = Bool(
+        True,
+        config=True,
+        help="""Offer the MCP gateway to every Jupyter AI persona (Jupyternaut and the ACP
+        agents) without any setup: when jupyter-ai-persona-manager runs in this server,
+        dodo adds itself to PersonaManager.builtin_mcp_servers (keeping the servers listed
+        there) with a gateway token it creates at start ("Jupyter AI (built in)") and
+        deletes at stop. On JupyterHub only messages the server's owner sends are served.
+        False: no entry, and the token is deleted. Security: the personas can call every
+        tool the owner exposed to agents.""",
+    )
+
     def runtime_settings(self) -> RuntimeSettings:
         """The plain values DodoRuntime needs."""
         return RuntimeSettings(
@@ -288,14 +301,22 @@ class DodoApp(ExtensionApp):
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.runtime.start()  # the gateway endpoint starts with its first request
         self._maintenance = asyncio.ensure_future(self.runtime.maintain())
+        url = serverapp.connection_url.rstrip("/") + "/dodo/mcp"
         if self.kernel_access:
-            url = serverapp.connection_url.rstrip("/") + "/dodo/mcp"
             self._kernel_access = asyncio.ensure_future(self.runtime.export_kernel_access(url))
             self._kernel_access.add_done_callback(self._kernel_access_done)
+        self.runtime.jupyter_ai = JupyterAIBuiltin(
+            self.runtime, serverapp, url, enabled=self.jupyter_ai_builtin
+        )
+        self.runtime.jupyter_ai.start().add_done_callback(self._jupyter_ai_done)
 
     def _kernel_access_done(self, task: asyncio.Future[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             self.log.error("dodo: kernels get no gateway token: %s", task.exception())
+
+    def _jupyter_ai_done(self, task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("dodo: Jupyter AI's built-in entry has no token: %s", task.exception())
 
     async def stop_extension(self) -> None:
         maintenance = getattr(self, "_maintenance", None)
@@ -306,4 +327,9 @@ class DodoApp(ExtensionApp):
                 await self.runtime.revoke_kernel_access()
             except Exception as e:  # the store may be down; the token dies with its expiry
                 self.log.warning("dodo: could not delete the kernel token: %s", e)
+        if self.runtime.jupyter_ai is not None:
+            try:
+                await self.runtime.jupyter_ai.stop()
+            except Exception as e:  # the store may be down; the next start deletes it
+                self.log.warning("dodo: could not delete Jupyter AI's built-in token: %s", e)
         await self.runtime.stop()

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .catalog.status import CatalogStatus
     from .connections import ConnectionService
     from .gateway.service import GatewayService
+    from .jupyter_ai import JupyterAIBuiltin
     from .owner import Owner, OwnerRegistry
     from .store import Store
     from .tokens import TokenService
@@ -142,6 +143,8 @@ class DodoRuntime:
         self._owner_checked = False
         self._hygiene_at = float("-inf")
         self._hygiene_lock = asyncio.Lock()
+        #: Jupyter AI's built-in entry (:mod:`.jupyter_ai`); set when DodoApp starts.
+        self.jupyter_ai: JupyterAIBuiltin | None = None
         #: The MCP endpoint at ``{base_url}dodo/mcp``; DodoApp starts and stops it.
         self.endpoint = EndpointHost(
             lambda: self.gateway,
@@ -421,6 +424,11 @@ class DodoRuntime:
         log.error("dodo could not open its store: %s", error, exc_info=error)
         self._failed_at = time.monotonic()
         self._open_error = _as_dodo_error(error)
+
+    @property
+    def opened(self) -> bool:
+        """Whether the store is open (its services exist)."""
+        return self._opened
 
     async def ready(self) -> None:
         """Wait until the store is open and its owner checked; :class:`Unavailable`

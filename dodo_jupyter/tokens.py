@@ -33,7 +33,15 @@ from .store.models import UserMCPToken, utcnow
 if TYPE_CHECKING:
     from .gateway.attribution import Attribution
 
-__all__ = ["TOKEN_PREFIX", "CheckedToken", "NewToken", "TokenService", "parse_token"]
+__all__ = [
+    "TOKEN_PREFIX",
+    "CheckedToken",
+    "MintedToken",
+    "NewToken",
+    "TokenService",
+    "mint_token",
+    "parse_token",
+]
 
 log = logging.getLogger("dodo_jupyter.tokens")
 
@@ -53,6 +61,41 @@ def parse_token(token: str) -> tuple[str, str] | None:
     """Split a token into (id, secret); None when it is not a dodo token."""
     match = _TOKEN_RE.match(token)
     return (match.group(1), match.group(2)) if match else None
+
+
+def mint_token(
+    username: str, label: object = None, *, kind: str = "user", days: int | None = None
+) -> MintedToken:
+    """A new token (expiring in ``days``, or never) known only in memory until
+    :meth:`TokenService.save` stores it: for a token that must be handed out before the
+    database can be written (the Jupyter AI built-in entry is configured while the
+    server starts)."""
+    clean_label = _valid_label(label)
+    token_id = secrets.token_hex(8)
+    secret = secrets.token_urlsafe(32)
+    now = utcnow()
+    row = UserMCPToken(
+        id=token_id,
+        username=username,
+        secret_hash=_hash(secret),
+        label=clean_label,
+        kind=kind,
+        created_at=now,
+        expires_at=now + timedelta(days=days) if days else None,
+    )
+    return MintedToken(f"{TOKEN_PREFIX}{token_id}_{secret}", row)
+
+
+@dataclass(frozen=True)
+class MintedToken:
+    """A token made in memory and not stored yet (:meth:`TokenService.mint`)."""
+
+    token: str
+    row: UserMCPToken
+
+    @property
+    def token_id(self) -> str:
+        return self.row.id
 
 
 @dataclass(frozen=True)
@@ -150,28 +193,36 @@ class TokenService:
 
         ``expires=False`` (for the server's own kernel token, which is deleted when the
         server stops) makes a token without an expiry date."""
-        clean_label = _valid_label(label)
-        days = _valid_lifetime(expires_in_days, self.default_lifetime_days) if expires else None
-        token_id = secrets.token_hex(8)
-        secret = secrets.token_urlsafe(32)
-        now = utcnow()
-        row = UserMCPToken(
-            id=token_id,
-            username=username,
-            secret_hash=_hash(secret),
-            label=clean_label,
-            kind=kind,
-            created_at=now,
-            expires_at=now + timedelta(days=days) if days else None,
+        return await self.save(
+            self.mint(username, label, expires_in_days, kind=kind, expires=expires)
         )
+
+    def mint(
+        self,
+        username: str,
+        label: object = None,
+        expires_in_days: object = None,
+        *,
+        kind: str = "user",
+        expires: bool = True,
+    ) -> MintedToken:
+        """A new token known only in memory: it authenticates once :meth:`save` stored it."""
+        days = _valid_lifetime(expires_in_days, self.default_lifetime_days) if expires else None
+        return mint_token(username, label, kind=kind, days=days)
+
+    async def save(self, minted: MintedToken) -> NewToken:
+        """Store a token made by :meth:`mint`; from now on it authenticates."""
+        row = minted.row
 
         def insert(session: Session) -> dict[str, Any]:
             session.add(row)
-            audit.record(session, username, "token.create", token_id, label=clean_label, kind=kind)
+            audit.record(
+                session, row.username, "token.create", row.id, label=row.label, kind=row.kind
+            )
             return _info(row)
 
         info = await self._store.db.write(insert)
-        return NewToken(f"{TOKEN_PREFIX}{token_id}_{secret}", info)
+        return NewToken(minted.token, info)
 
     async def list(self, username: str) -> list[dict[str, Any]]:
         """``username``'s tokens, newest first, without secrets."""

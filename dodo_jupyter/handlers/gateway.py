@@ -59,12 +59,14 @@ from ..exceptions import (
 )
 from ..gateway.attribution import Attribution
 from ..gateway.host import HOP_HEADER, MAX_HOPS, Caller, Via
+from ..jupyter_ai import BUILTIN_TOKEN_KIND, refusal_for_builtin_request
 from .base import DodoAPIHandler
 
 if TYPE_CHECKING:
     from collections.abc import MutableMapping
 
     from ..gateway.endpoint import GatewayEndpoint
+    from ..tokens import CheckedToken
 
 __all__ = ["GatewayHandler"]
 
@@ -114,8 +116,12 @@ class GatewayHandler(DodoAPIHandler):
         # Agents are often the only callers left after a hub rename (the owner's own hub
         # tokens get 403): the owner check runs for them too, before the token is trusted.
         await self.dodo.hygiene_if_due()
-        username, via, token_id = await self._authenticate(bearer)
-        agent = Attribution.from_headers(self.request.headers.get, token_id)
+        username, via, token = await self._authenticate(bearer)
+        agent = Attribution.from_headers(
+            self.request.headers.get, token.token_id if token is not None else None
+        )
+        if token is not None and token.kind == BUILTIN_TOKEN_KIND:
+            self._check_builtin(agent)
         self._caller = Caller(username, via, self._hop(), agent)
         if self._own_credential:
             # For Jupyter's request log ("200 POST /dodo/mcp (<user>@<ip>)") only.
@@ -163,12 +169,24 @@ class GatewayHandler(DodoAPIHandler):
             )
         return hop
 
-    async def _authenticate(self, bearer: str | None) -> tuple[str, Via, str | None]:
-        """Who is calling, how they proved it, and the gateway token's id if one."""
+    def _check_builtin(self, agent: Attribution) -> None:
+        """Jupyter AI's built-in token serves only personas answering the owner."""
+        refusal = refusal_for_builtin_request(
+            self.settings,
+            agent.chat_id,
+            agent.persona_id,
+            self.dodo.resolver.owner,
+            self.dodo.resolver.mode == "hub",
+        )
+        if refusal is not None:
+            raise Forbidden(refusal)
+
+    async def _authenticate(self, bearer: str | None) -> tuple[str, Via, CheckedToken | None]:
+        """Who is calling, how they proved it, and the gateway token if one."""
         if bearer is not None and bearer.startswith(TOKEN_PREFIX):
             token = await self.dodo.tokens.check(bearer)
             if token is not None:
-                return token.username, "token", token.token_id
+                return token.username, "token", token
         if self._own_credential and bearer is not None and self._is_service_token(bearer):
             owner = self.dodo.resolver.owner_identity().username
             self.log.info(
