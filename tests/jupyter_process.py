@@ -50,7 +50,11 @@ class ServerProcess:
         db_url: str | None = None,
         more_catalog: list[dict[str, Any]] | None = None,
         debug: bool = False,
+        extensions: dict[str, bool] | None = None,
+        dodo: dict[str, Any] | None = None,
     ) -> None:
+        """``extensions`` turns server extensions on or off (over :data:`OTHER_EXTENSIONS`,
+        all off); ``dodo`` adds ``DodoApp`` settings."""
         self.tmp = tmp
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -67,6 +71,7 @@ class ServerProcess:
                         "jpserver_extensions": {
                             "dodo_jupyter": True,
                             **dict.fromkeys(OTHER_EXTENSIONS, False),
+                            **(extensions or {}),
                         }
                     },
                     "DodoApp": {
@@ -75,6 +80,7 @@ class ServerProcess:
                         "default_catalog": False,
                         "allow_insecure_loopback": True,
                         "catalog": [{"id": "demo", "url": demo.url}, *(more_catalog or [])],
+                        **(dodo or {}),
                     },
                 }
             )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,11 @@ from jupyterlab_chat.models import Message
 from jupyterlab_chat.ychat import YChat
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from dodo_jupyter.demo.server import DemoConfig
+from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
 from dodo_jupyter.jupyter_ai import (
     BUILTIN_TOKEN_KIND,
     JupyterAIBuiltin,
@@ -26,9 +30,13 @@ from dodo_jupyter.jupyter_ai import (
     refusal_for_builtin_request,
 )
 from dodo_jupyter.runtime import DodoRuntime
+from dodo_jupyter.store import Store
+from dodo_jupyter.store.models import UserMCPToken
+from dodo_jupyter.tokens import mint_token
 
 from .conftest import Api
 from .hub_identity import hub_server_config, hub_user
+from .jupyter_process import ServerProcess
 from .mcp_peers import INITIALIZE, MCP_HEADERS
 
 JUPYTER_AI = {
@@ -241,3 +249,93 @@ def _message(sender: str) -> Message:
 def test_outside_a_hub_there_are_no_visitors() -> None:
     assert refusal_for_builtin_request({}, None, None, "me", hub_mode=False) is None
     assert refusal_for_builtin_request({}, "c", "p", "me", hub_mode=True) is not None
+
+
+# -- through DodoApp's own start and stop, in a real server process ---------------------
+
+
+def _builtin_tokens(server: ServerProcess) -> list[dict[str, Any]]:
+    listed = server.client.get("/dodo/api/user/mcp-tokens").json()["tokens"]
+    return [t for t in listed if t["kind"] == BUILTIN_TOKEN_KIND]
+
+
+def _wait_builtin(server: ServerProcess) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = _builtin_tokens(server)
+        if found:
+            return found
+        time.sleep(0.1)
+    return []
+
+
+@pytest.fixture
+def demo() -> Iterator[DemoHandle]:
+    with running_demo_server(DemoConfig(port=0)) as handle:
+        yield handle
+
+
+def test_the_server_offers_it_at_start_and_takes_it_back_at_stop(
+    tmp_path: Path, demo: DemoHandle
+) -> None:
+    server = ServerProcess(tmp_path, demo, extensions=JUPYTER_AI)
+    try:
+        server.start()
+        (first,) = _wait_builtin(server)
+        assert first["label"] == "Jupyter AI (built in)"
+        server.stop()
+        server.start()
+        (second,) = _wait_builtin(server)
+        assert second["id"] != first["id"]  # one token per server run
+        server.stop()
+        assert _stored_builtin(server) == []  # deleted at stop
+    finally:
+        if server.process is not None:
+            server.kill()
+        server.client.close()
+
+
+def test_off_means_no_entry_and_no_token(tmp_path: Path, demo: DemoHandle) -> None:
+    server = ServerProcess(
+        tmp_path, demo, extensions=JUPYTER_AI, dodo={"jupyter_ai_builtin": False}
+    )
+    try:
+        server.start()
+        server.stop()
+        # A token left by a run that was killed (and then the setting turned off) ...
+        _store_token(server, mint_token("root", "left over", kind=BUILTIN_TOKEN_KIND))
+        assert len(_stored_builtin(server)) == 1
+        server.start()
+        deadline = time.monotonic() + 10
+        while _stored_builtin(server) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _stored_builtin(server) == []  # ... is deleted at start, and none is made
+        assert _builtin_tokens(server) == []
+    finally:
+        if server.process is not None:
+            server.kill()
+        server.client.close()
+
+
+def _store_token(server: ServerProcess, minted: Any) -> None:
+    def add(session: Session) -> None:
+        session.add(minted.row)
+
+    _with_store(server, lambda store: store.db.write_sync(add))
+
+
+def _stored_builtin(server: ServerProcess) -> list[str]:
+    def ids(session: Session) -> list[str]:
+        rows = session.scalars(select(UserMCPToken).where(UserMCPToken.kind == BUILTIN_TOKEN_KIND))
+        return [row.id for row in rows]
+
+    return list(_with_store(server, lambda store: store.db.read_sync(ids)))
+
+
+def _with_store(server: ServerProcess, fn: Callable[[Store], Any]) -> Any:
+    store = Store(server.db_url, server.key_file, environ={})
+    store.open_sync()
+    try:
+        return fn(store)
+    finally:
+        store.close()
