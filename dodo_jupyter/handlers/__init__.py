@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .agents import AgentHandler, AgentListHandler
 from .catalog import (
     AdminAuditHandler,
     AdminEntryHandler,
@@ -43,6 +44,8 @@ def routes() -> list[tuple[str, type]]:
         (r"/dodo/api/admin/audit", AdminAuditHandler),
         (r"/dodo/api/user/mcp-tokens", TokenListHandler),
         (r"/dodo/api/user/mcp-tokens/" + _ID.format("token_id"), TokenHandler),
+        (r"/dodo/api/user/agents", AgentListHandler),
+        (r"/dodo/api/user/agents/" + _ID.format("agent_id"), AgentHandler),
         (r"/dodo/api/mcp/start-auth", StartAuthHandler),
         (r"/dodo/api/mcp/delete-auth", DeleteAuthHandler),
         (r"/dodo/api/mcp/refresh-state", RefreshStateHandler),
