@@ -12,8 +12,10 @@ import type { AccordionPanel } from '@lumino/widgets';
 import * as React from 'react';
 
 import { AdminModel } from './adminModel';
+import { AgentsModel } from './agentsModel';
 import { AdminPanel } from './components/AdminPanel';
 import { AgentAccessPanel } from './components/AgentAccessPanel';
+import { AgentsPanel } from './components/AgentsPanel';
 import { CatalogPanel } from './components/CatalogPanel';
 import { createSection } from './components/Section';
 import { ToolsPanel } from './components/ToolsPanel';
@@ -33,7 +35,7 @@ const PANEL_ID = 'dodo-mcp-panel';
 const panelPlugin: JupyterFrontEndPlugin<void> = {
   id: 'dodo-jupyter:panel',
   description:
-    'Left-sidebar MCP panel: approved servers, connections, tools, agent access and the admin editor.',
+    'Left-sidebar MCP panel: approved servers, connections, tools, agent access, agents and the admin editor.',
   autoStart: true,
   optional: [ILayoutRestorer, ICommandPalette],
   activate: (
@@ -44,6 +46,12 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     const model = new DodoModel();
     const admin = new AdminModel();
     admin.onCatalogChanged = () => void model.refresh();
+    const agents = new AgentsModel();
+    agents.onTokensChanged = () => {
+      if (model.tokens.status !== 'idle') {
+        void model.refreshTokens();
+      }
+    };
 
     const panel = new SidePanel();
     panel.id = PANEL_ID;
@@ -79,10 +87,20 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
         load: () => model.refreshTokens()
       })
     );
+    panel.addWidget(
+      createSection({
+        id: 'dodo-section-agent-hosts',
+        title: 'Agents',
+        model: agents,
+        render: m => React.createElement(AgentsPanel, { model: m }),
+        load: () => agents.refresh()
+      })
+    );
     const accordion = panel.content as AccordionPanel;
     // Start with Servers open; the others load when first expanded.
     accordion.collapse(1);
     accordion.collapse(2);
+    accordion.collapse(3);
 
     let adminShown = false;
     model.stateChanged.connect(() => {

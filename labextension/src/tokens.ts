@@ -238,3 +238,67 @@ export interface IConnectProgress {
   message?: string;
   authorizeUrl?: string;
 }
+
+/**
+ * Where an agent stands (`state` of `IAgent`).
+ */
+export type AgentState =
+  | 'on'
+  | 'off'
+  | 'configured'
+  | 'token_revoked'
+  | 'elsewhere'
+  | 'not_configured'
+  | 'invalid';
+
+/**
+ * One agent host, as listed by `GET dodo/api/user/agents`.
+ */
+export interface IAgent {
+  id: string;
+  name: string;
+  /** `builtin`: a server setting; `file`: a config file; `cli`: a command line. */
+  kind: 'builtin' | 'file' | 'cli';
+  installed: boolean;
+  configured: boolean;
+  path: string | null;
+  state: AgentState;
+  message: string;
+  token_id: string | null;
+  setting: string | null;
+  command: string | null;
+}
+
+/**
+ * Answer of `GET dodo/api/user/agents`.
+ */
+export interface IAgentList {
+  gateway_url: string;
+  agents: IAgent[];
+}
+
+/**
+ * Answer of `POST dodo/api/user/agents/{id}`; `token` and `command` only for
+ * `claude-cli` (the only time that token is sent).
+ */
+export interface IAgentWriteReport {
+  agent: IAgent;
+  path?: string | null;
+  backup?: string | null;
+  replaced?: boolean;
+  token_id: string;
+  revoked_token_id?: string | null;
+  token?: string;
+  command?: string;
+}
+
+/**
+ * Answer of `DELETE dodo/api/user/agents/{id}`.
+ */
+export interface IAgentRemoveReport {
+  agent: IAgent;
+  removed: boolean;
+  path?: string | null;
+  backup?: string | null;
+  revoked_token_id?: string | null;
+}

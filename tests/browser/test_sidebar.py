@@ -387,7 +387,7 @@ def test_non_admin_sees_no_editor_in_dark_theme(page: Any, hub_lab: Lab) -> None
     titles = page.locator(f"{PANEL} .lm-AccordionPanel-title").evaluate_all(
         "nodes => nodes.map(n => n.getAttribute('aria-label'))"
     )
-    assert titles == ["Servers Section", "Tools Section", "Agent access Section"]
+    assert titles == ["Servers Section", "Tools Section", "Agent access Section", "Agents Section"]
     # The server refuses the admin API anyway.
     status = page.evaluate("""async () => (await fetch('/dodo/api/admin/approved-mcps')).status""")
     assert status == 403
@@ -397,6 +397,11 @@ def test_non_admin_sees_no_editor_in_dark_theme(page: Any, hub_lab: Lab) -> None
     assert red + green + blue < 3 * 80, background
     show_only(page, "Agent access")
     page.locator(f"{PANEL} #dodo-section-agents").get_by_text("No tokens yet").wait_for()
+    show_only(page, "Agents")
+    claude = page.locator(f'{PANEL} .jp-dodo-Agent[data-agent-id="claude-code"]')
+    claude.wait_for()
+    color = claude.locator(".jp-dodo-Agent-message").evaluate("n => getComputedStyle(n).color")
+    assert sum(int(v) for v in re.findall(r"\d+", color)[:3]) > 3 * 150, color
     show_only(page, "Servers")
     page.locator(DEMO).get_by_text("Setup guide").click()
     save_screenshot(page, "dark", full=True)
