@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import agent_config
-from ._agent_files import api as _config_api
 from .exceptions import BadRequest, NotFound, ValidationFailed
 
 if TYPE_CHECKING:
@@ -199,7 +198,7 @@ class AgentsService:
                 "command": cli_command(place.url, new.token),
             }
         target = agent_config.TARGETS[agent_id]
-        report = await _config_api().configure(
+        report = await agent_config.configure(
             self.tokens,
             place.username,
             target,
@@ -240,7 +239,7 @@ class AgentsService:
                 "revoked_token_id": revoked[0] if revoked else None,
             }
         target = agent_config.TARGETS[agent_id]
-        report = await _config_api().unconfigure(
+        report = await agent_config.unconfigure(
             self.tokens,
             place.username,
             target,
@@ -249,13 +248,12 @@ class AgentsService:
             url=place.url,
             name=SERVER_NAME,
         )
-        backup = getattr(report, "backup", None)
         return {
             "agent": await self.status(agent_id, place),
             "removed": report is not None,
             "path": str(target.path(place.root, place.home)),
-            "backup": str(backup) if backup else None,
-            "revoked_token_id": getattr(report, "revoked_token_id", None),
+            "backup": str(report.backup) if report and report.backup else None,
+            "revoked_token_id": report.revoked_token_id if report else None,
         }
 
     # -- states -----------------------------------------------------------------------
@@ -304,14 +302,14 @@ class AgentsService:
         """On a thread: whether the agent is installed and dodo's entry in its file."""
         target = agent_config.TARGETS[agent_id]
         path = target.path(place.root, place.home)
-        found: dict[str, Any] = {"path": path, "installed": _config_api().installed(target)}
+        found: dict[str, Any] = {"path": path, "installed": agent_config.installed(target)}
         try:
-            found["entry"] = _config_api().read_entry(target, path, name=SERVER_NAME, url=place.url)
+            found["entry"] = agent_config.read_entry(target, path, name=SERVER_NAME, url=place.url)
         except ValidationFailed as e:
             found["error"] = e.message
             return found
         found["token_id"] = (
-            _config_api().token_id_in(target, found["entry"]) if found["entry"] else None
+            agent_config.token_id_in(target, found["entry"]) if found["entry"] else None
         )
         return found
 

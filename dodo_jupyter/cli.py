@@ -205,27 +205,69 @@ def _gateway_url(args: argparse.Namespace) -> str:
 
 
 def cmd_agents_configure(args: argparse.Namespace) -> int:
-    from .agent_config import TARGETS, entry_for, write_entry
+    from .agent_config import TARGETS, configure, snippet
 
     url = _gateway_url(args)
     runtime = _runtime(args)
-    label = args.label or f"agent: {args.target}"
-    new = _run(runtime.tokens.create(runtime.resolver.owner, label, args.expires_in_days))
+    owner = runtime.resolver.owner
     root, home = Path(args.root).resolve(), Path.home()
     if args.target == "print":
+        label = args.label or "agent: printed config"
+        new = _run(runtime.tokens.create(owner, label, args.expires_in_days))
         for target in TARGETS.values():
-            snippet = {"mcpServers": {args.name: entry_for(target, url, new.token)}}
             print(f"# {target.description}: {target.path(root, home)}")
-            print(json.dumps(snippet, indent=2))
+            print(json.dumps(snippet(target, url, new.token, args.name), indent=2))
         print(f"Token {new.info['id']} is shown only now.", file=sys.stderr)
         return 0
     target = TARGETS[args.target]
-    report = write_entry(target.path(root, home), args.name, entry_for(target, url, new.token))
+    report = _run(
+        configure(
+            runtime.tokens,
+            owner,
+            target,
+            root=root,
+            home=home,
+            url=url,
+            name=args.name,
+            label=args.label,
+            expires_in_days=args.expires_in_days,
+        )
+    )
     verb = "Replaced" if report.replaced else "Added"
     print(f"{verb} {args.name!r} in {report.path} ({target.description} → {url}).")
     if report.backup is not None:
         print(f"The previous file is kept as {report.backup}.")
-    print(f"Token {new.info['id']} ({label!r}); revoke it with `jupyter dodo tokens revoke`.")
+    if report.revoked_token_id is not None:
+        print(f"Revoked the token it held before ({report.revoked_token_id}).")
+    print(f"Token {report.token_id}; revoke it with `jupyter dodo agents remove {target.name}`.")
+    return 0
+
+
+def cmd_agents_remove(args: argparse.Namespace) -> int:
+    from .agent_config import TARGETS, unconfigure
+
+    url = _gateway_url(args)
+    runtime = _runtime(args)
+    target = TARGETS[args.target]
+    root, home = Path(args.root).resolve(), Path.home()
+    report = _run(
+        unconfigure(
+            runtime.tokens,
+            runtime.resolver.owner,
+            target,
+            root=root,
+            home=home,
+            url=url,
+            name=args.name,
+        )
+    )
+    path = target.path(root, home)
+    if report is None:
+        print(f"{path} has no {args.name!r} entry; nothing changed.")
+        return 0
+    print(f"Removed {args.name!r} from {path}; the previous file is kept as {report.backup}.")
+    if report.revoked_token_id is not None:
+        print(f"Revoked its token {report.revoked_token_id}.")
     return 0
 
 
@@ -274,6 +316,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from .demo_launcher import run_demo
 
     return run_demo(lab_port=args.port, demo_port=args.demo_port, lab_args=args.lab_args)
+
+
+def _agent_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", help="the gateway URL (default: the running Jupyter server's)")
+    p.add_argument("--name", default="dodo", help="the server's name in the config")
+    p.add_argument(
+        "--root", default=".", help="the project directory (jupyter-ai, claude-code; default .)"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -337,14 +387,16 @@ def _parser() -> argparse.ArgumentParser:
         help="write (or print) an agent's MCP config with a new gateway token",
     )
     p.add_argument("target", choices=["jupyter-ai", "nbi", "claude-code", "print"])
-    p.add_argument("--url", help="the gateway URL (default: the running Jupyter server's)")
-    p.add_argument("--name", default="dodo", help="the server's name in the config")
-    p.add_argument(
-        "--root", default=".", help="the project directory (jupyter-ai, claude-code; default .)"
-    )
+    _agent_arguments(p)
     p.add_argument("--label", help="the token's label")
     p.add_argument("--expires-in-days", type=int)
     p.set_defaults(func=cmd_agents_configure)
+    p = asub.add_parser(
+        "remove", parents=[common], help="remove dodo from an agent's MCP config; revoke its token"
+    )
+    p.add_argument("target", choices=["jupyter-ai", "nbi", "claude-code"])
+    _agent_arguments(p)
+    p.set_defaults(func=cmd_agents_remove)
 
     db = sub.add_parser("db", help="the database")
     dsub = db.add_subparsers(dest="action", metavar="ACTION", required=True)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,6 +56,7 @@ def test_help_for_every_command(env: dict[str, str]) -> None:
         ["rotate-key"],
         ["agents"],
         ["agents", "configure"],
+        ["agents", "remove"],
     ):
         result = dodo(env, *args, "--help")
         assert result.returncode == 0, (args, result.stderr)
@@ -188,7 +190,8 @@ def test_agents_configure_merges_keeps_a_backup_and_never_clobbers(
     project = tmp_path / "project"
     settings = project / ".jupyter" / "mcp_settings.json"
     settings.parent.mkdir(parents=True)
-    existing = {"mcpServers": {"other": {"url": "https://other.example/mcp"}}, "theme": "dark"}
+    other = {"type": "http", "name": "other", "url": "https://other.example/mcp", "headers": []}
+    existing = {"mcp_servers": [other], "theme": "dark"}
     settings.write_text(json.dumps(existing))
     url = "http://127.0.0.1:8888/dodo/mcp"
 
@@ -196,23 +199,27 @@ def test_agents_configure_merges_keeps_a_backup_and_never_clobbers(
         args = ["agents", "configure", target, "--url", url, "--root", str(project)]
         return dodo(env, *args, db_url=db_url)
 
+    def tokens() -> list[dict[str, Any]]:
+        listing = dodo(env, "tokens", "list", "--json", db_url=db_url).stdout
+        return list(json.loads(listing)["tokens"])
+
     first = configure("jupyter-ai")
     assert first.returncode == 0, first.stderr
     data = json.loads(settings.read_text())
-    assert data["theme"] == "dark"
-    assert data["mcpServers"]["other"] == existing["mcpServers"]["other"]
-    entry = data["mcpServers"]["dodo"]
-    token = entry["headers"]["Authorization"].removeprefix("Bearer ")
-    assert entry["url"] == url and token.startswith("dodo_")
+    assert data["theme"] == "dark" and data["mcp_servers"][0] == other
+    entry = data["mcp_servers"][1]
+    token = entry["headers"][0]["value"].removeprefix("Bearer ")
+    assert entry["url"] == url and entry["type"] == "http" and token.startswith("dodo_")
     assert token not in first.stdout + first.stderr
     assert settings.stat().st_mode & 0o777 == 0o600
     (backup,) = settings.parent.glob("mcp_settings.json.bak-*")
     assert json.loads(backup.read_text()) == existing
-    listing = json.loads(dodo(env, "tokens", "list", "--json", db_url=db_url).stdout)
-    assert [t["label"] for t in listing["tokens"]] == ["agent: jupyter-ai"]
+    assert [t["label"] for t in tokens()] == ["agent: Jupyter AI"]
 
     again = configure("jupyter-ai")
     assert again.returncode == 0 and "Replaced 'dodo'" in again.stdout
+    assert "Revoked the token it held before" in again.stdout
+    assert len(tokens()) == 1  # the token written the first time is revoked
     assert len(list(settings.parent.glob("mcp_settings.json.bak-*"))) == 2
 
     assert configure("nbi").returncode == 0
@@ -222,15 +229,23 @@ def test_agents_configure_merges_keeps_a_backup_and_never_clobbers(
     claude = json.loads((project / ".mcp.json").read_text())
     assert claude["mcpServers"]["dodo"]["type"] == "http"
 
+    before = len(tokens())
     broken = project / ".mcp.json"
     broken.write_text("{not json")
     refused = configure("claude-code")
     assert refused.returncode == 1 and "not valid JSON" in refused.stderr
     assert broken.read_text() == "{not json"
+    assert len(tokens()) == before  # no token for a config that was not written
+
+    removed = dodo(env, "agents", "remove", "nbi", "--url", url, db_url=db_url)
+    assert removed.returncode == 0 and "Revoked its token" in removed.stdout
+    assert json.loads((tmp_path / "home/.jupyter/nbi/mcp.json").read_text()) == {"mcpServers": {}}
+    assert len(tokens()) == before - 1
 
     printed = configure("print")
     assert printed.returncode == 0
-    assert printed.stdout.count('"mcpServers"') == 3 and "Bearer dodo_" in printed.stdout
+    assert printed.stdout.count('"mcpServers"') == 2 and '"mcp_servers"' in printed.stdout
+    assert "Bearer dodo_" in printed.stdout
 
 
 def test_catalog_changes_are_refused_in_hub_catalog_mode(
