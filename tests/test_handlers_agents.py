@@ -167,3 +167,13 @@ class TestHubMode:
                 assert status == 403, (visitor, method, path)
                 assert "visiting a server shared by its owner" in reply["message"]
         assert not (jp_root_dir / ".mcp.json").exists()
+
+
+async def test_jupyter_ai_settings_file_gets_its_own_format(api: Api, jp_root_dir: Path) -> None:
+    url = (await api("GET", AGENTS))[1]["gateway_url"]
+    status, report = await api("POST", f"{AGENTS}/jupyter-ai")
+    assert status == 200 and report["path"] == str(jp_root_dir / ".jupyter" / "mcp_settings.json")
+    (entry,) = read_json(report["path"])["mcp_servers"]
+    assert (entry["type"], entry["name"], entry["url"]) == ("http", "dodo", url)
+    agent = by_id((await api("GET", AGENTS))[1])["jupyter-ai"]
+    assert (agent["state"], agent["token_id"]) == ("configured", report["token_id"])
