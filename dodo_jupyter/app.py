@@ -11,25 +11,20 @@ Every trait below has help text; ``jupyter server --help-all`` lists them too.
 from __future__ import annotations
 
 import asyncio
-import os
-from pathlib import Path
 from typing import Any
 
-from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, List, Set, Unicode, default
 
 from ._version import __version__
 from .handlers import routes
-from .identity import make_resolver
 from .jupyter_ai import JupyterAIBuiltin
-from .paths import default_db_path, default_key_file, sqlite_url_for
-from .runtime import DodoRuntime, RuntimeSettings
+from .server_info import remove_info, write_info
+from .settings import DodoSettings
 
 __all__ = ["DodoApp"]
 
 
-class DodoApp(ExtensionApp):
+class DodoApp(ExtensionApp, DodoSettings):
     """Connect Jupyter users and their agents to remote MCP servers."""
 
     name = "dodo"
@@ -37,252 +32,8 @@ class DodoApp(ExtensionApp):
     description = __doc__
     load_other_extensions = True
 
-    identity_mode = CaselessStrEnum(
-        ["auto", "local", "hub"],
-        default_value="auto",
-        config=True,
-        help="""Who owns this server. 'local': the OS user running it (owner and admin).
-        'hub': JUPYTERHUB_USER at JUPYTERHUB_API_URL; other hub users reaching it through
-        sharing are visitors. 'auto' (default) picks 'hub' when both variables are set.""",
-    )
-
-    db_url = Unicode(
-        config=True,
-        help="""SQLAlchemy URL of dodo's database. Default: the DODO_DB_URL environment
-        variable, else SQLite (WAL mode) at <jupyter data dir>/dodo/dodo.sqlite.
-        PostgreSQL works too: 'postgresql+psycopg://user@host/db' (pip install
-        'dodo-jupyter[postgres]'). Migrations run at start.""",
-    )
-
-    @default("db_url")
-    def _default_db_url(self) -> str:
-        return os.environ.get("DODO_DB_URL") or sqlite_url_for(default_db_path(jupyter_data_dir()))
-
-    key_file = Unicode(
-        config=True,
-        help="""Key file used when DODO_CRYPT_KEY is not set; created (mode 0600) on the
-        first start of an empty store. Default: <jupyter data dir>/dodo/crypt.key.
-        Security: whoever reads this file and the database can read the stored secrets.""",
-    )
-
-    @default("key_file")
-    def _default_key_file(self) -> str:
-        return str(default_key_file(jupyter_data_dir()))
-
-    catalog = List(
-        Dict(),
-        config=True,
-        help="""Approved MCP servers managed by configuration: a list of entries
-        ({id, url, display_name, description, transport, auth_type, headers, oauth, ...}).
-        They are added or updated at every start and removed when dropped from here;
-        entries created by admins through the API or CLI are left alone.""",
-    )
-
-    catalog_file = Unicode(
-        "",
-        config=True,
-        help="""A JSON file of approved servers managed by configuration: dodo entries
-        ({"entries": [...]}) or MCP Registry server.json documents (each remote becomes an
-        entry). Read at start; same rules as DodoApp.catalog, which wins on equal ids.""",
-    )
-
-    default_catalog = Bool(
-        True,
-        config=True,
-        help="""Seed the catalog with the public MCP servers shipped with dodo (see
-        docs/catalog.md for which are enabled and why). Set False to approve only what you
-        list yourself.""",
-    )
-
-    allowed_hosts = List(
-        Unicode(),
-        config=True,
-        help="""Extra hosts outbound requests may reach besides catalog hosts and their
-        known_hosts (e.g. an authorization server on another domain). Security: every
-        outbound request is checked against this list and the catalog.""",
-    )
-
-    admin_users = Set(
-        Unicode(),
-        config=True,
-        help="""Hub mode: usernames that administer the catalog, besides hub admins and
-        holders of the custom:dodo:admin scope. (In local mode the owner is the admin.)""",
-    )
-
-    admin_groups = Set(
-        Unicode(),
-        config=True,
-        help="Hub mode: JupyterHub groups whose members administer the catalog.",
-    )
-
-    allow_insecure_loopback = Bool(
-        False,
-        config=True,
-        help="""Accept plain http:// MCP and OAuth URLs on loopback hosts (127.0.0.0/8,
-        ::1, localhost). For development and tests only: NOT RECOMMENDED in production.""",
-    )
-
-    token_lifetime_days = Integer(
-        90,
-        config=True,
-        help="""Lifetime in days of a gateway token created without expires_in_days;
-        0 makes such tokens never expire (NOT RECOMMENDED).""",
-    )
-
-    service_token = Unicode(
-        config=True,
-        help="""A shared token service callers may present to the gateway; it acts as the
-        admin identity and every use is logged. Default: DODO_SERVICE_TOKEN; empty turns
-        it off. Security: anyone holding it can use every connected tool.""",
-    )
-
-    @default("service_token")
-    def _default_service_token(self) -> str:
-        return os.environ.get("DODO_SERVICE_TOKEN", "")
-
-    hygiene_interval = Float(
-        3600.0,
-        config=True,
-        help="""Hub mode: seconds between checks that the owner still exists at the hub with
-        the same identity; connections are cleared when not. 0 turns the check off.""",
-    )
-
-    public_url = Unicode(
-        "",
-        config=True,
-        help="""Public origin of this server (e.g. https://hub.example.org) used to build the
-        OAuth redirect URI; default: the origin the browser used.""",
-    )
-
-    catalog_cache_ttl = Float(
-        5.0,
-        config=True,
-        help="""Seconds the enabled catalog is served from memory before it is read again;
-        this server's own edits show at once, other processes' within this time. In
-        hub-catalog mode also the seconds between two (conditional) requests to the hub
-        catalog service.""",
-    )
-
-    hub_catalog_url = Unicode(
-        config=True,
-        help="""Hub mode: the URL of the dodo hub catalog service (e.g.
-        'http://proxy-public/services/dodo/'); the catalog then comes from there instead of
-        this server's own configuration (DodoApp.catalog, catalog_file and default_catalog
-        are not used) and admin edits are forwarded to it with this server's hub token.
-        The last good copy is kept in this server's store and served, marked stale, while
-        the service is unreachable. Default: the DODO_HUB_CATALOG_URL environment variable
-        (set it with c.Spawner.environment, see docs/jupyterhub.md); empty: off.
-        Security: the server's JUPYTERHUB_API_TOKEN is sent to this URL.""",
-    )
-
-    @default("hub_catalog_url")
-    def _default_hub_catalog_url(self) -> str:
-        return os.environ.get("DODO_HUB_CATALOG_URL", "")
-
-    hub_catalog_timeout = Float(
-        5.0,
-        config=True,
-        help="""Seconds a request to the hub catalog service may take (connect and each
-        read) before the last good copy is served instead. The service is asked again at
-        most every DodoApp.catalog_cache_ttl seconds (at least 5 s after a failure).""",
-    )
-
-    max_request_bytes = Integer(
-        1024 * 1024,
-        config=True,
-        help="Largest request body dodo's REST API accepts; larger ones get 413.",
-    )
-
-    upstream_idle_timeout = Float(
-        600.0,
-        config=True,
-        help="""Seconds an upstream MCP session may sit unused before it is closed (it
-        reopens on the next call).""",
-    )
-
-    upstream_list_timeout = Float(
-        10.0,
-        config=True,
-        help="""Seconds one MCP server may take to list its tools for the gateway; a slower
-        server is marked as failing and left out of that listing (the others are not
-        held up).""",
-    )
-
-    upstream_call_timeout = Float(
-        120.0,
-        config=True,
-        help="""Seconds a tool call may take upstream before the agent gets a tool error
-        saying the server did not answer in time (the server is told the call was
-        cancelled).""",
-    )
-
-    gateway_listing_ttl = Float(
-        60.0,
-        config=True,
-        help="""Seconds a user's finished gateway tool listing may be served from memory.
-        It is dropped at once when a connection, a tool switch or a server's tool list
-        changes; this bounds how long anything else could go unnoticed.""",
-    )
-
-    kernel_access = Bool(
-        True,
-        config=True,
-        help="""Give kernels started by this server the gateway: at start, mint a
-        server-lifetime gateway token for the owner and export DODO_MCP_URL and
-        DODO_MCP_TOKEN into the environment kernels inherit; the token is deleted when
-        the server stops. Security: code in the owner's kernels can call every tool the
-        owner exposed to agents.""",
-    )
-
-    jupyter_ai_builtin = Bool(
-        True,
-        config=True,
-        help="""Offer the MCP gateway to every Jupyter AI persona (Jupyternaut and the ACP
-        agents) without any setup: when jupyter-ai-persona-manager runs in this server,
-        dodo adds itself to PersonaManager.builtin_mcp_servers (keeping the servers listed
-        there) with a gateway token it creates at start ("Jupyter AI (built in)") and
-        deletes at stop. On JupyterHub only messages the server's owner sends are served.
-        False: no entry, and the token is deleted. Security: the personas can call every
-        tool the owner exposed to agents.""",
-    )
-
-    def runtime_settings(self) -> RuntimeSettings:
-        """The plain values DodoRuntime needs."""
-        return RuntimeSettings(
-            db_url=self.db_url,
-            key_file=Path(self.key_file),
-            catalog=list(self.catalog),
-            catalog_file=self.catalog_file,
-            default_catalog=self.default_catalog,
-            allow_insecure_loopback=self.allow_insecure_loopback,
-            token_lifetime_days=self.token_lifetime_days,
-            catalog_cache_ttl=self.catalog_cache_ttl,
-            max_request_bytes=self.max_request_bytes,
-            allowed_hosts=list(self.allowed_hosts),
-            public_url=self.public_url,
-            upstream_idle_timeout=self.upstream_idle_timeout,
-            gateway_listing_ttl=self.gateway_listing_ttl,
-            upstream_list_timeout=self.upstream_list_timeout,
-            upstream_call_timeout=self.upstream_call_timeout,
-            hygiene_interval=self.hygiene_interval,
-            hub_api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
-            hub_catalog_url=self.hub_catalog_url,
-            hub_catalog_timeout=self.hub_catalog_timeout,
-            service_token=self.service_token,
-            base_url=self.serverapp.base_url if self.serverapp is not None else "/",
-        )
-
-    def make_runtime(self) -> DodoRuntime:
-        resolver = make_resolver(
-            self.identity_mode, admin_users=self.admin_users, admin_groups=self.admin_groups
-        )
-        if self.hub_catalog_url and resolver.mode != "hub":
-            raise ValueError(
-                "DodoApp.hub_catalog_url (env DODO_HUB_CATALOG_URL) needs hub mode: the "
-                "server authenticates to the catalog service with its JupyterHub token. "
-                "Unset it, or run the server under JupyterHub."
-            )
-        return DodoRuntime(self.runtime_settings(), resolver)
+    def base_url_for_runtime(self) -> str:
+        return self.serverapp.base_url if self.serverapp is not None else "/"
 
     def initialize_settings(self) -> None:
         self.runtime = self.make_runtime()
@@ -302,6 +53,10 @@ class DodoApp(ExtensionApp):
         self.runtime.start()  # the gateway endpoint starts with its first request
         self._maintenance = asyncio.ensure_future(self.runtime.maintain())
         url = serverapp.connection_url.rstrip("/") + "/dodo/mcp"
+        try:  # so that `jupyter dodo` uses this server's store
+            write_info(self.db_url, self.key_file, url)
+        except OSError as e:
+            self.log.warning("dodo: jupyter dodo will not find this server's store: %s", e)
         if self.kernel_access:
             self._kernel_access = asyncio.ensure_future(self.runtime.export_kernel_access(url))
             self._kernel_access.add_done_callback(self._kernel_access_done)
@@ -319,6 +74,7 @@ class DodoApp(ExtensionApp):
             self.log.error("dodo: Jupyter AI's built-in entry has no token: %s", task.exception())
 
     async def stop_extension(self) -> None:
+        remove_info()
         maintenance = getattr(self, "_maintenance", None)
         if maintenance is not None:
             maintenance.cancel()

@@ -1,10 +1,14 @@
 """``jupyter dodo``: manage the catalog, your gateway tokens, agents' configs, the database
 and the key.
 
-It reads the same configuration as the server (``c.DodoApp.*`` in
-``jupyter_server_config.py``/``.json`` and ``jupyter_dodo_config.*`` on the Jupyter config
-path, or ``--config FILE``) and works on the same database. It never seeds the catalog
-from configuration: only a starting server does that.
+It works on the same store as the server: while a Jupyter server with dodo runs, its
+database and key file (which the server names in ``dodo-<pid>.json`` in the Jupyter runtime
+directory); otherwise the configuration the server would read (``c.DodoApp.*`` in
+``jupyter_server_config.*`` and ``jupyter_dodo_config.*`` on the Jupyter config path and in
+the current directory). ``--config FILE`` and ``--db-url URL``, anywhere on the line, take
+precedence. It never seeds the catalog from configuration: only a starting server does
+that. Heavy imports (the Jupyter server application, the MCP SDK) are left out, so a
+command starts in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -22,30 +26,76 @@ from .exceptions import DodoError
 __all__ = ["main"]
 
 
-def _load_app(args: argparse.Namespace) -> Any:
+def _config_files() -> list[Path]:
+    """``jupyter_server_config`` and ``jupyter_dodo_config`` (.py, .json) on the Jupyter
+    config path and in the current directory, lowest priority first."""
     from jupyter_core.paths import jupyter_config_path
-    from traitlets.config import Application
 
-    from .app import DodoApp
+    directories = [*map(Path, jupyter_config_path()[::-1]), Path.cwd()]
+    return [
+        directory / f"{name}{suffix}"
+        for name in ("jupyter_server_config", "jupyter_dodo_config")
+        for directory in directories
+        for suffix in (".py", ".json")
+    ]
 
-    app = DodoApp()
-    # Application's loader, not JupyterApp's: it takes the search path explicitly.
-    paths = [*jupyter_config_path()[::-1], str(Path.cwd())]
-    for name in ("jupyter_server_config", "jupyter_dodo_config"):
-        Application.load_config_file(app, name, path=paths)
+
+def _read_config(path: Path) -> Any:
+    from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader
+
+    loader = JSONFileConfigLoader if path.suffix == ".json" else PyFileConfigLoader
+    return loader(path.name, str(path.parent)).load_config()
+
+
+def _load_app(args: argparse.Namespace) -> Any:
+    """dodo's settings as the server would read them; the database and key file of the
+    Jupyter server with dodo that runs now, unless ``--config`` or ``--db-url`` say
+    otherwise."""
+    from traitlets.config import Config
+
+    from .settings import DodoSettings
+
+    config = Config()
+    for path in _config_files():
+        if path.is_file():
+            config.merge(_read_config(path))
     if args.config:
-        config_path = Path(args.config)
-        if not config_path.is_file():
+        path = Path(args.config)
+        if not path.is_file():
             raise DodoError(f"--config {args.config!r}: no such file.")
-        Application.load_config_file(app, config_path.name, path=[str(config_path.parent)])
+        config.merge(_read_config(path))
+    settings = DodoSettings(config=Config({"DodoSettings": config.get("DodoApp", Config())}))
     if args.db_url:
-        app.db_url = args.db_url
-    return app
+        settings.db_url = args.db_url
+    elif not args.config:
+        server = _running_server()
+        if server is not None:
+            settings.db_url, settings.key_file = server.db_url, server.key_file
+    return settings
+
+
+def _running_server() -> Any:
+    """The one Jupyter server with dodo that runs now (told on stderr), or None."""
+    from .server_info import running_servers
+
+    servers = running_servers()
+    if not servers:
+        return None
+    if len(servers) > 1:
+        urls = ", ".join(s.gateway_url for s in servers)
+        raise DodoError(
+            f"Several Jupyter servers with dodo run ({urls}): say which database to use "
+            "with --db-url or --config."
+        )
+    print(
+        f"jupyter dodo: using the store of the server at {servers[0].gateway_url}", file=sys.stderr
+    )
+    return servers[0]
 
 
 def _runtime(args: argparse.Namespace) -> Any:
     runtime = _load_app(args).make_runtime()
-    runtime.open_sync(seed=False)
+    runtime.open_sync(seed=False, mcp=False)
     return runtime
 
 
@@ -192,16 +242,16 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
 def _gateway_url(args: argparse.Namespace) -> str:
     if args.url:
         return str(args.url)
-    from jupyter_server.serverapp import list_running_servers
+    from .server_info import running_servers
 
-    urls = sorted({str(info["url"]) for info in list_running_servers()})
+    urls = sorted({server.gateway_url for server in running_servers()})
     if len(urls) != 1:
         found = ", ".join(urls) if urls else "none"
         raise DodoError(
             f"Give the gateway URL with --url (e.g. http://127.0.0.1:8888/dodo/mcp): "
-            f"running Jupyter servers found: {found}."
+            f"running Jupyter servers with dodo found: {found}."
         )
-    return urls[0].rstrip("/") + "/dodo/mcp"
+    return urls[0]
 
 
 def cmd_agents_configure(args: argparse.Namespace) -> int:
@@ -328,8 +378,15 @@ def _agent_arguments(p: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="a Jupyter config file (.py or .json) to read")
-    common.add_argument("--db-url", help="SQLAlchemy URL of the database (default: as configured)")
+    # SUPPRESS: given after the subcommand they count, else the top-level value stays.
+    common.add_argument(
+        "--config", default=argparse.SUPPRESS, help="a Jupyter config file (.py or .json) to read"
+    )
+    common.add_argument(
+        "--db-url",
+        default=argparse.SUPPRESS,
+        help="SQLAlchemy URL of the database (default: the running server's, else as configured)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="jupyter dodo",
@@ -337,6 +394,11 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="store_true", help="print the version")
+    parser.add_argument("--config", help="a Jupyter config file (.py or .json) to read")
+    parser.add_argument(
+        "--db-url",
+        help="SQLAlchemy URL of the database (default: the running server's, else as configured)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     catalog = sub.add_parser("catalog", help="the approved catalog of MCP servers")

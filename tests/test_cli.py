@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from dodo_jupyter.identity import LocalIdentityResolver
@@ -268,3 +269,54 @@ def test_catalog_changes_are_refused_in_hub_catalog_mode(
     local_env = {**env, "DODO_HUB_CATALOG_URL": "http://127.0.0.1:9/services/dodo/"}
     local = dodo(local_env, "catalog", "list", db_url=sqlite_url)
     assert local.returncode == 1 and "needs hub mode" in local.stderr
+
+
+def test_the_running_servers_store_is_used(env: dict[str, str], tmp_path: Path) -> None:
+    """A server started with its own database: `jupyter dodo tokens create`, with no flag,
+    makes a token that this server's gateway accepts."""
+    from dodo_jupyter.demo.server import DemoConfig
+    from dodo_jupyter.demo.testing import running_demo_server
+
+    from .jupyter_process import ServerProcess
+    from .mcp_peers import INITIALIZE, MCP_HEADERS
+
+    with running_demo_server(DemoConfig(port=0)) as demo:
+        (tmp_path / "server").mkdir()
+        server = ServerProcess(tmp_path / "server", demo)  # its own database, not the CLI's
+        try:
+            server.start()
+            cli_env = {**env, "JUPYTER_RUNTIME_DIR": str(server.runtime_dir)}
+            created = dodo(cli_env, "tokens", "create", "--label", "from the cli")
+            assert created.returncode == 0, created.stderr
+            assert "using the store of the server at" in created.stderr
+            token = created.stdout.strip()
+            headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
+            answer = httpx.post(f"{server.base}/dodo/mcp", json=INITIALIZE, headers=headers)
+            assert answer.status_code == 200
+            # Elsewhere (another runtime dir: no server) the configured store is used.
+            alone = dodo(env, "tokens", "list", "--json")
+            assert alone.returncode == 0 and json.loads(alone.stdout) == {"tokens": []}
+        finally:
+            if server.process is not None:
+                server.stop()
+            server.client.close()
+    assert not list(server.runtime_dir.glob("dodo-*.json"))  # removed when it stopped
+
+
+def test_config_and_db_url_go_anywhere(env: dict[str, str], tmp_path: Path) -> None:
+    db = tmp_path / "early.sqlite"
+    early = subprocess.run(
+        [sys.executable, "-m", "dodo_jupyter.cli", "--db-url", f"sqlite:///{db}", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert early.returncode == 0, early.stderr
+    assert db.exists()
+    config = tmp_path / "c.json"
+    other = tmp_path / "from-config.sqlite"
+    config.write_text(json.dumps({"DodoApp": {"db_url": f"sqlite:///{other}"}}))
+    before = dodo(env, "--config", str(config), "tokens", "list")
+    assert before.returncode == 0, before.stderr
+    assert other.exists()
