@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import shlex
 import time
 import uuid
@@ -22,6 +23,8 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import HTML, display
 
 from .client import DodoClient, DodoClientError, ToolResult
+from .client.discovery import MCP_TOKEN_ENV, MCP_URL_ENV
+from .client.errors import clean_message
 
 __all__ = ["DodoMagics", "Table"]
 
@@ -134,11 +137,16 @@ class DodoMagics(Magics):
         super().__init__(shell)
         self._client_factory = client_factory
         self._client: DodoClient | None = None
+        self._made_for: tuple[str | None, str | None] = (None, None)
 
     @property
     def client(self) -> DodoClient:
-        if self._client is None:
+        """The client for the gateway the environment names now: a changed
+        ``DODO_MCP_URL`` or ``DODO_MCP_TOKEN`` (``%env``, a new token) makes a new one."""
+        names = (os.environ.get(MCP_URL_ENV), os.environ.get(MCP_TOKEN_ENV))
+        if self._client is None or names != self._made_for:
             self._client = self._client_factory()
+            self._made_for = names
         return self._client
 
     @line_cell_magic
@@ -158,7 +166,7 @@ class DodoMagics(Magics):
         try:
             return handler(rest, cell)
         except DodoClientError as e:
-            raise UsageError(str(e)) from None
+            raise UsageError(clean_message(str(e))) from None
 
     # -- commands -----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from IPython.core.error import UsageError
 
 from dodo_jupyter.client import DodoClient, Endpoint, NotFoundError, Tool, ToolResult, discover
 from dodo_jupyter.client.adapters import openai_tools, tool_function
+from dodo_jupyter.client.errors import clean_message
 from dodo_jupyter.magics import parse_arguments, parse_cell
 
 
@@ -133,6 +134,27 @@ def test_results_display_richly_and_give_python_values() -> None:
         "t", [{"type": "resource", "resource": {"uri": "x:<b>", "text": "<script>"}}]
     )
     assert "<script>" not in hostile._repr_mimebundle_()["text/html"]
+
+
+def test_structured_content_is_shown_only_when_it_adds_something() -> None:
+    same = ToolResult("t", [{"type": "text", "text": '{"a": 1}'}], structured={"a": 1})
+    wrapped = ToolResult("t", [{"type": "text", "text": "5"}], structured={"result": 5})
+    more = ToolResult("t", [{"type": "text", "text": "done"}], structured={"rows": 3})
+    assert not same.structured_adds and not wrapped.structured_adds and more.structured_adds
+    assert same._plain().count('"a"') == 1 and wrapped._plain() == "5"
+    assert wrapped._repr_mimebundle_()["text/markdown"] == "5"
+    assert '"rows": 3' in more._plain() and "structured content" in more._html()
+
+
+def test_messages_lose_library_internals() -> None:
+    upstream = (
+        "add: 1 validation error for addArguments\nb\n  Input should be a valid number "
+        "[type=float_parsing, input_value='x', input_type=str]\n    For further information "
+        "visit https://errors.pydantic.dev/2.14/v/float_parsing"
+    )
+    cleaned = clean_message(upstream)
+    assert cleaned == "add: 1 validation error for addArguments b Input should be a valid number"
+    assert len(clean_message("x" * 1000)) == 400
 
 
 def test_magic_arguments() -> None:

@@ -10,6 +10,7 @@ stored (outputs stripped) and its outputs are checked.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import queue
@@ -26,7 +27,7 @@ from nbclient import NotebookClient
 from dodo_jupyter.demo.server import DemoConfig
 from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
 
-from .jupyter_process import REPO, TOKEN, ServerProcess
+from .jupyter_process import REPO, TOKEN, ServerProcess, free_port
 from .oauth_peers import callback_query, consent
 
 pytestmark = pytest.mark.notebook
@@ -123,8 +124,10 @@ def test_the_example_notebook_runs_in_a_real_kernel(
     assert "demo__add" in tools and "demo__echo" not in tools  # --search add
     assert "5" in text_of(out["call"])  # r.value of add(2, 3)
     assert "42" in text_of(out["call-yaml"])
-    image = out["call-image"][0]["data"]
-    assert '<img src="data:image/png;base64,' in image["text/html"]
+    (image,) = [o["data"] for o in out["call-image"] if "image/png" in o.get("data", {})]
+    assert base64.b64decode(image["image/png"]).startswith(b"\x89PNG")  # a picture, exported too
+    call = text_of(out["call"])
+    assert "structured content" not in call  # the result once, not again as JSON
     assert "demo__add" in text_of(out["client-list"])
     assert "3" in text_of(out["client-call"])
     functions = text_of(out["functions"])
@@ -204,3 +207,40 @@ def test_errors_say_what_to_do(server: ServerProcess, tmp_path: Path) -> None:
     assert "DODO_MCP_TOKEN" in refused["text"] and "not-a-real-token" not in refused["text"]
     (no_api,) = ran.cells[2].outputs
     assert no_api["text"].startswith("UsageError:") and "MCP panel" in no_api["text"]
+
+
+def test_a_changed_gateway_is_picked_up_and_errors_are_one_clean_line(
+    server: ServerProcess, gateway_token: str, tmp_path: Path
+) -> None:
+    connect_demo(server)
+    revoked = server.call("POST", "/dodo/api/user/mcp-tokens", {"label": "revoked soon"})
+    server.client.delete(f"/dodo/api/user/mcp-tokens/{revoked['id']}")
+    closed = f"http://127.0.0.1:{free_port()}/dodo/mcp"
+    real = f"{server.base}/dodo/mcp"
+    cells = [
+        "%load_ext dodo_jupyter",
+        "%dodo call demo__add a=1 b=2",  # 0: works
+        f"%env DODO_MCP_URL={closed}",
+        "%dodo call demo__add a=1 b=2",  # 1: the new URL, closed
+        f"%env DODO_MCP_URL={real}",
+        f"%env DODO_MCP_TOKEN={revoked['token']}",
+        "%dodo call demo__add a=1 b=2",  # 2: a revoked token
+        f"%env DODO_MCP_TOKEN={gateway_token}",
+        "%dodo call demo__add a=20 b=22",  # 3: works again
+        "%dodo call demo__add a=1 b=not-a-number",  # 4: arguments the tool refuses
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True)
+    ran = client.execute(env=kernel_env(server, gateway_token), cwd=str(tmp_path))
+    calls = [cell.outputs for cell in ran.cells if cell.source.startswith("%dodo call")]
+    assert "3" in text_of(calls[0])
+    errors = [text_of(outputs) for outputs in (calls[1], calls[2], calls[4])]
+    assert closed in errors[0] and "cannot be reached" in errors[0]
+    assert "refused this kernel's credentials" in errors[1]
+    assert "42" in text_of(calls[3])
+    for error in errors:
+        assert error.startswith("UsageError: ") and error.count("\n") <= 1, error
+        for internal in ("Traceback", "pydantic", "errors.pydantic.dev", "ConnectError", "Error:"):
+            assert internal not in error.removeprefix("UsageError: "), error
+    shown = json.dumps(calls)  # (the %env cells show what the test set, on purpose)
+    assert gateway_token not in shown and revoked["token"] not in shown

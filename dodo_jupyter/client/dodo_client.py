@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import httpx
 
 from .discovery import Endpoint, discover
-from .errors import DodoClientError, ToolError
+from .errors import DodoClientError, ToolError, clean_message
 from .results import Tool, ToolResult
 
 __all__ = ["AsyncDodoClient", "DodoClient"]
@@ -30,10 +30,23 @@ T = TypeVar("T")
 
 
 def _short(error: BaseException) -> str:
+    """What went wrong, in one short line a person can read: no exception class names,
+    no validation dumps, no documentation links."""
+    import httpx2  # only on the way out of a failure: kernels import this module early
+    from pydantic import ValidationError
+
     if isinstance(error, BaseExceptionGroup):
-        return "; ".join(_short(e) for e in error.exceptions)
-    text = " ".join(str(error).split())
-    return text or type(error).__name__
+        return "; ".join(dict.fromkeys(_short(e) for e in error.exceptions))
+    if isinstance(error, TimeoutError | httpx2.TimeoutException | httpx.TimeoutException):
+        return "no answer in time"
+    if isinstance(error, httpx2.ConnectError | httpx.ConnectError | ConnectionError):
+        return "the connection was refused"
+    if isinstance(error, ValidationError):
+        return "its answer did not have the shape MCP requires"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines or (len(lines) > 1 and "validation error" in lines[0]):
+        return "an unexpected answer"
+    return clean_message(lines[0], limit=240) or "an unexpected answer"
 
 
 def _status_of(error: BaseException) -> int | None:
@@ -107,7 +120,7 @@ class AsyncDodoClient:
                 "JupyterLab's MCP panel (Agent access) and set DODO_MCP_TOKEN."
             )
         text = _short(error)
-        if "connect" in text.lower() or isinstance(error, OSError):
+        if text == "the connection was refused" or isinstance(error, OSError):
             return DodoClientError(
                 f"The dodo gateway at {url} cannot be reached ({text}): is the Jupyter server "
                 "running, and is dodo enabled (jupyter server extension list)?"
@@ -141,7 +154,7 @@ class AsyncDodoClient:
             is_error=bool(answer.is_error),
         )
         if result.is_error and raise_on_error:
-            raise ToolError(f"{name}: {result.text or 'the tool failed'}", result)
+            raise ToolError(clean_message(f"{name}: {result.text or 'the tool failed'}"), result)
         return result
 
     # -- the REST API -------------------------------------------------------------------
@@ -163,7 +176,7 @@ class AsyncDodoClient:
         except httpx.HTTPError as e:
             raise DodoClientError(
                 f"The Jupyter server at {endpoint.server_url} cannot be reached "
-                f"({type(e).__name__}): is it running?"
+                f"({_short(e)}): is it running?"
             ) from None
         if response.status_code >= 400:
             try:

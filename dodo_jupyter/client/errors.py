@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .results import ToolResult
 
-__all__ = ["DodoClientError", "NotFoundError", "ToolError"]
+__all__ = ["DodoClientError", "NotFoundError", "ToolError", "clean_message"]
+
+#: What no message to a person should carry: pydantic's links to its documentation and
+#: its ``[type=…, input_value=…, input_type=…]`` details.
+_NOISE = re.compile(
+    r"(For further information visit )?https?://errors\.pydantic\.dev\S*|\[type=[^\]]*\]"
+)
+
+
+def clean_message(text: str, limit: int = 400) -> str:
+    """``text`` as one line of at most ``limit`` characters, without library internals
+    (an upstream server's validation errors often carry them)."""
+    one = " ".join(_NOISE.sub(" ", text).split())
+    return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
 class DodoClientError(RuntimeError):

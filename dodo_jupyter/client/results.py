@@ -67,6 +67,18 @@ class ToolResult:
         flag = " error" if self.is_error else ""
         return f"<ToolResult{flag} {self.name}: {kinds}>"
 
+    @property
+    def structured_adds(self) -> bool:
+        """Whether the structured content says more than the text: not when the text is
+        the same JSON (or the MCP SDK's ``{"result": …}`` wrapping of it)."""
+        if self.structured is None:
+            return False
+        try:
+            parsed = json.loads(self.text)
+        except ValueError:
+            return True
+        return self.structured not in (parsed, {"result": parsed})
+
     def _plain(self) -> str:
         parts = []
         for block in self.content:
@@ -80,7 +92,7 @@ class ToolResult:
                 parts.append(f"[resource {resource.get('uri', '')}]")
             elif kind == "resource_link":
                 parts.append(f"[link {block.get('uri', '')}]")
-        if self.structured is not None:
+        if self.structured_adds:
             parts.append(json.dumps(self.structured, indent=2, default=str))
         text = "\n\n".join(parts)
         return f"Error from {self.name}:\n{text}" if self.is_error else text
@@ -102,7 +114,7 @@ class ToolResult:
                 parts.append(f"<p>Resource link: <code>{uri}</code></p>")
             else:
                 parts.append(f"<p>[{html.escape(str(kind))} content]</p>")
-        if self.structured is not None:
+        if self.structured_adds:
             dumped = json.dumps(self.structured, indent=2, default=str)
             parts.append(
                 f"<details open><summary>structured content</summary>"
@@ -115,11 +127,33 @@ class ToolResult:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
         bundle = {"text/plain": self._plain()}
         only_text = all(block.get("type") == "text" for block in self.content)
-        if only_text and self.structured is None and not self.is_error:
+        if only_text and not self.structured_adds and not self.is_error:
             bundle["text/markdown"] = self.text
         else:
             bundle["text/html"] = self._html()
         return bundle
+
+    def _ipython_display_(self) -> None:
+        """In IPython: one output per part, so images are image outputs (``image/png``,
+        …) that JupyterLab and exported notebooks show as pictures; text and the rest as
+        one rich output; each shown once."""
+        from IPython.display import display
+
+        images = [b for b in self.content if b.get("type") == "image" and b.get("data")]
+        if not images:
+            display(self._repr_mimebundle_(), raw=True)
+            return
+        rest = ToolResult(
+            self.name,
+            [b for b in self.content if b not in images],
+            self.structured,
+            self.is_error,
+        )
+        if rest.content or rest.structured_adds or rest.is_error:
+            display(rest._repr_mimebundle_(), raw=True)
+        for image in images:
+            mime = str(image.get("mimeType") or "image/png")
+            display({mime: image["data"], "text/plain": f"[image {mime}]"}, raw=True)
 
 
 def _resource_html(resource: dict[str, Any]) -> str:
