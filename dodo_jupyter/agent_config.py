@@ -35,7 +35,6 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -251,20 +250,22 @@ def _load(target: AgentTarget, path: Path) -> dict[str, Any]:
     return doc
 
 
-def _ours(target: AgentTarget, doc: dict[str, Any], name: str, url: str) -> list[str]:
-    """The names of dodo's entries: by name, or pointing at the gateway's URL."""
-    return [n for n, e in target.format.entries(doc) if n == name or e.get("url") == url]
+def _ours(
+    target: AgentTarget, doc: dict[str, Any], name: str, url: str
+) -> tuple[list[str], dict[str, Any] | None]:
+    """The names of dodo's entries (by name, or pointing at the gateway's URL) and the
+    entry to report (the one with dodo's name first)."""
+    found = dict(target.format.entries(doc))
+    names = [n for n, e in found.items() if n == name or e.get("url") == url]
+    if not names:
+        return names, None
+    return names, found[name] if name in found else found[names[0]]
 
 
 def read_entry(target: AgentTarget, path: Path, *, name: str, url: str) -> dict[str, Any] | None:
     """dodo's entry in the file (by name, else by URL), None when there is none;
     :class:`ValidationFailed` when the file cannot be used."""
-    doc = _load(target, path)
-    found = dict(target.format.entries(doc))
-    names = _ours(target, doc, name, url)
-    if not names:
-        return None
-    return found[name] if name in found else found[names[0]]
+    return _ours(target, _load(target, path), name, url)[1]
 
 
 def token_id_in(target: AgentTarget, entry: dict[str, Any]) -> str | None:
@@ -307,11 +308,16 @@ def _write_whole(path: Path, doc: dict[str, Any]) -> Path | None:
 
 
 def _change(
-    target: AgentTarget, path: Path, edit: Callable[[dict[str, Any]], dict[str, Any] | None]
+    target: AgentTarget, path: Path, name: str, url: str, entry: dict[str, Any] | None
 ) -> tuple[dict[str, Any] | None, Path | None]:
-    """Read, check, ``edit`` (which returns the entry it replaced or removed) and write."""
+    """Read and check the file, put ``entry`` in place of dodo's entries (or, when None,
+    remove them) and write it; returns the entry replaced or removed, and the backup."""
     doc = _load(target, path)
-    old = edit(doc)
+    drop, old = _ours(target, doc, name, url)
+    if entry is None:
+        target.format.remove(doc, drop)
+    else:
+        target.format.put(doc, name, entry, drop)
     return old, _write_whole(path, doc)
 
 
@@ -370,15 +376,8 @@ async def configure(
     await asyncio.to_thread(_load, target, path)  # refuse before a token exists
     new = await tokens.create(username, label or f"agent: {target.description}", expires_in_days)
     entry = target.format.make(name, url, new.token)
-
-    def edit(doc: dict[str, Any]) -> dict[str, Any] | None:
-        found = dict(target.format.entries(doc))
-        drop = _ours(target, doc, name, url)
-        target.format.put(doc, name, entry, drop)
-        return found[drop[0]] if drop else None
-
     try:
-        old, backup = await asyncio.to_thread(_change, target, path, edit)
+        old, backup = await asyncio.to_thread(_change, target, path, name, url, entry)
     except BaseException:
         await tokens.delete(username, new.info["id"])
         raise
@@ -402,13 +401,6 @@ async def unconfigure(
     path = target.path(root, home)
     if await asyncio.to_thread(read_entry, target, path, name=name, url=url) is None:
         return None
-
-    def edit(doc: dict[str, Any]) -> dict[str, Any] | None:
-        found = dict(target.format.entries(doc))
-        drop = _ours(target, doc, name, url)
-        target.format.remove(doc, drop)
-        return found[drop[0]] if drop else None
-
-    old, backup = await asyncio.to_thread(_change, target, path, edit)
+    old, backup = await asyncio.to_thread(_change, target, path, name, url, None)
     previous = token_id_in(target, old) if old is not None else None
     return RemoveReport(path, backup, await _revoke(tokens, username, previous))
