@@ -42,11 +42,10 @@ import importlib.util
 import logging
 from collections.abc import Mapping
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .runtime import DodoRuntime
-    from .tokens import MintedToken
+    from .tokens import MintedToken, TokenService
 
 __all__ = [
     "BUILTIN_LABEL",
@@ -163,6 +162,18 @@ def refusal_for_builtin_request(
     )
 
 
+class _Runtime(Protocol):
+    """What the built-in entry needs of dodo's runtime."""
+
+    resolver: Any
+    tokens: TokenService
+
+    @property
+    def opened(self) -> bool: ...
+
+    async def ready(self) -> None: ...
+
+
 class JupyterAIBuiltin:
     """Offers the gateway to Jupyter AI's personas while the server runs.
 
@@ -179,7 +190,7 @@ class JupyterAIBuiltin:
     """
 
     def __init__(
-        self, runtime: DodoRuntime, serverapp: Any, gateway_url: str, *, enabled: bool
+        self, runtime: _Runtime, serverapp: Any, gateway_url: str, *, enabled: bool
     ) -> None:
         self._runtime = runtime
         self._serverapp = serverapp
