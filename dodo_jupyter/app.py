@@ -16,6 +16,7 @@ from typing import Any
 from jupyter_server.extension.application import ExtensionApp
 
 from ._version import __version__
+from .agents_service import gateway_url_of
 from .handlers import routes
 from .jupyter_ai import JupyterAIBuiltin
 from .server_info import remove_info, write_info
@@ -52,7 +53,7 @@ class DodoApp(ExtensionApp, DodoSettings):
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.runtime.start()  # the gateway endpoint starts with its first request
         self._maintenance = asyncio.ensure_future(self.runtime.maintain())
-        url = serverapp.connection_url.rstrip("/") + "/dodo/mcp"
+        url = gateway_url_of(serverapp)
         try:  # so that `jupyter dodo` uses this server's store
             write_info(self.db_url, self.key_file, url)
         except OSError as e:

@@ -176,8 +176,8 @@ class TokenService:
         self._store = store
         self.default_lifetime_days = default_lifetime_days
         self.cache = TokenCache(cache_max_age)
-        #: token id -> (what was last recorded as its user, monotonic time of that write)
-        self._used_by: dict[str, tuple[str, float]] = {}
+        #: token id -> (the agent last recorded as its user, monotonic time of that write)
+        self._used_by: dict[str, tuple[Attribution, float]] = {}
         self._writes: set[asyncio.Future[None]] = set()
 
     async def create(
@@ -319,17 +319,15 @@ class TokenService:
         than :data:`LAST_USED_RESOLUTION`."""
         if agent.token_id is None:
             return
-        labels = agent.as_json()
-        key = json.dumps(labels, sort_keys=True)
         recorded = self._used_by.get(agent.token_id)
         now = time.monotonic()
-        if recorded is not None and recorded[0] == key:
+        if recorded is not None and recorded[0] == agent:  # a frozen dataclass: compares fields
             if now - recorded[1] <= LAST_USED_RESOLUTION.total_seconds():
                 return
         if len(self._used_by) > 10_000:
             self._used_by.clear()
-        self._used_by[agent.token_id] = (key, now)
-        value = json.dumps({**labels, "at": utcnow().isoformat()})
+        self._used_by[agent.token_id] = (agent, now)
+        value = json.dumps({**agent.as_json(), "at": utcnow().isoformat()})
         write = asyncio.ensure_future(self._store.db.write(_record_use, agent.token_id, value))
         self._writes.add(write)
         write.add_done_callback(self._written)
