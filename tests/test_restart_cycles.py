@@ -108,8 +108,11 @@ class Killer:
         return timer
 
 
-def wrap_token_endpoint(demo: DemoHandle, killer: Killer) -> None:
-    """Give the demo AS kill points around issuing tokens for a code and for a refresh."""
+def wrap_token_endpoint(
+    demo: DemoHandle, killer: Killer, kinds: tuple[str, ...] = ("code", "refresh")
+) -> None:
+    """Give the demo AS kill points around issuing tokens for a code and for a refresh
+    (``kinds`` says which of the two this server has)."""
     provider = demo.provider
 
     def wrap(method: str, kind: str) -> None:
@@ -125,8 +128,9 @@ def wrap_token_endpoint(demo: DemoHandle, killer: Killer) -> None:
 
         setattr(provider, method, wrapped)
 
-    wrap("exchange_authorization_code", "code")
-    wrap("exchange_refresh_token", "refresh")
+    methods = {"code": "exchange_authorization_code", "refresh": "exchange_refresh_token"}
+    for kind in kinds:
+        wrap(methods[kind], kind)
 
 
 @dataclass
@@ -152,8 +156,10 @@ class Cycles:
         self.kept = kept
         self.run = run
         self.killer = Killer(server)
-        wrap_token_endpoint(flow, self.killer)
-        wrap_token_endpoint(kept, self.killer)
+        # Code points die in flow's sign-in, refresh points in kept's rotation; flow's own
+        # refreshes (dodo lists its tools after each sign-in) never reach a kill point.
+        wrap_token_endpoint(flow, self.killer, ("code",))
+        wrap_token_endpoint(kept, self.killer, ("refresh",))
 
     # -- requests ---------------------------------------------------------------------
 
@@ -199,7 +205,10 @@ class Cycles:
         assert self.servers()[catalog_id]["state"] == "connected", self.run.where()
 
     def grace_uses(self) -> int:
-        return sum(d.stats.snapshot()["refresh_reuse_in_grace"] for d in (self.flow, self.kept))
+        """kept's refreshes with a rotated-out token. flow's are not counted: a kill can
+        land while dodo refreshes flow in the background after a sign-in, and that
+        rotation is lost as legitimately as kept's."""
+        return int(self.kept.stats.snapshot()["refresh_reuse_in_grace"])
 
     # -- a cycle ----------------------------------------------------------------------
 
@@ -351,7 +360,8 @@ def test_strict_rotation_kill_after_rotation_asks_for_one_new_sign_in(tmp_path: 
             killer.arm("refresh:after")
             with pytest.raises(httpx.TransportError):
                 server.client.post("/dodo/api/mcp/tools/call", json=body)
-            assert killer.fired.is_set()
+            # The socket closes as the process dies, a moment before the killer sees it.
+            assert killer.fired.wait(10)
             server.kill()
             server.start()
             result = server.call("POST", "/dodo/api/mcp/tools/call", body)
