@@ -36,9 +36,8 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from .exceptions import DodoError, UpstreamError, describe_error, dodo_error_in
-from .net.keepalive import KeepAliveClient
 from .oauth.discovery import Challenge, parse_challenge
-from .upstream_rpc import FastLane, RequestFailed, SessionLost, StreamableTarget, send_request
+from .upstream_rpc import RequestFailed, SessionLost, StreamableTarget, send_request
 
 __all__ = [
     "AuthRejected",
@@ -151,10 +150,6 @@ class UpstreamSession:
         The server's MCP endpoint.
     make_client:
         Builds the guarded ``httpx2.AsyncClient`` (keyword arguments pass through).
-    make_keepalive:
-        Builds the :class:`~dodo_jupyter.net.keepalive.KeepAliveClient` that calls and
-        listings are POSTed with (under the same policy); without it they go through
-        the httpx2 client.
     headers:
         ``await headers(stale_token)`` gives the request headers.
     max_concurrency:
@@ -177,11 +172,8 @@ class UpstreamSession:
         tools_ttl: float = 300.0,
         timeout: float = 30.0,
         sse_fallback: bool = False,
-        make_keepalive: Callable[[], KeepAliveClient] | None = None,
     ) -> None:
         self.key = key
-        self._make_keepalive = make_keepalive
-        self._lane: FastLane | None = None
         self.url = url
         self._make_client = make_client
         self._headers = headers
@@ -240,9 +232,6 @@ class UpstreamSession:
         finally:
             self._session = None
             self._target = None
-            lane, self._lane = self._lane, None
-            if lane is not None:
-                await lane.client.aclose()
 
     def _transport(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """Streamable HTTP, or the legacy HTTP+SSE transport once a server that is allowed
@@ -260,8 +249,6 @@ class UpstreamSession:
         client = self._client = self._make_client(
             auth=auth, event_hooks={"response": [self._watch_status]}
         )
-        if self._make_keepalive is not None:
-            self._lane = FastLane(self._make_keepalive(), self._headers)
 
         @contextlib.asynccontextmanager
         async def streamable() -> AsyncIterator[Any]:
@@ -451,18 +438,15 @@ class UpstreamSession:
         if client is None or target is None:
             return None
         try:
-            return await asyncio.wait_for(
-                send_request(
+            async with asyncio.timeout(self._timeout):
+                return await send_request(
                     client,
                     target,
                     method,
                     params,
                     on_notification=self._notified(progress),
                     progress=progress is not None,
-                    lane=self._lane,
-                ),
-                self._timeout,
-            )
+                )
         except TimeoutError:
             raise UpstreamError(
                 f"The MCP server did not answer within {self._timeout:.0f} s."

@@ -7,12 +7,11 @@ side's CPU per call (``bench/gateway_overhead.py``). Once the SDK has opened and
 initialized a session (:class:`~dodo_jupyter.upstream.UpstreamSession`), a request needs
 only what :func:`send_request` does, per the 2025-11-25 streamable HTTP transport:
 
-* POST the JSON-RPC request with the session id and the negotiated protocol version:
-  over the session's keep-alive lane (:class:`FastLane`, :mod:`.net.keepalive`: the
-  same SSRF guard and credentials, without httpx2's layers) when it has
-  one, else through its guarded httpx2 client; a 401 or 403 on the lane goes again
-  through the httpx2 client, whose auth flow refreshes the token once;
-* read the answer as JSON or as an SSE stream; notifications on the stream
+* POST the JSON-RPC request with the session id and the negotiated protocol version,
+  through the session's guarded httpx2 client (whose auth flow refreshes the token once
+  after a 401);
+* read the answer as JSON or as an SSE stream (httpx2's event parser, events bounded
+  by :data:`MAX_EVENT_BYTES`); notifications on the stream
   (progress, ``tools/list_changed``) go to ``on_notification``; a server request on it
   (``ping``) is answered, anything else is refused with "method not found" (dodo
   declares no client capabilities);
@@ -31,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import logging
@@ -41,21 +41,18 @@ from typing import Any
 import httpx2
 from mcp.shared.exceptions import MCPError
 
-from .net.keepalive import HTTPFailure, KeepAliveClient
-from .net.sse import EventParser, EventTooLarge
-
-__all__ = ["FastLane", "RequestFailed", "SessionLost", "StreamableTarget", "send_request"]
+__all__ = ["RequestFailed", "SessionLost", "StreamableTarget", "send_request"]
 
 log = logging.getLogger(__name__)
 
 OnNotification = Callable[[dict[str, Any]], Awaitable[None]]
-#: An HTTP response either client gives (``httpx2.Response``, ``keepalive.Response``).
-Response = Any
 
 #: Resumptions of one request's stream (the SDK's ``MAX_RECONNECTION_ATTEMPTS``).
 MAX_RESUMPTIONS = 2
 #: Wait before resuming when the server gave no ``retry`` (milliseconds, as the SDK).
 DEFAULT_RETRY_MS = 1000
+#: Longest wait for the end of an event stream after its answer, in seconds.
+STREAM_END_SECONDS = 0.5
 #: Largest SSE event accepted (bytes, as the SDK's default).
 MAX_EVENT_BYTES = 1024 * 1024
 
@@ -86,25 +83,16 @@ class StreamableTarget:
     session_id: str | None
     protocol_version: str
 
+    @functools.cached_property
+    def http_url(self) -> httpx2.URL:
+        """``url`` parsed once (httpx2 parses a string URL at every request)."""
+        return httpx2.URL(self.url)
+
     def headers(self, accept: str = "application/json, text/event-stream") -> dict[str, str]:
         headers = {"Accept": accept, "MCP-Protocol-Version": self.protocol_version}
         if self.session_id is not None:
             headers["Mcp-Session-Id"] = self.session_id
         return headers
-
-
-@dataclass(frozen=True)
-class FastLane:
-    """The keep-alive client a session's POSTs go over, and its credentials.
-
-    ``credentials(None)`` gives the headers to send. A 401 or 403 answer on the lane is
-    not read: the request goes again through the session's httpx2 client, whose auth
-    flow refreshes the token once and records a refusal that stands (a server refuses
-    such a request before acting on it, so sending it again is safe).
-    """
-
-    client: KeepAliveClient
-    credentials: Callable[[str | None], Awaitable[dict[str, str]]]
 
 
 async def send_request(
@@ -115,13 +103,11 @@ async def send_request(
     *,
     on_notification: OnNotification,
     progress: bool = False,
-    lane: FastLane | None = None,
 ) -> dict[str, Any]:
     """Send one request and return its ``result``; see the module docstring.
 
     With ``progress`` the request asks for progress notifications (its progress token is
-    its request id); they reach ``on_notification`` with the other notifications. With a
-    ``lane`` the POST goes over its keep-alive client (see :class:`FastLane`).
+    its request id); they reach ``on_notification`` with the other notifications.
     """
     request_id = f"dodo-{next(_ids)}"
     if progress:
@@ -136,12 +122,10 @@ async def send_request(
     headers["Content-Type"] = "application/json"
     exchange = _Exchange(client, target, request_id, on_notification)
     try:
-        answered = False
-        if lane is not None:
-            answered, answer = await exchange.post_on(lane, body, headers)
-        if not answered:
-            async with client.stream("POST", target.url, content=body, headers=headers) as response:
-                answer = await exchange.read(response)
+        async with client.stream(
+            "POST", target.http_url, content=body, headers=headers
+        ) as response:
+            answer = await exchange.read(response)
         for _ in range(MAX_RESUMPTIONS):
             if answer is not None or exchange.last_event_id is None:
                 break
@@ -153,8 +137,6 @@ async def send_request(
         if isinstance(e, httpx2.HTTPError):
             unsent = isinstance(e, httpx2.ConnectError | httpx2.ConnectTimeout)
             raise RequestFailed(f"{type(e).__name__}: {e}", unsent=unsent) from None
-        if isinstance(e, HTTPFailure):
-            raise RequestFailed(str(e), unsent=e.unsent) from None
         if isinstance(e, ValueError):  # json.JSONDecodeError
             raise RequestFailed("The MCP server sent malformed JSON.") from None
         raise
@@ -188,18 +170,7 @@ class _Exchange:
         self.last_event_id: str | None = None
         self.retry_ms = DEFAULT_RETRY_MS
 
-    async def post_on(
-        self, lane: FastLane, body: bytes, headers: dict[str, str]
-    ) -> tuple[bool, dict[str, Any] | None]:
-        """POST over the lane: (False, None) when the answer was 401/403 and the request
-        must go through the httpx2 client, else (True, the answer)."""
-        sent = {**headers, **await lane.credentials(None)}
-        async with lane.client.post(self._target.url, sent, body) as response:
-            if response.status_code in (401, 403):
-                return False, None
-            return True, await self.read(response)
-
-    async def read(self, response: Response) -> dict[str, Any] | None:
+    async def read(self, response: httpx2.Response) -> dict[str, Any] | None:
         status = response.status_code
         if status == 404 and self._target.session_id is not None:
             raise SessionLost("The MCP server no longer knows this session (HTTP 404).")
@@ -217,7 +188,7 @@ class _Exchange:
             return await self._read_events(response)
         raise RequestFailed(f"The MCP server answered with content type {content_type!r}.")
 
-    async def _error_body(self, response: Response) -> dict[str, Any] | None:
+    async def _error_body(self, response: httpx2.Response) -> dict[str, Any] | None:
         if not response.headers.get("content-type", "").lower().startswith("application/json"):
             return None
         try:
@@ -235,27 +206,35 @@ class _Exchange:
             return message
         return None
 
-    async def _read_events(self, response: Response) -> dict[str, Any] | None:
-        parser = EventParser(MAX_EVENT_BYTES)
+    async def _read_events(self, response: httpx2.Response) -> dict[str, Any] | None:
+        """The answer from an event stream, handling what comes before it. The stream is
+        then read to its end (the server ends it after the answer), for at most
+        :data:`STREAM_END_SECONDS`: a stream read to its end leaves no half-read reader
+        behind and keeps its connection for the next request."""
+        answer: dict[str, Any] | None = None
+        rest = asyncio.timeout(None)
         try:
-            async for chunk in response.aiter_bytes():
-                events = parser.feed(chunk)
-                if parser.last_event_id:
-                    self.last_event_id = parser.last_event_id
-                if parser.retry_ms is not None:
-                    self.retry_ms = parser.retry_ms
-                for event in events:
-                    if event.event != "message" or not event.data:
+            async with rest:
+                async for event in httpx2.EventSource(response, max_event_size=MAX_EVENT_BYTES):
+                    if event.id:
+                        self.last_event_id = event.id
+                    if event.retry is not None:
+                        self.retry_ms = event.retry
+                    if answer is not None or event.event != "message" or not event.data:
                         continue
                     answer = await self._on_event(json.loads(event.data))
                     if answer is not None:
-                        return answer
-        except EventTooLarge as e:
-            raise RequestFailed(f"The MCP server's event stream failed: {e}") from None
-        except (httpx2.ReadError, httpx2.RemoteProtocolError, HTTPFailure) as e:
+                        rest.reschedule(asyncio.get_running_loop().time() + STREAM_END_SECONDS)
+        except TimeoutError:
+            if answer is None or not rest.expired():
+                raise
+        except httpx2.SSEError as e:
+            if answer is None:
+                raise RequestFailed(f"The MCP server's event stream failed: {e}") from None
+        except (httpx2.ReadError, httpx2.RemoteProtocolError) as e:
             # The stream broke; resumable when the server gave event ids.
             log.debug("dodo: upstream stream ended early: %s", type(e).__name__)
-        return None
+        return answer
 
     async def _on_event(self, message: Any) -> dict[str, Any] | None:
         """The answer, when ``message`` is it; otherwise handles the message."""
@@ -271,7 +250,7 @@ class _Exchange:
         headers = self._target.headers(accept="text/event-stream")
         assert self.last_event_id is not None
         headers["Last-Event-ID"] = self.last_event_id
-        async with self._client.stream("GET", self._target.url, headers=headers) as response:
+        async with self._client.stream("GET", self._target.http_url, headers=headers) as response:
             return await self.read(response)
 
     async def _answer_server_request(self, message: dict[str, Any]) -> None:
@@ -289,7 +268,7 @@ class _Exchange:
         headers = self._target.headers()
         headers["Content-Type"] = "application/json"
         body = json.dumps(message, separators=(",", ":")).encode()
-        response = await self._client.post(self._target.url, content=body, headers=headers)
+        response = await self._client.post(self._target.http_url, content=body, headers=headers)
         await response.aclose()
 
     def cancel_upstream(self) -> None:

@@ -19,6 +19,8 @@ from tornado.httpclient import HTTPClientError
 from dodo_jupyter.identity import LocalIdentityResolver
 from dodo_jupyter.runtime import DodoRuntime, RuntimeSettings
 
+from .scripted_server import serve  # noqa: F401 - the fixture of tests that script a server
+
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 #: The PostgreSQL every machine of this project runs (trust auth, database "test").

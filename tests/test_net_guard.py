@@ -33,7 +33,7 @@ from dodo_jupyter.exceptions import (
     UpstreamError,
     ValidationFailed,
 )
-from dodo_jupyter.net import addresses, guard, policy
+from dodo_jupyter.net import addresses, guard, policy, transport
 from dodo_jupyter.net.addresses import parse_host_ip, refusal_reason
 from dodo_jupyter.net.guard import (
     GuardedTransport,
@@ -869,7 +869,7 @@ async def test_sse_post_closed_after_its_result_keeps_the_connection(
 async def test_sse_post_that_does_not_end_is_closed_after_the_drain_limit(
     server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(guard, "SSE_DRAIN_SECONDS", 0.1)
+    monkeypatch.setattr(transport, "DRAIN_SECONDS", 0.1)
     async with guarded_client2(local_policy(server)) as client:
         waited = await _first_chunk_then_close(client, f"http://localhost:{server.port}/sse-open")
         assert 0.05 < waited < 2

@@ -1,8 +1,6 @@
 """The gateway's fast path for ``tools/call`` (:mod:`dodo_jupyter.upstream_rpc`) against
 real MCP SDK servers: SSE and JSON answers, notifications on the call's stream, server
-requests during a call, resumption after the server closed the stream, cancellation.
-Every test runs twice: POSTs over the session's httpx2 client, and over its keep-alive
-lane (:mod:`dodo_jupyter.net.keepalive`)."""
+requests during a call, resumption after the server closed the stream, cancellation."""
 
 from __future__ import annotations
 
@@ -12,7 +10,6 @@ import itertools
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx2
 import mcp_types as types
@@ -21,8 +18,6 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
 from mcp.shared.exceptions import MCPError
 
-from dodo_jupyter.net.keepalive import KeepAliveClient
-from dodo_jupyter.net.policy import OutboundPolicy
 from dodo_jupyter.upstream import UpstreamSession
 from dodo_jupyter.upstream_rpc import send_request
 
@@ -121,19 +116,8 @@ def serving(*, json_response: bool = False) -> Iterator[tuple[RunningServer, Ups
         yield server, seen
 
 
-@pytest.fixture(params=["httpx2", "keepalive"])
-def lane(request: pytest.FixtureRequest) -> bool:
-    """Whether sessions POST over a keep-alive lane."""
-    return bool(request.param == "keepalive")
-
-
-def loopback_keepalive(url: str) -> KeepAliveClient:
-    host = urlsplit(url).netloc
-    return KeepAliveClient(OutboundPolicy(frozenset({host}), allow_insecure_loopback=True))
-
-
 @contextlib.asynccontextmanager
-async def session_to(url: str, lane: bool) -> AsyncIterator[UpstreamSession]:
+async def session_to(url: str) -> AsyncIterator[UpstreamSession]:
     async def no_headers(stale: str | None) -> dict[str, str]:
         return {}
 
@@ -142,7 +126,6 @@ async def session_to(url: str, lane: bool) -> AsyncIterator[UpstreamSession]:
         url,
         lambda **kw: httpx2.AsyncClient(**kw),
         no_headers,
-        make_keepalive=(lambda: loopback_keepalive(url)) if lane else None,
     )
     try:
         yield session
@@ -162,16 +145,14 @@ def sse_server() -> Iterator[tuple[RunningServer, Upstream]]:
         yield pair
 
 
-async def test_calls_forward_progress_in_order(
-    sse_server: tuple[RunningServer, Upstream], lane: bool
-) -> None:
+async def test_calls_forward_progress_in_order(sse_server: tuple[RunningServer, Upstream]) -> None:
     server, _ = sse_server
     steps: list[tuple[float, float | None, str | None]] = []
 
     async def progress(done: float, total: float | None, message: str | None) -> None:
         steps.append((done, total, message))
 
-    async with session_to(server.url, lane) as session:
+    async with session_to(server.url) as session:
         result = await session.call_tool("count", {"n": 3}, progress)
     assert text(result) == "counted to 3" and not result.is_error
     assert steps == [(1, 3, "step 1"), (2, 3, "step 2"), (3, 3, "step 3")]
@@ -179,28 +160,24 @@ async def test_calls_forward_progress_in_order(
 
 async def test_list_changed_on_the_calls_stream_drops_the_cached_tools(
     sse_server: tuple[RunningServer, Upstream],
-    lane: bool,
 ) -> None:
     server, _ = sse_server
-    async with session_to(server.url, lane) as session:
+    async with session_to(server.url) as session:
         await session.list_tools()
         assert session.tools_stamp() is not None
         assert text(await session.call_tool("change_tools", {})) == "changed"
         assert session.tools_stamp() is None
 
 
-async def test_a_ping_during_a_call_is_answered(
-    sse_server: tuple[RunningServer, Upstream], lane: bool
-) -> None:
+async def test_a_ping_during_a_call_is_answered(sse_server: tuple[RunningServer, Upstream]) -> None:
     server, _ = sse_server
-    async with session_to(server.url, lane) as session:
+    async with session_to(server.url) as session:
         result = await asyncio.wait_for(session.call_tool("ping_caller", {}), 10)
     assert text(result) == "pong" and not result.is_error
 
 
 async def test_a_closed_stream_is_resumed_with_last_event_id(
     sse_server: tuple[RunningServer, Upstream],
-    lane: bool,
 ) -> None:
     server, _ = sse_server
     steps: list[str | None] = []
@@ -208,7 +185,7 @@ async def test_a_closed_stream_is_resumed_with_last_event_id(
     async def progress(done: float, total: float | None, message: str | None) -> None:
         steps.append(message)
 
-    async with session_to(server.url, lane) as session:
+    async with session_to(server.url) as session:
         result = await asyncio.wait_for(session.call_tool("hang_up_then_answer", {}, progress), 10)
     assert text(result) == "answered after a resumption"
     assert steps == ["before"]
@@ -216,10 +193,9 @@ async def test_a_closed_stream_is_resumed_with_last_event_id(
 
 async def test_a_cancelled_call_is_cancelled_upstream(
     sse_server: tuple[RunningServer, Upstream],
-    lane: bool,
 ) -> None:
     server, seen = sse_server
-    async with session_to(server.url, lane) as session:
+    async with session_to(server.url) as session:
         await session.list_tools()
         call = asyncio.create_task(session.call_tool("wait_forever", {}))
         await asyncio.sleep(0.5)  # the tool is running upstream
@@ -233,19 +209,18 @@ async def test_a_cancelled_call_is_cancelled_upstream(
     assert seen.cancelled.is_set(), "the upstream tool was not cancelled"
 
 
-async def test_json_answers_work_too(lane: bool) -> None:
+async def test_json_answers_work_too() -> None:
     with serving(json_response=True) as (server, _):
-        async with session_to(server.url, lane) as session:
+        async with session_to(server.url) as session:
             result = await session.call_tool("count", {"n": 2})
     assert text(result) == "counted to 2"
 
 
 async def test_jsonrpc_errors_are_raised_with_their_message(
     sse_server: tuple[RunningServer, Upstream],
-    lane: bool,
 ) -> None:
     server, _ = sse_server
-    async with session_to(server.url, lane) as session:
+    async with session_to(server.url) as session:
         await session.session()  # initialized: the fast path has its target
         assert session._client is not None and session._target is not None
 
@@ -259,6 +234,5 @@ async def test_jsonrpc_errors_are_raised_with_their_message(
                 "no/such/method",
                 {},
                 on_notification=ignore,
-                lane=session._lane,
             )
     assert raised.value.code == -32601

@@ -151,7 +151,6 @@ class GatewayService:
                 tools_ttl=self.tools_ttl,
                 timeout=self.call_timeout,
                 sse_fallback=row.transport == "sse",
-                make_keepalive=lambda: self.connections.outbound.keepalive(hosts),
             ),
         )
 

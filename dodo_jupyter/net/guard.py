@@ -31,14 +31,9 @@ Without an explicit ``inner`` transport the guard keeps one connection pool per
 another name that happens to resolve to the same address. Those pools share one default
 TLS context per httpx flavour (:func:`default_tls`, built at first use), which verifies
 exactly as each transport's own would: loading the CA bundle costs about 20 ms, once
-per process instead of once per pool (an MCP session opens a pool).
-
-:class:`GuardedTransport2` also keeps MCP connections alive: the MCP SDK closes a POST's
-``text/event-stream`` response as soon as the JSON-RPC result arrived, a moment before
-the server ends the stream, and a response closed before its end costs its connection
-(the next request connects again). Such a response is drained first — at most
-:data:`SSE_DRAIN_MAX_BYTES` within :data:`SSE_DRAIN_SECONDS` — so that a stream which
-ends there hands its connection back to the pool; one that does not is closed as before.
+per process instead of once per pool (an MCP session opens a pool). The httpx2 pools
+are dodo's own (:class:`~.transport.PooledTransport`), which also keep MCP connections
+alive.
 
 The clients ignore proxy environment variables (``trust_env=False``): a proxy would make
 the connection to an address the guard never judged. Bodies are read with a size bound
@@ -52,16 +47,13 @@ import ipaddress
 import json
 import ssl
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-import anyio
 import httpx
 import httpx2
 
 from ..exceptions import OutboundRefused, ResponseTooLarge, UpstreamError
 from .addresses import IPAddress, refusal_reason
-from .lean_streams import lean_streams
 from .policy import (
     OutboundPolicy,
     Resolver,
@@ -72,12 +64,11 @@ from .policy import (
     parse_target,
     safe_url,
 )
+from .transport import CONNECT_TO, PooledTransport
 
 __all__ = [
     "MAX_PINS",
     "PIN_SECONDS",
-    "SSE_DRAIN_MAX_BYTES",
-    "SSE_DRAIN_SECONDS",
     "GuardedTransport",
     "GuardedTransport2",
     "OutboundPolicy",
@@ -99,11 +90,6 @@ __all__ = [
 _REFUSED_CLIENT_ARGS = frozenset(
     {"transport", "mounts", "proxy", "trust_env", "app", "verify", "cert", "http1", "http2"}
 )
-
-#: Most bytes read from the rest of a closed ``text/event-stream`` POST response.
-SSE_DRAIN_MAX_BYTES = 64 * 1024
-#: Longest wait for the end of a closed ``text/event-stream`` POST response.
-SSE_DRAIN_SECONDS = 0.5
 
 
 class Pin:
@@ -186,10 +172,8 @@ def _default_inner() -> httpx.AsyncHTTPTransport:
     return httpx.AsyncHTTPTransport(verify=default_tls("httpx"))
 
 
-def _default_inner2() -> httpx2.AsyncHTTPTransport:
-    transport = httpx2.AsyncHTTPTransport(verify=default_tls("httpx2"))
-    lean_streams(transport)  # fewer system calls (see .lean_streams)
-    return transport
+def _default_inner2() -> PooledTransport:
+    return PooledTransport(default_tls("httpx2"))
 
 
 #: How long a transport reuses a URL's pin (its judged addresses), in seconds.
@@ -234,27 +218,38 @@ class _Guard:
     async def _send(self, request: Any) -> Any:
         pinned = await self._pins.pin(str(request.url))
         target = pinned.target
-        headers = request.headers.copy()
-        headers["Host"] = target.host_header
-        extensions = dict(request.extensions)
-        extensions["sni_hostname"] = target.host
         transport = self._transport_for(target)
         for i, address in enumerate(pinned.addresses):
-            outgoing = type(request)(
-                request.method,
-                request.url.copy_with(host=str(address)),
-                headers=headers,
-                stream=request.stream,
-                extensions=extensions,
-            )
             try:
-                return await transport.handle_async_request(outgoing)
+                return await transport.handle_async_request(
+                    self._outgoing(request, target, address, transport)
+                )
             except self._connect_error:
                 # Nothing was sent; the next judged address may answer ("localhost" often
                 # gives ::1 first while a development server listens on 127.0.0.1 only).
                 if i == len(pinned.addresses) - 1:
                     raise
         raise AssertionError("unreachable: pin() returns at least one address")
+
+    @staticmethod
+    def _outgoing(request: Any, target: Target, address: IPAddress, transport: Any) -> Any:
+        """``request`` pinned to ``address``: dodo's own pool is told where to connect
+        (:data:`~.transport.CONNECT_TO`); another transport gets the address in the URL.
+        Either way the ``Host`` header and the TLS name stay the original host."""
+        if isinstance(transport, PooledTransport):
+            request.headers["Host"] = target.host_header
+            request.extensions["sni_hostname"] = target.host
+            request.extensions[CONNECT_TO] = str(address)
+            return request
+        headers = request.headers.copy()
+        headers["Host"] = target.host_header
+        return type(request)(
+            request.method,
+            request.url.copy_with(host=str(address)),
+            headers=headers,
+            stream=request.stream,
+            extensions={**request.extensions, "sni_hostname": target.host},
+        )
 
     def _transport_for(self, target: Target) -> Any:
         if self._inner is not None:
@@ -307,51 +302,10 @@ class GuardedTransport2(_Guard, httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         response: httpx2.Response = await self._send(request)
-        if request.method == "POST" and response.headers.get("content-type", "").startswith(
-            "text/event-stream"
-        ):
-            response.stream = _DrainOnClose(response.stream)
         return response
 
     async def aclose(self) -> None:
         await self._close()
-
-
-class _DrainOnClose(httpx2.AsyncByteStream):
-    """A response body that, closed before its end, first reads what is left (at most
-    :data:`SSE_DRAIN_MAX_BYTES` within :data:`SSE_DRAIN_SECONDS`): a stream that ends in
-    time leaves its connection reusable instead of closed (see the module docstring)."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-        self._chunks: AsyncIterator[bytes] | None = None
-        self._ended = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        self._chunks = self._inner.__aiter__()
-        async for chunk in self._chunks:
-            yield chunk
-        self._ended = True
-
-    async def _drain(self) -> None:
-        chunks = self._chunks if self._chunks is not None else self._inner.__aiter__()
-        self._chunks = chunks
-        read = 0
-        with anyio.move_on_after(SSE_DRAIN_SECONDS):
-            async for chunk in chunks:
-                read += len(chunk)
-                if read > SSE_DRAIN_MAX_BYTES:
-                    return
-            self._ended = True
-
-    async def aclose(self) -> None:
-        try:
-            if not self._ended:
-                await self._drain()
-        except Exception:  # noqa: S110 - a failed drain only means the connection closes
-            pass
-        finally:
-            await self._inner.aclose()
 
 
 def _client_kwargs(policy: OutboundPolicy, kwargs: dict[str, Any]) -> dict[str, Any]:

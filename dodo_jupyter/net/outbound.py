@@ -10,7 +10,6 @@ import httpx
 import httpx2
 
 from .guard import GuardedTransport2, guarded_client, guarded_client2
-from .keepalive import KeepAliveClient
 from .policy import OutboundPolicy
 
 __all__ = ["Outbound"]
@@ -37,10 +36,6 @@ class Outbound:
     def client2(self, hosts: Iterable[str], **kwargs: Any) -> httpx2.AsyncClient:
         """An ``httpx2`` client (the MCP SDK's client sessions)."""
         return guarded_client2(self.for_hosts(hosts), **kwargs)
-
-    def keepalive(self, hosts: Iterable[str]) -> KeepAliveClient:
-        """A :class:`KeepAliveClient` (the gateway's calls on an upstream session)."""
-        return KeepAliveClient(self.for_hosts(hosts))
 
     def transport(self, hosts: Iterable[str]) -> httpx2.AsyncBaseTransport:
         """An ``httpx2`` transport (authlib's token, refresh and revocation requests)."""
