@@ -121,6 +121,7 @@ class ConnectionService:
 
     async def _changed(self, connection_id: str) -> None:
         self.generation += 1
+        self.engine.fresh.forget(connection_id)
         for listener in self.listeners:
             await listener(connection_id)
 

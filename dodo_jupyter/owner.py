@@ -215,6 +215,7 @@ async def wipe_secrets(
     if not any(counts.values()) and not revoked:
         return counts  # already wiped: nothing more to say
     runtime.tokens.cache.clear()
+    runtime.connections.engine.fresh.forget()
     await runtime.gateway.reset()
     log.warning(
         "dodo: %s; every secret of the previous owner was wiped (%d connections, %d gateway "

@@ -16,6 +16,7 @@ from tornado.httpclient import HTTPClientError
 
 from dodo_jupyter.demo.server import DemoConfig
 from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
+from dodo_jupyter.exceptions import NotFound
 from dodo_jupyter.store.models import MCPConnection, OAuthClient, PendingAuth, utcnow
 
 from .conftest import Api
@@ -63,12 +64,14 @@ def runtime_of(jp_serverapp: Any) -> Any:
 
 
 async def expire_access_token(runtime: Any, connection_id: str) -> None:
-    """Move the stored access token's expiry into the past, as time would."""
+    """Move the access token's expiry into the past, as time would (in the database and
+    in the engine's memory)."""
 
     def expire(session: Any) -> None:
         session.get(MCPConnection, connection_id).expires_at = utcnow() - timedelta(seconds=5)
 
     await runtime.store.db.write(expire)
+    runtime.connections.engine.fresh.forget(connection_id)
 
 
 def stored_tokens(runtime: Any, connection_id: str) -> dict[str, Any]:
@@ -137,6 +140,36 @@ async def test_expired_token_is_refreshed_without_login(
     assert stats["resources_seen"]["refresh"] == [demo.url]
     status, body = await api("GET", SERVERS)
     assert body["servers"][0]["state"] == "connected"
+
+
+async def test_a_fresh_access_token_is_served_from_memory_until_something_ends_it(
+    api: Api, jp_fetch: Any, jp_serverapp: Any, demo: DemoHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn_id = await connect(api, jp_fetch)
+    runtime = runtime_of(jp_serverapp)
+    engine = runtime.connections.engine
+    first = await engine.access_token(conn_id)
+    reads: list[Any] = []
+    read = runtime.store.db.read
+
+    async def counted(work: Any) -> Any:
+        reads.append(work)
+        return await read(work)
+
+    monkeypatch.setattr(runtime.store.db, "read", counted)
+    for _ in range(5):
+        assert await engine.access_token(conn_id) == first
+    assert reads == []  # no database read, no decryption per call
+    # The server rejected it (401): read again, refreshed, and the new one kept.
+    second = await engine.access_token(conn_id, stale=first)
+    assert second != first and demo.stats.snapshot()["refreshes"] == 1
+    reads.clear()
+    assert await engine.access_token(conn_id) == second and reads == []
+    # A disconnect ends it.
+    status, _ = await api("POST", "dodo/api/mcp/delete-auth", {"connection_id": conn_id})
+    assert status == 200
+    with pytest.raises(NotFound):
+        await engine.access_token(conn_id)
 
 
 async def test_rejected_access_token_is_refreshed_once(

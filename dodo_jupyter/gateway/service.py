@@ -134,11 +134,17 @@ class GatewayService:
         if not hosts:
             hosts = [host_of(row.url), *self.connections.allowed_hosts]
         service = self.connections
+        static: list[dict[str, str]] = []
 
         async def headers(stale: str | None) -> dict[str, str]:
             # The row as the session was opened with: credential changes (new sign-in,
-            # new header values, disconnect) discard the session through forget().
-            return await service.headers_for(row, stale=stale)
+            # new header values, disconnect) discard the session through forget(). Static
+            # header values are decrypted once per session, tokens kept fresh by the engine.
+            if row.auth_type == "oauth":
+                return await service.headers_for(row, stale=stale)
+            if not static:
+                static.append(await service.headers_for(row))
+            return static[0]
 
         return self.pool.ensure(
             row.id,

@@ -49,6 +49,7 @@ from ..net.outbound import Outbound
 from ..store import Store
 from ..store.models import MCPConnection, PendingAuth, utcnow
 from .discovery import Challenge, discover
+from .fresh_tokens import FreshTokens
 from .registration import ClientCredentials, ClientRegistry
 
 __all__ = ["PENDING_TTL", "REFRESH_LEEWAY", "NeedsAuth", "OAuthEngine"]
@@ -94,6 +95,8 @@ class OAuthEngine:
         self._store = store
         self.registry = registry
         self.outbound = outbound
+        #: Access tokens served from memory while fresh (no database read per call).
+        self.fresh = FreshTokens(REFRESH_LEEWAY)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         #: Called with a connection id after the engine changed its state (a refresh
         #: refused: ``needs_auth``); the connection service counts it as a change.
@@ -270,8 +273,15 @@ class OAuthEngine:
         UpstreamError
             the authorization server could not be reached (tokens are kept).
         """
+        if stale is None:
+            kept = self.fresh.get(connection_id)
+            if kept is not None:
+                return kept
+        else:
+            self.fresh.forget(connection_id)
         tokens, expires_at, _ = await self._tokens(connection_id)
         if not self._needs_refresh(tokens, expires_at, stale):
+            self.fresh.put(connection_id, str(tokens["access_token"]), expires_at)
             return str(tokens["access_token"])
         lock = self._locks.get(connection_id)
         if lock is None:
@@ -431,8 +441,12 @@ class OAuthEngine:
                 row.scopes = str(token["scope"])
 
         await self._store.db.write(save)
+        self.fresh.put(connection_id, kept["access_token"], expires_at)
 
     async def _set_state(self, connection_id: str, state: str, error: str) -> None:
+        if state == "needs_auth":
+            self.fresh.forget(connection_id)
+
         def save(session: Session) -> None:
             row = session.get(MCPConnection, connection_id)
             if row is not None:
