@@ -64,7 +64,9 @@ def load_default_catalog() -> list[dict[str, Any]]:
 
 @dataclass
 class RuntimeSettings:
-    """Plain values the runtime needs; DodoApp fills them from its traitlets."""
+    """Plain values the runtime needs. A field named like a trait of
+    :class:`~dodo_jupyter.settings.DodoSettings` takes that trait's value (defaults here
+    are for tests and embedders); ``settings.NOT_TRAITS`` lists the others."""
 
     db_url: str
     key_file: Path
@@ -127,7 +129,7 @@ class DodoRuntime:
         self.public_url = settings.public_url.rstrip("/")
         if settings.client_metadata_url and not settings.client_metadata_url.startswith("https://"):
             raise ValueError(
-                "RuntimeSettings.client_metadata_url must be an https:// URL (a Client ID "
+                "DodoApp.client_metadata_url must be an https:// URL (a Client ID "
                 f"Metadata Document URL is a client id), not {settings.client_metadata_url!r}"
             )
         if settings.hub_catalog_url:

@@ -10,6 +10,7 @@ of every setting, its default and its help.
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
@@ -20,7 +21,12 @@ from .identity import make_resolver
 from .paths import default_db_path, default_key_file, sqlite_url_for
 from .runtime import DodoRuntime, RuntimeSettings
 
-__all__ = ["DodoSettings"]
+__all__ = ["NOT_TRAITS", "DodoSettings"]
+
+#: RuntimeSettings fields that are not traits: the hub's token (from the environment),
+#: the server's base URL (from the server), and what only tests and embedders pass (a
+#: DNS resolver, an environment).
+NOT_TRAITS = frozenset({"hub_api_token", "base_url", "resolver", "environ"})
 
 
 class DodoSettings(Configurable):
@@ -182,6 +188,20 @@ class DodoSettings(Configurable):
         help="Largest request body dodo's REST API accepts; larger ones get 413.",
     )
 
+    outbound_timeout = Float(
+        10.0,
+        config=True,
+        help="""Seconds each step of a request to an OAuth server or the catalog's servers
+        may take (connecting, sending, each read) during discovery, sign-in and refresh.""",
+    )
+
+    client_metadata_url = Unicode(
+        config=True,
+        help="""Where dodo's OAuth Client ID Metadata Document is served, when not at
+        <public_url><base_url>dodo/oauth/client-metadata.json (https only; empty: derive
+        it from public_url, or use dynamic registration).""",
+    )
+
     upstream_idle_timeout = Float(
         600.0,
         config=True,
@@ -236,30 +256,16 @@ class DodoSettings(Configurable):
     )
 
     def runtime_settings(self) -> RuntimeSettings:
-        """The plain values DodoRuntime needs."""
-        return RuntimeSettings(
-            db_url=self.db_url,
-            key_file=Path(self.key_file),
-            catalog=list(self.catalog),
-            catalog_file=self.catalog_file,
-            default_catalog=self.default_catalog,
-            allow_insecure_loopback=self.allow_insecure_loopback,
-            token_lifetime_days=self.token_lifetime_days,
-            catalog_cache_ttl=self.catalog_cache_ttl,
-            max_request_bytes=self.max_request_bytes,
-            allowed_hosts=list(self.allowed_hosts),
-            public_url=self.public_url,
-            upstream_idle_timeout=self.upstream_idle_timeout,
-            gateway_listing_ttl=self.gateway_listing_ttl,
-            upstream_list_timeout=self.upstream_list_timeout,
-            upstream_call_timeout=self.upstream_call_timeout,
-            hygiene_interval=self.hygiene_interval,
-            hub_api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
-            hub_catalog_url=self.hub_catalog_url,
-            hub_catalog_timeout=self.hub_catalog_timeout,
-            service_token=self.service_token,
-            base_url=self.base_url_for_runtime(),
-        )
+        """The values DodoRuntime needs: every :class:`RuntimeSettings` field named like a
+        trait takes the trait's value (one definition per setting, no copy by hand); the
+        others are found here (:data:`NOT_TRAITS`)."""
+        values = {
+            f.name: getattr(self, f.name) for f in fields(RuntimeSettings) if self.has_trait(f.name)
+        }
+        values["key_file"] = Path(self.key_file)
+        values["hub_api_token"] = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        values["base_url"] = self.base_url_for_runtime()
+        return RuntimeSettings(**values)
 
     def make_runtime(self) -> DodoRuntime:
         resolver = make_resolver(

@@ -320,3 +320,32 @@ def test_config_and_db_url_go_anywhere(env: dict[str, str], tmp_path: Path) -> N
     before = dodo(env, "--config", str(config), "tokens", "list")
     assert before.returncode == 0, before.stderr
     assert other.exists()
+
+
+def test_every_runtime_setting_is_one_trait_or_named_as_not_one() -> None:
+    from dataclasses import fields
+
+    from traitlets.config import Config
+
+    from dodo_jupyter.runtime import RuntimeSettings
+    from dodo_jupyter.settings import NOT_TRAITS, DodoSettings
+
+    names = {f.name for f in fields(RuntimeSettings)}
+    traits = set(DodoSettings.class_trait_names(config=True))
+    assert names - traits == NOT_TRAITS
+    settings = DodoSettings(
+        config=Config(
+            {
+                "DodoSettings": {
+                    "upstream_call_timeout": 7.5,
+                    "outbound_timeout": 2.0,
+                    "allowed_hosts": ["mcp.example.com"],
+                }
+            }
+        )
+    )
+    runtime = settings.runtime_settings()
+    assert (runtime.upstream_call_timeout, runtime.outbound_timeout) == (7.5, 2.0)
+    for name in names - NOT_TRAITS:
+        expected = getattr(settings, name)
+        assert getattr(runtime, name) == (Path(expected) if name == "key_file" else expected)
