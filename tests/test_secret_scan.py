@@ -142,7 +142,12 @@ def test_no_secret_in_the_database_or_the_log(
             assert asyncio.run(gateway_call(gateway, token, "keyed__greet", {"who": "a"}))
             asyncio.run(gateway_call(gateway, token, "demo__add", {"a": 1, "b": 2}))
             created |= stored_secrets(server)
-            expire(server)  # the next call refreshes, rotating the refresh token
+            # Expire the access token while the server is down (a running server keeps
+            # a fresh token in memory), so the next call refreshes it and rotates the
+            # refresh token.
+            server.kill()
+            expire(server)
+            server.start()
             asyncio.run(gateway_call(gateway, token, "demo__add", {"a": 2, "b": 2}))
             created |= stored_secrets(server)
             assert demo.stats.snapshot()["refreshes"] == 1
