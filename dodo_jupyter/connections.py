@@ -299,7 +299,7 @@ class ConnectionService:
         None when that works (the connection needs no auth), else the challenge of the
         ``401``/``403``: a server may leave ``initialize`` open and protect the rest."""
         upstream = Upstream(
-            lambda **kw: self.outbound.client2(hosts, **kw),
+            lambda **kw: self.outbound.client(hosts, **kw),
             row.url,
             {},
             sse_fallback=row.transport == "sse",
@@ -347,7 +347,7 @@ class ConnectionService:
     def upstream(self, row: MCPConnection, headers: dict[str, str]) -> Upstream:
         hosts = list((row.oauth_meta or {}).get("hosts") or [host_of(row.url), *self.allowed_hosts])
         return Upstream(
-            lambda **kw: self.outbound.client2(hosts, **kw),
+            lambda **kw: self.outbound.client(hosts, **kw),
             row.url,
             headers,
             sse_fallback=row.transport == "sse",

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 
 __all__ = ["demo_config", "run_demo"]
 
@@ -49,9 +49,9 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 20.
         if process.poll() is not None:
             raise SystemExit(f"the demo server exited with code {process.returncode}")
         try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
+            if httpx2.get(url, timeout=1.0).status_code == 200:
                 return
-        except httpx.TransportError:
+        except httpx2.TransportError:
             pass
         time.sleep(0.1)
     raise SystemExit(f"the demo server did not answer at {url} within {timeout:.0f} s")

@@ -126,15 +126,17 @@ class HubHygiene:
     async def check(self, expected: Owner) -> tuple[str | None, HubFacts]:
         """(why the owner's secrets must go — the hub refuses the owner or calls them by
         another name — or None; what the hub showed about them)."""
-        import httpx  # hub mode only: local servers never load it for this
+        import httpx2  # hub mode only: local servers never load it for this
+
+        from .net.outbound import trusted_client
 
         try:
-            async with httpx.AsyncClient(timeout=self.timeout, trust_env=False) as client:
+            async with trusted_client(self.timeout) as client:
                 response = await client.get(
                     f"{self.api_url}/user",
                     headers={"Authorization": f"token {self.api_token}"},
                 )
-        except httpx.HTTPError as e:
+        except httpx2.HTTPError as e:
             log.info(
                 "dodo hygiene: the hub could not be asked (%s); trying later", type(e).__name__
             )

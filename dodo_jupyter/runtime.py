@@ -244,7 +244,7 @@ class DodoRuntime:
         return LOCAL_STATUS
 
     def _build_mcp(self) -> None:
-        """Connections and the gateway: they import the MCP SDK, authlib and httpx (tens of
+        """Connections and the gateway: they import the MCP SDK, authlib and httpx2 (tens of
         megabytes), so a server only loads them when someone first uses them."""
         if hasattr(self, "gateway"):
             return

@@ -28,7 +28,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import httpx
 import httpx2
 import mcp_types as types
 from mcp import ClientSession
@@ -92,7 +91,7 @@ class ProbeResult:
 
 
 async def probe(
-    http: httpx.AsyncClient, url: str, headers: dict[str, str] | None = None
+    http: httpx2.AsyncClient, url: str, headers: dict[str, str] | None = None
 ) -> ProbeResult:
     """POST an MCP ``initialize`` and report the status (the body is not read)."""
     request_headers = {
@@ -105,9 +104,9 @@ async def probe(
         async with http.stream("POST", url, json=_INITIALIZE, headers=request_headers) as response:
             challenge = parse_challenge(response.headers.get("WWW-Authenticate"))
             return ProbeResult(response.status_code, challenge)
-    except httpx.TimeoutException:
+    except httpx2.TimeoutException:
         raise UpstreamError("The MCP server did not answer in time.") from None
-    except httpx.HTTPError as e:
+    except httpx2.HTTPError as e:
         raise UpstreamError(f"The MCP server could not be reached ({type(e).__name__}).") from None
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import httpx2
 import pytest
 import pytest_asyncio
@@ -41,13 +40,14 @@ from dodo_jupyter.net.guard import (
     StaticResolver,
     SystemResolver,
     check_url,
+    default_tls,
     get_json,
     guarded_client,
-    guarded_client2,
     pin,
     read_limited,
 )
 from dodo_jupyter.net.policy import parse_target, safe_url
+from dodo_jupyter.net.transport import CONNECT_TO, PooledTransport
 
 # -- pure address rules -------------------------------------------------------------------
 
@@ -582,29 +582,34 @@ async def server() -> AsyncIterator[LoopbackServer]:
     await srv.stop()
 
 
-class Spy(httpx.AsyncBaseTransport):
-    """Records what the guard hands to the real transport, then sends it."""
+@dataclass
+class Sent:
+    """A request as the guard handed it to the pool."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport | None = None) -> None:
-        self.inner = inner or httpx.AsyncHTTPTransport()
-        self.sent: list[httpx.Request] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.sent.append(request)
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+    address: str
+    url: httpx2.URL
+    headers: httpx2.Headers
+    extensions: dict[str, Any]
 
 
-class Loud(httpx.AsyncBaseTransport):
+class Spy(PooledTransport):
+    """dodo's pool, recording what the guard hands it before it sends."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        super().__init__(tls or default_tls())
+        self.sent: list[Sent] = []
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        address = str(request.extensions.get(CONNECT_TO))
+        self.sent.append(
+            Sent(address, request.url, request.headers.copy(), dict(request.extensions))
+        )
+        return await super().handle_async_request(request)
+
+
+class Loud(httpx2.AsyncBaseTransport):
     """Fails the test if the guard ever lets a request through to the network."""
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        pytest.fail(f"the guard let a request through to {request.url}")
-
-
-class Loud2(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         pytest.fail(f"the guard let a request through to {request.url}")
 
@@ -624,7 +629,7 @@ async def test_allowed_request_is_pinned_with_host_header_and_sni(server: Loopba
     assert response.status_code == 200
     assert response.json() == {"host": f"localhost:{server.port}", "path": "/ok"}
     (sent,) = spy.sent
-    assert sent.url.host == "127.0.0.1" and sent.url.port == server.port  # pinned
+    assert sent.address == "127.0.0.1" and sent.url.port == server.port  # pinned
     assert sent.url.query == b"token=abc"
     assert sent.headers["host"] == f"localhost:{server.port}"
     assert sent.extensions["sni_hostname"] == "localhost"
@@ -661,7 +666,7 @@ async def test_a_pin_is_reused_for_a_while_and_a_refusal_is_not(
 ) -> None:
     resolver = CountingResolver(["10.0.0.1"])  # private: refused
     url = f"http://localhost:{server.port}/ok"
-    async with guarded_client2(local_policy(server, resolver=resolver)) as client:
+    async with guarded_client(local_policy(server, resolver=resolver)) as client:
         with pytest.raises(OutboundRefused, match="private"):
             await client.get(url)
         resolver.answers = ["127.0.0.1"]
@@ -689,7 +694,7 @@ async def test_falls_back_to_the_next_judged_address_when_connecting_fails(
     async with guarded_client(local_policy(server, resolver=resolver), inner=spy) as client:
         response = await client.get(f"http://localhost:{server.port}/ok")
     assert response.status_code == 200
-    assert [r.url.host for r in spy.sent] == ["::1", "127.0.0.1"]
+    assert [r.address for r in spy.sent] == ["::1", "127.0.0.1"]
     assert {r.headers["host"] for r in spy.sent} == {f"localhost:{server.port}"}
 
 
@@ -730,9 +735,8 @@ async def test_resolver_answers_are_refused_before_connecting(answers: list[str]
     async with guarded_client(pol, inner=Loud()) as client:
         with pytest.raises(OutboundRefused, match=r"refused: 'mcp\.test' resolves to"):
             await client.get("https://mcp.test/mcp")
-    async with guarded_client2(pol, inner=Loud2()) as client2:
         with pytest.raises(OutboundRefused, match=r"refused: 'mcp\.test' resolves to"):
-            await client2.post("https://mcp.test/mcp", json={"jsonrpc": "2.0"})
+            await client.post("https://mcp.test/mcp", json={"jsonrpc": "2.0"})
 
 
 @pytest.mark.asyncio
@@ -742,7 +746,7 @@ async def test_redirects_are_followed_through_the_guard(server: LoopbackServer) 
     async with guarded_client(local_policy(server), inner=spy) as client:
         response = await client.get(f"{base}/redirect", params={"to": f"{base}/ok"})
     assert response.status_code == 200 and len(response.history) == 1
-    assert [r.url.host for r in spy.sent] == ["127.0.0.1", "127.0.0.1"]
+    assert [r.address for r in spy.sent] == ["127.0.0.1", "127.0.0.1"]
 
 
 @pytest.mark.asyncio
@@ -827,9 +831,8 @@ async def test_connection_failure_is_an_upstream_error() -> None:
 
 
 @pytest.mark.asyncio
-async def test_httpx2_client_is_guarded_the_same_way(server: LoopbackServer) -> None:
-    async with guarded_client2(local_policy(server)) as client:
-        assert isinstance(client._transport, guard.GuardedTransport2)
+async def test_get_json_redirects_and_bounds_through_the_guard(server: LoopbackServer) -> None:
+    async with guarded_client(local_policy(server)) as client:
         response, data = await get_json(
             client, f"http://localhost:{server.port}/ok", max_bytes=1000
         )
@@ -858,7 +861,7 @@ async def _first_chunk_then_close(client: httpx2.AsyncClient, url: str) -> float
 async def test_sse_post_closed_after_its_result_keeps_the_connection(
     server: LoopbackServer,
 ) -> None:
-    async with guarded_client2(local_policy(server)) as client:
+    async with guarded_client(local_policy(server)) as client:
         for _ in range(3):
             await _first_chunk_then_close(client, f"http://localhost:{server.port}/sse")
     assert [r.target for r in server.requests] == ["/sse"] * 3
@@ -870,7 +873,7 @@ async def test_sse_post_that_does_not_end_is_closed_after_the_drain_limit(
     server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(transport, "DRAIN_SECONDS", 0.1)
-    async with guarded_client2(local_policy(server)) as client:
+    async with guarded_client(local_policy(server)) as client:
         waited = await _first_chunk_then_close(client, f"http://localhost:{server.port}/sse-open")
         assert 0.05 < waited < 2
         await _first_chunk_then_close(client, f"http://localhost:{server.port}/sse")
@@ -885,8 +888,6 @@ async def test_clients_ignore_proxy_environment(
         monkeypatch.setenv(name, "http://127.0.0.1:9")  # would fail if it were used
     async with guarded_client(local_policy(server)) as client:
         assert (await client.get(f"http://localhost:{server.port}/ok")).status_code == 200
-    async with guarded_client2(local_policy(server)) as client2:
-        assert (await client2.get(f"http://localhost:{server.port}/ok")).status_code == 200
 
 
 def test_clients_refuse_arguments_that_bypass_the_guard() -> None:
@@ -901,15 +902,12 @@ def test_clients_refuse_arguments_that_bypass_the_guard() -> None:
     for kwargs in arguments:
         with pytest.raises(TypeError, match="SSRF guard"):
             guarded_client(pol, **kwargs)
-        with pytest.raises(TypeError, match="SSRF guard"):
-            guarded_client2(pol, **kwargs)
 
 
 def test_client_timeout_defaults_to_the_policy() -> None:
     pol = make_policy("a.example", timeout=2.5)
     assert guarded_client(pol).timeout.read == 2.5
     assert guarded_client(pol, timeout=None).timeout.read == 2.5  # never unbounded
-    assert guarded_client2(pol, timeout=None).timeout.read == 2.5
     assert guarded_client(pol, timeout=1.0).timeout.read == 1.0
 
 
@@ -967,15 +965,15 @@ async def test_https_pinned_to_loopback_verifies_the_certificate_for_the_name(
     srv, client_context = tls_server
     resolver = StaticResolver({"mcp.test": ["127.0.0.1"], "other.test": ["127.0.0.1"]})
     pol = make_policy("mcp.test", "other.test", loopback=True, resolver=resolver)
-    spy = Spy(httpx.AsyncHTTPTransport(verify=client_context))
+    spy = Spy(client_context)
     async with guarded_client(pol, inner=spy) as client:
         _, data = await get_json(client, f"https://mcp.test:{srv.port}/ok", max_bytes=1000)
     assert data["host"] == f"mcp.test:{srv.port}"
     assert (
-        spy.sent[0].url.host == "127.0.0.1" and spy.sent[0].extensions["sni_hostname"] == "mcp.test"
+        spy.sent[0].address == "127.0.0.1" and spy.sent[0].extensions["sni_hostname"] == "mcp.test"
     )
     # the same address under another name: the certificate does not cover it
-    async with guarded_client(pol, inner=httpx.AsyncHTTPTransport(verify=client_context)) as client:
+    async with guarded_client(pol, inner=PooledTransport(client_context)) as client:
         with pytest.raises(
             UpstreamError,
             match=r"Cannot reach 'https://other\.test:\d+/ok' .*CERTIFICATE_VERIFY_FAILED",

@@ -23,7 +23,7 @@ import pytest
 import pytest_asyncio
 
 from dodo_jupyter.net import transport
-from dodo_jupyter.net.guard import guarded_client2
+from dodo_jupyter.net.guard import guarded_client
 from dodo_jupyter.net.policy import StaticResolver
 from dodo_jupyter.net.transport import MAX_HEAD_BYTES, PooledTransport
 from dodo_jupyter.upstream_rpc import RequestFailed, StreamableTarget, send_request
@@ -74,7 +74,7 @@ async def make_client() -> AsyncIterator[MakeClient]:
             ),
             timeout=kwargs.pop("timeout", 2.0),
         )
-        client = guarded_client2(policy, **kwargs)
+        client = guarded_client(policy, **kwargs)
         made.append(client)
         return client
 

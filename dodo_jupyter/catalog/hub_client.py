@@ -11,7 +11,8 @@ The service URL comes from the deployment (``DodoApp.hub_catalog_url``, usually 
 the hub in ``c.Spawner.environment``), points at the hub's own network (the proxy or
 the hub pod) on purpose, and receives only the server's hub token, which is meant for
 hub services. Like the hub hygiene check (:class:`~dodo_jupyter.owner.HubHygiene`), it
-uses plain httpx with environment proxies ignored, no redirects, and a timeout.
+uses dodo's HTTP stack without the SSRF guard (``net.outbound.trusted_client``): no
+environment proxies, no redirects, and a timeout.
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ class HubCatalogClient:
         params: dict[str, str] | None = None,
         content: bytes | None = None,
     ) -> Any:
-        import httpx  # hub-catalog mode only
+        import httpx2  # hub-catalog mode only
+
+        from ..net.outbound import trusted_client
 
         if not self._token:
             raise HubCatalogUnavailable(
@@ -100,13 +103,11 @@ class HubCatalogClient:
         if content is not None:
             all_headers["Content-Type"] = "application/json"
         try:
-            async with httpx.AsyncClient(
-                timeout=self.timeout, trust_env=False, follow_redirects=False
-            ) as client:
+            async with trusted_client(self.timeout, follow_redirects=False) as client:
                 return await client.request(
                     method, self.url + path, headers=all_headers, params=params, content=content
                 )
-        except httpx.TimeoutException:
+        except httpx2.TimeoutException:
             unsure = ""
             if method != "GET":
                 # The request may have reached it: a slow service can still apply it.
@@ -114,7 +115,7 @@ class HubCatalogClient:
             raise HubCatalogUnavailable(
                 f"{self.name} at {self.url} did not answer within {self.timeout:g} s.{unsure}"
             ) from None
-        except httpx.HTTPError as e:
+        except httpx2.HTTPError as e:
             raise HubCatalogUnavailable(
                 f"{self.name} at {self.url} is unreachable ({type(e).__name__})."
             ) from None

@@ -18,8 +18,6 @@ from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-import httpx
-
 from .discovery import Endpoint, discover
 from .errors import DodoClientError, ToolError, clean_message
 from .results import Tool, ToolResult
@@ -37,9 +35,9 @@ def _short(error: BaseException) -> str:
 
     if isinstance(error, BaseExceptionGroup):
         return "; ".join(dict.fromkeys(_short(e) for e in error.exceptions))
-    if isinstance(error, TimeoutError | httpx2.TimeoutException | httpx.TimeoutException):
+    if isinstance(error, TimeoutError | httpx2.TimeoutException):
         return "no answer in time"
-    if isinstance(error, httpx2.ConnectError | httpx.ConnectError | ConnectionError):
+    if isinstance(error, httpx2.ConnectError | ConnectionError):
         return "the connection was refused"
     if isinstance(error, ValidationError):
         return "its answer did not have the shape MCP requires"
@@ -167,13 +165,15 @@ class AsyncDodoClient:
                 "(no JupyterHub environment, no runtime file of the parent server). Use the "
                 "MCP panel in JupyterLab instead."
             )
+        import httpx2
+
         url = endpoint.server_url + "dodo/api/" + path
         try:
-            async with httpx.AsyncClient(
+            async with httpx2.AsyncClient(
                 headers=endpoint.api_headers, timeout=self.timeout
             ) as http:
                 response = await http.request(method, url, json=body)
-        except httpx.HTTPError as e:
+        except httpx2.HTTPError as e:
             raise DodoClientError(
                 f"The Jupyter server at {endpoint.server_url} cannot be reached "
                 f"({_short(e)}): is it running?"

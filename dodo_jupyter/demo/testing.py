@@ -3,7 +3,7 @@
 ::
 
     with running_demo_server(DemoConfig(port=0, access_token_ttl=1)) as demo:
-        httpx.get(demo.base_url + "/.well-known/oauth-authorization-server")
+        httpx2.get(demo.base_url + "/.well-known/oauth-authorization-server")
         ...
         assert demo.stats.snapshot()["token_exchanges"] == 1
 
@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 import uvicorn
 
 from .provider import DemoOAuthProvider, DemoStats
@@ -114,12 +114,12 @@ def running_demo_server(config: DemoConfig | None = None, **overrides: Any) -> I
     thread.start()
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        with httpx.Client(trust_env=False, timeout=1.0) as client:  # loopback: no proxies
+        with httpx2.Client(trust_env=False, timeout=1.0) as client:  # loopback: no proxies
             while True:
                 try:
                     if client.get(_metadata_url(handle)).status_code == 200:
                         break
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     pass
                 if not thread.is_alive() or time.monotonic() > deadline:
                     raise RuntimeError(f"the demo server at {handle.base_url} did not start")
@@ -143,12 +143,12 @@ async def async_running_demo_server(
     task = asyncio.create_task(uv.serve(sockets=[sock]))
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        async with httpx.AsyncClient(trust_env=False, timeout=1.0) as client:
+        async with httpx2.AsyncClient(trust_env=False, timeout=1.0) as client:
             while True:
                 try:
                     if (await client.get(_metadata_url(handle))).status_code == 200:
                         break
-                except httpx.TransportError:
+                except httpx2.TransportError:
                     pass
                 if task.done() or time.monotonic() > deadline:
                     raise RuntimeError(f"the demo server at {handle.base_url} did not start")

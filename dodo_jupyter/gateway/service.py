@@ -151,7 +151,7 @@ class GatewayService:
             lambda: UpstreamSession(
                 row.id,
                 row.url,
-                lambda **kw: self.connections.outbound.client2(hosts, **kw),
+                lambda **kw: self.connections.outbound.client(hosts, **kw),
                 headers,
                 max_concurrency=self.max_concurrency,
                 tools_ttl=self.tools_ttl,

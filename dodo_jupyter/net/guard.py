@@ -1,7 +1,7 @@
 """The SSRF guard: every outbound HTTP request of dodo_jupyter goes through it.
 
-Use :func:`guarded_client` (httpx) or :func:`guarded_client2` (httpx2, the fork the MCP
-SDK uses) instead of building clients by hand::
+Use :func:`guarded_client` (an ``httpx2`` client, the HTTP client the MCP SDK uses)
+instead of building clients by hand::
 
     policy = OutboundPolicy(allowed_hosts=frozenset({"mcp.example.com"}))
     async with guarded_client(policy) as client:
@@ -29,8 +29,8 @@ same addresses again); a refusal is never remembered.
 Without an explicit ``inner`` transport the guard keeps one connection pool per
 (scheme, host, port): a TLS connection verified for one host name is never reused for
 another name that happens to resolve to the same address. Those pools share one default
-TLS context per httpx flavour (:func:`default_tls`, built at first use), which verifies
-exactly as each transport's own would: loading the CA bundle costs about 20 ms, once
+TLS context (:func:`default_tls`, built at first use), which verifies exactly as httpx2's
+own would: loading the CA bundle costs about 20 ms, once
 per process instead of once per pool (an MCP session opens a pool). The httpx2 pools
 are dodo's own (:class:`~.transport.PooledTransport`), which also keep MCP connections
 alive.
@@ -49,7 +49,6 @@ import ssl
 import time
 from typing import Any
 
-import httpx
 import httpx2
 
 from ..exceptions import OutboundRefused, ResponseTooLarge, UpstreamError
@@ -70,7 +69,6 @@ __all__ = [
     "MAX_PINS",
     "PIN_SECONDS",
     "GuardedTransport",
-    "GuardedTransport2",
     "OutboundPolicy",
     "Pin",
     "PinCache",
@@ -81,7 +79,6 @@ __all__ = [
     "default_tls",
     "get_json",
     "guarded_client",
-    "guarded_client2",
     "pin",
     "read_limited",
 ]
@@ -160,20 +157,14 @@ def _is_loopback(ip: IPAddress) -> bool:
 
 
 @functools.cache
-def default_tls(flavour: str) -> ssl.SSLContext:
-    """The TLS context ``httpx`` or ``httpx2`` builds for ``verify=True`` (certificates
-    and host names verified against the default CA bundle), built once and shared."""
-    if flavour == "httpx2":
-        return httpx2.create_ssl_context()
-    return httpx.create_ssl_context()
+def default_tls() -> ssl.SSLContext:
+    """The TLS context httpx2 builds for ``verify=True`` (certificates and host names
+    verified against the default CA bundle), built once and shared."""
+    return httpx2.create_ssl_context()
 
 
-def _default_inner() -> httpx.AsyncHTTPTransport:
-    return httpx.AsyncHTTPTransport(verify=default_tls("httpx"))
-
-
-def _default_inner2() -> PooledTransport:
-    return PooledTransport(default_tls("httpx2"))
+def _default_inner() -> PooledTransport:
+    return PooledTransport(default_tls())
 
 
 #: How long a transport reuses a URL's pin (its judged addresses), in seconds.
@@ -202,20 +193,27 @@ class PinCache:
         return pinned
 
 
-class _Guard:
-    """The logic both transports share; they differ only in the httpx flavour."""
+class GuardedTransport(httpx2.AsyncBaseTransport):
+    """An httpx2 transport that applies ``policy`` to every request (see the module doc).
+
+    Parameters
+    ----------
+    policy
+        What may be contacted.
+    inner
+        The transport that really sends (tests, custom TLS); the guard owns and closes it.
+        Default: one :class:`~.transport.PooledTransport` per (scheme, host, port).
+    """
 
     def __init__(
-        self, policy: OutboundPolicy, inner: Any, make_inner: Any, connect_error: type[Exception]
+        self, policy: OutboundPolicy, *, inner: httpx2.AsyncBaseTransport | None = None
     ) -> None:
         self.policy = policy
         self._inner = inner
-        self._make_inner = make_inner
-        self._connect_error = connect_error
-        self._pools: dict[tuple[str, str, int], Any] = {}
+        self._pools: dict[tuple[str, str, int], httpx2.AsyncBaseTransport] = {}
         self._pins = PinCache(policy)
 
-    async def _send(self, request: Any) -> Any:
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         pinned = await self._pins.pin(str(request.url))
         target = pinned.target
         transport = self._transport_for(target)
@@ -224,7 +222,7 @@ class _Guard:
                 return await transport.handle_async_request(
                     self._outgoing(request, target, address, transport)
                 )
-            except self._connect_error:
+            except httpx2.ConnectError:
                 # Nothing was sent; the next judged address may answer ("localhost" often
                 # gives ::1 first while a development server listens on 127.0.0.1 only).
                 if i == len(pinned.addresses) - 1:
@@ -232,7 +230,12 @@ class _Guard:
         raise AssertionError("unreachable: pin() returns at least one address")
 
     @staticmethod
-    def _outgoing(request: Any, target: Target, address: IPAddress, transport: Any) -> Any:
+    def _outgoing(
+        request: httpx2.Request,
+        target: Target,
+        address: IPAddress,
+        transport: httpx2.AsyncBaseTransport,
+    ) -> httpx2.Request:
         """``request`` pinned to ``address``: dodo's own pool is told where to connect
         (:data:`~.transport.CONNECT_TO`); another transport gets the address in the URL.
         Either way the ``Host`` header and the TLS name stay the original host."""
@@ -243,7 +246,7 @@ class _Guard:
             return request
         headers = request.headers.copy()
         headers["Host"] = target.host_header
-        return type(request)(
+        return httpx2.Request(
             request.method,
             request.url.copy_with(host=str(address)),
             headers=headers,
@@ -251,61 +254,20 @@ class _Guard:
             extensions={**request.extensions, "sni_hostname": target.host},
         )
 
-    def _transport_for(self, target: Target) -> Any:
+    def _transport_for(self, target: Target) -> httpx2.AsyncBaseTransport:
         if self._inner is not None:
             return self._inner
         key = (target.scheme, target.host, target.port)
         if key not in self._pools:
-            self._pools[key] = self._make_inner()
+            self._pools[key] = _default_inner()
         return self._pools[key]
 
-    async def _close(self) -> None:
+    async def aclose(self) -> None:
         transports = [self._inner, *self._pools.values()]
         self._pools.clear()
         for transport in transports:
             if transport is not None:
                 await transport.aclose()
-
-
-class GuardedTransport(_Guard, httpx.AsyncBaseTransport):
-    """An httpx transport that applies ``policy`` to every request (see the module doc).
-
-    Parameters
-    ----------
-    policy
-        What may be contacted.
-    inner
-        The transport that really sends (tests, custom TLS); the guard owns and closes it.
-        Default: one ``httpx.AsyncHTTPTransport()`` per (scheme, host, port).
-    """
-
-    def __init__(
-        self, policy: OutboundPolicy, *, inner: httpx.AsyncBaseTransport | None = None
-    ) -> None:
-        super().__init__(policy, inner, _default_inner, httpx.ConnectError)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response: httpx.Response = await self._send(request)
-        return response
-
-    async def aclose(self) -> None:
-        await self._close()
-
-
-class GuardedTransport2(_Guard, httpx2.AsyncBaseTransport):
-    """:class:`GuardedTransport` for httpx2 (the MCP SDK's HTTP client)."""
-
-    def __init__(
-        self, policy: OutboundPolicy, *, inner: httpx2.AsyncBaseTransport | None = None
-    ) -> None:
-        super().__init__(policy, inner, _default_inner2, httpx2.ConnectError)
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        response: httpx2.Response = await self._send(request)
-        return response
-
-    async def aclose(self) -> None:
-        await self._close()
 
 
 def _client_kwargs(policy: OutboundPolicy, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -324,13 +286,15 @@ def _client_kwargs(policy: OutboundPolicy, kwargs: dict[str, Any]) -> dict[str, 
 
 
 def guarded_client(
-    policy: OutboundPolicy, *, inner: httpx.AsyncBaseTransport | None = None, **kwargs: Any
-) -> httpx.AsyncClient:
-    """An ``httpx.AsyncClient`` whose every request goes through :class:`GuardedTransport`.
+    policy: OutboundPolicy, *, inner: httpx2.AsyncBaseTransport | None = None, **kwargs: Any
+) -> httpx2.AsyncClient:
+    """An ``httpx2.AsyncClient`` whose every request goes through :class:`GuardedTransport`.
 
     Timeout (``timeout=None`` also means the policy's), redirect following and the
     redirect limit come from ``policy`` unless given; other ``kwargs`` (``headers``,
-    ``auth``, ``base_url``…) go to the client. ``trust_env`` is always False.
+    ``auth``, ``base_url``…) go to the client. ``trust_env`` is always False. Wrapped as
+    ``lambda headers=None, timeout=None, auth=None: guarded_client(policy, headers=headers,
+    timeout=timeout, auth=auth)`` it fits the MCP SDK's ``httpx_client_factory``.
 
     Raises
     ------
@@ -339,17 +303,6 @@ def guarded_client(
     """
     kwargs = _client_kwargs(policy, kwargs)
     transport = GuardedTransport(policy, inner=inner)
-    return httpx.AsyncClient(transport=transport, trust_env=False, **kwargs)
-
-
-def guarded_client2(
-    policy: OutboundPolicy, *, inner: httpx2.AsyncBaseTransport | None = None, **kwargs: Any
-) -> httpx2.AsyncClient:
-    """:func:`guarded_client` for httpx2; fits the MCP SDK's ``httpx_client_factory``
-    when wrapped as ``lambda headers=None, timeout=None, auth=None: guarded_client2(policy,
-    headers=headers, timeout=timeout, auth=auth)``."""
-    kwargs = _client_kwargs(policy, kwargs)
-    transport = GuardedTransport2(policy, inner=inner)
     return httpx2.AsyncClient(transport=transport, trust_env=False, **kwargs)
 
 
@@ -360,7 +313,7 @@ def _shown(response: Any) -> str:
         return "(unknown URL)"
 
 
-async def read_limited(response: httpx.Response | httpx2.Response, max_bytes: int) -> bytes:
+async def read_limited(response: httpx2.Response, max_bytes: int) -> bytes:
     """Read a streamed response body, refusing more than ``max_bytes`` (decoded).
 
     A ``Content-Length`` over the limit is refused before reading anything. Over the
@@ -391,12 +344,6 @@ async def read_limited(response: httpx.Response | httpx2.Response, max_bytes: in
     return bytes(body)
 
 
-_TIMEOUTS = (httpx.TimeoutException, httpx2.TimeoutException)
-_REDIRECTS = (httpx.TooManyRedirects, httpx2.TooManyRedirects)
-_HTTP_ERRORS = (httpx.HTTPError, httpx2.HTTPError, httpx.StreamError, httpx2.StreamError)
-_BAD_URLS = (httpx.InvalidURL, httpx2.InvalidURL)
-
-
 def _short(error: BaseException) -> str:
     """A one-line, bounded description of a transport error (no URL, no body)."""
     text = str(error).splitlines()[0] if str(error) else ""
@@ -405,12 +352,12 @@ def _short(error: BaseException) -> str:
 
 
 async def get_json(
-    client: httpx.AsyncClient | httpx2.AsyncClient,
+    client: httpx2.AsyncClient,
     url: str,
     *,
     max_bytes: int,
     headers: dict[str, str] | None = None,
-) -> tuple[httpx.Response | httpx2.Response, Any]:
+) -> tuple[httpx2.Response, Any]:
     """GET ``url`` and parse its JSON body, read with a size bound.
 
     The response is returned whatever its status (OAuth errors are JSON with a 4xx), so
@@ -430,19 +377,19 @@ async def get_json(
     try:
         async with client.stream("GET", url, headers=headers) as response:
             body = await read_limited(response, max_bytes)
-    except _TIMEOUTS as e:
+    except httpx2.TimeoutException as e:
         seconds = client.timeout.read
         raise UpstreamError(
             f"{where!r} did not answer within {seconds} s ({type(e).__name__}); the server "
             "may be down or overloaded, try again later"
         ) from None
-    except _REDIRECTS:
+    except httpx2.TooManyRedirects:
         raise UpstreamError(
             f"{where!r} redirected more than {client.max_redirects} times; check the URL"
         ) from None
-    except _BAD_URLS as e:
+    except httpx2.InvalidURL as e:
         raise UpstreamError(f"{where!r} is not a usable URL ({_short(e)})") from None
-    except _HTTP_ERRORS as e:
+    except (httpx2.HTTPError, httpx2.StreamError) as e:
         raise UpstreamError(
             f"Cannot reach {where!r} ({_short(e)}); check that the server is up and reachable "
             "from the machine running Jupyter"

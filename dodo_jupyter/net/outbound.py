@@ -6,13 +6,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import httpx2
 
-from .guard import GuardedTransport2, guarded_client, guarded_client2
+from .guard import default_tls, guarded_client
 from .policy import OutboundPolicy
+from .transport import PooledTransport
 
-__all__ = ["Outbound"]
+__all__ = ["Outbound", "trusted_client"]
 
 
 @dataclass(frozen=True)
@@ -29,14 +29,15 @@ class Outbound:
     def for_hosts(self, hosts: Iterable[str]) -> OutboundPolicy:
         return self.policy.with_hosts(*hosts)
 
-    def client(self, hosts: Iterable[str], **kwargs: Any) -> httpx.AsyncClient:
-        """An ``httpx`` client (discovery, registration, probes)."""
+    def client(self, hosts: Iterable[str], **kwargs: Any) -> httpx2.AsyncClient:
+        """A guarded client (discovery, registration, token requests, MCP sessions)."""
         return guarded_client(self.for_hosts(hosts), **kwargs)
 
-    def client2(self, hosts: Iterable[str], **kwargs: Any) -> httpx2.AsyncClient:
-        """An ``httpx2`` client (the MCP SDK's client sessions)."""
-        return guarded_client2(self.for_hosts(hosts), **kwargs)
 
-    def transport(self, hosts: Iterable[str]) -> httpx2.AsyncBaseTransport:
-        """An ``httpx2`` transport (authlib's token, refresh and revocation requests)."""
-        return GuardedTransport2(self.for_hosts(hosts))
+def trusted_client(timeout: float, **kwargs: Any) -> httpx2.AsyncClient:
+    """A client on dodo's HTTP stack without the SSRF guard, for the one service dodo is
+    told to trust by its deployment: the JupyterHub API and the hub catalog service
+    (internal addresses, plain http). Never for a URL a user or a catalog gave."""
+    return httpx2.AsyncClient(
+        transport=PooledTransport(default_tls()), timeout=timeout, trust_env=False, **kwargs
+    )

@@ -15,7 +15,7 @@ Follows the MCP authorization spec (2025-11-25, with the older revisions' fallba
    authorization server; without any metadata the default endpoints ``/authorize``,
    ``/token`` and ``/register`` are used.
 
-Every request goes through the outbound guard (an ``httpx`` client built by
+Every request goes through the outbound guard (an ``httpx2`` client built by
 :func:`dodo_jupyter.net.guard.guarded_client`), with bounded size and time.
 """
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 from mcp.client.auth.utils import (
     build_oauth_authorization_server_metadata_discovery_urls,
     build_protected_resource_metadata_discovery_urls,
@@ -139,7 +139,7 @@ def _short(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-async def fetch_json(client: httpx.AsyncClient, url: str) -> tuple[int, Any]:
+async def fetch_json(client: httpx2.AsyncClient, url: str) -> tuple[int, Any]:
     """GET a JSON document with bounded size; (status, parsed body or None)."""
     try:
         async with client.stream(
@@ -150,9 +150,9 @@ async def fetch_json(client: httpx.AsyncClient, url: str) -> tuple[int, Any]:
             if response.status_code != 200:
                 return response.status_code, None
             body = await read_limited(response, MAX_METADATA_BYTES)
-    except httpx.TimeoutException:
+    except httpx2.TimeoutException:
         raise UpstreamError(f"{_short(url)} did not answer in time.") from None
-    except httpx.HTTPError as e:
+    except httpx2.HTTPError as e:
         raise UpstreamError(f"{_short(url)} could not be reached ({type(e).__name__}).") from None
     try:
         return 200, json.loads(body)
@@ -161,7 +161,7 @@ async def fetch_json(client: httpx.AsyncClient, url: str) -> tuple[int, Any]:
 
 
 async def _resource_metadata(
-    client: httpx.AsyncClient, server_url: str, challenge: Challenge
+    client: httpx2.AsyncClient, server_url: str, challenge: Challenge
 ) -> tuple[ProtectedResourceMetadata, str, str] | None:
     """(metadata, issuer, resource), the strings exactly as published, or None."""
     urls = build_protected_resource_metadata_discovery_urls(challenge.resource_metadata, server_url)
@@ -186,7 +186,7 @@ async def _resource_metadata(
 
 
 async def _auth_server(
-    client: httpx.AsyncClient, issuer: str | None, server_url: str
+    client: httpx2.AsyncClient, issuer: str | None, server_url: str
 ) -> AuthServer:
     expected = issuer or _origin(server_url)
     urls = build_oauth_authorization_server_metadata_discovery_urls(issuer, server_url)
@@ -233,7 +233,7 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-async def discover(client: httpx.AsyncClient, server_url: str, challenge: Challenge) -> Discovery:
+async def discover(client: httpx2.AsyncClient, server_url: str, challenge: Challenge) -> Discovery:
     """Find the authorization server for ``server_url`` (see the module docstring).
 
     Raises

@@ -35,10 +35,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import httpx
 import httpx2
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from mcp.client.auth.utils import union_scopes
 from sqlalchemy import delete
@@ -51,6 +49,7 @@ from ..store.models import MCPConnection, PendingAuth, utcnow
 from .discovery import Challenge, discover
 from .fresh_tokens import FreshTokens
 from .registration import ClientCredentials, ClientRegistry
+from .token_endpoint import OAuthError, request_token, revoke_token
 
 __all__ = ["PENDING_TTL", "REFRESH_LEEWAY", "NeedsAuth", "OAuthEngine"]
 
@@ -249,14 +248,13 @@ class OAuthEngine:
         verifier = self._store.vault.decrypt(pending.code_verifier_enc)
         creds = await self.registry.load(flow, flow.get("policy"))
         kwargs: dict[str, Any] = {
-            "grant_type": "authorization_code",
             "code": code,
             "redirect_uri": flow["redirect_uri"],
             "code_verifier": verifier,
         }
         if flow.get("resource"):
             kwargs["resource"] = flow["resource"]
-        token = await self._token_request(conn_id, creds, flow, "fetch_token", kwargs)
+        token = await self._token_request(conn_id, creds, flow, "authorization_code", kwargs)
         await self._store_tokens(conn_id, token, flow, replace_meta=True)
         return conn_id
 
@@ -329,37 +327,30 @@ class OAuthEngine:
         await self._store_tokens(connection_id, token, meta, replace_meta=False)
         return str(token["access_token"])
 
-    def _oauth_client(self, creds: ClientCredentials, meta: Mapping[str, Any]) -> AsyncOAuth2Client:
-        """authlib's client for the token and revocation endpoints, over the guard."""
-        return AsyncOAuth2Client(
-            client_id=creds.client_id,
-            client_secret=creds.client_secret,
-            token_endpoint_auth_method=creds.auth_method,
-            revocation_endpoint_auth_method=creds.auth_method,
-            transport=self.outbound.transport(list(meta.get("hosts") or [])),
-            timeout=self.outbound.timeout,
-            trust_env=False,
-        )
-
     async def _token_request(
         self,
         connection_id: str,
         creds: ClientCredentials,
         meta: Mapping[str, Any],
-        kind: str,
+        grant_type: str,
         kwargs: dict[str, Any],
     ) -> dict[str, Any]:
+        """The token response to a ``grant_type`` request (``authorization_code`` or
+        ``refresh_token``); a refusal or failure is recorded on the connection."""
         endpoint = meta.get("token_endpoint")
         # client_id in the body as well: RFC 6749 allows it, and some servers (the MCP SDK's
         # among them) look for it there even when the client authenticates with Basic.
         kwargs = {"client_id": creds.client_id, **kwargs}
-        client = self._oauth_client(creds, meta)
         try:
-            async with client:
-                if kind == "fetch_token":
-                    token = await client.fetch_token(endpoint, **kwargs)
-                else:
-                    token = await client.refresh_token(endpoint, **kwargs)
+            async with self.outbound.client(list(meta.get("hosts") or [])) as client:
+                token = await request_token(
+                    client,
+                    creds,
+                    str(endpoint),
+                    grant_type,
+                    kwargs,
+                    max_bytes=self.outbound.policy.max_response_bytes,
+                )
         except OAuthError as e:
             code = str(e.error or "")
             detail = f"{_safe(code, 80)}" + (f": {_safe(e.description)}" if e.description else "")
@@ -383,12 +374,12 @@ class OAuthEngine:
             raise UpstreamError(message) from None
         except DodoError:
             raise
-        except (httpx2.HTTPError, httpx.HTTPError) as e:
+        except httpx2.HTTPError as e:
             message = (
                 f"The authorization server's token endpoint could not be reached "
                 f"({type(e).__name__}); dodo keeps the stored sign-in and retries later."
             )
-            if kind == "fetch_token":
+            if grant_type == "authorization_code":
                 await self._set_state(connection_id, "error", message)
             raise UpstreamError(message) from None
         except ValueError:
@@ -473,21 +464,15 @@ class OAuthEngine:
         except DodoError as e:
             log.warning("dodo: cannot revoke tokens of connection %s: %s", row.id, e.message)
             return False
-        client = self._oauth_client(creds, meta)
         confirmed = True
-        async with client:
+        async with self.outbound.client(list(meta.get("hosts") or [])) as client:
             for hint in ("refresh_token", "access_token"):
                 if not tokens.get(hint):
                     continue
                 try:
-                    response = await client.revoke_token(
-                        endpoint,
-                        token=tokens[hint],
-                        token_type_hint=hint,
-                        body=urlencode({"client_id": creds.client_id}),
-                    )
-                    confirmed = confirmed and response.status_code == 200
-                except (httpx2.HTTPError, OAuthError, DodoError) as e:
+                    revoked = await revoke_token(client, creds, endpoint, tokens[hint], hint)
+                    confirmed = confirmed and revoked
+                except (httpx2.HTTPError, DodoError) as e:
                     log.warning("dodo: revocation at %s failed: %s", endpoint, type(e).__name__)
                     confirmed = False
         return confirmed

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -138,7 +138,7 @@ class ClientRegistry:
 
     async def obtain(
         self,
-        http: httpx.AsyncClient,
+        http: httpx2.AsyncClient,
         *,
         username: str,
         auth_server: AuthServer,
@@ -167,7 +167,7 @@ class ClientRegistry:
 
     async def _register(
         self,
-        http: httpx.AsyncClient,
+        http: httpx2.AsyncClient,
         username: str,
         auth_server: AuthServer,
         redirect_uri: str,
@@ -195,7 +195,7 @@ class ClientRegistry:
             async with http.stream("POST", endpoint, json=body) as response:
                 payload = await read_limited(response, _MAX_REGISTRATION_BYTES)
                 status = response.status_code
-        except httpx.HTTPError as e:
+        except httpx2.HTTPError as e:
             raise UpstreamError(
                 f"Client registration failed: the authorization server could not be reached "
                 f"({type(e).__name__})."
