@@ -15,7 +15,7 @@ stateless), three clients are opened (direct, gateway, proxy), each lists its to
 makes ``--warmup`` calls, then ``--n`` (default 500) sequential ``tools/call`` of ``echo``
 are timed per target, interleaved in blocks of ``--block`` calls whose order rotates, so
 all three see the same machine conditions. The upstream leg of the gateway is always a
-2025-11-25 session (``dodo_jupyter.gateway.pool``), whatever the client speaks.
+2025-11-25 session (``dodo_jupyter.gateway.upstream_sessions``), whatever the client speaks.
 
 Printed per version (keys suffixed ``_2025_11_25`` / ``_2026_07_28``, and the 2026-07-28
 figures again without suffix): ``direct_p50_ms``, ``gateway_p50_ms``, ``fastmcp_p50_ms``,

@@ -249,8 +249,8 @@ class DodoRuntime:
         if hasattr(self, "gateway"):
             return
         from .connections import ConnectionService
-        from .gateway.pool import UpstreamPool
         from .gateway.service import GatewayService
+        from .gateway.upstream_sessions import UpstreamSessions
         from .net.outbound import Outbound
         from .net.policy import OutboundPolicy
         from .oauth.flow import OAuthEngine
@@ -278,7 +278,7 @@ class DodoRuntime:
         gateway = GatewayService(
             self.store,
             connections,
-            UpstreamPool(idle_timeout=settings.upstream_idle_timeout),
+            UpstreamSessions(idle_timeout=settings.upstream_idle_timeout),
             listing_ttl=settings.gateway_listing_ttl,
             server_timeout=settings.upstream_list_timeout,
             call_timeout=settings.upstream_call_timeout,

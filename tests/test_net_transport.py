@@ -26,7 +26,7 @@ from dodo_jupyter.net import transport
 from dodo_jupyter.net.guard import guarded_client
 from dodo_jupyter.net.policy import StaticResolver
 from dodo_jupyter.net.transport import MAX_HEAD_BYTES, PooledTransport
-from dodo_jupyter.upstream_rpc import RequestFailed, StreamableTarget, send_request
+from dodo_jupyter.upstream.wire import RequestFailed, StreamableTarget, send_request
 
 from .scripted_server import (
     Peer,
@@ -490,7 +490,7 @@ async def test_a_truncated_event_stream_is_a_request_failure(
 async def test_an_oversized_event_is_refused(
     serve: Serve, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dodo_jupyter.upstream_rpc as rpc
+    import dodo_jupyter.upstream.wire as rpc
 
     monkeypatch.setattr(rpc, "MAX_EVENT_BYTES", 1024)
     big = b"event: message\ndata: " + b"x" * 4096 + b"\n\n"

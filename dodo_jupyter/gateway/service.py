@@ -34,7 +34,7 @@ from ..upstream import UpstreamSession
 from .host import LOOP_ERROR, current_caller, outbound_meta
 from .listing import ListingCache
 from .naming import aggregate_names
-from .pool import UpstreamPool
+from .upstream_sessions import UpstreamSessions
 
 __all__ = ["GatewayService", "Route"]
 
@@ -103,7 +103,7 @@ class GatewayService:
         self,
         store: Store,
         connections: ConnectionService,
-        pool: UpstreamPool,
+        pool: UpstreamSessions,
         *,
         server_timeout: float = 10.0,
         call_timeout: float = 120.0,

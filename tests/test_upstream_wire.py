@@ -1,4 +1,4 @@
-"""The gateway's fast path for ``tools/call`` (:mod:`dodo_jupyter.upstream_rpc`) against
+"""dodo's MCP client (:mod:`dodo_jupyter.upstream.wire` under an UpstreamSession) against
 real MCP SDK servers: SSE and JSON answers, notifications on the call's stream, server
 requests during a call, resumption after the server closed the stream, cancellation."""
 
@@ -19,7 +19,7 @@ from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
 from mcp.shared.exceptions import MCPError
 
 from dodo_jupyter.upstream import UpstreamSession
-from dodo_jupyter.upstream_rpc import send_request
+from dodo_jupyter.upstream.wire import send_request
 
 from .mcp_peers import RunningServer, running_mcp_server
 
@@ -75,6 +75,12 @@ def upstream_server(seen: Upstream) -> MCPServer:
             types.ToolListChangedNotification(), related_request_id=ctx.request_id
         )
         return "changed"
+
+    @mcp.tool()
+    async def change_tools_later(ctx: Context) -> str:
+        """Announce a changed tool list outside this call (on the session's GET stream)."""
+        await ctx.session.send_notification(types.ToolListChangedNotification())
+        return "announced"
 
     @mcp.tool()
     async def ping_caller(ctx: Context) -> str:
@@ -169,6 +175,20 @@ async def test_list_changed_on_the_calls_stream_drops_the_cached_tools(
         assert session.tools_stamp() is None
 
 
+async def test_list_changed_on_the_sessions_get_stream_drops_the_cached_tools(
+    sse_server: tuple[RunningServer, Upstream],
+) -> None:
+    server, _ = sse_server
+    async with session_to(server.url) as session:
+        await session.list_tools()
+        assert text(await session.call_tool("change_tools_later", {})) == "announced"
+        for _ in range(100):  # the notification comes on another stream: wait for it
+            if session.tools_stamp() is None:
+                break
+            await asyncio.sleep(0.02)
+        assert session.tools_stamp() is None
+
+
 async def test_a_ping_during_a_call_is_answered(sse_server: tuple[RunningServer, Upstream]) -> None:
     server, _ = sse_server
     async with session_to(server.url) as session:
@@ -221,7 +241,7 @@ async def test_jsonrpc_errors_are_raised_with_their_message(
 ) -> None:
     server, _ = sse_server
     async with session_to(server.url) as session:
-        await session.session()  # initialized: the fast path has its target
+        await session._ensure_open()  # initialized: the session has its target
         assert session._client is not None and session._target is not None
 
         async def ignore(message: dict[str, Any]) -> None:

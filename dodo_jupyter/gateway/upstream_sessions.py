@@ -1,6 +1,6 @@
-"""The upstream pool: one persistent :class:`~dodo_jupyter.upstream.UpstreamSession`
-per connected server, shared by every caller; idle sessions are closed by
-:meth:`UpstreamPool.reap`."""
+"""The gateway's upstream sessions: one persistent
+:class:`~dodo_jupyter.upstream.UpstreamSession` per connected server, shared by every
+caller; idle sessions are closed by :meth:`UpstreamSessions.reap`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 from ..upstream import UpstreamSession
 
-__all__ = ["UpstreamPool"]
+__all__ = ["UpstreamSessions"]
 
 
-class UpstreamPool:
+class UpstreamSessions:
     """Upstream sessions by connection id, shared by every caller of one server."""
 
     def __init__(self, *, idle_timeout: float = 600.0) -> None:

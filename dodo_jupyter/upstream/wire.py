@@ -1,29 +1,30 @@
-"""One MCP request over an established streamable-HTTP session, without the SDK's
-session machinery: the gateway's fast path for ``tools/call`` and ``tools/list``.
+"""MCP over streamable HTTP (2025-11-25), the client side, on dodo's one HTTP stack: every
+message dodo exchanges with an upstream session goes through this module.
 
 The MCP SDK's ``ClientSession`` routes every request through a writer task, a task per
-POST, memory streams and a receive loop; measured on loopback that doubles the client
-side's CPU per call (``bench/gateway_overhead.py``). Once the SDK has opened and
-initialized a session (:class:`~dodo_jupyter.upstream.UpstreamSession`), a request needs
-only what :func:`send_request` does, per the 2025-11-25 streamable HTTP transport:
+POST, memory streams and a receive loop; measured on loopback it costs about twice the
+client CPU per call of this module (1.4 ms against 0.7 ms, ``bench/gateway_overhead.py``
+and a client-only loop), so dodo speaks the transport itself, entirely:
 
-* POST the JSON-RPC request with the session id and the negotiated protocol version,
-  through the session's guarded httpx2 client (whose auth flow refreshes the token once
-  after a 401);
-* read the answer as JSON or as an SSE stream (httpx2's event parser, events bounded
-  by :data:`MAX_EVENT_BYTES`); notifications on the stream
-  (progress, ``tools/list_changed``) go to ``on_notification``; a server request on it
-  (``ping``) is answered, anything else is refused with "method not found" (dodo
-  declares no client capabilities);
-* a stream that ends early after an event id is resumed with ``GET`` and
-  ``Last-Event-ID`` (after the server's ``retry`` delay), at most twice, as the SDK does;
-* when the caller gives up (cancelled, timed out) the server is sent
-  ``notifications/cancelled``, best effort.
+* :func:`initialize` opens a session (``initialize``, the session id from the answer's
+  header, the negotiated version checked, ``notifications/initialized``);
+* :func:`send_request` POSTs one request with the session id and version through the
+  session's guarded httpx2 client (whose auth flow refreshes the token once after a
+  401) and reads the answer as JSON or as an event stream (httpx2's ``EventSource``,
+  events bounded by :data:`MAX_EVENT_BYTES`); notifications on the stream (progress,
+  ``tools/list_changed``) go to ``on_notification``; a server request on it is answered
+  (:func:`answer_server_request`); a stream that ends early after an event id is
+  resumed with ``GET`` and ``Last-Event-ID`` (after the server's ``retry`` delay), at
+  most twice; a caller that gives up makes it send ``notifications/cancelled``;
+* :func:`listen` reads the session's ``GET`` stream (what the server sends outside a
+  request), resuming it when it breaks;
+* :func:`close` ends the session (``DELETE``).
 
-Errors: :class:`SessionLost` for a 404 on a session (the server forgot it; reopen),
-:class:`~mcp.shared.exceptions.MCPError` for a JSON-RPC error, :class:`RequestFailed`
-for any other failed exchange (with the HTTP status when there was one, and whether the
-request was never sent).
+dodo declares no client capabilities: a server request other than ``ping`` is answered
+with "method not found". Errors: :class:`SessionLost` for a 404 on a session (the server
+forgot it; reopen), :class:`~mcp.shared.exceptions.MCPError` for a JSON-RPC error,
+:class:`RequestFailed` for any other failed exchange (with the HTTP status when there
+was one, and whether the request was never sent).
 """
 
 from __future__ import annotations
@@ -40,8 +41,19 @@ from typing import Any
 
 import httpx2
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
-__all__ = ["RequestFailed", "SessionLost", "StreamableTarget", "send_request"]
+__all__ = [
+    "PROTOCOL_VERSION",
+    "RequestFailed",
+    "SessionLost",
+    "StreamableTarget",
+    "answer_server_request",
+    "close",
+    "initialize",
+    "listen",
+    "send_request",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +67,13 @@ DEFAULT_RETRY_MS = 1000
 STREAM_END_SECONDS = 0.5
 #: Largest SSE event accepted (bytes, as the SDK's default).
 MAX_EVENT_BYTES = 1024 * 1024
+
+#: The protocol version dodo asks for; the server may answer with another it speaks.
+PROTOCOL_VERSION = "2025-11-25"
+#: How long the session's GET stream may stay silent before it is opened again.
+LISTEN_IDLE_SECONDS = 300.0
+#: Longest wait between attempts to open the GET stream again.
+LISTEN_BACKOFF_MAX = 60.0
 
 _METHOD_NOT_FOUND = -32601
 _ids = itertools.count(1)
@@ -77,7 +96,8 @@ class RequestFailed(Exception):
 
 @dataclass(frozen=True)
 class StreamableTarget:
-    """What the SDK negotiated for a session: where, which session, which version."""
+    """An open session: where, which session id, which negotiated version (empty before
+    ``initialize`` answered)."""
 
     url: str
     session_id: str | None
@@ -89,7 +109,9 @@ class StreamableTarget:
         return httpx2.URL(self.url)
 
     def headers(self, accept: str = "application/json, text/event-stream") -> dict[str, str]:
-        headers = {"Accept": accept, "MCP-Protocol-Version": self.protocol_version}
+        headers = {"Accept": accept}
+        if self.protocol_version:
+            headers["MCP-Protocol-Version"] = self.protocol_version
         if self.session_id is not None:
             headers["Mcp-Session-Id"] = self.session_id
         return headers
@@ -109,6 +131,141 @@ async def send_request(
     With ``progress`` the request asks for progress notifications (its progress token is
     its request id); they reach ``on_notification`` with the other notifications.
     """
+    result, _ = await _request(client, target, method, params, on_notification, progress)
+    return result
+
+
+async def initialize(client: httpx2.AsyncClient, url: str, client_version: str) -> StreamableTarget:
+    """Open a session at ``url``: the target its requests go to. A 404 or 405 answer
+    (a server without streamable HTTP) is a :class:`RequestFailed` with that status."""
+    params = {
+        "protocolVersion": PROTOCOL_VERSION,
+        "capabilities": {},
+        "clientInfo": {"name": "dodo-jupyter", "version": client_version},
+    }
+    unopened = StreamableTarget(url, None, "")
+    result, exchange = await _request(
+        client, unopened, "initialize", params, _ignore_notification, False
+    )
+    version = result.get("protocolVersion")
+    if version not in HANDSHAKE_PROTOCOL_VERSIONS:
+        raise RequestFailed(
+            f"The MCP server answered with protocol version {str(version)[:40]!r}, which "
+            "dodo does not speak."
+        )
+    target = StreamableTarget(url, exchange.session_id, str(version))
+    await _post(client, target, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+    return target
+
+
+async def close(client: httpx2.AsyncClient, target: StreamableTarget) -> None:
+    """End the session at the server (``DELETE``; a server that does not allow it, or is
+    gone, is fine)."""
+    if target.session_id is None:
+        return
+    with contextlib.suppress(httpx2.HTTPError):
+        response = await client.delete(target.http_url, headers=target.headers())
+        await response.aclose()
+
+
+async def listen(
+    client: httpx2.AsyncClient,
+    target: StreamableTarget,
+    on_notification: OnNotification,
+    opened: asyncio.Event | None = None,
+) -> None:
+    """Read what the server sends outside a request on the session's ``GET`` stream,
+    until cancelled: notifications go to ``on_notification``, server requests are
+    answered. A stream that breaks or ends is opened again (resumed after its last event
+    id), after the server's ``retry`` delay or a backoff of up to
+    :data:`LISTEN_BACKOFF_MAX` seconds; returns when the server offers no stream (405)
+    or no longer knows the session (404). ``opened`` is set once the first attempt was
+    answered (or failed): a server sends nothing on a stream that is not open yet."""
+    last_event_id: str | None = None
+    wait = DEFAULT_RETRY_MS / 1000.0
+    timeout = httpx2.Timeout(client.timeout.connect, read=LISTEN_IDLE_SECONDS)
+    while True:
+        headers = target.headers(accept="text/event-stream")
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        try:
+            async with client.stream(
+                "GET", target.http_url, headers=headers, timeout=timeout
+            ) as response:
+                if opened is not None:
+                    opened.set()
+                if response.status_code in (404, 405):
+                    return
+                if response.status_code == 200:
+                    async for event in httpx2.EventSource(response, max_event_size=MAX_EVENT_BYTES):
+                        wait = DEFAULT_RETRY_MS / 1000.0  # the stream works: no backoff
+                        if event.id:
+                            last_event_id = event.id
+                        if event.retry is not None:
+                            wait = event.retry / 1000.0
+                        if event.event == "message" and event.data:
+                            await _on_server_message(client, target, event.data, on_notification)
+        except (httpx2.HTTPError, ValueError) as e:
+            log.debug("dodo: an upstream GET stream ended: %s", type(e).__name__)
+        finally:
+            if opened is not None:
+                opened.set()
+        await asyncio.sleep(wait)
+        wait = min(wait * 2, LISTEN_BACKOFF_MAX)
+
+
+async def _on_server_message(
+    client: httpx2.AsyncClient, target: StreamableTarget, data: str, on_notification: OnNotification
+) -> None:
+    message = json.loads(data)
+    if isinstance(message, dict) and isinstance(message.get("method"), str):
+        if "id" in message:
+            await answer_server_request(client, target, message)
+        else:
+            await on_notification(message)
+
+
+async def answer_server_request(
+    client: httpx2.AsyncClient, target: StreamableTarget, message: dict[str, Any]
+) -> None:
+    """Answer a request the server sent: ``ping``, or "method not found" (dodo declares
+    no client capabilities)."""
+    if message["method"] == "ping":
+        reply: dict[str, Any] = {"jsonrpc": "2.0", "id": message["id"], "result": {}}
+    else:
+        reply = {
+            "jsonrpc": "2.0",
+            "id": message["id"],
+            "error": {"code": _METHOD_NOT_FOUND, "message": "Method not found"},
+        }
+    await _post(client, target, reply)
+
+
+async def _post(
+    client: httpx2.AsyncClient, target: StreamableTarget, message: dict[str, Any]
+) -> None:
+    """POST a notification or a reply (the server answers 202 without a body)."""
+    headers = target.headers()
+    headers["Content-Type"] = "application/json"
+    body = json.dumps(message, separators=(",", ":")).encode()
+    response = await client.post(target.http_url, content=body, headers=headers)
+    await response.aclose()
+    if response.status_code == 404 and target.session_id is not None:
+        raise SessionLost("The MCP server no longer knows this session (HTTP 404).")
+
+
+async def _ignore_notification(message: dict[str, Any]) -> None:
+    return None
+
+
+async def _request(
+    client: httpx2.AsyncClient,
+    target: StreamableTarget,
+    method: str,
+    params: dict[str, Any],
+    on_notification: OnNotification,
+    progress: bool,
+) -> tuple[dict[str, Any], _Exchange]:
     request_id = f"dodo-{next(_ids)}"
     if progress:
         meta = dict(params.get("_meta") or {})
@@ -150,7 +307,7 @@ async def send_request(
     result = answer.get("result")
     if not isinstance(result, dict):
         raise RequestFailed("The MCP server answered without a result.")
-    return result
+    return result, exchange
 
 
 class _Exchange:
@@ -169,9 +326,12 @@ class _Exchange:
         self._on_notification = on_notification
         self.last_event_id: str | None = None
         self.retry_ms = DEFAULT_RETRY_MS
+        #: The session id the server gave in its answer (to ``initialize``).
+        self.session_id: str | None = None
 
     async def read(self, response: httpx2.Response) -> dict[str, Any] | None:
         status = response.status_code
+        self.session_id = self.session_id or response.headers.get("mcp-session-id")
         if status == 404 and self._target.session_id is not None:
             raise SessionLost("The MCP server no longer knows this session (HTTP 404).")
         if status >= 400:
@@ -241,7 +401,7 @@ class _Exchange:
         answer = self._answer(message)
         if answer is None and isinstance(message, dict) and isinstance(message.get("method"), str):
             if "id" in message:
-                await self._answer_server_request(message)
+                await answer_server_request(self._client, self._target, message)
             else:
                 await self._on_notification(message)
         return answer
@@ -253,24 +413,6 @@ class _Exchange:
         async with self._client.stream("GET", self._target.http_url, headers=headers) as response:
             return await self.read(response)
 
-    async def _answer_server_request(self, message: dict[str, Any]) -> None:
-        if message["method"] == "ping":
-            reply: dict[str, Any] = {"jsonrpc": "2.0", "id": message["id"], "result": {}}
-        else:
-            reply = {
-                "jsonrpc": "2.0",
-                "id": message["id"],
-                "error": {"code": _METHOD_NOT_FOUND, "message": "Method not found"},
-            }
-        await self._post(reply)
-
-    async def _post(self, message: dict[str, Any]) -> None:
-        headers = self._target.headers()
-        headers["Content-Type"] = "application/json"
-        body = json.dumps(message, separators=(",", ":")).encode()
-        response = await self._client.post(self._target.http_url, content=body, headers=headers)
-        await response.aclose()
-
     def cancel_upstream(self) -> None:
         """Tell the server the caller gave up (best effort, in the background)."""
         notice = {
@@ -281,7 +423,7 @@ class _Exchange:
 
         async def send() -> None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._post(notice), 5)
+                await asyncio.wait_for(_post(self._client, self._target, notice), 5)
 
         task = asyncio.get_running_loop().create_task(send())
         _background.add(task)

@@ -1,0 +1,413 @@
+"""One MCP client per upstream server (:class:`UpstreamSession`), and short sessions for
+single operations (:class:`Upstream`).
+
+An :class:`UpstreamSession` opens its session on first use (:func:`.wire.initialize`),
+keeps it for any number of concurrent calls (bounded by a semaphore), reads the server's
+``GET`` stream in the background (:func:`.wire.listen`: ``tools/list_changed`` outside a
+call), and ends it when closed (``DELETE``). Requests carry fresh credentials through
+:class:`~.auth.ConnectionAuth`; a ``401``/``403`` that stands becomes
+:class:`~.auth.AuthRejected`. A session the server forgot (404) is opened again at once;
+one that fails to open is retried after an exponential backoff. The tool list is cached
+and dropped on ``notifications/tools/list_changed`` or when older than the TTL. Servers
+whose catalog entry says ``transport: sse`` use the deprecated HTTP+SSE transport
+(:mod:`.legacy_sse`) when streamable HTTP answers 404 or 405; no other server does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx2
+import mcp_types as types
+
+from .._version import __version__
+from ..exceptions import DodoError, UpstreamError, describe_error
+from . import wire
+from .auth import AuthRejected, ConnectionAuth, Headers
+from .legacy_sse import LegacySSESession, looks_lost
+
+__all__ = ["Upstream", "UpstreamSession"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: Longest wait for the GET stream when a session opens (it is read in any case).
+LISTEN_OPEN_SECONDS = 5.0
+ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+
+
+class UpstreamSession:
+    """A persistent MCP session to one server (see the module docstring).
+
+    Parameters
+    ----------
+    key:
+        The connection id.
+    url:
+        The server's MCP endpoint.
+    make_client:
+        Builds the guarded ``httpx2.AsyncClient`` (keyword arguments pass through).
+    headers:
+        ``await headers(stale_token)`` gives the request headers.
+    max_concurrency:
+        Calls in flight at once.
+    tools_ttl:
+        Seconds a tool list is trusted without a change notification.
+    timeout:
+        Seconds opening the session, and each request, may take.
+    sse_fallback:
+        Fall back to the HTTP+SSE transport when streamable HTTP gets 404/405 (only for
+        catalog entries whose transport is ``sse``).
+    listen:
+        Read the server's GET stream while the session is open (not for short sessions).
+    """
+
+    def __init__(
+        self,
+        key: str,
+        url: str,
+        make_client: Callable[..., httpx2.AsyncClient],
+        headers: Headers,
+        *,
+        max_concurrency: int = 8,
+        tools_ttl: float = 300.0,
+        timeout: float = 30.0,
+        sse_fallback: bool = False,
+        listen: bool = True,
+    ) -> None:
+        self.key = key
+        self.url = url
+        self._listen = listen
+        self._make_client = make_client
+        self._headers = headers
+        self._limit = asyncio.Semaphore(max_concurrency)
+        self._tools_ttl = tools_ttl
+        self._timeout = timeout
+        self._lock = asyncio.Lock()
+        self._auth = ConnectionAuth(headers)
+        #: The open streamable-HTTP session: its client, target and GET-stream reader.
+        self._client: httpx2.AsyncClient | None = None
+        self._target: wire.StreamableTarget | None = None
+        self._listener: asyncio.Task[None] | None = None
+        #: The open HTTP+SSE session, for a server that needs it.
+        self._legacy: LegacySSESession | None = None
+        self._tools: list[types.Tool] | None = None
+        self._tools_at = 0.0
+        self._tools_serial = 0
+        self.failures = 0
+        self._retry_at = 0.0
+        self.last_used = time.monotonic()
+        self.last_error: str | None = None
+        #: Whether this server may fall back to HTTP+SSE (its catalog transport is "sse").
+        self.sse_fallback = sse_fallback
+        self._use_sse = False
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _is_open(self) -> bool:
+        if self._legacy is not None:
+            return self._legacy.alive()
+        return self._target is not None
+
+    async def _ensure_open(self) -> None:
+        """Open the session when it is not (after the backoff of earlier failures)."""
+        self.last_used = time.monotonic()
+        if self._is_open():
+            return
+        async with self._lock:
+            if self._is_open():
+                return
+            wait = self._retry_at - time.monotonic()
+            if wait > 0:
+                raise UpstreamError(
+                    f"The MCP server is unavailable ({self.last_error}); retrying in {wait:.0f} s."
+                )
+            await self._open_locked()
+
+    async def _open_locked(self) -> None:
+        await self._shutdown()
+        self._auth = ConnectionAuth(self._headers)
+        try:
+            if self._use_sse:
+                await self._open_legacy()
+            else:
+                await self._open_streamable()
+        except BaseException as e:
+            await self._shutdown()
+            status = e.status if isinstance(e, wire.RequestFailed) else None
+            if self.sse_fallback and not self._use_sse and status in (404, 405):
+                log.info("dodo: %s does not speak streamable HTTP; using HTTP+SSE", self.key)
+                self._use_sse = True
+                return await self._open_locked()
+            if not isinstance(e, Exception):
+                raise
+            self._failed(e)
+            self._raise_rejection()
+            if isinstance(e, DodoError):  # e.g. NeedsAuth from the token hook
+                raise
+            raise UpstreamError(f"Cannot open an MCP session: {describe_error(e)}") from None
+        self.failures = 0
+        self.last_error = None
+
+    async def _open_streamable(self) -> None:
+        client = self._client = self._make_client(auth=self._auth)
+        try:
+            async with asyncio.timeout(self._timeout):
+                target = await wire.initialize(client, self.url, __version__)
+        except TimeoutError:
+            raise UpstreamError(
+                f"The MCP server did not answer initialize within {self._timeout:.0f} s."
+            ) from None
+        self._target = target
+        if self._listen:
+            # The session is ready once its GET stream is open: what the server sends
+            # there before that is lost (it has nowhere to send it).
+            opened = asyncio.Event()
+            self._listener = asyncio.create_task(
+                wire.listen(client, target, self._notified(None), opened),
+                name=f"dodo-listen-{self.key}",
+            )
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(self._timeout, LISTEN_OPEN_SECONDS)):
+                    await opened.wait()
+
+    async def _open_legacy(self) -> None:
+        legacy = self._legacy = LegacySSESession(
+            self.key, self.url, self._make_client, self._auth, self._timeout, self._drop_tools
+        )
+        await legacy.open()
+
+    def _raise_rejection(self) -> None:
+        if self._auth.rejected is not None:
+            status, challenge = self._auth.rejected
+            raise AuthRejected(status, challenge)
+
+    def _failed(self, error: BaseException) -> None:
+        self.failures += 1
+        self.last_error = describe_error(error)
+        self._retry_at = time.monotonic() + min(60.0, 0.5 * 2 ** (self.failures - 1))
+
+    async def _shutdown(self) -> None:
+        """End the open session, if any (its GET stream, ``DELETE``, its connections)."""
+        self._tools = None
+        listener, self._listener = self._listener, None
+        client, self._client = self._client, None
+        target, self._target = self._target, None
+        legacy, self._legacy = self._legacy, None
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(BaseException):
+                await listener
+        if client is not None:
+            if target is not None:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(5):
+                        await wire.close(client, target)
+            await client.aclose()
+        if legacy is not None:
+            await legacy.close()
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._shutdown()
+
+    # -- use ----------------------------------------------------------------------------
+
+    async def _with_session(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run ``work`` on the open session; when the session was lost, open it again and
+        run ``work`` once more."""
+        for attempt in (1, 2):
+            await self._ensure_open()
+            self._auth.rejected = None
+            try:
+                async with self._limit:
+                    return await work()
+            except DodoError:
+                raise
+            except Exception as e:
+                self._raise_rejection()
+                if attempt == 2 or not self._lost(e):
+                    if isinstance(e, wire.RequestFailed) and e.status is None:
+                        # The connection broke: open a new session on the next use.
+                        async with self._lock:
+                            await self._shutdown()
+                    raise UpstreamError(f"The MCP server failed: {describe_error(e)}") from None
+                log.info(
+                    "dodo: upstream session %s lost (%s); reconnecting", self.key, describe_error(e)
+                )
+                async with self._lock:
+                    await self._shutdown()
+        raise AssertionError("unreachable")
+
+    def _lost(self, error: Exception) -> bool:
+        if self._legacy is not None:
+            return looks_lost(error, self._legacy)
+        unsent = isinstance(error, wire.RequestFailed) and error.unsent
+        return isinstance(error, wire.SessionLost) or unsent
+
+    async def list_tools(self, meta: dict[str, Any] | None = None) -> list[types.Tool]:
+        """The server's tools, from cache when fresh; ``meta`` goes with the requests."""
+        if self._tools is not None and time.monotonic() - self._tools_at < self._tools_ttl:
+            return self._tools
+
+        async def work() -> list[types.Tool]:
+            tools: list[types.Tool] = []
+            cursor: str | None = None
+            for _ in range(100):
+                params: dict[str, Any] = {"cursor": cursor} if cursor else {}
+                if meta:
+                    params["_meta"] = meta
+                result = types.ListToolsResult.model_validate(
+                    await self._request("tools/list", params)
+                )
+                tools.extend(result.tools)
+                cursor = result.next_cursor
+                if not cursor:
+                    break
+            return tools
+
+        tools = await self._with_session(work)
+        self._tools, self._tools_at = tools, time.monotonic()
+        self._tools_serial += 1
+        return tools
+
+    def tools_stamp(self) -> int | None:
+        """Which fetch the cached tool list came from, while it is fresh; None once it was
+        dropped (``tools/list_changed``, a reconnect) or is older than the TTL. Equal
+        stamps mean the same list: the gateway's listing cache compares them."""
+        if self._tools is None or time.monotonic() - self._tools_at >= self._tools_ttl:
+            return None
+        return self._tools_serial
+
+    async def call_tool(
+        self,
+        name: str,
+        arguments: dict[str, Any],
+        progress: ProgressFn | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> types.CallToolResult:
+        """Call a tool; the server's result (``isError`` for tool errors)."""
+
+        async def work() -> types.CallToolResult:
+            params: dict[str, Any] = {"name": name, "arguments": arguments}
+            if meta:
+                params["_meta"] = meta
+            answer = await self._request("tools/call", params, progress)
+            return types.CallToolResult.model_validate(answer)
+
+        return await self._with_session(work)
+
+    async def _request(
+        self, method: str, params: dict[str, Any], progress: ProgressFn | None = None
+    ) -> dict[str, Any]:
+        """A request's result over the open session, within the timeout."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                if self._legacy is not None:
+                    return await self._legacy_request(method, params, progress)
+                client, target = self._client, self._target
+                if client is None or target is None:
+                    raise wire.SessionLost("The session closed.")
+                return await wire.send_request(
+                    client,
+                    target,
+                    method,
+                    params,
+                    on_notification=self._notified(progress),
+                    progress=progress is not None,
+                )
+        except TimeoutError:
+            raise UpstreamError(
+                f"The MCP server did not answer within {self._timeout:.0f} s."
+            ) from None
+
+    async def _legacy_request(
+        self, method: str, params: dict[str, Any], progress: ProgressFn | None
+    ) -> dict[str, Any]:
+        session = self._legacy.session if self._legacy is not None else None
+        if session is None:
+            raise wire.SessionLost("The session closed.")
+        result: types.Result
+        if method == "tools/list":
+            result = await session.list_tools(
+                params=types.PaginatedRequestParams.model_validate(params)
+            )
+        else:
+            result = await session.call_tool(
+                params["name"],
+                params["arguments"],
+                progress_callback=progress,  # type: ignore[arg-type]
+                meta=params.get("_meta"),
+            )
+        return result.model_dump(by_alias=True, exclude_none=True)
+
+    def _drop_tools(self) -> None:
+        self._tools = None
+
+    def _notified(self, progress: ProgressFn | None) -> wire.OnNotification:
+        """Handles the notifications of the session (and of one call's stream)."""
+
+        async def notified(message: dict[str, Any]) -> None:
+            method = message["method"]
+            params = message.get("params") or {}
+            if method == "notifications/tools/list_changed":
+                self._tools = None
+            elif method == "notifications/progress" and progress is not None:
+                total = params.get("total")
+                await progress(
+                    float(params.get("progress", 0)),
+                    float(total) if total is not None else None,
+                    params.get("message"),
+                )
+
+        return notified
+
+
+class Upstream:
+    """Fixed request headers and a fresh short session per operation: probes after a
+    sign-in, tool counts, step-up checks. (The gateway keeps sessions open instead.)"""
+
+    def __init__(
+        self,
+        make_client: Callable[..., httpx2.AsyncClient],
+        url: str,
+        headers: dict[str, str],
+        *,
+        sse_fallback: bool = False,
+        timeout: float = 30.0,
+    ) -> None:
+        self._make_client = make_client
+        self.url = url
+        self.headers = headers
+        self._sse_fallback = sse_fallback
+        self._timeout = timeout
+
+    async def _once(self, work: Callable[[UpstreamSession], Awaitable[T]]) -> T:
+        async def fixed(stale: str | None) -> dict[str, str]:
+            return self.headers
+
+        session = UpstreamSession(
+            "once",
+            self.url,
+            self._make_client,
+            fixed,
+            tools_ttl=0.0,
+            timeout=self._timeout,
+            sse_fallback=self._sse_fallback,
+            listen=False,
+        )
+        try:
+            return await work(session)
+        finally:
+            await session.close()
+
+    async def list_tools(self) -> list[types.Tool]:
+        return await self._once(lambda session: session.list_tools())
+
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+        return await self._once(lambda session: session.call_tool(name, arguments))
