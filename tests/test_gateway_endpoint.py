@@ -26,14 +26,14 @@ from tornado.httpclient import HTTPClientError
 
 from dodo_jupyter import tokens
 from dodo_jupyter.exceptions import Unavailable, UpstreamError
-from dodo_jupyter.gateway.host import (
+from dodo_jupyter.gateway.caller import (
     HOP_HEADER,
     HOP_META_KEY,
     Caller,
-    EndpointHost,
     ProgressFn,
     current_caller,
 )
+from dodo_jupyter.gateway.host import EndpointHost
 from dodo_jupyter.handlers import gateway as gateway_handlers
 from dodo_jupyter.runtime import DodoRuntime
 

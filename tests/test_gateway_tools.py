@@ -14,7 +14,7 @@ import pytest
 
 from dodo_jupyter.demo.server import DemoConfig
 from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
-from dodo_jupyter.gateway.host import HOP_META_KEY
+from dodo_jupyter.gateway.caller import HOP_META_KEY
 
 from .conftest import Api
 from .mcp_peers import SlowToolList, running_mcp_server

@@ -7,12 +7,16 @@ import inspect
 import keyword
 import re
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from .results import Tool
+from .results import Tool, ToolResult
 
-if TYPE_CHECKING:
-    from .dodo_client import DodoClient
+
+class CallsTools(Protocol):
+    """What a tool function needs of a client (``DodoClient`` is one)."""
+
+    def call_tool(self, name: str, arguments: dict[str, Any]) -> ToolResult: ...
+
 
 __all__ = ["openai_tools", "tool_function", "tool_functions"]
 
@@ -75,7 +79,7 @@ def _docstring(tool: Tool) -> str:
     return "\n".join(lines).rstrip()
 
 
-def tool_function(client: DodoClient, tool: Tool) -> Callable[..., Any]:
+def tool_function(client: CallsTools, tool: Tool) -> Callable[..., Any]:
     """A callable for one tool: keyword (or positional) arguments as in its schema."""
     schema = tool.input_schema or {}
     properties: dict[str, Any] = schema.get("properties") or {}
@@ -112,6 +116,6 @@ def tool_function(client: DodoClient, tool: Tool) -> Callable[..., Any]:
     return call
 
 
-def tool_functions(client: DodoClient, tools: Sequence[Tool]) -> dict[str, Callable[..., Any]]:
+def tool_functions(client: CallsTools, tools: Sequence[Tool]) -> dict[str, Callable[..., Any]]:
     """One callable per tool, by tool name."""
     return {tool.name: tool_function(client, tool) for tool in tools}

@@ -1,6 +1,6 @@
 """Which agent made a gateway request: the token, the MCP client and the Jupyter AI chat.
 
-An :class:`Attribution` travels with every :class:`~dodo_jupyter.gateway.host.Caller`. It is
+An :class:`Attribution` travels with every :class:`~dodo_jupyter.gateway.caller.Caller`. It is
 made of labels only, three of them chosen by the client:
 
 * ``token_id``: the gateway token the request was authenticated with (dodo's own fact);

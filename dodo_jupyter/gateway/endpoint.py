@@ -12,7 +12,7 @@ speaks both protocol generations the SDK 2.x serves:
   ``MCP-Protocol-Version`` header; no session.
 
 Who is calling is decided by the tornado handler before a request reaches the SDK. The
-handler passes a :class:`~dodo_jupyter.gateway.host.Caller`; :meth:`GatewayEndpoint.handle`
+handler passes a :class:`~dodo_jupyter.gateway.caller.Caller`; :meth:`GatewayEndpoint.handle`
 puts it in the ASGI scope (the list/call handlers read it from ``ctx.request.scope``,
 which works for both generations: stateful sessions run their handlers in the session's
 own task, not the request's) and in a context variable (for the 2026-07-28 input-schema
@@ -49,7 +49,7 @@ from starlette.types import Receive, Scope, Send
 
 from .._version import __version__
 from ..exceptions import DodoError
-from .host import (
+from .caller import (
     LOOP_ERROR,
     MAX_HOPS,
     Caller,

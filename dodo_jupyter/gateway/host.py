@@ -13,127 +13,26 @@ This module is light on purpose: the MCP server side of the SDK (``mcp.server``,
 starlette) costs about 0.4 s to import, so the task imports
 :mod:`dodo_jupyter.gateway.endpoint` on a thread and server start-up stays fast.
 
-Also here, for the upstream side of the gateway: :class:`Caller` (who the request being
-served acts for) and :func:`current_caller`, which gives the upstream session the hop
-count to send on (``X-Dodo-Hop: caller.hop + 1``) so a catalog entry that points at a
-gateway cannot make requests loop forever.
+Who a request acts for and the hop count are in :mod:`.caller`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .._imports import import_module
 from ..exceptions import Unavailable
-from .attribution import Attribution
+from .caller import Caller, ToolGateway
 
 if TYPE_CHECKING:
-    import mcp_types
-
     from .endpoint import GatewayEndpoint
 
-__all__ = [
-    "HOP_HEADER",
-    "HOP_META_KEY",
-    "LOOP_ERROR",
-    "MAX_HOPS",
-    "Caller",
-    "EndpointHost",
-    "ProgressFn",
-    "ToolGateway",
-    "Via",
-    "current_caller",
-    "hop_from_meta",
-    "outbound_meta",
-]
+__all__ = ["EndpointHost"]
 
 log = logging.getLogger("dodo_jupyter.gateway")
-
-#: Request header counting how many dodo gateways a request has passed through.
-HOP_HEADER = "X-Dodo-Hop"
-#: The largest hop count the endpoint serves; deeper requests get 429.
-MAX_HOPS = 3
-
-Via = Literal["token", "service", "jupyter"]
-"""How a gateway caller authenticated."""
-
-ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
-"""``progress(progress, total, message)``: forwards an upstream progress notification."""
-
-
-class ToolGateway(Protocol):
-    """What the endpoint needs from the gateway service (``runtime.gateway``)."""
-
-    async def list_tools(self, username: str) -> list[mcp_types.Tool]:
-        """The user's enabled tools under their aggregated names."""
-        ...
-
-    async def call_tool(
-        self,
-        username: str,
-        name: str,
-        arguments: dict[str, Any],
-        progress: ProgressFn | None = None,
-    ) -> mcp_types.CallToolResult:
-        """Call an aggregated tool; upstream problems come back as ``isError`` results."""
-        ...
-
-    def input_schema(self, username: str, name: str) -> dict[str, Any] | None:
-        """The cached input schema of an aggregated tool, without I/O."""
-        ...
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who a gateway request acts for, and how it proved it.
-
-    ``via`` is ``"token"`` (a dodo gateway token), ``"service"`` (the shared
-    ``DodoApp.service_token``, acting as the owner) or ``"jupyter"`` (Jupyter's own
-    authentication). ``hop`` is the request's ``X-Dodo-Hop`` value (0 when absent).
-    ``agent`` says which agent made the request (labels for records, never for
-    authorization).
-    """
-
-    username: str
-    via: Via
-    hop: int = 0
-    agent: Attribution = field(default_factory=Attribution)
-
-
-_current_caller: ContextVar[Caller | None] = ContextVar("dodo_gateway_caller", default=None)
-
-
-#: Request ``_meta`` key carrying the hop count through MCP itself: the gateway's upstream
-#: requests travel in the upstream session's own task, where no per-caller HTTP header
-#: can be set, so the count rides in the request that caused them.
-HOP_META_KEY = "io.github.dodo-jupyter/hop"
-
-
-#: How every loop error starts, so gateways further up can recognise and pass it on.
-LOOP_ERROR = "Gateway loop:"
-
-
-def hop_from_meta(meta: Any) -> int:
-    """The hop count a request's ``_meta`` carries (0 when absent or not a number)."""
-    value = meta.get(HOP_META_KEY) if isinstance(meta, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
-
-
-def outbound_meta() -> dict[str, Any]:
-    """The ``_meta`` for an upstream request made on behalf of the current caller."""
-    caller = _current_caller.get()
-    return {HOP_META_KEY: (caller.hop if caller else 0) + 1}
-
-
-def current_caller() -> Caller | None:
-    """The caller of the gateway request being served in this task; None outside one."""
-    return _current_caller.get()
-
 
 _ENDPOINT_MODULE = "dodo_jupyter.gateway.endpoint"
 

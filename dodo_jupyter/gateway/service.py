@@ -31,7 +31,7 @@ from ..oauth.flow import NeedsAuth
 from ..store import Store
 from ..store.models import MCPConnection, ToolSetting, utcnow
 from ..upstream import UpstreamSession
-from .host import LOOP_ERROR, current_caller, outbound_meta
+from .caller import LOOP_ERROR, current_caller, outbound_meta
 from .listing import ListingCache
 from .naming import aggregate_names
 from .upstream_sessions import UpstreamSessions

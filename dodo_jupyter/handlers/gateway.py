@@ -17,7 +17,7 @@ header on its own, so such a request cannot be forged cross-site. Cookie request
 Jupyter's XSRF and Origin checks.
 
 Also: ``X-Dodo-Hop`` (an integer, 0 when absent) above
-:data:`~dodo_jupyter.gateway.host.MAX_HOPS` gets 429, which stops a catalog entry that
+:data:`~dodo_jupyter.gateway.caller.MAX_HOPS` gets 429, which stops a catalog entry that
 points at a gateway from looping; every authenticated request counts as server activity
 for idle culling (``api_last_activity``, as jupyter_server's API handlers do); while the
 extension stops, requests get 503.
@@ -58,7 +58,7 @@ from ..exceptions import (
     Unavailable,
 )
 from ..gateway.attribution import Attribution
-from ..gateway.host import HOP_HEADER, MAX_HOPS, Caller, Via
+from ..gateway.caller import HOP_HEADER, MAX_HOPS, Caller, Via
 from ..jupyter_ai import BUILTIN_TOKEN_KIND, refusal_for_builtin_request
 from .base import DodoAPIHandler
 

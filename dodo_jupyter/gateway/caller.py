@@ -1,0 +1,112 @@
+"""Who a gateway request acts for (:class:`Caller`), what the endpoint needs of the
+gateway service (:class:`ToolGateway`), and the hop count that keeps a catalog entry
+pointing at a gateway from making requests loop forever: :func:`current_caller` gives
+the upstream session the count to send on (``X-Dodo-Hop: caller.hop + 1``, or
+:func:`outbound_meta` inside MCP itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from .attribution import Attribution
+
+if TYPE_CHECKING:
+    import mcp_types
+
+__all__ = [
+    "HOP_HEADER",
+    "HOP_META_KEY",
+    "LOOP_ERROR",
+    "MAX_HOPS",
+    "Caller",
+    "ProgressFn",
+    "ToolGateway",
+    "Via",
+    "current_caller",
+    "hop_from_meta",
+    "outbound_meta",
+]
+
+#: Request header counting how many dodo gateways a request has passed through.
+HOP_HEADER = "X-Dodo-Hop"
+#: The largest hop count the endpoint serves; deeper requests get 429.
+MAX_HOPS = 3
+
+Via = Literal["token", "service", "jupyter"]
+"""How a gateway caller authenticated."""
+
+ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+"""``progress(progress, total, message)``: forwards an upstream progress notification."""
+
+
+class ToolGateway(Protocol):
+    """What the endpoint needs from the gateway service (``runtime.gateway``)."""
+
+    async def list_tools(self, username: str) -> list[mcp_types.Tool]:
+        """The user's enabled tools under their aggregated names."""
+        ...
+
+    async def call_tool(
+        self,
+        username: str,
+        name: str,
+        arguments: dict[str, Any],
+        progress: ProgressFn | None = None,
+    ) -> mcp_types.CallToolResult:
+        """Call an aggregated tool; upstream problems come back as ``isError`` results."""
+        ...
+
+    def input_schema(self, username: str, name: str) -> dict[str, Any] | None:
+        """The cached input schema of an aggregated tool, without I/O."""
+        ...
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a gateway request acts for, and how it proved it.
+
+    ``via`` is ``"token"`` (a dodo gateway token), ``"service"`` (the shared
+    ``DodoApp.service_token``, acting as the owner) or ``"jupyter"`` (Jupyter's own
+    authentication). ``hop`` is the request's ``X-Dodo-Hop`` value (0 when absent).
+    ``agent`` says which agent made the request (labels for records, never for
+    authorization).
+    """
+
+    username: str
+    via: Via
+    hop: int = 0
+    agent: Attribution = field(default_factory=Attribution)
+
+
+_current_caller: ContextVar[Caller | None] = ContextVar("dodo_gateway_caller", default=None)
+
+
+#: Request ``_meta`` key carrying the hop count through MCP itself: the gateway's upstream
+#: requests travel in the upstream session's own task, where no per-caller HTTP header
+#: can be set, so the count rides in the request that caused them.
+HOP_META_KEY = "io.github.dodo-jupyter/hop"
+
+
+#: How every loop error starts, so gateways further up can recognise and pass it on.
+LOOP_ERROR = "Gateway loop:"
+
+
+def hop_from_meta(meta: Any) -> int:
+    """The hop count a request's ``_meta`` carries (0 when absent or not a number)."""
+    value = meta.get(HOP_META_KEY) if isinstance(meta, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def outbound_meta() -> dict[str, Any]:
+    """The ``_meta`` for an upstream request made on behalf of the current caller."""
+    caller = _current_caller.get()
+    return {HOP_META_KEY: (caller.hop if caller else 0) + 1}
+
+
+def current_caller() -> Caller | None:
+    """The caller of the gateway request being served in this task; None outside one."""
+    return _current_caller.get()
