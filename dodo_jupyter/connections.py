@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx2
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -66,6 +67,10 @@ def _public(row: MCPConnection) -> dict[str, Any]:
         "scopes": row.scopes.split() if row.scopes else [],
         "expires_at": row.expires_at.isoformat() if row.expires_at else None,
     }
+
+
+#: Connection states whose credentials the gateway tries.
+USABLE_STATES = ("connected", "error")
 
 
 def host_of(url: str) -> str:
@@ -135,6 +140,26 @@ class ConnectionService:
                 .order_by(MCPConnection.created_at, MCPConnection.id)
             )
             return [_public(row) for row in session.scalars(stmt)]
+
+        return await self._store.db.read(query)
+
+    async def usable(self, username: str) -> list[MCPConnection]:
+        """The user's connections whose credentials the gateway tries (connected, or in
+        error), oldest first."""
+        return await self._rows(username, MCPConnection.state.in_(USABLE_STATES))
+
+    async def unusable(self, username: str) -> list[MCPConnection]:
+        """The user's connections that need the user (signing in, sign-in expired…)."""
+        return await self._rows(username, MCPConnection.state.not_in(USABLE_STATES))
+
+    async def _rows(self, username: str, condition: Any) -> list[MCPConnection]:
+        def query(session: Session) -> list[MCPConnection]:
+            stmt = (
+                select(MCPConnection)
+                .where(MCPConnection.username == username, condition)
+                .order_by(MCPConnection.created_at, MCPConnection.id)
+            )
+            return list(session.scalars(stmt))
 
         return await self._store.db.read(query)
 
@@ -344,10 +369,15 @@ class ConnectionService:
             return values
         return {}
 
-    def upstream(self, row: MCPConnection, headers: dict[str, str]) -> Upstream:
+    def client_for(self, row: MCPConnection) -> Callable[..., httpx2.AsyncClient]:
+        """Builds the guarded clients of a connection's requests: to the hosts its
+        sign-in found, or its URL's host and the administrator's allowlist."""
         hosts = list((row.oauth_meta or {}).get("hosts") or [host_of(row.url), *self.allowed_hosts])
+        return lambda **kw: self.outbound.client(hosts, **kw)
+
+    def upstream(self, row: MCPConnection, headers: dict[str, str]) -> Upstream:
         return Upstream(
-            lambda **kw: self.outbound.client(hosts, **kw),
+            self.client_for(row),
             row.url,
             headers,
             sse_fallback=row.transport == "sse",

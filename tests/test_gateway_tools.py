@@ -236,7 +236,9 @@ async def test_listing_again_after_list_changed_reads_no_database(
     monkeypatch.setattr(runtime.store.db, "read", counted)
 
     def listing_queries() -> list[str]:
-        return [q for q in queries if q.startswith(("GatewayService._rows", "GatewayService._sw"))]
+        return [
+            q for q in queries if q.startswith(("ConnectionService._rows", "GatewayService._sw"))
+        ]
 
     status, result = await api("POST", CALL, {"name": "demo__toggle_extra_tool", "arguments": {}})
     assert not result.get("isError"), result

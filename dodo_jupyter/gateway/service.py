@@ -25,7 +25,7 @@ import mcp_types as types
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..connections import ConnectionService, host_of
+from ..connections import ConnectionService
 from ..exceptions import DodoError, NotFound, ValidationFailed
 from ..oauth.flow import NeedsAuth
 from ..store import Store
@@ -41,8 +41,6 @@ __all__ = ["GatewayService", "Route"]
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
-#: Connection states whose credentials the gateway tries.
-_USABLE = ("connected", "error")
 
 
 @dataclass(frozen=True)
@@ -130,9 +128,6 @@ class GatewayService:
     # -- sessions -----------------------------------------------------------------------
 
     def _session(self, row: MCPConnection) -> UpstreamSession:
-        hosts = list((row.oauth_meta or {}).get("hosts") or [])
-        if not hosts:
-            hosts = [host_of(row.url), *self.connections.allowed_hosts]
         service = self.connections
         static: list[dict[str, str]] = []
 
@@ -151,7 +146,7 @@ class GatewayService:
             lambda: UpstreamSession(
                 row.id,
                 row.url,
-                lambda **kw: self.connections.outbound.client(hosts, **kw),
+                service.client_for(row),
                 headers,
                 max_concurrency=self.max_concurrency,
                 tools_ttl=self.tools_ttl,
@@ -159,17 +154,6 @@ class GatewayService:
                 sse_fallback=row.transport == "sse",
             ),
         )
-
-    async def _rows(self, username: str) -> list[MCPConnection]:
-        def query(session: Session) -> list[MCPConnection]:
-            stmt = (
-                select(MCPConnection)
-                .where(MCPConnection.username == username, MCPConnection.state.in_(_USABLE))
-                .order_by(MCPConnection.created_at, MCPConnection.id)
-            )
-            return list(session.scalars(stmt))
-
-        return await self._store.db.read(query)
 
     async def _switches(self, username: str) -> dict[str, bool]:
         def query(session: Session) -> dict[str, bool]:
@@ -229,7 +213,9 @@ class GatewayService:
         known = self._inputs.get(username, generation, lambda _: None)
         if known is not None:
             return known
-        rows, switches = await asyncio.gather(self._rows(username), self._switches(username))
+        rows, switches = await asyncio.gather(
+            self.connections.usable(username), self._switches(username)
+        )
         self._inputs.put(username, (rows, switches), generation, {})
         return rows, switches
 
@@ -380,13 +366,8 @@ class GatewayService:
         the name starts with the alias of one of the user's unusable connections."""
         alias = name.split("__", 1)[0] if "__" in name else None
 
-        def query(session: Session) -> MCPConnection | None:
-            stmt = select(MCPConnection).where(
-                MCPConnection.username == username, MCPConnection.state.not_in(_USABLE)
-            )
-            return next((row for row in session.scalars(stmt) if _alias(row) == alias), None)
-
-        row = await self._store.db.read(query) if alias else None
+        unusable = await self.connections.unusable(username) if alias else []
+        row = next((row for row in unusable if _alias(row) == alias), None)
         if row is not None and row.error:
             return error_result(f"{alias}: {row.error} (MCP panel → Connect)")
         return error_result(
