@@ -22,13 +22,7 @@ points at a gateway from looping; every authenticated request counts as server a
 for idle culling (``api_last_activity``, as jupyter_server's API handlers do); while the
 extension stops, requests get 503.
 
-The bridge: ``receive()`` gives the whole body (tornado has read it), then blocks until
-the client disconnects or the response is complete, and then says
-``http.disconnect`` (the SDK's SSE responses watch for it); ``send()`` writes status,
-headers and body chunks, flushing each chunk so SSE streams as it is produced (and an
-SSE response's headers at once: a GET notification stream may carry no event for a long
-time, and clients wait for the headers to know the stream is open), and is a silent
-no-op once the response is finished or the client is gone.
+The ASGI bridge is :class:`~.asgi_bridge.ASGIBridge`.
 """
 
 from __future__ import annotations
@@ -45,8 +39,6 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.auth.identity import User
 from jupyter_server.auth.utils import HTTP_METHOD_TO_AUTH_ACTION
 from jupyter_server.prometheus.log_functions import prometheus_log_method
-from tornado.httputil import split_host_and_port
-from tornado.iostream import StreamClosedError
 from tornado.web import HTTPError
 
 from ..exceptions import (
@@ -60,11 +52,10 @@ from ..exceptions import (
 from ..gateway.attribution import Attribution
 from ..gateway.caller import HOP_HEADER, MAX_HOPS, Caller, Via
 from ..jupyter_ai import BUILTIN_TOKEN_KIND, refusal_for_builtin_request
+from .asgi_bridge import ASGIBridge
 from .base import DodoAPIHandler
 
 if TYPE_CHECKING:
-    from collections.abc import MutableMapping
-
     from ..gateway.endpoint import GatewayEndpoint
     from ..tokens import CheckedToken
 
@@ -74,8 +65,6 @@ _BEARER = "bearer "
 #: ``dodo_jupyter.tokens.TOKEN_PREFIX``, spelled out: importing tokens (SQLAlchemy) here
 #: would slow down server start.
 TOKEN_PREFIX = "dodo_"  # noqa: S105 - a public prefix, not a secret
-#: Response headers tornado sets itself (framing) rather than copying them from the app.
-_HOP_BY_HOP = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
 def _bearer(header: str) -> str | None:
@@ -84,18 +73,13 @@ def _bearer(header: str) -> str | None:
     return header[len(_BEARER) :].strip() or None
 
 
-class GatewayHandler(DodoAPIHandler):
+class GatewayHandler(ASGIBridge, DodoAPIHandler):
     """``GET/POST/DELETE {base_url}dodo/mcp`` (MCP Streamable HTTP)."""
 
     _caller: Caller | None = None
     #: The plain request being answered without the SDK (see ``post``).
     _plain: asyncio.Future[bytes | None] | None = None
     _own_credential = False
-    _content_type = "application/json"
-
-    def initialize(self) -> None:
-        #: Set when the client disconnected or the response is complete.
-        self._gone = asyncio.Event()
 
     # -- authentication ---------------------------------------------------------------
 
@@ -273,93 +257,12 @@ class GatewayHandler(DodoAPIHandler):
         await self.dodo.mcp_ready()
         return await self.dodo.endpoint.endpoint()
 
-    # -- the ASGI bridge --------------------------------------------------------------
-
     async def _bridge(self, endpoint: GatewayEndpoint) -> None:
-        assert self._caller is not None
-        await endpoint.handle(self._scope(), self._receive_fn(), self._send, self._caller)
-        if not self._finished and not self._gone.is_set():
-            if self._headers_written:
-                self._finish_response()
-            else:  # the app returned without answering
-                raise HTTPError(500, "dodo's MCP endpoint sent no response.")
-
-    def _scope(self) -> dict[str, Any]:
-        request = self.request
-        host, port = split_host_and_port(request.host)
-        headers = [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in request.headers.get_all()
-        ]
-        return {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": request.version.removeprefix("HTTP/"),
-            "method": request.method,
-            "scheme": request.protocol,
-            "path": request.path,
-            "raw_path": request.path.encode("latin-1"),
-            "root_path": "",
-            "query_string": request.query.encode("latin-1"),
-            "headers": headers,
-            "client": (request.remote_ip, 0),
-            "server": (host, port or (443 if request.protocol == "https" else 80)),
-            "state": {},
-        }
-
-    def _receive_fn(self) -> Any:
-        body_sent = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal body_sent
-            if not body_sent:
-                body_sent = True
-                return {
-                    "type": "http.request",
-                    "body": self.request.body or b"",
-                    "more_body": False,
-                }
-            await self._gone.wait()
-            return {"type": "http.disconnect"}
-
-        return receive
-
-    async def _send(self, message: MutableMapping[str, Any]) -> None:
-        if self._gone.is_set() or self._finished:
-            return
-        kind = message["type"]
-        if kind == "http.response.start":
-            self.set_status(int(message["status"]))
-            seen: set[str] = set()
-            for raw_name, raw_value in message.get("headers") or ():
-                name = raw_name.decode("latin-1")
-                key = name.lower()
-                if key in _HOP_BY_HOP:
-                    continue
-                value = raw_value.decode("latin-1")
-                if key == "content-type":
-                    self._content_type = value
-                if key in seen:
-                    self.add_header(name, value)
-                else:
-                    seen.add(key)
-                    self.set_header(name, value)
-            if self._content_type.startswith("text/event-stream"):
-                await self._flush()
-        elif kind == "http.response.body":
-            body = message.get("body") or b""
-            if body:
-                self.write(body)
-            if message.get("more_body"):
-                await self._flush()
-            else:
-                self._finish_response()
-
-    async def _flush(self) -> None:
-        try:
-            await self.flush()
-        except StreamClosedError:
-            self._gone.set()
+        caller = self._caller
+        assert caller is not None
+        await self.serve_asgi(
+            lambda scope, receive, send: endpoint.handle(scope, receive, send, caller)
+        )
 
     def _finish_response(self) -> None:
         # APIHandler.finish would otherwise force application/json.
@@ -368,13 +271,10 @@ class GatewayHandler(DodoAPIHandler):
     def finish(self, *args: Any, **kwargs: Any) -> Any:
         if self._caller is not None:
             self.settings["api_last_activity"] = utcnow()
-        result = super().finish(*args, **kwargs)
-        self._gone.set()
-        return result
+        return super().finish(*args, **kwargs)
 
     def on_connection_close(self) -> None:
         super().on_connection_close()
-        self._gone.set()
         if self._plain is not None:
             self._plain.cancel()
 
