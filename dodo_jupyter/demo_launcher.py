@@ -4,13 +4,15 @@ Starts the demo server (:mod:`dodo_jupyter.demo`) as a child process on loopback
 a throwaway Jupyter config in a temporary directory that lists it in the catalog and
 allows its loopback host, and runs ``jupyter lab`` with that config in the foreground.
 Its database and key live in the same temporary directory, so the demo leaves nothing
-behind in your real Jupyter data. Stopping JupyterLab stops the demo server.
+behind in your real Jupyter data. Stopping JupyterLab stops the demo server; stopping
+the launcher (Ctrl-C, or SIGTERM from a process manager) stops both.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -92,12 +94,31 @@ def run_demo(*, lab_port: int, demo_port: int, lab_args: list[str]) -> int:
             f"(config in {workdir})",
             flush=True,
         )
-        return subprocess.call(command)  # noqa: S603 - jupyter lab with the user's own arguments
+        lab = subprocess.Popen(command)  # noqa: S603 - jupyter lab with the user's own arguments
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        try:
+            return lab.wait()
+        finally:
+            _stop(lab)
     except KeyboardInterrupt:
         return 130
     finally:
-        demo.terminate()
-        try:
-            demo.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            demo.kill()
+        _stop(demo)
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    """SIGTERM ends the launcher as Ctrl-C does: its children are stopped first."""
+    raise SystemExit(128 + signum)
+
+
+def _stop(child: subprocess.Popen[bytes]) -> None:
+    """Terminate a child (JupyterLab shuts down cleanly on SIGTERM), killing it after
+    10 seconds."""
+    if child.poll() is not None:
+        return
+    child.terminate()
+    try:
+        child.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
