@@ -168,7 +168,7 @@ async def test_a_token_the_server_forgot_is_refreshed_after_its_401(
 ) -> None:
     await connect_all(api, jp_fetch)
     status, result = await api("POST", CALL, {"name": "demo__add", "arguments": {"a": 1, "b": 1}})
-    assert not result.get("isError")  # the session is open; calls go over its keep-alive lane
+    assert not result.get("isError")  # the session is open; the call reuses it
     demo.provider._access.clear()  # as a server that lost its access tokens in a restart
     status, result = await api("POST", CALL, {"name": "demo__add", "arguments": {"a": 2, "b": 2}})
     assert not result.get("isError"), result
