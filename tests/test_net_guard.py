@@ -607,8 +607,11 @@ class Spy(PooledTransport):
         return await super().handle_async_request(request)
 
 
-class Loud(httpx2.AsyncBaseTransport):
+class Loud(PooledTransport):
     """Fails the test if the guard ever lets a request through to the network."""
+
+    def __init__(self) -> None:
+        super().__init__(default_tls())
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         pytest.fail(f"the guard let a request through to {request.url}")

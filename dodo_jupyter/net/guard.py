@@ -201,16 +201,16 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
     policy
         What may be contacted.
     inner
-        The transport that really sends (tests, custom TLS); the guard owns and closes it.
-        Default: one :class:`~.transport.PooledTransport` per (scheme, host, port).
+        The pool that really sends (tests, custom TLS); the guard owns and closes it.
+        Default: one :class:`~.transport.PooledTransport` per (scheme, host, port). It is
+        always dodo's pool: only that one connects where the guard says
+        (:data:`~.transport.CONNECT_TO`), so no other transport can skip the pin.
     """
 
-    def __init__(
-        self, policy: OutboundPolicy, *, inner: httpx2.AsyncBaseTransport | None = None
-    ) -> None:
+    def __init__(self, policy: OutboundPolicy, *, inner: PooledTransport | None = None) -> None:
         self.policy = policy
         self._inner = inner
-        self._pools: dict[tuple[str, str, int], httpx2.AsyncBaseTransport] = {}
+        self._pools: dict[tuple[str, str, int], PooledTransport] = {}
         self._pins = PinCache(policy)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -219,9 +219,7 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
         transport = self._transport_for(target)
         for i, address in enumerate(pinned.addresses):
             try:
-                return await transport.handle_async_request(
-                    self._outgoing(request, target, address, transport)
-                )
+                return await transport.handle_async_request(self._pinned(request, target, address))
             except httpx2.ConnectError:
                 # Nothing was sent; the next judged address may answer ("localhost" often
                 # gives ::1 first while a development server listens on 127.0.0.1 only).
@@ -230,31 +228,16 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
         raise AssertionError("unreachable: pin() returns at least one address")
 
     @staticmethod
-    def _outgoing(
-        request: httpx2.Request,
-        target: Target,
-        address: IPAddress,
-        transport: httpx2.AsyncBaseTransport,
-    ) -> httpx2.Request:
-        """``request`` pinned to ``address``: dodo's own pool is told where to connect
-        (:data:`~.transport.CONNECT_TO`); another transport gets the address in the URL.
-        Either way the ``Host`` header and the TLS name stay the original host."""
-        if isinstance(transport, PooledTransport):
-            request.headers["Host"] = target.host_header
-            request.extensions["sni_hostname"] = target.host
-            request.extensions[CONNECT_TO] = str(address)
-            return request
-        headers = request.headers.copy()
-        headers["Host"] = target.host_header
-        return httpx2.Request(
-            request.method,
-            request.url.copy_with(host=str(address)),
-            headers=headers,
-            stream=request.stream,
-            extensions={**request.extensions, "sni_hostname": target.host},
-        )
+    def _pinned(request: httpx2.Request, target: Target, address: IPAddress) -> httpx2.Request:
+        """``request`` pinned to ``address``: the pool is told where to connect
+        (:data:`~.transport.CONNECT_TO`); the ``Host`` header and the TLS name stay the
+        original host."""
+        request.headers["Host"] = target.host_header
+        request.extensions["sni_hostname"] = target.host
+        request.extensions[CONNECT_TO] = str(address)
+        return request
 
-    def _transport_for(self, target: Target) -> httpx2.AsyncBaseTransport:
+    def _transport_for(self, target: Target) -> PooledTransport:
         if self._inner is not None:
             return self._inner
         key = (target.scheme, target.host, target.port)
@@ -276,7 +259,7 @@ def _client_kwargs(policy: OutboundPolicy, kwargs: dict[str, Any]) -> dict[str, 
         raise TypeError(
             f"guarded clients do not take {refused!r}: every request must go through the "
             "SSRF guard without a proxy; for custom TLS or connection settings pass "
-            "inner=<an AsyncHTTPTransport>"
+            "inner=PooledTransport(<an ssl.SSLContext>)"
         )
     if kwargs.get("timeout") is None:  # None means "the policy's"; never unbounded
         kwargs["timeout"] = policy.timeout
@@ -286,7 +269,7 @@ def _client_kwargs(policy: OutboundPolicy, kwargs: dict[str, Any]) -> dict[str, 
 
 
 def guarded_client(
-    policy: OutboundPolicy, *, inner: httpx2.AsyncBaseTransport | None = None, **kwargs: Any
+    policy: OutboundPolicy, *, inner: PooledTransport | None = None, **kwargs: Any
 ) -> httpx2.AsyncClient:
     """An ``httpx2.AsyncClient`` whose every request goes through :class:`GuardedTransport`.
 

@@ -22,10 +22,6 @@ class Outbound:
 
     policy: OutboundPolicy
 
-    @property
-    def timeout(self) -> float:
-        return self.policy.timeout
-
     def for_hosts(self, hosts: Iterable[str]) -> OutboundPolicy:
         return self.policy.with_hosts(*hosts)
 
