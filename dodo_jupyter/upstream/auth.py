@@ -13,7 +13,7 @@ import httpx2
 
 from ..exceptions import DodoError, UpstreamError
 from ..oauth.discovery import Challenge, parse_challenge
-from .wire import PROTOCOL_VERSION
+from .wire import PROTOCOL_VERSION, initialize_params
 
 __all__ = ["AuthRejected", "ConnectionAuth", "Headers", "ProbeResult", "probe"]
 
@@ -24,11 +24,7 @@ _INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 0,
     "method": "initialize",
-    "params": {
-        "protocolVersion": PROTOCOL_VERSION,
-        "capabilities": {},
-        "clientInfo": {"name": "dodo-jupyter", "version": "probe"},
-    },
+    "params": initialize_params("probe"),
 }
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "answer_server_request",
     "close",
     "initialize",
+    "initialize_params",
     "listen",
     "send_request",
 ]
@@ -135,14 +136,19 @@ async def send_request(
     return result
 
 
-async def initialize(client: httpx2.AsyncClient, url: str, client_version: str) -> StreamableTarget:
-    """Open a session at ``url``: the target its requests go to. A 404 or 405 answer
-    (a server without streamable HTTP) is a :class:`RequestFailed` with that status."""
-    params = {
+def initialize_params(client_version: str) -> dict[str, Any]:
+    """The ``initialize`` parameters dodo sends (its version, no client capabilities)."""
+    return {
         "protocolVersion": PROTOCOL_VERSION,
         "capabilities": {},
         "clientInfo": {"name": "dodo-jupyter", "version": client_version},
     }
+
+
+async def initialize(client: httpx2.AsyncClient, url: str, client_version: str) -> StreamableTarget:
+    """Open a session at ``url``: the target its requests go to. A 404 or 405 answer
+    (a server without streamable HTTP) is a :class:`RequestFailed` with that status."""
+    params = initialize_params(client_version)
     unopened = StreamableTarget(url, None, "")
     result, exchange = await _request(
         client, unopened, "initialize", params, _ignore_notification, False
