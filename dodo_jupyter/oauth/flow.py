@@ -470,7 +470,14 @@ class OAuthEngine:
                 if not tokens.get(hint):
                     continue
                 try:
-                    revoked = await revoke_token(client, creds, endpoint, tokens[hint], hint)
+                    revoked = await revoke_token(
+                        client,
+                        creds,
+                        endpoint,
+                        tokens[hint],
+                        hint,
+                        max_bytes=self.outbound.policy.max_response_bytes,
+                    )
                     confirmed = confirmed and revoked
                 except (httpx2.HTTPError, DodoError) as e:
                     log.warning("dodo: revocation at %s failed: %s", endpoint, type(e).__name__)

@@ -78,11 +78,15 @@ async def revoke_token(
     endpoint: str,
     token: str,
     token_type_hint: str,
+    *,
+    max_bytes: int,
 ) -> bool:
-    """Ask the server to revoke ``token``; True when it confirmed (HTTP 200)."""
+    """Ask the server to revoke ``token``; True when it confirmed (HTTP 200). The answer
+    is read with the same size bound as a token response."""
     body, headers = prepare_revoke_token_request(
         token, token_type_hint, body=urlencode({"client_id": creds.client_id})
     )
     url, headers, body = _authenticated(creds, endpoint, headers, body)
-    response = await client.post(url, content=body.encode(), headers=headers)
+    async with client.stream("POST", url, content=body.encode(), headers=headers) as response:
+        await read_limited(response, max_bytes)
     return response.status_code == 200
