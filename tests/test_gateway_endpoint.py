@@ -23,6 +23,7 @@ import pytest
 from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from tornado.httpclient import HTTPClientError
+from tornado.httputil import HTTPHeaders
 
 from dodo_jupyter import tokens
 from dodo_jupyter.exceptions import Unavailable, UpstreamError
@@ -33,6 +34,7 @@ from dodo_jupyter.gateway.caller import (
     ProgressFn,
     current_caller,
 )
+from dodo_jupyter.gateway.endpoint import GatewayEndpoint
 from dodo_jupyter.gateway.host import EndpointHost
 from dodo_jupyter.handlers import gateway as gateway_handlers
 from dodo_jupyter.runtime import DodoRuntime
@@ -270,7 +272,7 @@ async def test_stateless_2026_lists_and_calls(
         assert (runtime_.resolver.owner, "fake__count") in gateway.schema_lookups
 
 
-def _plain_call(name: str, arguments: dict[str, Any], **meta: Any) -> tuple[dict[str, str], Any]:
+def _call_request(name: str, arguments: dict[str, Any], **meta: Any) -> tuple[dict[str, str], Any]:
     """The headers and body of a 2026-07-28 ``tools/call`` without a progress token (of
     ``tools/list`` when ``name`` is empty)."""
     headers = {
@@ -292,36 +294,33 @@ def _plain_call(name: str, arguments: dict[str, Any], **meta: Any) -> tuple[dict
     return headers, body
 
 
-async def test_plain_calls_are_answered_as_the_sdk_answers_them(
-    url: str, runtime_: DodoRuntime, gateway: FakeGateway
+async def test_the_json_and_sse_forms_answer_alike(
+    url: str, runtime_: DodoRuntime, gateway: FakeGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Calls and listings without a progress token take the SDK's JSON form; the
+    SSE-capable form answers each of them the same way."""
     token = await _token(runtime_)
     endpoint = await runtime_.endpoint.endpoint()
-    caller = Caller(runtime_.resolver.owner, "token")
     requests = [
-        _plain_call("fake__count", {"n": 2}),
-        _plain_call("fake__boom", {}),
-        _plain_call("fake__bug", {}),
-        _plain_call("theirs__only", {}),  # another user's tool: "No tool named"
-        _plain_call("fake__count", {"n": 1}, **{HOP_META_KEY: 4}),  # a gateway loop
-        _plain_call("", {}),  # tools/list
-        _plain_call("", {}, **{HOP_META_KEY: 4}),  # a listing in a loop: a JSON-RPC error
+        _call_request("fake__count", {"n": 2}),
+        _call_request("fake__boom", {}),
+        _call_request("fake__bug", {}),
+        _call_request("theirs__only", {}),  # another user's tool: "No tool named"
+        _call_request("fake__count", {"n": 1}, **{HOP_META_KEY: 4}),  # a gateway loop
+        _call_request("", {}),  # tools/list
+        _call_request("", {}, **{HOP_META_KEY: 4}),  # a listing in a loop: a JSON-RPC error
     ]
     answers: list[tuple[int, str, Any]] = []
     for headers, body in requests:
         raw = json.dumps(body)
-        lines = [(k, v) for k, v in {**headers, **_bearer(token)}.items()]
-        assert endpoint.read_plain(lines, raw.encode(), caller) is not None
+        assert GatewayEndpoint.answers_in_json(HTTPHeaders(headers), raw.encode())
         both = []
-        for plain in (True, False):
-            endpoint.answers_plain = plain
-            try:
-                async with httpx2.AsyncClient(timeout=10) as http:
-                    response = await http.post(
-                        url, content=raw, headers={**headers, **_bearer(token)}
-                    )
-            finally:
-                endpoint.answers_plain = True
+        for in_json in (True, False):
+            if not in_json:
+                monkeypatch.setattr(endpoint, "answers_in_json", lambda *_: False)
+            async with httpx2.AsyncClient(timeout=10) as http:
+                response = await http.post(url, content=raw, headers={**headers, **_bearer(token)})
+            monkeypatch.undo()
             both.append(
                 (response.status_code, response.headers["content-type"], _sse_json(response))
             )
@@ -339,11 +338,34 @@ async def test_plain_calls_are_answered_as_the_sdk_answers_them(
     assert loop_status == 400 and "Gateway loop" in looped["error"]["message"]
 
 
-async def test_a_plain_call_is_cancelled_when_its_client_goes_away(
+@pytest.mark.parametrize(
+    ("change", "in_json"),
+    [
+        ({}, True),
+        ({"Accept": "*/*"}, True),
+        ({"Accept": "application/json"}, False),  # the SSE-capable form answers 406
+        ({"MCP-Protocol-Version": "2025-11-25"}, False),
+        ({"MCP-Protocol-Version": None}, False),
+        ({"body": {"progressToken": "p"}}, False),
+    ],
+)
+def test_which_requests_take_the_json_form(change: dict[str, Any], in_json: bool) -> None:
+    headers, body = _call_request("fake__count", {"n": 1})
+    if "body" in change:
+        body["params"]["_meta"].update(change.pop("body"))
+    for name, value in change.items():
+        headers.pop(name, None)
+        if value is not None:
+            headers[name] = value
+    raw = json.dumps(body).encode()
+    assert GatewayEndpoint.answers_in_json(HTTPHeaders(headers), raw) is in_json
+
+
+async def test_a_json_form_call_is_cancelled_when_its_client_goes_away(
     url: str, runtime_: DodoRuntime, gateway: FakeGateway
 ) -> None:
     token = await _token(runtime_)
-    headers, body = _plain_call("fake__wait", {})
+    headers, body = _call_request("fake__wait", {})
     async with httpx2.AsyncClient(timeout=10) as http:
         call = asyncio.ensure_future(
             http.post(url, content=json.dumps(body), headers={**headers, **_bearer(token)})
@@ -353,8 +375,8 @@ async def test_a_plain_call_is_cancelled_when_its_client_goes_away(
         with contextlib.suppress(asyncio.CancelledError):
             await call
     await asyncio.wait_for(gateway.cancelled.wait(), 5)
-    # The endpoint still answers plain calls afterwards.
-    headers, body = _plain_call("fake__count", {"n": 1})
+    # The endpoint still answers calls afterwards.
+    headers, body = _call_request("fake__count", {"n": 1})
     response = await _post(url, body, {**headers, **_bearer(token)})
     assert _sse_json(response)["result"]["content"][0]["text"] == "counted 1"
 

@@ -44,6 +44,8 @@ def clean_label(value: object) -> str | None:
     characters; None for anything that is not a non-empty string."""
     if not isinstance(value, str):
         return None
+    if len(value) <= MAX_LABEL and value.isprintable() and value == value.strip():
+        return value or None  # the usual label, already clean (checked once per call)
     text = "".join(c for c in value[: MAX_LABEL * 4] if c.isprintable()).strip()
     return text[:MAX_LABEL] or None
 

@@ -1,15 +1,28 @@
 """The gateway's MCP server: the caller's own tools, over Streamable HTTP.
 
-One low-level :class:`mcp.server.lowlevel.Server` and one SDK
-``StreamableHTTPSessionManager`` serve every user of this Jupyter server, on its own port
-(``{base_url}dodo/mcp``, bridged by :mod:`dodo_jupyter.handlers.gateway`). The manager
-speaks both protocol generations the SDK 2.x serves:
+One low-level :class:`mcp.server.lowlevel.Server` serves every user of this Jupyter
+server (``{base_url}dodo/mcp``, bridged by :mod:`dodo_jupyter.handlers.gateway`), and
+the SDK's Streamable HTTP machinery serves every request: there is no second
+implementation of the protocol here. Both protocol generations the SDK 2.x serves are
+spoken:
 
 * **2025-11-25** (and older handshake versions): ``initialize`` opens a stateful session
   (``Mcp-Session-Id``); later requests, the GET notification stream and the DELETE that
   ends the session name it.
 * **2026-07-28**: every request is a self-contained POST routed by its
   ``MCP-Protocol-Version`` header; no session.
+
+The SDK answers a 2026-07-28 request in one of two forms, chosen per session manager:
+an SSE-capable one (a sibling task and a memory stream per request, so notifications
+such as progress can reach the client while the handler runs) and a JSON one (the
+handler runs in the request's task). Most gateway traffic is an agent listing and
+calling tools without asking for progress; such a request can receive no notification
+(in 2026-07-28 the server has no back channel to send requests on), so it goes to the
+JSON manager, which costs the gateway about half the SDK's CPU per request
+(``bench/gateway_overhead.py``). Everything else goes to the SSE-capable manager. Both
+managers serve the same :class:`Server`, so the answers are the same; a test holds them
+equal. In the JSON form the SDK does not watch for the client leaving, so the handler
+cancels the request's task when the connection closes (:meth:`answers_in_json`).
 
 Who is calling is decided by the tornado handler before a request reaches the SDK. The
 handler passes a :class:`~dodo_jupyter.gateway.caller.Caller`; :meth:`GatewayEndpoint.handle`
@@ -28,10 +41,10 @@ messages carry no secrets; unexpected exceptions are logged and reported generic
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
-import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import mcp_types as types
@@ -43,8 +56,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
-from mcp_types import methods
-from pydantic import ValidationError
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.types import Receive, Scope, Send
 
 from .._version import __version__
@@ -58,7 +70,6 @@ from .caller import (
     _current_caller,
     hop_from_meta,
 )
-from .plain_call import LIST, PlainRequest, read_plain_request
 
 __all__ = ["SCOPE_KEY", "GatewayEndpoint"]
 
@@ -154,9 +165,6 @@ class GatewayEndpoint:
         self._gateway = gateway
         self._on_use = on_use
         self.max_request_body_size = max_request_body_size
-        #: Whether plain 2026-07-28 ``tools/call`` and ``tools/list`` requests skip the
-        #: SDK's machinery (:mod:`.plain_call`); off, the SDK serves every request.
-        self.answers_plain = True
         self.server: Server[Any] = Server(
             "dodo",
             version=__version__,
@@ -172,34 +180,62 @@ class GatewayEndpoint:
             self.server.middleware = [
                 m for m in self.server.middleware if type(m).__name__ != "OpenTelemetryMiddleware"
             ]
-        self.manager = StreamableHTTPSessionManager(
+        self.manager = self._manager(json_response=False, idle=session_idle_timeout)
+        #: Serves only 2026-07-28 POSTs that can receive no notification (see the module doc).
+        self.json_manager = self._manager(json_response=True, idle=session_idle_timeout)
+
+    def _manager(self, *, json_response: bool, idle: float) -> StreamableHTTPSessionManager:
+        return StreamableHTTPSessionManager(
             self.server,
-            # SSE responses, so progress notifications reach the client during a call.
-            json_response=False,
+            json_response=json_response,
             # jupyter_server checks Host itself (ServerApp.allow_remote_access,
             # local_hostnames) and the handler checks Origin for cookie requests; the
             # SDK's own Host allowlist would refuse requests JupyterHub's proxy forwards.
             security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-            session_idle_timeout=session_idle_timeout,
-            max_request_body_size=max_request_body_size,
+            session_idle_timeout=idle,
+            max_request_body_size=self.max_request_body_size,
         )
 
     async def run(self, started: Callable[[], None], stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set; call ``started`` once requests can be handled.
 
-        Must run in one task from start to end (the SDK's anyio task group).
+        Must run in one task from start to end (the SDK's anyio task groups).
         """
-        async with self.manager.run():
+        async with contextlib.AsyncExitStack() as managers:
+            await managers.enter_async_context(self.manager.run())
+            await managers.enter_async_context(self.json_manager.run())
             started()
             await stop.wait()
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, caller: Caller) -> None:
-        """Serve one HTTP request (ASGI) for ``caller``."""
+    @staticmethod
+    def answers_in_json(headers: Mapping[str, str], body: bytes) -> bool:
+        """Whether a POST is served in the SDK's JSON form: a 2026-07-28 request that
+        accepts an event stream (so the SSE-capable form would accept it too) and
+        mentions no ``progressToken`` anywhere (so no notification is owed to it).
+
+        ``headers`` is looked up by lower-case and capitalised names alike (tornado's
+        ``HTTPHeaders``). Anything in doubt is ``False``: the SSE-capable form serves
+        every request.
+        """
+        if b"progressToken" in body:
+            return False
+        version = headers.get("MCP-Protocol-Version")
+        if version is None or version in HANDSHAKE_PROTOCOL_VERSIONS:
+            return False
+        accept = headers.get("Accept", "")
+        return "text/event-stream" in accept or "*/*" in accept
+
+    async def handle(
+        self, scope: Scope, receive: Receive, send: Send, caller: Caller, *, in_json: bool = False
+    ) -> None:
+        """Serve one HTTP request (ASGI) for ``caller``; ``in_json`` when
+        :meth:`answers_in_json` said so."""
         scope["user"] = _principal(caller)
         scope[SCOPE_KEY] = caller
         token = _current_caller.set(caller)
         try:
-            await self.manager.handle_request(scope, receive, send)
+            manager = self.json_manager if in_json else self.manager
+            await manager.handle_request(scope, receive, send)
         finally:
             _current_caller.reset(token)
 
@@ -269,78 +305,6 @@ class GatewayEndpoint:
                 self._on_use(caller)
             except Exception:  # a record is never worth a failed call
                 log.exception("dodo gateway: recording who used the gateway failed")
-
-    # -- plain 2026-07-28 tools/call and tools/list, without the SDK's machinery -------
-
-    def read_plain(
-        self, headers: Sequence[tuple[str, str]], body: bytes, caller: Caller
-    ) -> PlainRequest | None:
-        """The request as a :class:`PlainRequest` the endpoint answers itself, or
-        ``None`` when :meth:`handle` (the SDK) must serve it; see :mod:`.plain_call`."""
-        if (
-            not self.answers_plain
-            or self.server.cache_hints  # results would carry hints: the SDK adds them
-            or len(body) > self.max_request_body_size
-        ):
-            return None
-        return read_plain_request(
-            headers, body, lambda name: self._gateway().input_schema(caller.username, name)
-        )
-
-    async def answer_plain(self, request: PlainRequest, caller: Caller) -> bytes | None:
-        """The JSON-RPC response body (HTTP 200, ``application/json``) to ``request``,
-        shaped as the SDK shapes a 2026-07-28 result; ``None`` when the SDK must answer
-        after all (a listing that fails or loops: the SDK writes the JSON-RPC error)."""
-        hop = hop_from_meta(request.meta)
-        if hop > caller.hop:
-            caller = dataclasses.replace(caller, hop=hop)
-        caller = _attributed(caller, request.meta.get(types.CLIENT_INFO_META_KEY))
-        result: types.ListToolsResult | types.CallToolResult
-        if request.method == LIST:
-            if caller.hop > MAX_HOPS:
-                return None
-            self._used(caller)
-            token = _current_caller.set(caller)
-            try:
-                result = types.ListToolsResult(
-                    tools=await self._gateway().list_tools(caller.username)
-                )
-            except DodoError:
-                return None
-            finally:
-                _current_caller.reset(token)
-        else:
-            result = await self._tool_result(caller, request.name, request.arguments, None)
-        return self._wire(request, result)
-
-    def _wire(
-        self, request: PlainRequest, result: types.ListToolsResult | types.CallToolResult
-    ) -> bytes:
-        """``result`` as the SDK sends it: the per-version result surface, ``resultType``
-        and the ``serverInfo`` stamp, in a JSON-RPC response."""
-        dumped = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-        try:
-            wire = methods.serialize_server_result(request.method, request.protocol_version, dumped)
-        except ValidationError:
-            log.exception("dodo gateway: an invalid %s result", request.method)
-            answer: dict[str, Any] = {
-                "jsonrpc": "2.0",
-                "id": request.request_id,
-                "error": {
-                    "code": types.INTERNAL_ERROR,
-                    "message": "Handler returned an invalid result",
-                },
-            }
-        else:
-            if wire.get("resultType") is None:
-                wire["resultType"] = "complete"
-            meta = wire.get("_meta")
-            if meta is None:
-                wire["_meta"] = {types.SERVER_INFO_META_KEY: self.server.server_info_stamp}
-            elif isinstance(meta, dict) and meta.get(types.SERVER_INFO_META_KEY) is None:
-                wire["_meta"] = {**meta, types.SERVER_INFO_META_KEY: self.server.server_info_stamp}
-            answer = {"jsonrpc": "2.0", "id": request.request_id, "result": wire}
-        return json.dumps(answer, separators=(",", ":")).encode()
 
     def _input_schema(self, name: str) -> dict[str, Any] | None:
         """For the SDK's 2026-07-28 ``Mcp-Param-*`` header check: the cached schema, no I/O

@@ -77,8 +77,8 @@ class GatewayHandler(ASGIBridge, DodoAPIHandler):
     """``GET/POST/DELETE {base_url}dodo/mcp`` (MCP Streamable HTTP)."""
 
     _caller: Caller | None = None
-    #: The plain request being answered without the SDK (see ``post``).
-    _plain: asyncio.Future[bytes | None] | None = None
+    #: A request served in the SDK's JSON form, cancelled if the client leaves (``post``).
+    _json_call: asyncio.Future[None] | None = None
     _own_credential = False
 
     # -- authentication ---------------------------------------------------------------
@@ -226,28 +226,19 @@ class GatewayHandler(ASGIBridge, DodoAPIHandler):
 
     @allow_unauthenticated
     async def post(self) -> None:
-        assert self._caller is not None
         endpoint = await self._endpoint()
         request = self.request
-        plain = endpoint.read_plain(
-            list(request.headers.get_all()), request.body or b"", self._caller
-        )
-        answer: bytes | None = None
-        if plain is not None:
-            # Its own task, so a client that disconnects cancels the call (and the
-            # upstream is told), as the SDK path does.
-            self._plain = asyncio.ensure_future(endpoint.answer_plain(plain, self._caller))
-            try:
-                answer = await self._plain
-            except asyncio.CancelledError:
-                if self._gone.is_set():
-                    return
-                raise
-        if answer is None:
+        if not endpoint.answers_in_json(request.headers, request.body or b""):
             await self._bridge(endpoint)
             return
-        self.set_header("Content-Type", "application/json")
-        self.finish(answer)
+        # The SDK's JSON form does not watch for the client leaving: the request runs in
+        # its own task, which on_connection_close cancels (and the upstream is told).
+        self._json_call = asyncio.ensure_future(self._bridge(endpoint, in_json=True))
+        try:
+            await self._json_call
+        except asyncio.CancelledError:
+            if not self._gone.is_set():
+                raise
 
     @allow_unauthenticated
     async def delete(self) -> None:
@@ -257,11 +248,13 @@ class GatewayHandler(ASGIBridge, DodoAPIHandler):
         await self.dodo.mcp_ready()
         return await self.dodo.endpoint.endpoint()
 
-    async def _bridge(self, endpoint: GatewayEndpoint) -> None:
+    async def _bridge(self, endpoint: GatewayEndpoint, *, in_json: bool = False) -> None:
         caller = self._caller
         assert caller is not None
         await self.serve_asgi(
-            lambda scope, receive, send: endpoint.handle(scope, receive, send, caller)
+            lambda scope, receive, send: endpoint.handle(
+                scope, receive, send, caller, in_json=in_json
+            )
         )
 
     def _finish_response(self) -> None:
@@ -275,8 +268,8 @@ class GatewayHandler(ASGIBridge, DodoAPIHandler):
 
     def on_connection_close(self) -> None:
         super().on_connection_close()
-        if self._plain is not None:
-            self._plain.cancel()
+        if self._json_call is not None:
+            self._json_call.cancel()
 
     def _log(self) -> None:
         """Answered MCP requests skip jupyter_server's access line unless debug logging is
