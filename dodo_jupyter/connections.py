@@ -14,20 +14,15 @@ stored credentials, when to refresh and when to start a new flow, and keeps the 
 
 from __future__ import annotations
 
-import json
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx2
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from . import audit
 from .catalog import CatalogService
+from .connection_rows import USABLE_STATES, ConnectionRows
 from .exceptions import (
     BadRequest,
     Conflict,
@@ -41,11 +36,10 @@ from .net.outbound import Outbound
 from .net.urls import check_server_url
 from .oauth.discovery import Challenge
 from .oauth.flow import NeedsAuth, OAuthEngine
-from .store import Store
-from .store.models import MCPConnection, OAuthClient, PendingAuth, utcnow
+from .store.models import MCPConnection
 from .upstream import AuthRejected, Upstream, probe
 
-__all__ = ["MAX_STEP_UPS", "ConnectionService"]
+__all__ = ["MAX_STEP_UPS", "USABLE_STATES", "ConnectionService"]
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +63,6 @@ def _public(row: MCPConnection) -> dict[str, Any]:
     }
 
 
-#: Connection states whose credentials the gateway tries.
-USABLE_STATES = ("connected", "error")
-
-
 def host_of(url: str) -> str:
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
@@ -84,8 +74,9 @@ class ConnectionService:
 
     Parameters
     ----------
-    store, catalog, engine:
-        The opened store, the catalog and the OAuth engine.
+    rows, catalog, engine:
+        The connections' rows (the table's one owner), the catalog and the OAuth engine
+        (which keeps the rows' token columns).
     outbound:
         Guarded HTTP clients.
     allowed_hosts:
@@ -97,7 +88,7 @@ class ConnectionService:
 
     def __init__(
         self,
-        store: Store,
+        rows: ConnectionRows,
         catalog: CatalogService,
         engine: OAuthEngine,
         outbound: Outbound,
@@ -105,7 +96,7 @@ class ConnectionService:
         allowed_hosts: list[str] | None = None,
         allow_insecure_loopback: bool = False,
     ) -> None:
-        self._store = store
+        self.rows = rows
         self.catalog = catalog
         self.engine = engine
         self.outbound = outbound
@@ -133,39 +124,20 @@ class ConnectionService:
     # -- reads --------------------------------------------------------------------------
 
     async def for_user(self, username: str) -> list[dict[str, Any]]:
-        def query(session: Session) -> list[dict[str, Any]]:
-            stmt = (
-                select(MCPConnection)
-                .where(MCPConnection.username == username)
-                .order_by(MCPConnection.created_at, MCPConnection.id)
-            )
-            return [_public(row) for row in session.scalars(stmt)]
-
-        return await self._store.db.read(query)
+        return [_public(row) for row in await self.rows.of_user(username)]
 
     async def usable(self, username: str) -> list[MCPConnection]:
         """The user's connections whose credentials the gateway tries (connected, or in
         error), oldest first."""
-        return await self._rows(username, MCPConnection.state.in_(USABLE_STATES))
+        return await self.rows.of_user(username, usable=True)
 
     async def unusable(self, username: str) -> list[MCPConnection]:
         """The user's connections that need the user (signing in, sign-in expired…)."""
-        return await self._rows(username, MCPConnection.state.not_in(USABLE_STATES))
-
-    async def _rows(self, username: str, condition: Any) -> list[MCPConnection]:
-        def query(session: Session) -> list[MCPConnection]:
-            stmt = (
-                select(MCPConnection)
-                .where(MCPConnection.username == username, condition)
-                .order_by(MCPConnection.created_at, MCPConnection.id)
-            )
-            return list(session.scalars(stmt))
-
-        return await self._store.db.read(query)
+        return await self.rows.of_user(username, usable=False)
 
     async def get(self, username: str, connection_id: str) -> MCPConnection:
         """One of ``username``'s connections; :class:`NotFound` for anyone else's."""
-        row = await self._store.db.read(lambda s: s.get(MCPConnection, connection_id[:32]))
+        row = await self.rows.get(connection_id)
         if row is None or row.username != username:
             raise NotFound(f"No connection {connection_id!r}.")
         return row
@@ -202,45 +174,14 @@ class ConnectionService:
     async def _row_for(
         self, username: str, entry: Mapping[str, Any] | None, url: str
     ) -> MCPConnection:
-        auth_type = entry["auth_type"] if entry else "oauth"
-        catalog_id = entry["id"] if entry else None
-        transport = entry["transport"] if entry else "streamable-http"
-
-        def find_or_create(session: Session) -> MCPConnection:
-            row = session.scalars(
-                select(MCPConnection).where(
-                    MCPConnection.username == username, MCPConnection.url == url
-                )
-            ).first()
-            if row is None:
-                now = utcnow()
-                row = MCPConnection(
-                    id=secrets.token_hex(8),
-                    username=username,
-                    catalog_id=catalog_id,
-                    url=url,
-                    auth_type=auth_type,
-                    transport=transport,
-                    state="authenticating",
-                    error="",
-                    scopes="",
-                    requested_scopes="",
-                    step_ups=0,
-                    created_at=now,
-                    updated_at=now,
-                )
-                session.add(row)
-                audit.record(session, username, "connection.create", row.id, url=url)
-            else:
-                row.auth_type = auth_type
-                row.catalog_id = catalog_id
-                row.transport = transport
-            return row
-
         try:
-            return await self._store.db.write(find_or_create)
-        except IntegrityError:  # created concurrently: use that one
-            return await self._store.db.write(find_or_create)
+            return await self.rows.find_or_create(
+                username,
+                url,
+                catalog_id=entry["id"] if entry else None,
+                auth_type=entry["auth_type"] if entry else "oauth",
+                transport=entry["transport"] if entry else "streamable-http",
+            )
         finally:
             self.generation += 1
 
@@ -364,9 +305,8 @@ class ConnectionService:
         if row.auth_type == "oauth":
             token = await self.engine.access_token(row.id, stale=stale)
             return {"Authorization": f"Bearer {token}"}
-        if row.auth_type == "static_headers" and row.headers_enc:
-            values: dict[str, str] = json.loads(self._store.vault.decrypt(row.headers_enc))
-            return values
+        if row.auth_type == "static_headers":
+            return self.rows.static_headers(row)
         return {}
 
     def client_for(self, row: MCPConnection) -> Callable[..., httpx2.AsyncClient]:
@@ -398,7 +338,7 @@ class ConnectionService:
         await self._set(row.id, state="connected", error="", tool_count=len(tools), step_ups=0)
 
     async def _refresh_tool_count(self, connection_id: str) -> None:
-        row = await self._store.db.read(lambda s: s.get(MCPConnection, connection_id))
+        row = await self.rows.get(connection_id)
         if row is None:
             return
         try:
@@ -412,9 +352,9 @@ class ConnectionService:
         """Refresh credentials and check the server again, without a new sign-in."""
         row = await self.get(username, connection_id)
         if row.auth_type == "oauth" and row.tokens_enc:
-            tokens = json.loads(self._store.vault.decrypt(row.tokens_enc))
+            stale = self.rows.tokens_of(row).get("access_token")
             try:
-                await self.engine.access_token(row.id, stale=tokens.get("access_token"))
+                await self.engine.access_token(row.id, stale=stale)
             except NeedsAuth:
                 # The engine recorded needs_auth and why; a still-valid access token must
                 # not hide that the next expiry will need a new sign-in.
@@ -503,7 +443,7 @@ class ConnectionService:
                 fields=fields,
             )
         row = await self._row_for(username, entry, entry["url"])
-        ciphertext = self._store.vault.encrypt(json.dumps(values))
+        ciphertext = self.rows.encrypt(values)
         await self._set(
             row.id, headers_enc=ciphertext, auth_type="static_headers", state="connected", error=""
         )
@@ -521,27 +461,7 @@ class ConnectionService:
         # would otherwise fail); the second call below drops one opened meanwhile.
         await self._changed(row.id)
         revoked = await self.engine.revoke(row) if row.auth_type == "oauth" else False
-        client_row = row.oauth_client_id
-
-        def remove(session: Session) -> None:
-            current = session.get(MCPConnection, row.id)
-            if current is not None:
-                session.delete(current)
-            session.execute(delete(PendingAuth).where(PendingAuth.connection_id == row.id))
-            if client_row:
-                still_used = session.scalars(
-                    select(MCPConnection.id).where(
-                        MCPConnection.oauth_client_id == client_row, MCPConnection.id != row.id
-                    )
-                ).first()
-                client = session.get(OAuthClient, client_row)
-                if client is not None and not still_used:
-                    session.delete(client)
-            audit.record(
-                session, username, "connection.delete", row.id, url=row.url, revoked=revoked
-            )
-
-        await self._store.db.write(remove)
+        await self.rows.delete(row, username=username, revoked=revoked)
         await self._changed(row.id)
         return {"connection_id": row.id, "revoked": revoked}
 
@@ -550,15 +470,7 @@ class ConnectionService:
         await self._set(connection_id, **values)
 
     async def _set(self, connection_id: str, **values: Any) -> None:
-        def save(session: Session) -> None:
-            row = session.get(MCPConnection, connection_id)
-            if row is None:
-                return
-            for key, value in values.items():
-                setattr(row, key, value)
-            row.updated_at = utcnow()
-
         try:
-            await self._store.db.write(save)
+            await self.rows.update(connection_id, **values)
         finally:
             self.generation += 1

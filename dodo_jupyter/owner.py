@@ -178,23 +178,15 @@ async def wipe_secrets(
     """
     import asyncio
 
-    from sqlalchemy import delete, select
+    from sqlalchemy import delete
 
     from . import audit
-    from .store.models import (
-        MCPConnection,
-        OAuthClient,
-        PendingAuth,
-        ToolSetting,
-        UserMCPToken,
-    )
+    from .connection_rows import ConnectionRows
+    from .store.models import OAuthClient, PendingAuth, ToolSetting, UserMCPToken
 
     store = runtime.store
-    rows = await store.db.read(lambda s: list(s.scalars(select(MCPConnection))))
     revoked = 0
-    for row in rows:
-        if row.auth_type != "oauth" or not row.tokens_enc:
-            continue
+    for row in await runtime.connections.rows.signed_in():
         try:
             revoked += bool(
                 await asyncio.wait_for(runtime.connections.engine.revoke(row), revoke_timeout)
@@ -203,8 +195,8 @@ async def wipe_secrets(
             log.info("dodo: revoking the tokens of %s failed: %s", row.id, type(e).__name__)
 
     def remove(session: Session) -> dict[str, int]:
-        counts = {}
-        for model in (MCPConnection, OAuthClient, PendingAuth, UserMCPToken, ToolSetting):
+        counts = {"mcp_connections": ConnectionRows.delete_all(session)}
+        for model in (OAuthClient, PendingAuth, UserMCPToken, ToolSetting):
             result: Any = session.execute(delete(model))
             counts[model.__tablename__] = result.rowcount or 0
         if any(counts.values()) or revoked:  # a drift that persists is audited once

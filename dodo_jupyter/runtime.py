@@ -248,6 +248,7 @@ class DodoRuntime:
         megabytes), so a server only loads them when someone first uses them."""
         if hasattr(self, "gateway"):
             return
+        from .connection_rows import ConnectionRows
         from .connections import ConnectionService
         from .gateway.service import GatewayService
         from .gateway.upstream_sessions import UpstreamSessions
@@ -267,10 +268,11 @@ class DodoRuntime:
         registry = ClientRegistry(
             self.store, client_metadata_url=self.client_metadata_url, environ=settings.environ
         )
+        rows = ConnectionRows(self.store)
         connections = ConnectionService(
-            self.store,
+            rows,
             self.catalog,
-            OAuthEngine(self.store, registry, outbound),
+            OAuthEngine(self.store, rows, registry, outbound),
             outbound,
             allowed_hosts=settings.allowed_hosts,
             allow_insecure_loopback=settings.allow_insecure_loopback,

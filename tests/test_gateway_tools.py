@@ -237,7 +237,7 @@ async def test_listing_again_after_list_changed_reads_no_database(
 
     def listing_queries() -> list[str]:
         return [
-            q for q in queries if q.startswith(("ConnectionService._rows", "GatewayService._sw"))
+            q for q in queries if q.startswith(("ConnectionRows.of_user", "GatewayService._sw"))
         ]
 
     status, result = await api("POST", CALL, {"name": "demo__toggle_extra_tool", "arguments": {}})

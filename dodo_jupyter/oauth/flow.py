@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import secrets
 import weakref
@@ -42,6 +41,7 @@ from mcp.client.auth.utils import union_scopes
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from ..connection_rows import ConnectionRows
 from ..exceptions import BadRequest, DodoError, Forbidden, NotFound, UpstreamError
 from ..net.outbound import Outbound
 from ..store import Store
@@ -83,15 +83,20 @@ class OAuthEngine:
     Parameters
     ----------
     store:
-        The opened store.
+        The opened store (pending flows, the vault).
+    rows:
+        The connections' rows, whose token columns the engine keeps.
     registry:
         Client registrations.
     outbound:
         Guarded HTTP clients.
     """
 
-    def __init__(self, store: Store, registry: ClientRegistry, outbound: Outbound) -> None:
+    def __init__(
+        self, store: Store, rows: ConnectionRows, registry: ClientRegistry, outbound: Outbound
+    ) -> None:
         self._store = store
+        self._rows = rows
         self.registry = registry
         self.outbound = outbound
         #: Access tokens served from memory while fresh (no database read per call).
@@ -299,13 +304,13 @@ class OAuthEngine:
         return expires_at is not None and expires_at - REFRESH_LEEWAY <= utcnow()
 
     async def _tokens(self, connection_id: str) -> tuple[dict[str, Any], datetime | None, dict]:
-        row = await self._store.db.read(lambda s: s.get(MCPConnection, connection_id))
-        if row is None:
-            raise NotFound(f"No connection {connection_id!r}.")
-        if not row.tokens_enc:
+        try:
+            stored = await self._rows.tokens(connection_id)
+        except LookupError:
+            raise NotFound(f"No connection {connection_id!r}.") from None
+        if stored is None:
             raise NeedsAuth("This server is not signed in: connect it first.")
-        tokens = json.loads(self._store.vault.decrypt(row.tokens_enc))
-        return tokens, row.expires_at, dict(row.oauth_meta or {})
+        return stored
 
     async def _refresh(
         self, connection_id: str, tokens: dict[str, Any], meta: dict[str, Any]
@@ -402,50 +407,37 @@ class OAuthEngine:
             k: token[k] for k in ("access_token", "refresh_token", "token_type") if token.get(k)
         }
         expires_in = token.get("expires_in")
-        now = utcnow()
         expires_at = None
         if isinstance(expires_in, (int, float)) or (
             isinstance(expires_in, str) and expires_in.isdigit()
         ):
-            expires_at = now + timedelta(seconds=int(expires_in))
-        ciphertext = self._store.vault.encrypt(json.dumps(kept))
+            expires_at = utcnow() + timedelta(seconds=int(expires_in))
         granted = token.get("scope") or meta.get("scope") or ""
-        new_meta = {k: meta.get(k) for k in _META_KEYS}
-
-        def save(session: Session) -> None:
-            row = session.get(MCPConnection, connection_id)
-            if row is None:
-                raise NotFound(f"No connection {connection_id!r}.")
-            row.tokens_enc = ciphertext
-            row.expires_at = expires_at
-            row.state = "connected"
-            row.error = ""
-            row.updated_at = now
-            if replace_meta:
-                row.oauth_meta = new_meta
-                row.issuer = meta.get("issuer")
-                row.resource = meta.get("resource")
-                row.oauth_client_id = meta.get("client_row")
-                row.requested_scopes = meta.get("scope") or ""
-                row.scopes = granted if isinstance(granted, str) else " ".join(granted)
-            elif token.get("scope"):
-                row.scopes = str(token["scope"])
-
-        await self._store.db.write(save)
+        values: dict[str, Any] = {
+            "tokens_enc": self._rows.encrypt(kept),
+            "expires_at": expires_at,
+            "state": "connected",
+            "error": "",
+        }
+        if replace_meta:
+            values.update(
+                oauth_meta={k: meta.get(k) for k in _META_KEYS},
+                issuer=meta.get("issuer"),
+                resource=meta.get("resource"),
+                oauth_client_id=meta.get("client_row"),
+                requested_scopes=meta.get("scope") or "",
+                scopes=granted if isinstance(granted, str) else " ".join(granted),
+            )
+        elif token.get("scope"):
+            values["scopes"] = str(token["scope"])
+        if not await self._rows.update(connection_id, **values):
+            raise NotFound(f"No connection {connection_id!r}.")
         self.fresh.put(connection_id, kept["access_token"], expires_at)
 
     async def _set_state(self, connection_id: str, state: str, error: str) -> None:
         if state == "needs_auth":
             self.fresh.forget(connection_id)
-
-        def save(session: Session) -> None:
-            row = session.get(MCPConnection, connection_id)
-            if row is not None:
-                row.state = state
-                row.error = error
-                row.updated_at = utcnow()
-
-        await self._store.db.write(save)
+        await self._rows.update(connection_id, state=state, error=error)
         if self.state_changed is not None:
             self.state_changed(connection_id)
 
@@ -459,7 +451,7 @@ class OAuthEngine:
         if not endpoint or not row.tokens_enc:
             return False
         try:
-            tokens = json.loads(self._store.vault.decrypt(row.tokens_enc))
+            tokens = self._rows.tokens_of(row)
             creds = await self.registry.load(meta, meta.get("policy"))
         except DodoError as e:
             log.warning("dodo: cannot revoke tokens of connection %s: %s", row.id, e.message)
