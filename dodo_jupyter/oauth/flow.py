@@ -282,9 +282,10 @@ class OAuthEngine:
                 return kept
         else:
             self.fresh.forget(connection_id)
+        mark = self.fresh.mark()
         tokens, expires_at, _ = await self._tokens(connection_id)
         if not self._needs_refresh(tokens, expires_at, stale):
-            self.fresh.put(connection_id, str(tokens["access_token"]), expires_at)
+            self.fresh.put(connection_id, str(tokens["access_token"]), expires_at, mark)
             return str(tokens["access_token"])
         lock = self._locks.get(connection_id)
         if lock is None:
@@ -430,9 +431,10 @@ class OAuthEngine:
             )
         elif token.get("scope"):
             values["scopes"] = str(token["scope"])
+        mark = self.fresh.mark()
         if not await self._rows.update(connection_id, **values):
             raise NotFound(f"No connection {connection_id!r}.")
-        self.fresh.put(connection_id, kept["access_token"], expires_at)
+        self.fresh.put(connection_id, kept["access_token"], expires_at, mark)
 
     async def _set_state(self, connection_id: str, state: str, error: str) -> None:
         if state == "needs_auth":

@@ -7,6 +7,10 @@ would be refreshed, and at most :data:`MAX_SECONDS` (tokens without an expiry ar
 again that often). What ends an entry before that: a new token (refresh, sign-in), a
 ``401`` for it, the connection losing its sign-in (``needs_auth``), a disconnect, and the
 owner wipe; the engine and the connection service call :meth:`FreshTokens.forget`.
+
+A token read from the database is kept only if nothing was forgotten while it was being
+read (:meth:`FreshTokens.mark`): a disconnect that lands during the read must not have
+its token put back afterwards.
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ class FreshTokens:
     def __init__(self, leeway: timedelta) -> None:
         self._leeway = leeway
         self._tokens: dict[str, tuple[str, float]] = {}
+        self._forgets = 0
+
+    def mark(self) -> int:
+        """A mark to pass to :meth:`put` for a token about to be read."""
+        return self._forgets
 
     def get(self, connection_id: str) -> str | None:
         entry = self._tokens.get(connection_id)
@@ -38,10 +47,14 @@ class FreshTokens:
             return None
         return entry[0]
 
-    def put(self, connection_id: str, access_token: str, expires_at: datetime | None) -> None:
+    def put(
+        self, connection_id: str, access_token: str, expires_at: datetime | None, mark: int
+    ) -> None:
         """Keep ``access_token`` until ``leeway`` before ``expires_at`` (or
         :data:`MAX_SECONDS`, whichever comes first); a token already that close to its
-        expiry is not kept."""
+        expiry is not kept, nor one read before a :meth:`forget` since ``mark``."""
+        if mark != self._forgets:
+            return
         seconds = MAX_SECONDS
         if expires_at is not None:
             seconds = min(seconds, (expires_at - self._leeway - utcnow()).total_seconds())
@@ -52,6 +65,7 @@ class FreshTokens:
 
     def forget(self, connection_id: str | None = None) -> None:
         """Drop one connection's token, or every token (``None``)."""
+        self._forgets += 1
         if connection_id is None:
             self._tokens.clear()
         else:
