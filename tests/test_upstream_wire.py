@@ -18,6 +18,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
 from mcp.shared.exceptions import MCPError
 
+from dodo_jupyter.exceptions import UpstreamError
 from dodo_jupyter.upstream import UpstreamSession
 from dodo_jupyter.upstream.wire import send_request
 
@@ -97,6 +98,12 @@ def upstream_server(seen: Upstream) -> MCPServer:
         return "answered after a resumption"
 
     @mcp.tool()
+    async def think(seconds: float) -> str:
+        """Work in silence for a while, then answer."""
+        await asyncio.sleep(seconds)
+        return "thought"
+
+    @mcp.tool()
     async def wait_forever() -> str:
         """Wait until cancelled."""
         try:
@@ -123,15 +130,17 @@ def serving(*, json_response: bool = False) -> Iterator[tuple[RunningServer, Ups
 
 
 @contextlib.asynccontextmanager
-async def session_to(url: str) -> AsyncIterator[UpstreamSession]:
+async def session_to(url: str, **options: Any) -> AsyncIterator[UpstreamSession]:
     async def no_headers(stale: str | None) -> dict[str, str]:
         return {}
 
+    client_timeout = options.pop("client_timeout", 5.0)
     session = UpstreamSession(
         "test",
         url,
-        lambda **kw: httpx2.AsyncClient(**kw),
+        lambda **kw: httpx2.AsyncClient(timeout=client_timeout, **kw),
         no_headers,
+        **options,
     )
     try:
         yield session
@@ -234,6 +243,20 @@ async def test_json_answers_work_too() -> None:
         async with session_to(server.url) as session:
             result = await session.call_tool("count", {"n": 2})
     assert text(result) == "counted to 2"
+
+
+@pytest.mark.parametrize("json_response", [False, True])
+async def test_a_tool_may_work_in_silence_longer_than_a_read_timeout(json_response: bool) -> None:
+    """A call waits as long as the session's call timeout allows, not the client's
+    read timeout (outbound_timeout, for discovery and sign-in), whether the server
+    answers with JSON or keeps an event stream open without a byte."""
+    with serving(json_response=json_response) as (server, _):
+        async with session_to(server.url, client_timeout=0.3, timeout=5.0) as session:
+            result = await session.call_tool("think", {"seconds": 1.0})
+        assert text(result) == "thought"
+        async with session_to(server.url, client_timeout=0.3, timeout=1.0) as session:
+            with pytest.raises(UpstreamError, match="did not answer within 1 s"):
+                await session.call_tool("think", {"seconds": 3.0})
 
 
 async def test_jsonrpc_errors_are_raised_with_their_message(

@@ -92,6 +92,8 @@ class UpstreamSession:
         self._auth = ConnectionAuth(headers)
         #: The open streamable-HTTP session: its client, target and GET-stream reader.
         self._client: httpx2.AsyncClient | None = None
+        #: The session's requests' timeouts: a read may wait as long as a call may take.
+        self._waiting: httpx2.Timeout | None = None
         self._target: wire.StreamableTarget | None = None
         self._listener: asyncio.Task[None] | None = None
         #: The open HTTP+SSE session, for a server that needs it.
@@ -156,6 +158,7 @@ class UpstreamSession:
 
     async def _open_streamable(self) -> None:
         client = self._client = self._make_client(auth=self._auth)
+        self._waiting = wire.waiting(client, self._timeout)
         try:
             async with asyncio.timeout(self._timeout):
                 target = await wire.initialize(client, self.url, __version__)
@@ -320,6 +323,7 @@ class UpstreamSession:
                     params,
                     on_notification=self._notified(progress),
                     progress=progress is not None,
+                    http_timeouts=self._waiting,
                 )
         except TimeoutError:
             raise UpstreamError(

@@ -54,6 +54,7 @@ __all__ = [
     "initialize_params",
     "listen",
     "send_request",
+    "waiting",
 ]
 
 log = logging.getLogger(__name__)
@@ -126,14 +127,30 @@ async def send_request(
     *,
     on_notification: OnNotification,
     progress: bool = False,
+    http_timeouts: httpx2.Timeout | None = None,
 ) -> dict[str, Any]:
     """Send one request and return its ``result``; see the module docstring.
 
     With ``progress`` the request asks for progress notifications (its progress token is
     its request id); they reach ``on_notification`` with the other notifications.
+    ``http_timeouts`` replace the client's for this request and its resumptions (see
+    :func:`waiting`).
     """
-    result, _ = await _request(client, target, method, params, on_notification, progress)
+    result, _ = await _request(
+        client, target, method, params, on_notification, progress, http_timeouts
+    )
     return result
+
+
+def waiting(client: httpx2.AsyncClient, seconds: float) -> httpx2.Timeout:
+    """The client's timeouts, but waiting up to ``seconds`` for each read: a tool may
+    work that long in silence before it answers (the caller bounds the whole request)."""
+    return httpx2.Timeout(
+        client.timeout.connect,
+        read=seconds,
+        write=client.timeout.write,
+        pool=client.timeout.pool,
+    )
 
 
 def initialize_params(client_version: str) -> dict[str, Any]:
@@ -271,6 +288,7 @@ async def _request(
     params: dict[str, Any],
     on_notification: OnNotification,
     progress: bool,
+    http_timeouts: httpx2.Timeout | None = None,
 ) -> tuple[dict[str, Any], _Exchange]:
     request_id = f"dodo-{next(_ids)}"
     if progress:
@@ -283,10 +301,10 @@ async def _request(
     ).encode()
     headers = target.headers()
     headers["Content-Type"] = "application/json"
-    exchange = _Exchange(client, target, request_id, on_notification)
+    exchange = _Exchange(client, target, request_id, on_notification, http_timeouts)
     try:
         async with client.stream(
-            "POST", target.http_url, content=body, headers=headers
+            "POST", target.http_url, content=body, headers=headers, timeout=exchange.timeout
         ) as response:
             answer = await exchange.read(response)
         for _ in range(MAX_RESUMPTIONS):
@@ -325,8 +343,11 @@ class _Exchange:
         target: StreamableTarget,
         request_id: str,
         on_notification: OnNotification,
+        http_timeouts: httpx2.Timeout | None = None,
     ) -> None:
         self._client = client
+        #: This request's timeouts (the client's when None).
+        self.timeout = http_timeouts or client.timeout
         self._target = target
         self._id = request_id
         self._on_notification = on_notification
@@ -416,7 +437,9 @@ class _Exchange:
         headers = self._target.headers(accept="text/event-stream")
         assert self.last_event_id is not None
         headers["Last-Event-ID"] = self.last_event_id
-        async with self._client.stream("GET", self._target.http_url, headers=headers) as response:
+        async with self._client.stream(
+            "GET", self._target.http_url, headers=headers, timeout=self.timeout
+        ) as response:
             return await self.read(response)
 
     def cancel_upstream(self) -> None:
