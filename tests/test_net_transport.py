@@ -23,7 +23,7 @@ import pytest
 import pytest_asyncio
 
 from dodo_jupyter.net import transport
-from dodo_jupyter.net.guard import guarded_client
+from dodo_jupyter.net.guard import guarded_client, read_limited
 from dodo_jupyter.net.policy import StaticResolver
 from dodo_jupyter.net.transport import MAX_HEAD_BYTES, PooledTransport
 from dodo_jupyter.upstream.wire import RequestFailed, StreamableTarget, send_request
@@ -348,6 +348,49 @@ async def test_a_silent_server_is_a_read_timeout(serve: Serve, make_client: Make
     client = make_client(server, timeout=0.2)
     with pytest.raises(httpx2.ReadTimeout, match="did not answer in time"):
         await post(client, server.url())
+
+
+async def _drip(peer: Peer, data: bytes) -> None:
+    """Send ``data`` one byte every 0.1 s: each read is quick, the whole never ends."""
+    for byte in data:
+        await peer.send(bytes([byte]))
+        await asyncio.sleep(0.1)
+
+
+async def test_a_head_sent_a_byte_at_a_time_meets_the_total_deadline(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    """Each byte comes well within the read timeout; the head as a whole must still
+    arrive within the connect, write and read timeouts added up (0.9 s here)."""
+
+    async def dripping(peer: Peer) -> None:
+        await peer.request()
+        await _drip(peer, b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"a" * 200 + b"\r\n\r\n")
+
+    server = await serve(dripping)
+    client = make_client(server, timeout=0.3)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(httpx2.ReadTimeout, match=r"within 0\.9 s"):
+        await post(client, server.url())
+    assert asyncio.get_running_loop().time() - started < 3
+
+
+async def test_a_body_sent_a_byte_at_a_time_meets_its_deadline(
+    serve: Serve, make_client: MakeClient
+) -> None:
+    """A body read with a size bound (discovery, registration, tokens) must arrive whole
+    within the read timeout."""
+
+    async def dripping(peer: Peer) -> None:
+        await peer.request()
+        await peer.send(b"HTTP/1.1 200 OK\r\nContent-Length: 300\r\n\r\n")
+        await _drip(peer, b"a" * 300)
+
+    server = await serve(dripping)
+    client = make_client(server, timeout=0.5)
+    async with client.stream("GET", server.url()) as response:
+        with pytest.raises(httpx2.ReadTimeout, match=r"body did not arrive within 0\.5 s"):
+            await read_limited(response, 10_000)
 
 
 @pytest.mark.parametrize(

@@ -38,10 +38,17 @@ alive.
 The clients ignore proxy environment variables (``trust_env=False``): a proxy would make
 the connection to an address the guard never judged. Bodies are read with a size bound
 (:func:`read_limited`, :func:`get_json`).
+
+Every exchange also has a total deadline, on top of httpx2's timeouts per step (which a
+server that sends one byte at a time never trips): the answer's head must arrive within
+the request's connect, write and read timeouts added up (:func:`head_deadline`), and a
+body read by :func:`read_limited` within its read timeout. Streams a caller reads
+itself (an MCP session's event streams) are bounded by that caller's own deadline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ipaddress
 import json
@@ -63,7 +70,7 @@ from .policy import (
     parse_target,
     safe_url,
 )
-from .transport import CONNECT_TO, PooledTransport
+from .transport import CONNECT_TO, PooledTransport, request_timeouts
 
 __all__ = [
     "MAX_PINS",
@@ -79,6 +86,7 @@ __all__ = [
     "default_tls",
     "get_json",
     "guarded_client",
+    "head_deadline",
     "pin",
     "read_limited",
 ]
@@ -214,6 +222,19 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
         self._pins = PinCache(policy)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        seconds = head_deadline(request)
+        try:
+            async with asyncio.timeout(seconds) as deadline:
+                return await self._send(request)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise httpx2.ReadTimeout(
+                f"no complete answer within {seconds:g} s (the total deadline of a request)",
+                request=request,
+            ) from None
+
+    async def _send(self, request: httpx2.Request) -> httpx2.Response:
         pinned = await self._pins.pin(str(request.url))
         target = pinned.target
         transport = self._transport_for(target)
@@ -251,6 +272,15 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
         for transport in transports:
             if transport is not None:
                 await transport.aclose()
+
+
+def head_deadline(request: httpx2.Request) -> float | None:
+    """Seconds a request may take until its answer's head is in: its connect, write and
+    read timeouts added up (name resolution and each step within its own timeout); None
+    only when none of them is set (never for a guarded client)."""
+    steps = [request_timeouts(request).get(step) for step in ("connect", "write", "read")]
+    bounded = [seconds for seconds in steps if seconds is not None]
+    return sum(bounded) if bounded else None
 
 
 def _client_kwargs(policy: OutboundPolicy, kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -297,16 +327,37 @@ def _shown(response: Any) -> str:
 
 
 async def read_limited(response: httpx2.Response, max_bytes: int) -> bytes:
-    """Read a streamed response body, refusing more than ``max_bytes`` (decoded).
+    """Read a streamed response body, refusing more than ``max_bytes`` (decoded), within
+    the request's read timeout for the whole body.
 
     A ``Content-Length`` over the limit is refused before reading anything. Over the
-    limit the response is closed.
+    limit or the deadline the response is closed.
 
     Raises
     ------
     ResponseTooLarge
         naming the URL (without query) and the limit.
+    httpx2.ReadTimeout
+        when the whole body took longer than the read timeout.
     """
+    try:
+        request: httpx2.Request | None = response.request
+    except RuntimeError:  # a response built by hand has no request
+        request = None
+    seconds = request_timeouts(request).get("read") if request is not None else None
+    try:
+        async with asyncio.timeout(seconds) as deadline:
+            return await _read_bounded(response, max_bytes)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        await response.aclose()
+        raise httpx2.ReadTimeout(
+            f"the answer's body did not arrive within {seconds:g} s", request=request
+        ) from None
+
+
+async def _read_bounded(response: httpx2.Response, max_bytes: int) -> bytes:
 
     async def too_large(size: str) -> ResponseTooLarge:
         await response.aclose()

@@ -42,6 +42,7 @@ __all__ = [
     "MAX_HEAD_BYTES",
     "MAX_IDLE",
     "PooledTransport",
+    "request_timeouts",
 ]
 
 #: The request extension naming the address to connect to (the guard's judged one);
@@ -187,7 +188,8 @@ def _key_of(request: httpx2.Request) -> _Key:
     )
 
 
-def _timeouts(request: httpx2.Request) -> dict[str, float | None]:
+def request_timeouts(request: httpx2.Request) -> dict[str, float | None]:
+    """httpx2's timeouts of a request by step (``connect``, ``read``, ``write``, ``pool``)."""
     timeout = request.extensions.get("timeout")
     return timeout if isinstance(timeout, dict) else {}
 
@@ -244,7 +246,7 @@ class PooledTransport(httpx2.AsyncBaseTransport):
         self._closed = False
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        timeouts = _timeouts(request)
+        timeouts = request_timeouts(request)
         key = _key_of(request)
         connection = self._idle_connection(key) or await self._connect(key, request, timeouts)
         try:
