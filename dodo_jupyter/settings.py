@@ -192,7 +192,9 @@ class DodoSettings(Configurable):
         10.0,
         config=True,
         help="""Seconds each step of a request to an OAuth server or the catalog's servers
-        may take (connecting, sending, each read) during discovery, sign-in and refresh.""",
+        may take (connecting, sending, each read) during discovery, sign-in and refresh;
+        a whole exchange takes at most the three steps added up. Tool calls wait up to
+        upstream_call_timeout instead.""",
     )
 
     client_metadata_url = Unicode(
