@@ -319,11 +319,16 @@ def guarded_client(
     return httpx2.AsyncClient(transport=transport, trust_env=False, **kwargs)
 
 
-def _shown(response: Any) -> str:
+def _request_of(response: httpx2.Response) -> httpx2.Request | None:
     try:
-        return safe_url(str(response.request.url))
+        return response.request
     except RuntimeError:  # a response built by hand has no request
-        return "(unknown URL)"
+        return None
+
+
+def _shown(response: httpx2.Response) -> str:
+    request = _request_of(response)
+    return safe_url(str(request.url)) if request is not None else "(unknown URL)"
 
 
 async def read_limited(response: httpx2.Response, max_bytes: int) -> bytes:
@@ -340,10 +345,7 @@ async def read_limited(response: httpx2.Response, max_bytes: int) -> bytes:
     httpx2.ReadTimeout
         when the whole body took longer than the read timeout.
     """
-    try:
-        request: httpx2.Request | None = response.request
-    except RuntimeError:  # a response built by hand has no request
-        request = None
+    request = _request_of(response)
     seconds = request_timeouts(request).get("read") if request is not None else None
     try:
         async with asyncio.timeout(seconds) as deadline:
