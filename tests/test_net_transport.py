@@ -26,7 +26,8 @@ from dodo_jupyter.net import transport
 from dodo_jupyter.net.guard import guarded_client, read_limited
 from dodo_jupyter.net.policy import StaticResolver
 from dodo_jupyter.net.transport import MAX_HEAD_BYTES, PooledTransport
-from dodo_jupyter.upstream.wire import RequestFailed, StreamableTarget, send_request
+from dodo_jupyter.upstream.messages import RequestFailed
+from dodo_jupyter.upstream.wire import StreamableTarget, send_request
 
 from .scripted_server import (
     Peer,

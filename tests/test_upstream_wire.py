@@ -1,6 +1,8 @@
-"""dodo's MCP client (:mod:`dodo_jupyter.upstream.wire` under an UpstreamSession) against
-real MCP SDK servers: SSE and JSON answers, notifications on the call's stream, server
-requests during a call, resumption after the server closed the stream, cancellation."""
+"""dodo's MCP client (an UpstreamSession over :mod:`dodo_jupyter.upstream.wire`, or over
+:mod:`dodo_jupyter.upstream.legacy_sse` for an HTTP+SSE server) against real MCP SDK
+servers: SSE and JSON answers, notifications on the call's stream, server requests during
+a call, resumption after the server closed the stream, cancellation. The behaviours both
+transports share are tested on both."""
 
 from __future__ import annotations
 
@@ -117,9 +119,17 @@ def upstream_server(seen: Upstream) -> MCPServer:
 
 
 @contextlib.contextmanager
-def serving(*, json_response: bool = False) -> Iterator[tuple[RunningServer, Upstream]]:
+def serving(
+    *, json_response: bool = False, legacy: bool = False, port: int = 0
+) -> Iterator[tuple[RunningServer, Upstream]]:
+    """The upstream over streamable HTTP, or (``legacy``) over HTTP+SSE at ``/sse``."""
     seen = Upstream()
-    app = upstream_server(seen).streamable_http_app(
+    mcp = upstream_server(seen)
+    if legacy:
+        with running_mcp_server(app=mcp.sse_app(host="127.0.0.1"), port=port) as server:
+            yield RunningServer(url=server.base_url + "/sse", base_url=server.base_url), seen
+        return
+    app = mcp.streamable_http_app(
         host="127.0.0.1",
         json_response=json_response,
         event_store=None if json_response else MemoryEventStore(),
@@ -140,6 +150,7 @@ async def session_to(url: str, **options: Any) -> AsyncIterator[UpstreamSession]
         url,
         lambda **kw: httpx2.AsyncClient(timeout=client_timeout, **kw),
         no_headers,
+        sse_fallback=url.endswith("/sse"),
         **options,
     )
     try:
@@ -160,8 +171,15 @@ def sse_server() -> Iterator[tuple[RunningServer, Upstream]]:
         yield pair
 
 
-async def test_calls_forward_progress_in_order(sse_server: tuple[RunningServer, Upstream]) -> None:
-    server, _ = sse_server
+@pytest.fixture(params=["streamable", "legacy"])
+def any_server(request: pytest.FixtureRequest) -> Iterator[tuple[RunningServer, Upstream]]:
+    """The upstream over either transport."""
+    with serving(legacy=request.param == "legacy") as pair:
+        yield pair
+
+
+async def test_calls_forward_progress_in_order(any_server: tuple[RunningServer, Upstream]) -> None:
+    server, _ = any_server
     steps: list[tuple[float, float | None, str | None]] = []
 
     async def progress(done: float, total: float | None, message: str | None) -> None:
@@ -174,9 +192,9 @@ async def test_calls_forward_progress_in_order(sse_server: tuple[RunningServer, 
 
 
 async def test_list_changed_on_the_calls_stream_drops_the_cached_tools(
-    sse_server: tuple[RunningServer, Upstream],
+    any_server: tuple[RunningServer, Upstream],
 ) -> None:
-    server, _ = sse_server
+    server, _ = any_server
     async with session_to(server.url) as session:
         await session.list_tools()
         assert session.tools_stamp() is not None
@@ -185,9 +203,9 @@ async def test_list_changed_on_the_calls_stream_drops_the_cached_tools(
 
 
 async def test_list_changed_on_the_sessions_get_stream_drops_the_cached_tools(
-    sse_server: tuple[RunningServer, Upstream],
+    any_server: tuple[RunningServer, Upstream],
 ) -> None:
-    server, _ = sse_server
+    server, _ = any_server
     async with session_to(server.url) as session:
         await session.list_tools()
         assert text(await session.call_tool("change_tools_later", {})) == "announced"
@@ -198,8 +216,8 @@ async def test_list_changed_on_the_sessions_get_stream_drops_the_cached_tools(
         assert session.tools_stamp() is None
 
 
-async def test_a_ping_during_a_call_is_answered(sse_server: tuple[RunningServer, Upstream]) -> None:
-    server, _ = sse_server
+async def test_a_ping_during_a_call_is_answered(any_server: tuple[RunningServer, Upstream]) -> None:
+    server, _ = any_server
     async with session_to(server.url) as session:
         result = await asyncio.wait_for(session.call_tool("ping_caller", {}), 10)
     assert text(result) == "pong" and not result.is_error
@@ -221,9 +239,9 @@ async def test_a_closed_stream_is_resumed_with_last_event_id(
 
 
 async def test_a_cancelled_call_is_cancelled_upstream(
-    sse_server: tuple[RunningServer, Upstream],
+    any_server: tuple[RunningServer, Upstream],
 ) -> None:
-    server, seen = sse_server
+    server, seen = any_server
     async with session_to(server.url) as session:
         await session.list_tools()
         call = asyncio.create_task(session.call_tool("wait_forever", {}))
@@ -279,3 +297,65 @@ async def test_jsonrpc_errors_are_raised_with_their_message(
                 on_notification=ignore,
             )
     assert raised.value.code == -32601
+
+
+async def test_legacy_sessions_wait_for_silent_tools_and_raise_jsonrpc_errors() -> None:
+    """Over HTTP+SSE an answer comes on the session's stream: a tool may work in silence
+    longer than the client's read timeout, and a JSON-RPC error keeps its code."""
+    with serving(legacy=True) as (server, _):
+        async with session_to(server.url, client_timeout=0.3, timeout=5.0) as session:
+            assert text(await session.call_tool("think", {"seconds": 1.0})) == "thought"
+            assert session._legacy is not None
+            with pytest.raises(MCPError) as raised:
+                await session._legacy.request("no/such/method", {})
+    assert raised.value.code == -32601
+
+
+async def test_a_legacy_session_the_server_forgot_is_opened_again() -> None:
+    """A restarted HTTP+SSE server knows no session: the next call opens a new one and
+    succeeds, without counting as a failure."""
+    with serving(legacy=True) as (first, _):
+        port = int(first.base_url.rsplit(":", 1)[1])
+        session_cm = session_to(first.url)
+        session = await session_cm.__aenter__()
+        assert text(await session.call_tool("count", {"n": 1})) == "counted to 1"
+    try:
+        with serving(legacy=True, port=port) as (second, _):
+            assert second.url == first.url
+            assert text(await session.call_tool("count", {"n": 2})) == "counted to 2"
+            assert session.failures == 0
+    finally:
+        await session_cm.__aexit__(None, None, None)
+
+
+async def test_a_legacy_endpoint_on_another_origin_is_refused() -> None:
+    """The stream's ``endpoint`` event may not send dodo's messages elsewhere."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        if scope["method"] != "GET":  # no streamable HTTP here
+            await send({"type": "http.response.start", "status": 405, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        await send(
+            {
+                "type": "http.response.body",
+                "body": b"event: endpoint\ndata: http://127.0.0.1:9/messages/\n\n",
+                "more_body": True,
+            }
+        )
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    with running_mcp_server(app=app) as server:
+        async with session_to(server.base_url + "/sse", timeout=3.0) as session:
+            with pytest.raises(UpstreamError, match="endpoint on another origin"):
+                await session.list_tools()

@@ -1,6 +1,7 @@
-"""Talking to upstream MCP servers: :mod:`.wire` (MCP over streamable HTTP, the client
-side), :mod:`.session` (one client per server, short sessions), :mod:`.auth` (probe,
-credentials, rejections) and :mod:`.legacy_sse` (the deprecated HTTP+SSE transport)."""
+"""Talking to upstream MCP servers: :mod:`.messages` (what dodo's client sends and
+raises), :mod:`.wire` (MCP over streamable HTTP, the client side), :mod:`.legacy_sse`
+(the deprecated HTTP+SSE transport), :mod:`.session` (one client per server, short
+sessions) and :mod:`.auth` (probe, credentials, rejections)."""
 
 from .auth import AuthRejected, ConnectionAuth, ProbeResult, probe
 from .session import Upstream, UpstreamSession

@@ -13,7 +13,7 @@ import httpx2
 
 from ..exceptions import DodoError, UpstreamError
 from ..oauth.discovery import Challenge, parse_challenge
-from .wire import PROTOCOL_VERSION, initialize_params
+from .messages import PROTOCOL_VERSION, initialize_params
 
 __all__ = ["AuthRejected", "ConnectionAuth", "Headers", "ProbeResult", "probe"]
 

@@ -29,7 +29,8 @@ from .._version import __version__
 from ..exceptions import DodoError, UpstreamError, describe_error
 from . import wire
 from .auth import AuthRejected, ConnectionAuth, Headers
-from .legacy_sse import LegacySSESession, looks_lost
+from .legacy_sse import LegacySSESession
+from .messages import RequestFailed, SessionLost
 
 __all__ = ["Upstream", "UpstreamSession"]
 
@@ -141,7 +142,7 @@ class UpstreamSession:
                 await self._open_streamable()
         except BaseException as e:
             await self._shutdown()
-            status = e.status if isinstance(e, wire.RequestFailed) else None
+            status = e.status if isinstance(e, RequestFailed) else None
             if self.sse_fallback and not self._use_sse and status in (404, 405):
                 log.info("dodo: %s does not speak streamable HTTP; using HTTP+SSE", self.key)
                 self._use_sse = True
@@ -180,10 +181,15 @@ class UpstreamSession:
                     await opened.wait()
 
     async def _open_legacy(self) -> None:
-        legacy = self._legacy = LegacySSESession(
-            self.key, self.url, self._make_client, self._auth, self._timeout, self._drop_tools
-        )
-        await legacy.open()
+        client = self._make_client(auth=self._auth)
+        legacy = self._legacy = LegacySSESession(self.key, self.url, client, self._notified(None))
+        try:
+            async with asyncio.timeout(self._timeout):
+                await legacy.open(__version__)
+        except TimeoutError:
+            raise UpstreamError(
+                f"The MCP server did not answer initialize within {self._timeout:.0f} s."
+            ) from None
 
     def _raise_rejection(self) -> None:
         if self._auth.rejected is not None:
@@ -235,7 +241,7 @@ class UpstreamSession:
             except Exception as e:
                 self._raise_rejection()
                 if attempt == 2 or not self._lost(e):
-                    if isinstance(e, wire.RequestFailed) and e.status is None:
+                    if isinstance(e, RequestFailed) and e.status is None:
                         # The connection broke: open a new session on the next use.
                         async with self._lock:
                             await self._shutdown()
@@ -247,11 +253,10 @@ class UpstreamSession:
                     await self._shutdown()
         raise AssertionError("unreachable")
 
-    def _lost(self, error: Exception) -> bool:
-        if self._legacy is not None:
-            return looks_lost(error, self._legacy)
-        unsent = isinstance(error, wire.RequestFailed) and error.unsent
-        return isinstance(error, wire.SessionLost) or unsent
+    @staticmethod
+    def _lost(error: Exception) -> bool:
+        unsent = isinstance(error, RequestFailed) and error.unsent
+        return isinstance(error, SessionLost) or unsent
 
     async def list_tools(self, meta: dict[str, Any] | None = None) -> list[types.Tool]:
         """The server's tools, from cache when fresh; ``meta`` goes with the requests."""
@@ -312,10 +317,15 @@ class UpstreamSession:
         try:
             async with asyncio.timeout(self._timeout):
                 if self._legacy is not None:
-                    return await self._legacy_request(method, params, progress)
+                    return await self._legacy.request(
+                        method,
+                        params,
+                        on_notification=self._notified(progress),
+                        progress=progress is not None,
+                    )
                 client, target = self._client, self._target
                 if client is None or target is None:
-                    raise wire.SessionLost("The session closed.")
+                    raise SessionLost("The session closed.")
                 return await wire.send_request(
                     client,
                     target,
@@ -329,29 +339,6 @@ class UpstreamSession:
             raise UpstreamError(
                 f"The MCP server did not answer within {self._timeout:.0f} s."
             ) from None
-
-    async def _legacy_request(
-        self, method: str, params: dict[str, Any], progress: ProgressFn | None
-    ) -> dict[str, Any]:
-        session = self._legacy.session if self._legacy is not None else None
-        if session is None:
-            raise wire.SessionLost("The session closed.")
-        result: types.Result
-        if method == "tools/list":
-            result = await session.list_tools(
-                params=types.PaginatedRequestParams.model_validate(params)
-            )
-        else:
-            result = await session.call_tool(
-                params["name"],
-                params["arguments"],
-                progress_callback=progress,  # type: ignore[arg-type]
-                meta=params.get("_meta"),
-            )
-        return result.model_dump(by_alias=True, exclude_none=True)
-
-    def _drop_tools(self) -> None:
-        self._tools = None
 
     def _notified(self, progress: ProgressFn | None) -> wire.OnNotification:
         """Handles the notifications of the session (and of one call's stream)."""

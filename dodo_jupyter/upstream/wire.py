@@ -1,5 +1,6 @@
 """MCP over streamable HTTP (2025-11-25), the client side, on dodo's one HTTP stack: every
-message dodo exchanges with an upstream session goes through this module.
+exchange of a streamable-HTTP session goes through this module (the messages themselves
+are :mod:`.messages`'; the deprecated HTTP+SSE transport is :mod:`.legacy_sse`).
 
 The MCP SDK's ``ClientSession`` routes every request through a writer task, a task per
 POST, memory streams and a receive loop; measured on loopback it costs about twice the
@@ -11,20 +12,19 @@ and a client-only loop), so dodo speaks the transport itself, entirely:
 * :func:`send_request` POSTs one request with the session id and version through the
   session's guarded httpx2 client (whose auth flow refreshes the token once after a
   401) and reads the answer as JSON or as an event stream (httpx2's ``EventSource``,
-  events bounded by :data:`MAX_EVENT_BYTES`); notifications on the stream (progress,
-  ``tools/list_changed``) go to ``on_notification``; a server request on it is answered
-  (:func:`answer_server_request`); a stream that ends early after an event id is
+  events bounded by :data:`~.messages.MAX_EVENT_BYTES`); notifications on the stream
+  (progress, ``tools/list_changed``) go to ``on_notification``; a server request on it is
+  answered (:func:`answer_server_request`); a stream that ends early after an event id is
   resumed with ``GET`` and ``Last-Event-ID`` (after the server's ``retry`` delay), at
   most twice; a caller that gives up makes it send ``notifications/cancelled``;
 * :func:`listen` reads the session's ``GET`` stream (what the server sends outside a
   request), resuming it when it breaks;
 * :func:`close` ends the session (``DELETE``).
 
-dodo declares no client capabilities: a server request other than ``ping`` is answered
-with "method not found". Errors: :class:`SessionLost` for a 404 on a session (the server
-forgot it; reopen), :class:`~mcp.shared.exceptions.MCPError` for a JSON-RPC error,
-:class:`RequestFailed` for any other failed exchange (with the HTTP status when there
-was one, and whether the request was never sent).
+Errors: :class:`~.messages.SessionLost` for a 404 on a session (the server forgot it;
+reopen), :class:`~mcp.shared.exceptions.MCPError` for a JSON-RPC error,
+:class:`~.messages.RequestFailed` for any other failed exchange (with the HTTP status
+when there was one, and whether the request was never sent).
 """
 
 from __future__ import annotations
@@ -32,26 +32,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import itertools
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx2
-from mcp.shared.exceptions import MCPError
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+from .messages import (
+    MAX_EVENT_BYTES,
+    OnNotification,
+    RequestFailed,
+    SessionLost,
+    cancelled_notice,
+    in_background,
+    initialize_params,
+    negotiated_version,
+    reply_to,
+    request_message,
+    result_of,
+)
 
 __all__ = [
-    "PROTOCOL_VERSION",
-    "RequestFailed",
-    "SessionLost",
     "StreamableTarget",
     "answer_server_request",
     "close",
     "initialize",
-    "initialize_params",
     "listen",
     "send_request",
     "waiting",
@@ -59,41 +65,17 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-OnNotification = Callable[[dict[str, Any]], Awaitable[None]]
-
 #: Resumptions of one request's stream (the SDK's ``MAX_RECONNECTION_ATTEMPTS``).
 MAX_RESUMPTIONS = 2
 #: Wait before resuming when the server gave no ``retry`` (milliseconds, as the SDK).
 DEFAULT_RETRY_MS = 1000
 #: Longest wait for the end of an event stream after its answer, in seconds.
 STREAM_END_SECONDS = 0.5
-#: Largest SSE event accepted (bytes, as the SDK's default).
-MAX_EVENT_BYTES = 1024 * 1024
 
-#: The protocol version dodo asks for; the server may answer with another it speaks.
-PROTOCOL_VERSION = "2025-11-25"
 #: How long the session's GET stream may stay silent before it is opened again.
 LISTEN_IDLE_SECONDS = 300.0
 #: Longest wait between attempts to open the GET stream again.
 LISTEN_BACKOFF_MAX = 60.0
-
-_METHOD_NOT_FOUND = -32601
-_ids = itertools.count(1)
-
-
-class SessionLost(Exception):
-    """The server answered 404 to a request on our session: it no longer knows it."""
-
-
-class RequestFailed(Exception):
-    """The exchange failed without a JSON-RPC answer."""
-
-    def __init__(self, message: str, status: int | None = None, *, unsent: bool = False) -> None:
-        super().__init__(message)
-        #: The HTTP status, when the server answered.
-        self.status = status
-        #: The request never reached the server (no connection): safe to send again.
-        self.unsent = unsent
 
 
 @dataclass(frozen=True)
@@ -153,15 +135,6 @@ def waiting(client: httpx2.AsyncClient, seconds: float) -> httpx2.Timeout:
     )
 
 
-def initialize_params(client_version: str) -> dict[str, Any]:
-    """The ``initialize`` parameters dodo sends (its version, no client capabilities)."""
-    return {
-        "protocolVersion": PROTOCOL_VERSION,
-        "capabilities": {},
-        "clientInfo": {"name": "dodo-jupyter", "version": client_version},
-    }
-
-
 async def initialize(client: httpx2.AsyncClient, url: str, client_version: str) -> StreamableTarget:
     """Open a session at ``url``: the target its requests go to. A 404 or 405 answer
     (a server without streamable HTTP) is a :class:`RequestFailed` with that status."""
@@ -170,13 +143,7 @@ async def initialize(client: httpx2.AsyncClient, url: str, client_version: str) 
     result, exchange = await _request(
         client, unopened, "initialize", params, _ignore_notification, False
     )
-    version = result.get("protocolVersion")
-    if version not in HANDSHAKE_PROTOCOL_VERSIONS:
-        raise RequestFailed(
-            f"The MCP server answered with protocol version {str(version)[:40]!r}, which "
-            "dodo does not speak."
-        )
-    target = StreamableTarget(url, exchange.session_id, str(version))
+    target = StreamableTarget(url, exchange.session_id, negotiated_version(result))
     await _post(client, target, {"jsonrpc": "2.0", "method": "notifications/initialized"})
     return target
 
@@ -251,17 +218,8 @@ async def _on_server_message(
 async def answer_server_request(
     client: httpx2.AsyncClient, target: StreamableTarget, message: dict[str, Any]
 ) -> None:
-    """Answer a request the server sent: ``ping``, or "method not found" (dodo declares
-    no client capabilities)."""
-    if message["method"] == "ping":
-        reply: dict[str, Any] = {"jsonrpc": "2.0", "id": message["id"], "result": {}}
-    else:
-        reply = {
-            "jsonrpc": "2.0",
-            "id": message["id"],
-            "error": {"code": _METHOD_NOT_FOUND, "message": "Method not found"},
-        }
-    await _post(client, target, reply)
+    """Answer a request the server sent (see :func:`reply_to`)."""
+    await _post(client, target, reply_to(message))
 
 
 async def _post(
@@ -290,18 +248,11 @@ async def _request(
     progress: bool,
     http_timeouts: httpx2.Timeout | None = None,
 ) -> tuple[dict[str, Any], _Exchange]:
-    request_id = f"dodo-{next(_ids)}"
-    if progress:
-        meta = dict(params.get("_meta") or {})
-        meta["progressToken"] = request_id
-        params = {**params, "_meta": meta}
-    body = json.dumps(
-        {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params},
-        separators=(",", ":"),
-    ).encode()
+    message = request_message(method, params, progress)
+    body = json.dumps(message, separators=(",", ":")).encode()
     headers = target.headers()
     headers["Content-Type"] = "application/json"
-    exchange = _Exchange(client, target, request_id, on_notification, http_timeouts)
+    exchange = _Exchange(client, target, message["id"], on_notification, http_timeouts)
     try:
         async with client.stream(
             "POST", target.http_url, content=body, headers=headers, timeout=exchange.timeout
@@ -323,15 +274,7 @@ async def _request(
         raise
     if answer is None:
         raise RequestFailed("The MCP server's stream ended without an answer.")
-    if "error" in answer:
-        error = answer["error"] if isinstance(answer["error"], dict) else {}
-        raise MCPError(
-            int(error.get("code", -32603)), str(error.get("message", "")), error.get("data")
-        )
-    result = answer.get("result")
-    if not isinstance(result, dict):
-        raise RequestFailed("The MCP server answered without a result.")
-    return result, exchange
+    return result_of(answer), exchange
 
 
 class _Exchange:
@@ -444,20 +387,4 @@ class _Exchange:
 
     def cancel_upstream(self) -> None:
         """Tell the server the caller gave up (best effort, in the background)."""
-        notice = {
-            "jsonrpc": "2.0",
-            "method": "notifications/cancelled",
-            "params": {"requestId": self._id, "reason": "The gateway's caller went away."},
-        }
-
-        async def send() -> None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(_post(self._client, self._target, notice), 5)
-
-        task = asyncio.get_running_loop().create_task(send())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-
-
-#: Cancellation notices in flight (kept so they are not garbage-collected).
-_background: set[asyncio.Task[None]] = set()
+        in_background(_post(self._client, self._target, cancelled_notice(self._id)))
