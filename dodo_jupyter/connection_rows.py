@@ -1,7 +1,7 @@
 """The ``mcp_connections`` table: every query that reads or writes a connection row.
 
 :class:`ConnectionRows` is the table's one owner. The connection service holds it and
-the OAuth engine is handed it for the token columns; the gateway and the owner check ask
+the OAuth token keeper is handed it for the token columns; the gateway and the owner check ask
 the connection service. Rows returned are detached snapshots: change a connection with
 :meth:`ConnectionRows.update`, not by setting attributes.
 """

@@ -35,7 +35,8 @@ from .exceptions import (
 from .net.outbound import Outbound
 from .net.urls import check_server_url
 from .oauth.discovery import Challenge
-from .oauth.flow import NeedsAuth, OAuthEngine
+from .oauth.flow import OAuthEngine
+from .oauth.token_keeper import NeedsAuth, TokenKeeper
 from .store.models import MCPConnection
 from .upstream import AuthRejected, Upstream, probe
 
@@ -74,9 +75,11 @@ class ConnectionService:
 
     Parameters
     ----------
-    rows, catalog, engine:
-        The connections' rows (the table's one owner), the catalog and the OAuth engine
-        (which keeps the rows' token columns).
+    rows, catalog:
+        The connections' rows (the table's one owner) and the catalog.
+    engine, keeper:
+        The OAuth engine (authorization flows) and the token keeper (the rows' token
+        columns: access tokens, refresh, revocation).
     outbound:
         Guarded HTTP clients.
     allowed_hosts:
@@ -91,6 +94,7 @@ class ConnectionService:
         rows: ConnectionRows,
         catalog: CatalogService,
         engine: OAuthEngine,
+        keeper: TokenKeeper,
         outbound: Outbound,
         *,
         allowed_hosts: list[str] | None = None,
@@ -99,6 +103,7 @@ class ConnectionService:
         self.rows = rows
         self.catalog = catalog
         self.engine = engine
+        self.keeper = keeper
         self.outbound = outbound
         self.allowed_hosts = [h.lower() for h in allowed_hosts or []]
         self.allow_insecure_loopback = allow_insecure_loopback
@@ -106,18 +111,18 @@ class ConnectionService:
         #: (the gateway closes that connection's upstream session).
         self.listeners: list[Callable[[str], Awaitable[None]]] = []
         #: Counts this process's writes to connections (rows created or changed,
-        #: credentials changed, deletions, states the OAuth engine set): the gateway's
+        #: credentials changed, deletions, states the token keeper set): the gateway's
         #: listing cache compares it to see that the rows it was built from may have
         #: changed.
         self.generation = 0
-        engine.state_changed = self._engine_changed
+        keeper.state_changed = self._keeper_changed
 
-    def _engine_changed(self, connection_id: str) -> None:
+    def _keeper_changed(self, connection_id: str) -> None:
         self.generation += 1
 
     async def _changed(self, connection_id: str) -> None:
         self.generation += 1
-        self.engine.fresh.forget(connection_id)
+        self.keeper.fresh.forget(connection_id)
         for listener in self.listeners:
             await listener(connection_id)
 
@@ -303,7 +308,7 @@ class ConnectionService:
     async def headers_for(self, row: MCPConnection, *, stale: str | None = None) -> dict[str, str]:
         """Request headers for the server: a fresh bearer token, or the static headers."""
         if row.auth_type == "oauth":
-            token = await self.engine.access_token(row.id, stale=stale)
+            token = await self.keeper.access_token(row.id, stale=stale)
             return {"Authorization": f"Bearer {token}"}
         if row.auth_type == "static_headers":
             return self.rows.static_headers(row)
@@ -344,7 +349,7 @@ class ConnectionService:
         try:
             await self._check_with_token(row)
         except NeedsAuth:
-            return  # the engine recorded the state
+            return  # the keeper recorded the state
         except DodoError as e:
             await self._set(connection_id, state="error", error=e.message)
 
@@ -354,9 +359,9 @@ class ConnectionService:
         if row.auth_type == "oauth" and row.tokens_enc:
             stale = self.rows.tokens_of(row).get("access_token")
             try:
-                await self.engine.access_token(row.id, stale=stale)
+                await self.keeper.access_token(row.id, stale=stale)
             except NeedsAuth:
-                # The engine recorded needs_auth and why; a still-valid access token must
+                # The keeper recorded needs_auth and why; a still-valid access token must
                 # not hide that the next expiry will need a new sign-in.
                 return _public(await self.get(username, connection_id))
             except DodoError as e:
@@ -460,7 +465,7 @@ class ConnectionService:
         # End the upstream session first, while its credentials still work (its DELETE
         # would otherwise fail); the second call below drops one opened meanwhile.
         await self._changed(row.id)
-        revoked = await self.engine.revoke(row) if row.auth_type == "oauth" else False
+        revoked = await self.keeper.revoke(row) if row.auth_type == "oauth" else False
         await self.rows.delete(row, username=username, revoked=revoked)
         await self._changed(row.id)
         return {"connection_id": row.id, "revoked": revoked}

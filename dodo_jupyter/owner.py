@@ -189,7 +189,7 @@ async def wipe_secrets(
     for row in await runtime.connections.rows.signed_in():
         try:
             revoked += bool(
-                await asyncio.wait_for(runtime.connections.engine.revoke(row), revoke_timeout)
+                await asyncio.wait_for(runtime.connections.keeper.revoke(row), revoke_timeout)
             )
         except Exception as e:  # best effort: the wipe goes on
             log.info("dodo: revoking the tokens of %s failed: %s", row.id, type(e).__name__)
@@ -209,7 +209,7 @@ async def wipe_secrets(
     if not any(counts.values()) and not revoked:
         return counts  # already wiped: nothing more to say
     runtime.tokens.cache.clear()
-    runtime.connections.engine.fresh.forget()
+    runtime.connections.keeper.fresh.forget()
     await runtime.gateway.reset()
     log.warning(
         "dodo: %s; every secret of the previous owner was wiped (%d connections, %d gateway "

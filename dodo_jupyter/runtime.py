@@ -256,6 +256,7 @@ class DodoRuntime:
         from .net.policy import OutboundPolicy
         from .oauth.flow import OAuthEngine
         from .oauth.registration import ClientRegistry
+        from .oauth.token_keeper import TokenKeeper
 
         settings = self.settings
         policy = OutboundPolicy(
@@ -269,10 +270,12 @@ class DodoRuntime:
             self.store, client_metadata_url=self.client_metadata_url, environ=settings.environ
         )
         rows = ConnectionRows(self.store)
+        keeper = TokenKeeper(rows, registry, outbound)
         connections = ConnectionService(
             rows,
             self.catalog,
-            OAuthEngine(self.store, rows, registry, outbound),
+            OAuthEngine(self.store, registry, outbound, keeper),
+            keeper,
             outbound,
             allowed_hosts=settings.allowed_hosts,
             allow_insecure_loopback=settings.allow_insecure_loopback,

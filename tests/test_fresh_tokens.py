@@ -1,4 +1,4 @@
-"""Which access tokens the OAuth engine serves from memory
+"""Which access tokens the token keeper serves from memory
 (:mod:`dodo_jupyter.oauth.fresh_tokens`)."""
 
 from __future__ import annotations
@@ -52,10 +52,10 @@ def test_forget_one_or_all() -> None:
 
 
 def test_a_token_read_while_its_connection_was_forgotten_is_not_kept() -> None:
-    """A disconnect that lands while the engine reads a token from the database: the
+    """A disconnect that lands while the keeper reads a token from the database: the
     token read must not be put back afterwards."""
     fresh = FreshTokens(LEEWAY)
-    mark = fresh.mark()  # the engine starts reading c1's token
+    mark = fresh.mark()  # the keeper starts reading c1's token
     fresh.forget("c1")  # meanwhile: disconnected
     fresh.put("c1", "read-before-the-disconnect", None, mark)
     assert fresh.get("c1") is None

@@ -65,13 +65,13 @@ def runtime_of(jp_serverapp: Any) -> Any:
 
 async def expire_access_token(runtime: Any, connection_id: str) -> None:
     """Move the access token's expiry into the past, as time would (in the database and
-    in the engine's memory)."""
+    in the token keeper's memory)."""
 
     def expire(session: Any) -> None:
         session.get(MCPConnection, connection_id).expires_at = utcnow() - timedelta(seconds=5)
 
     await runtime.store.db.write(expire)
-    runtime.connections.engine.fresh.forget(connection_id)
+    runtime.connections.keeper.fresh.forget(connection_id)
 
 
 def stored_tokens(runtime: Any, connection_id: str) -> dict[str, Any]:
@@ -147,8 +147,8 @@ async def test_a_fresh_access_token_is_served_from_memory_until_something_ends_i
 ) -> None:
     conn_id = await connect(api, jp_fetch)
     runtime = runtime_of(jp_serverapp)
-    engine = runtime.connections.engine
-    first = await engine.access_token(conn_id)
+    keeper = runtime.connections.keeper
+    first = await keeper.access_token(conn_id)
     reads: list[Any] = []
     read = runtime.store.db.read
 
@@ -158,18 +158,18 @@ async def test_a_fresh_access_token_is_served_from_memory_until_something_ends_i
 
     monkeypatch.setattr(runtime.store.db, "read", counted)
     for _ in range(5):
-        assert await engine.access_token(conn_id) == first
+        assert await keeper.access_token(conn_id) == first
     assert reads == []  # no database read, no decryption per call
     # The server rejected it (401): read again, refreshed, and the new one kept.
-    second = await engine.access_token(conn_id, stale=first)
+    second = await keeper.access_token(conn_id, stale=first)
     assert second != first and demo.stats.snapshot()["refreshes"] == 1
     reads.clear()
-    assert await engine.access_token(conn_id) == second and reads == []
+    assert await keeper.access_token(conn_id) == second and reads == []
     # A disconnect ends it.
     status, _ = await api("POST", "dodo/api/mcp/delete-auth", {"connection_id": conn_id})
     assert status == 200
     with pytest.raises(NotFound):
-        await engine.access_token(conn_id)
+        await keeper.access_token(conn_id)
 
 
 async def test_rejected_access_token_is_refreshed_once(
@@ -192,8 +192,8 @@ async def test_concurrent_refreshes_are_serialized(
     conn_id = await connect(api, jp_fetch)
     runtime = runtime_of(jp_serverapp)
     stale = stored_tokens(runtime, conn_id)["access_token"]
-    engine = runtime.connections.engine
-    tokens = await asyncio.gather(*(engine.access_token(conn_id, stale=stale) for _ in range(8)))
+    keeper = runtime.connections.keeper
+    tokens = await asyncio.gather(*(keeper.access_token(conn_id, stale=stale) for _ in range(8)))
     assert len(set(tokens)) == 1 and tokens[0] != stale
     assert demo.stats.snapshot()["refreshes"] == 1
 

@@ -249,7 +249,7 @@ async def test_refresh_without_rotation_keeps_the_old_refresh_token(
         {"Content-Type": "application/json"},
         _json.dumps({"access_token": "at-2", "token_type": "Bearer", "expires_in": 3600}).encode(),
     )
-    assert await runtime.connections.engine.access_token(conn_id) == "at-2"
+    assert await runtime.connections.keeper.access_token(conn_id) == "at-2"
     row = runtime.store.db.read_sync(lambda s: s.get(MCPConnection, conn_id))
     tokens = _json.loads(runtime.store.vault.decrypt(row.tokens_enc))
     assert tokens == {"access_token": "at-2", "refresh_token": "rt-1", "token_type": "Bearer"}

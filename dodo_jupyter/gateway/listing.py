@@ -9,8 +9,8 @@ while all of these hold:
 * it is younger than ``max_age`` (``GatewayService(listing_ttl=…)``), the bound for
   changes this process does not see (another process writing the database);
 * ``ConnectionService.generation`` is what it was when the listing began: no connection
-  was created, changed, re-authorized or deleted by this process since, and the OAuth
-  engine marked none ``needs_auth`` during a token refresh;
+  was created, changed, re-authorized or deleted by this process since, and the token
+  keeper marked none ``needs_auth`` during a token refresh;
 * every upstream session the listing used still holds the same tool list
   (:meth:`~dodo_jupyter.upstream.UpstreamSession.tools_stamp`): a
   ``notifications/tools/list_changed``, the session's tool TTL, a reconnect or a closed

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from ..connections import ConnectionService
 from ..exceptions import DodoError, NotFound, ValidationFailed
-from ..oauth.flow import NeedsAuth
+from ..oauth.token_keeper import NeedsAuth
 from ..store import Store
 from ..store.models import MCPConnection, ToolSetting, utcnow
 from ..upstream import UpstreamSession
@@ -134,7 +134,7 @@ class GatewayService:
         async def headers(stale: str | None) -> dict[str, str]:
             # The row as the session was opened with: credential changes (new sign-in,
             # new header values, disconnect) discard the session through forget(). Static
-            # header values are decrypted once per session, tokens kept fresh by the engine.
+            # header values are decrypted once per session, tokens kept fresh by the token keeper.
             if row.auth_type == "oauth":
                 return await service.headers_for(row, stale=stale)
             if not static:
@@ -177,7 +177,7 @@ class GatewayService:
             )
             return None
         except NeedsAuth:
-            return None  # the engine recorded needs_auth
+            return None  # the token keeper recorded needs_auth
         except DodoError as e:
             await self._mark(row, "error", e.message)
             caller = current_caller()

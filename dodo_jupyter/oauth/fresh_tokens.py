@@ -2,11 +2,11 @@
 
 A forwarded tool call needs its connection's access token. Read from the database and
 decrypted each time, that was a thread hop, a query and a Fernet decryption per call. The
-OAuth engine keeps each token it stored or read here instead, until shortly before it
+token keeper keeps each token it stored or read here instead, until shortly before it
 would be refreshed, and at most :data:`MAX_SECONDS` (tokens without an expiry are read
 again that often). What ends an entry before that: a new token (refresh, sign-in), a
 ``401`` for it, the connection losing its sign-in (``needs_auth``), a disconnect, and the
-owner wipe; the engine and the connection service call :meth:`FreshTokens.forget`.
+owner wipe; the keeper and the connection service call :meth:`FreshTokens.forget`.
 
 A token read from the database is kept only if nothing was forgotten while it was being
 read (:meth:`FreshTokens.mark`): a disconnect that lands during the read must not have
