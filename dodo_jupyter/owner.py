@@ -18,18 +18,23 @@ network failure or a hub ``5xx`` changes nothing and the check runs again later.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from .exceptions import ResponseTooLarge
 from .store import Store
 from .store.models import OwnerRecord, utcnow
 
 __all__ = ["HubFacts", "HubHygiene", "Owner", "OwnerRegistry", "email_of", "wipe_secrets"]
 
 log = logging.getLogger(__name__)
+
+#: Largest answer accepted from the hub's ``/user`` (a user model is a few kilobytes).
+MAX_HUB_ANSWER_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -128,15 +133,18 @@ class HubHygiene:
         another name — or None; what the hub showed about them)."""
         import httpx2  # hub mode only: local servers never load it for this
 
+        from .net.guard import read_limited
         from .net.outbound import trusted_client
 
         try:
             async with trusted_client(self.timeout) as client:
-                response = await client.get(
+                async with client.stream(
+                    "GET",
                     f"{self.api_url}/user",
                     headers={"Authorization": f"token {self.api_token}"},
-                )
-        except httpx2.HTTPError as e:
+                ) as response:
+                    body = await read_limited(response, MAX_HUB_ANSWER_BYTES)
+        except (httpx2.HTTPError, ResponseTooLarge) as e:
             log.info(
                 "dodo hygiene: the hub could not be asked (%s); trying later", type(e).__name__
             )
@@ -151,8 +159,8 @@ class HubHygiene:
             log.info("dodo hygiene: the hub answered HTTP %s; trying later", response.status_code)
             return None, HubFacts()
         try:
-            model = response.json()
-        except ValueError:
+            model = json.loads(body)
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError
             return None, HubFacts()
         name = model.get("name") if isinstance(model, dict) else None
         created = model.get("created") if isinstance(model, dict) else None

@@ -5,7 +5,8 @@ with malformed heads, bad chunk sizes, huge headers, ``Content-Length`` and
 
 Every test talks to a real server on 127.0.0.1 whose answer it scripts byte by byte
 (:class:`~.scripted_server.ScriptedServer`). Nothing is ever sent anywhere but loopback:
-the names a test uses reach 127.0.0.1 through a :class:`StaticResolver`.
+the names a test uses reach 127.0.0.1 through a :class:`StaticResolver` (the trusted
+client, which resolves nothing itself, is given 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest_asyncio
 
 from dodo_jupyter.net import transport
 from dodo_jupyter.net.guard import guarded_client, read_limited
+from dodo_jupyter.net.outbound import trusted_client
 from dodo_jupyter.net.policy import StaticResolver
 from dodo_jupyter.net.transport import MAX_HEAD_BYTES, PooledTransport
 from dodo_jupyter.upstream.messages import RequestFailed
@@ -373,6 +375,23 @@ async def test_a_head_sent_a_byte_at_a_time_meets_the_total_deadline(
     started = asyncio.get_running_loop().time()
     with pytest.raises(httpx2.ReadTimeout, match=r"within 0\.9 s"):
         await post(client, server.url())
+    assert asyncio.get_running_loop().time() - started < 3
+
+
+async def test_a_trusted_client_meets_the_same_total_deadline(serve: Serve) -> None:
+    """The client of the hub API and the hub catalog service has no guard, but the same
+    deadline: a hub sending its head a byte at a time is given up on within the connect,
+    write and read timeouts added up (0.9 s here), not held open forever."""
+
+    async def dripping(peer: Peer) -> None:
+        await peer.request()
+        await _drip(peer, b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"a" * 200 + b"\r\n\r\n")
+
+    server = await serve(dripping)
+    started = asyncio.get_running_loop().time()
+    async with trusted_client(0.3) as client:
+        with pytest.raises(httpx2.ReadTimeout, match=r"within 0\.9 s"):
+            await client.get(server.url(host="127.0.0.1"))
     assert asyncio.get_running_loop().time() - started < 3
 
 

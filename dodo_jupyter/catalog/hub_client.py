@@ -12,23 +12,31 @@ the hub in ``c.Spawner.environment``), points at the hub's own network (the prox
 the hub pod) on purpose, and receives only the server's hub token, which is meant for
 hub services. Like the hub hygiene check (:class:`~dodo_jupyter.owner.HubHygiene`), it
 uses dodo's HTTP stack without the SSRF guard (``net.outbound.trusted_client``): no
-environment proxies, no redirects, and a timeout.
+environment proxies, no redirects, a timeout per step and a total deadline on the
+answer's head; every answer is read whole within the timeout and at most
+:data:`MAX_CATALOG_BYTES`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..exceptions import HubCatalogUnavailable, UpstreamError, error_from_remote
+from ..exceptions import (
+    HubCatalogUnavailable,
+    ResponseTooLarge,
+    UpstreamError,
+    error_from_remote,
+)
 
 __all__ = ["Fetched", "HubCatalogClient", "check_service_url"]
 
 log = logging.getLogger(__name__)
 
-#: Largest catalog answer accepted from the service.
+#: Largest answer accepted from the service (a catalog, an admin answer).
 MAX_CATALOG_BYTES = 8 * 1024 * 1024
 
 
@@ -88,9 +96,18 @@ class HubCatalogClient:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
         content: bytes | None = None,
-    ) -> Any:
+    ) -> tuple[Any, bytes]:
+        """The service's answer to ``method`` on ``path`` and its body, read whole.
+
+        Raises
+        ------
+        HubCatalogUnavailable
+            no token; the service did not answer in time, could not be reached, or
+            answered with more than :data:`MAX_CATALOG_BYTES`.
+        """
         import httpx2  # hub-catalog mode only
 
+        from ..net.guard import read_limited
         from ..net.outbound import trusted_client
 
         if not self._token:
@@ -104,9 +121,14 @@ class HubCatalogClient:
             all_headers["Content-Type"] = "application/json"
         try:
             async with trusted_client(self.timeout, follow_redirects=False) as client:
-                return await client.request(
+                async with client.stream(
                     method, self.url + path, headers=all_headers, params=params, content=content
-                )
+                ) as response:
+                    return response, await read_limited(response, MAX_CATALOG_BYTES)
+        except ResponseTooLarge:
+            raise HubCatalogUnavailable(
+                f"{self.name} at {self.url} sent an answer larger than 8 MiB."
+            ) from None
         except httpx2.TimeoutException:
             unsure = ""
             if method != "GET":
@@ -129,20 +151,15 @@ class HubCatalogClient:
             the service cannot be reached or sent something that is not a catalog.
         """
         headers = {"If-None-Match": etag} if etag else {}
-        response = await self._request("GET", "api/catalog", headers=headers)
+        response, body = await self._request("GET", "api/catalog", headers=headers)
         if response.status_code == 304 and etag:
             return Fetched(None, etag)
         if response.status_code != 200:
             raise HubCatalogUnavailable(
                 f"{self.name} at {self.url} answered HTTP {response.status_code}: "
-                f"{_message_of(response)}"
+                f"{_message_of(response, body)}"
             )
-        if len(response.content) > MAX_CATALOG_BYTES:
-            raise HubCatalogUnavailable(f"{self.name} sent a catalog larger than 8 MiB.")
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
+        data = _json(body)
         entries = data.get("entries") if isinstance(data, dict) else None
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise HubCatalogUnavailable(f"{self.name} at {self.url} sent no catalog.")
@@ -166,24 +183,19 @@ class HubCatalogClient:
             :class:`HubCatalogUnavailable` when it cannot be reached;
             :class:`UpstreamError` for anything else.
         """
-        import json
-
         quoted = "/".join(quote(part, safe="") for part in path.split("/"))
         content = json.dumps(body).encode() if body is not None else None
-        response = await self._request(
+        response, answer = await self._request(
             method, "api/admin/" + quoted, params=params, content=content
         )
         if response.status_code == 204:
             return None
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
+        data = _json(answer)
         if 200 <= response.status_code < 300 and data is not None:
             return data
         if response.status_code == 503:
             raise HubCatalogUnavailable(
-                f"{self.name} at {self.url} is unavailable: {_message_of(response)}"
+                f"{self.name} at {self.url} is unavailable: {_message_of(response, answer)}"
             )
         error = error_from_remote(response.status_code, data, service=f"{self.name}")
         if isinstance(error, UpstreamError):
@@ -197,12 +209,17 @@ class HubCatalogClient:
         raise error
 
 
-def _message_of(response: Any) -> str:
-    """The ``message`` of a dodo JSON error, else the HTTP reason phrase."""
+def _json(body: bytes) -> Any:
+    """``body`` parsed as JSON, or None when it is not JSON."""
     try:
-        data = response.json()
-    except ValueError:
-        data = None
+        return json.loads(body)
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        return None
+
+
+def _message_of(response: Any, body: bytes) -> str:
+    """The ``message`` of a dodo JSON error in ``body``, else the HTTP reason phrase."""
+    data = _json(body)
     message = data.get("message") if isinstance(data, dict) else None
     if isinstance(message, str) and message:
         return message[:300]

@@ -40,10 +40,12 @@ the connection to an address the guard never judged. Bodies are read with a size
 (:func:`read_limited`, :func:`get_json`).
 
 Every exchange also has a total deadline, on top of httpx2's timeouts per step (which a
-server that sends one byte at a time never trips): the answer's head must arrive within
-the request's connect, write and read timeouts added up (:func:`head_deadline`), and a
-body read by :func:`read_limited` within its read timeout. Streams a caller reads
-itself (an MCP session's event streams) are bounded by that caller's own deadline.
+server that sends one byte at a time never trips): the guarded client puts a
+:class:`~.deadline.DeadlineTransport` over the guard, so the answer's head, name
+resolution included, must arrive within the request's connect, write and read timeouts
+added up; a body read by :func:`read_limited` must arrive within its read timeout.
+Streams a caller reads itself (an MCP session's event streams) are bounded by that
+caller's own deadline.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ import httpx2
 
 from ..exceptions import OutboundRefused, ResponseTooLarge, UpstreamError
 from .addresses import IPAddress, refusal_reason
+from .deadline import DeadlineTransport
 from .policy import (
     OutboundPolicy,
     Resolver,
@@ -86,7 +89,6 @@ __all__ = [
     "default_tls",
     "get_json",
     "guarded_client",
-    "head_deadline",
     "pin",
     "read_limited",
 ]
@@ -222,19 +224,6 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
         self._pins = PinCache(policy)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        seconds = head_deadline(request)
-        try:
-            async with asyncio.timeout(seconds) as deadline:
-                return await self._send(request)
-        except TimeoutError:
-            if not deadline.expired():
-                raise
-            raise httpx2.ReadTimeout(
-                f"no complete answer within {seconds:g} s (the total deadline of a request)",
-                request=request,
-            ) from None
-
-    async def _send(self, request: httpx2.Request) -> httpx2.Response:
         pinned = await self._pins.pin(str(request.url))
         target = pinned.target
         transport = self._transport_for(target)
@@ -274,15 +263,6 @@ class GuardedTransport(httpx2.AsyncBaseTransport):
                 await transport.aclose()
 
 
-def head_deadline(request: httpx2.Request) -> float | None:
-    """Seconds a request may take until its answer's head is in: its connect, write and
-    read timeouts added up (name resolution and each step within its own timeout); None
-    only when none of them is set (never for a guarded client)."""
-    steps = [request_timeouts(request).get(step) for step in ("connect", "write", "read")]
-    bounded = [seconds for seconds in steps if seconds is not None]
-    return sum(bounded) if bounded else None
-
-
 def _client_kwargs(policy: OutboundPolicy, kwargs: dict[str, Any]) -> dict[str, Any]:
     refused = sorted(_REFUSED_CLIENT_ARGS & kwargs.keys())
     if refused:
@@ -301,7 +281,8 @@ def _client_kwargs(policy: OutboundPolicy, kwargs: dict[str, Any]) -> dict[str, 
 def guarded_client(
     policy: OutboundPolicy, *, inner: PooledTransport | None = None, **kwargs: Any
 ) -> httpx2.AsyncClient:
-    """An ``httpx2.AsyncClient`` whose every request goes through :class:`GuardedTransport`.
+    """An ``httpx2.AsyncClient`` whose every request goes through :class:`GuardedTransport`,
+    within a total deadline on the answer's head (:class:`~.deadline.DeadlineTransport`).
 
     Timeout (``timeout=None`` also means the policy's), redirect following and the
     redirect limit come from ``policy`` unless given; other ``kwargs`` (``headers``,
@@ -315,7 +296,7 @@ def guarded_client(
         for arguments that would bypass the guard (``transport``, ``mounts``, ``proxy``…).
     """
     kwargs = _client_kwargs(policy, kwargs)
-    transport = GuardedTransport(policy, inner=inner)
+    transport = DeadlineTransport(GuardedTransport(policy, inner=inner))
     return httpx2.AsyncClient(transport=transport, trust_env=False, **kwargs)
 
 

@@ -1,4 +1,5 @@
-"""Guarded HTTP clients for one purpose: the base policy plus the hosts a flow may reach."""
+"""Guarded HTTP clients for one purpose: the base policy plus the hosts a flow may reach;
+and the trusted client for the one service the deployment vouches for (the hub)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import httpx2
 
+from .deadline import DeadlineTransport
 from .guard import default_tls, guarded_client
 from .policy import OutboundPolicy
 from .transport import PooledTransport
@@ -33,7 +35,11 @@ class Outbound:
 def trusted_client(timeout: float, **kwargs: Any) -> httpx2.AsyncClient:
     """A client on dodo's HTTP stack without the SSRF guard, for the one service dodo is
     told to trust by its deployment: the JupyterHub API and the hub catalog service
-    (internal addresses, plain http). Never for a URL a user or a catalog gave."""
-    return httpx2.AsyncClient(
-        transport=PooledTransport(default_tls()), timeout=timeout, trust_env=False, **kwargs
-    )
+    (internal addresses, plain http). Never for a URL a user or a catalog gave.
+
+    Like a guarded client it ignores proxy environment variables and has a total
+    deadline on each answer's head (:class:`~.deadline.DeadlineTransport`): ``timeout``
+    applies to each step, so the head must arrive within three times ``timeout``. Read
+    bodies with :func:`~.guard.read_limited`, which bounds their size and time."""
+    transport = DeadlineTransport(PooledTransport(default_tls()))
+    return httpx2.AsyncClient(transport=transport, timeout=timeout, trust_env=False, **kwargs)

@@ -2,11 +2,12 @@
 
 It is an ``httpx2`` transport, so the MCP SDK's sessions, authlib's token requests and
 dodo's own calls all go through one stack: ``httpx2.AsyncClient`` (auth flow, redirects,
-timeouts) → the SSRF guard (:class:`~.guard.GuardedTransport`: URL rules, judged and
-pinned addresses, SNI) → this pool → the socket. The bytes are framed and parsed by
-``h11`` (a maintained HTTP/1.1 implementation: status lines, headers, ``Content-Length``,
-chunked bodies, heads bounded by :data:`MAX_HEAD_BYTES`); this module owns only what a
-pool needs, with asyncio's public protocol API:
+timeouts) → the total deadline (:class:`~.deadline.DeadlineTransport`) → the SSRF guard
+(:class:`~.guard.GuardedTransport`: URL rules, judged and pinned addresses, SNI) → this
+pool → the socket. The bytes are framed and parsed by ``h11`` (a maintained HTTP/1.1
+implementation: status lines, headers, ``Content-Length``, chunked bodies, heads bounded
+by :data:`MAX_HEAD_BYTES`); this module owns only what a pool needs, with asyncio's
+public protocol API:
 
 * connections kept alive per pool (the guard keeps one pool per scheme, host and port),
   at most :data:`MAX_IDLE` idle; an idle connection the server closed or wrote on is
