@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 __all__ = ["HEAD", "current_revision", "upgrade"]
 
 #: The newest migration's revision id.
-HEAD = "0007"
+HEAD = "0008"
 
 _SCRIPT_LOCATION = "dodo_jupyter.store:migrations"
 

@@ -25,6 +25,8 @@ __all__ = [
     "OAuthClient",
     "OwnerRecord",
     "PendingAuth",
+    "ToolCall",
+    "ToolPin",
     "ToolSetting",
     "UTCDateTime",
     "UserMCPToken",
@@ -95,6 +97,8 @@ class ApprovedMCP(Base):
     created_by: Mapped[str] = mapped_column(String(200), default="")
     updated_by: Mapped[str] = mapped_column(String(200), default="")
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: What agents may do with the server's tools (governance.tool_policy); None: open.
+    tool_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # The migration adds a partial unique index on ``url`` WHERE deleted_at IS NULL
     # (uq_approved_mcps_live_url). It is not declared here: its dialect-specific options
     # would load the PostgreSQL dialect on every SQLite server start.
@@ -175,6 +179,8 @@ class MCPConnection(Base):
     headers_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     tool_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: The user's own tool policy, for a server outside the catalog; None: open.
+    tool_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -233,6 +239,57 @@ class ToolSetting(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ToolPin(Base):
+    """A tool definition a connection's owner accepted (governance.pins), and the one
+    waiting for review when the server now says something else. The row named ``""``
+    records that the connection listed its tools once."""
+
+    __tablename__ = "tool_pins"
+
+    connection_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tool_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    #: SHA-256 of the accepted definition; empty for a new tool that waits.
+    digest: Mapped[str] = mapped_column(String(64), default="")
+    definition: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    pending_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pending: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    accepted_by: Mapped[str] = mapped_column(String(200), default="")
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ToolCall(Base):
+    """One tool call through any path, appended and never changed (the call history).
+
+    Arguments and results are never kept, only their sizes and a keyed hash of the
+    arguments; ``arguments_enc`` holds them (vault ciphertext) only when an administrator
+    turned argument capture on. ``forwarded`` marks a record the hub service has.
+    """
+
+    __tablename__ = "tool_calls"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    username: Mapped[str] = mapped_column(String(200), index=True)
+    #: gateway | try_it | kernel | code_mode
+    path: Mapped[str] = mapped_column(String(16))
+    token_id: Mapped[str] = mapped_column(String(32), default="")
+    client: Mapped[str] = mapped_column(String(128), default="")
+    chat_id: Mapped[str] = mapped_column(String(128), default="")
+    persona_id: Mapped[str] = mapped_column(String(128), default="")
+    server_id: Mapped[str] = mapped_column(String(32))
+    tool: Mapped[str] = mapped_column(String(256))
+    #: ok | tool_error | refused_policy | denied | timeout | upstream_error
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(String(300), default="")
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+    arguments_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    result_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    arguments_hash: Mapped[str] = mapped_column(String(64), default="")
+    arguments_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    forwarded: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+
+
 class OwnerRecord(Base):
     """Who owns this store's secrets: one row, compared with the running owner."""
 
@@ -273,4 +330,5 @@ ENCRYPTED_COLUMNS: list[tuple[type[Base], str]] = [
     (OAuthClient, "client_secret_enc"),
     (OAuthClient, "registration_enc"),
     (PendingAuth, "code_verifier_enc"),
+    (ToolCall, "arguments_enc"),
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import os
 import secrets
 from dataclasses import dataclass
@@ -126,6 +127,12 @@ class Vault:
         if not keys:
             raise VaultError(f"No encryption key: set {CRYPT_KEY_ENV}.")
         self._fernet = MultiFernet([Fernet(base64.urlsafe_b64encode(k)) for k in keys])
+        self._first = keys[0]
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A key for ``purpose`` (such as keyed hashes), derived from the first key: it
+        changes when the keys are rotated."""
+        return hmac.new(self._first, b"dodo-jupyter/" + purpose.encode(), "sha256").digest()
 
     def encrypt(self, plaintext: str) -> str:
         """Encrypt ``plaintext`` with the first key."""
