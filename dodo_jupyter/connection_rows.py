@@ -1,9 +1,10 @@
 """The ``mcp_connections`` table: every query that reads or writes a connection row.
 
 :class:`ConnectionRows` is the table's one owner. The connection service holds it and
-the OAuth token keeper is handed it for the token columns; the gateway and the owner check ask
-the connection service. Rows returned are detached snapshots: change a connection with
-:meth:`ConnectionRows.update`, not by setting attributes.
+the OAuth token keeper is handed it for the token columns; the gateway and the owner check
+ask the connection service. Rows returned are detached snapshots: change a connection with
+:meth:`ConnectionRows.update`, not by setting attributes. A deleted connection takes its
+pending flows and its pinned tool definitions (``tool_pins``) with it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from . import audit
 from .store import Store
-from .store.models import MCPConnection, OAuthClient, PendingAuth, utcnow
+from .store.models import MCPConnection, OAuthClient, PendingAuth, ToolPin, utcnow
 
 __all__ = ["USABLE_STATES", "ConnectionRows", "StoredTokens"]
 
@@ -169,6 +170,7 @@ class ConnectionRows:
             if current is not None:
                 session.delete(current)
             session.execute(delete(PendingAuth).where(PendingAuth.connection_id == row.id))
+            session.execute(delete(ToolPin).where(ToolPin.connection_id == row.id))
             if client_row:
                 still_used = session.scalars(
                     select(MCPConnection.id).where(
@@ -189,4 +191,5 @@ class ConnectionRows:
         """Delete every connection in ``session``'s transaction (the owner wipe, which
         removes the other secret tables in the same transaction); returns how many."""
         result: Any = session.execute(delete(MCPConnection))
+        session.execute(delete(ToolPin))
         return int(result.rowcount or 0)

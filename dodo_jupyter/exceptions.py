@@ -9,13 +9,16 @@ the message says what went wrong and how to fix it, and never contains a secret.
     │   └── ValidationFailed     400  a field is missing, has the wrong type or value
     ├── Unauthorized        401  no valid credentials
     ├── Forbidden           403  authenticated, but not allowed
-    │   └── OutboundRefused      403  the SSRF guard refused an outbound URL or address
+    │   ├── OutboundRefused      403  the SSRF guard refused an outbound URL or address
+    │   └── ToolRefused          403  a tool call the governance gate did not let through
+    │       └── RateLimited      429  (governance.gate) over a server's calls per minute
     ├── NotFound            404  unknown or not yours
     ├── Conflict            409  duplicate id or url
     ├── PayloadTooLarge     413  request body over the limit
     ├── TooManyHops         429  a request passed through too many dodo gateways
     ├── UpstreamError       502  a remote server failed, timed out or answered nonsense
-    │   └── ResponseTooLarge     502  a remote answer is larger than the limit
+    │   ├── ResponseTooLarge     502  a remote answer is larger than the limit
+    │   └── UpstreamTimeout      504  a remote server did not answer in time
     └── Unavailable         503  the store or vault cannot be used right now
         ├── VaultError            503  encryption keys missing or wrong
         └── HubCatalogUnavailable 503  the hub catalog service cannot be reached
@@ -42,6 +45,7 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "UpstreamError",
+    "UpstreamTimeout",
     "ValidationFailed",
     "VaultError",
     "describe_error",
@@ -142,6 +146,13 @@ class ResponseTooLarge(UpstreamError):
     """A remote server's answer is larger than the configured limit."""
 
     code = "upstream_too_large"
+
+
+class UpstreamTimeout(UpstreamError):
+    """A remote server did not answer within the time it was given."""
+
+    status = 504
+    code = "upstream_timeout"
 
 
 class Unavailable(DodoError):

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._imports import IMPORT_LOCK
 from .exceptions import DodoError, Unavailable
+from .gateway.caller import KERNEL_TOKEN_KIND
 from .gateway.host import EndpointHost
 from .identity import IdentityResolver
 
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from .catalog.status import CatalogStatus
     from .connections import ConnectionService
     from .gateway.service import GatewayService
+    from .governance.approvals import Approvals
+    from .governance.history import CallHistory
     from .jupyter_ai import JupyterAIBuiltin
     from .owner import Owner, OwnerRegistry
     from .store import Store
@@ -52,7 +55,6 @@ MAINTENANCE_INTERVAL_S = 60.0
 #: Environment variables kernels read to reach the gateway (see docs/gateway.md).
 MCP_URL_ENV = "DODO_MCP_URL"
 MCP_TOKEN_ENV = "DODO_MCP_TOKEN"  # noqa: S105 - a variable name
-KERNEL_TOKEN_KIND = "kernel"  # noqa: S105 - a token kind
 
 
 def load_default_catalog() -> list[dict[str, Any]]:
@@ -90,6 +92,9 @@ class RuntimeSettings:
     gateway_listing_ttl: float = 60.0
     upstream_list_timeout: float = 10.0
     upstream_call_timeout: float = 120.0
+    approval_timeout: float = 120.0
+    tool_call_retention_days: int = 90
+    capture_tool_arguments: bool = False
     #: Hub mode: seconds between hygiene checks at the hub (0: off), and the server's token.
     hygiene_interval: float = 3600.0
     hub_api_token: str = ""
@@ -121,6 +126,9 @@ class DodoRuntime:
     owners: OwnerRegistry
     #: The gateway service the MCP endpoint (``endpoint``) serves.
     gateway: GatewayService
+    #: Every tool call's record, and the calls held for approval.
+    history: CallHistory
+    approvals: Approvals
 
     def __init__(self, settings: RuntimeSettings, resolver: IdentityResolver) -> None:
         self.settings = settings
@@ -252,6 +260,10 @@ class DodoRuntime:
         from .connections import ConnectionService
         from .gateway.service import GatewayService
         from .gateway.upstream_sessions import UpstreamSessions
+        from .governance.approvals import Approvals
+        from .governance.gate import ToolGate
+        from .governance.history import CallHistory
+        from .governance.pins import PinBook
         from .net.outbound import Outbound
         from .net.policy import OutboundPolicy
         from .oauth.flow import OAuthEngine
@@ -280,6 +292,12 @@ class DodoRuntime:
             allowed_hosts=settings.allowed_hosts,
             allow_insecure_loopback=settings.allow_insecure_loopback,
         )
+        self.history = CallHistory(
+            self.store,
+            retention_days=settings.tool_call_retention_days,
+            capture_arguments=settings.capture_tool_arguments,
+        )
+        self.approvals = Approvals(settings.approval_timeout)
         gateway = GatewayService(
             self.store,
             connections,
@@ -287,6 +305,8 @@ class DodoRuntime:
             listing_ttl=settings.gateway_listing_ttl,
             server_timeout=settings.upstream_list_timeout,
             call_timeout=settings.upstream_call_timeout,
+            gate=ToolGate(self.history, self.approvals),
+            pins=PinBook(self.store),
         )
         connections.listeners.append(gateway.forget)
         self.connections = connections
@@ -488,6 +508,8 @@ class DodoRuntime:
                 except Exception:  # a failed check changes nothing; the next one retries
                     log.exception("dodo: the hub hygiene check failed")
             await asyncio.sleep(min(interval, every) if every > 0 else interval)
+            if hasattr(self, "history"):
+                await self.history.maintain()
             if hasattr(self, "gateway"):
                 try:
                     closed = await self.gateway.pool.reap()
@@ -540,6 +562,8 @@ class DodoRuntime:
         self._opener.shutdown(wait=False)
         if hasattr(self, "gateway"):
             await self.gateway.pool.close()
+        if hasattr(self, "history"):
+            await self.history.flush()
         if hasattr(self, "store"):
             await asyncio.get_running_loop().run_in_executor(None, self.store.close)
 

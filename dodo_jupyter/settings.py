@@ -235,6 +235,30 @@ class DodoSettings(Configurable):
         changes; this bounds how long anything else could go unnoticed.""",
     )
 
+    approval_timeout = Float(
+        120.0,
+        config=True,
+        help="""Seconds a tool call that needs approval (a catalog entry's
+        tool_policy.approval) is held while JupyterLab asks its owner; then it is refused
+        as timed out. A call is refused at once when no JupyterLab of the owner is open.""",
+    )
+
+    tool_call_retention_days = Integer(
+        90,
+        config=True,
+        help="""Days the tool-call history keeps a record (older ones are pruned hourly);
+        0 keeps them forever.""",
+    )
+
+    capture_tool_arguments = Bool(
+        False,
+        config=True,
+        help="""Keep each tool call's arguments in the tool-call history, encrypted like
+        every other secret. Off: only their size and a keyed hash are kept. Results are
+        never kept. Privacy: arguments may hold personal data; turn this on only where a
+        policy requires it.""",
+    )
+
     kernel_access = Bool(
         True,
         config=True,

@@ -84,6 +84,7 @@ class FakeGateway:
         name: str,
         arguments: dict[str, Any],
         progress: ProgressFn | None = None,
+        context: Any = None,
     ) -> types.CallToolResult:
         self.calls.append((username, name, arguments, current_caller()))
         if name not in {t.name for t in self.tools.get(username, [])}:

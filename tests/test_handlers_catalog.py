@@ -49,6 +49,15 @@ async def test_catalog_lists_enabled_entries_only(api: Api) -> None:
         "headers",
         "oauth",
         "enabled",
+        "tool_policy",
+    }
+    assert body["entries"][0]["tool_policy"] == {
+        "allow": [],
+        "deny": [],
+        "read_only": False,
+        "approval": "never",
+        "calls_per_minute": None,
+        "review_new_tools": False,
     }
 
 

@@ -2,9 +2,10 @@
 
 An entry describes one remote MCP server: where it is (``url``, ``transport``), how users
 authenticate to it (``auth_type`` with either ``headers`` for static headers or an
-``oauth`` policy), and what users are told about it. Input is parsed strictly (unknown
-fields are refused so typos do not pass silently) and every problem is reported per
-field in one :class:`~dodo_jupyter.exceptions.ValidationFailed`.
+``oauth`` policy), what agents may do with its tools (``tool_policy``, see
+:mod:`dodo_jupyter.governance.tool_policy`), and what users are told about it. Input is
+parsed strictly (unknown fields are refused so typos do not pass silently) and every
+problem is reported per field in one :class:`~dodo_jupyter.exceptions.ValidationFailed`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..exceptions import ValidationFailed
+from ..governance.tool_policy import OPEN, ToolPolicy
 from ..net.urls import check_server_url
 
 __all__ = [
@@ -104,6 +106,8 @@ class EntryInput(_Strict):
     headers: list[HeaderSpec] = Field(default_factory=list, max_length=20)
     oauth: OAuthPolicy | None = None
     enabled: bool = True
+    #: What agents may do with the server's tools (the open policy unless set).
+    tool_policy: ToolPolicy = OPEN
 
     @field_validator("known_hosts")
     @classmethod

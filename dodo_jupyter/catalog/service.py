@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from .. import audit
 from ..exceptions import Conflict, NotFound, ValidationFailed
+from ..governance.tool_policy import policy_json
 from ..store import Store
 from ..store.models import ApprovedMCP, utcnow
 from .entry import EntryInput, parse_entry
@@ -40,6 +41,7 @@ def _public_dict(row: Any) -> dict[str, Any]:
     """An entry as every user sees it, from an ORM row or a column row."""
     data = {name: getattr(row, name) for name in _INPUT_FIELDS}
     data["headers"] = data["headers"] or []
+    data["tool_policy"] = policy_json(data["tool_policy"])
     return data
 
 
@@ -56,9 +58,10 @@ def _admin_dict(row: ApprovedMCP) -> dict[str, Any]:
 
 
 def _apply(row: ApprovedMCP, entry: EntryInput) -> None:
-    data = entry.model_dump()
+    data = entry.model_dump(mode="json")
     for name in _INPUT_FIELDS:
         setattr(row, name, data[name])
+    row.tool_policy = None if entry.tool_policy.is_open else entry.tool_policy.to_json()
 
 
 def _live_url_owner(session: Session, url: str, exclude_id: str | None = None) -> str | None:
@@ -86,6 +89,9 @@ class CatalogCache:
     def __init__(self, max_age: float) -> None:
         self.max_age = max_age
         self._value: CachedCatalog | None = None
+        self._etag = ""
+        #: Grows whenever the catalog may have changed (a write here, another copy read).
+        self.changes = 0
 
     def get(self) -> CachedCatalog | None:
         value = self._value
@@ -96,11 +102,15 @@ class CatalogCache:
     def put(self, entries: list[dict[str, Any]]) -> CachedCatalog:
         body = json.dumps({"entries": entries}, separators=(",", ":")).encode()
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        if etag != self._etag:
+            self._etag = etag
+            self.changes += 1
         self._value = CachedCatalog(entries, body, etag, time.monotonic())
         return self._value
 
     def invalidate(self) -> None:
         self._value = None
+        self.changes += 1
 
 
 class CatalogUpstream(Protocol):
@@ -347,7 +357,7 @@ class CatalogService:
                     action = "catalog.config_add"
                 else:
                     before = _public_dict(row)
-                    if before == entry.model_dump() and row.deleted_at is None:
+                    if before == entry.model_dump(mode="json") and row.deleted_at is None:
                         continue
                     report.updated.append(entry_id)
                     action = "catalog.config_update"

@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from ..governance.context import CallContext
 from .attribution import Attribution
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "HOP_HEADER",
     "HOP_META_KEY",
+    "KERNEL_TOKEN_KIND",
     "LOOP_ERROR",
     "MAX_HOPS",
     "Caller",
@@ -31,6 +33,8 @@ __all__ = [
     "outbound_meta",
 ]
 
+#: The kind of the gateway token the server mints for its kernels.
+KERNEL_TOKEN_KIND = "kernel"  # noqa: S105 - a token kind
 #: Request header counting how many dodo gateways a request has passed through.
 HOP_HEADER = "X-Dodo-Hop"
 #: The largest hop count the endpoint serves; deeper requests get 429.
@@ -56,8 +60,10 @@ class ToolGateway(Protocol):
         name: str,
         arguments: dict[str, Any],
         progress: ProgressFn | None = None,
+        context: CallContext | None = None,
     ) -> mcp_types.CallToolResult:
-        """Call an aggregated tool; upstream problems come back as ``isError`` results."""
+        """Call an aggregated tool through the governance gate; upstream problems come
+        back as ``isError`` results, a refused call raises ``ToolRefused``."""
         ...
 
     def input_schema(self, username: str, name: str) -> dict[str, Any] | None:
@@ -80,6 +86,23 @@ class Caller:
     via: Via
     hop: int = 0
     agent: Attribution = field(default_factory=Attribution)
+    #: The gateway token's kind (``user``, ``kernel``, Jupyter AI's), when one was used.
+    token_kind: str = ""
+
+    def call_context(self, session_id: str | None = None) -> CallContext:
+        """How the governance gate sees this caller's calls: by the kernel client when
+        the token is the kernels' one, else through the gateway; "always for this
+        session" applies to the token, or to the MCP session of a caller without one."""
+        agent = self.agent
+        return CallContext(
+            username=self.username,
+            path="kernel" if self.token_kind == KERNEL_TOKEN_KIND else "gateway",
+            token_id=agent.token_id or "",
+            client=agent.client or "",
+            chat_id=agent.chat_id or "",
+            persona_id=agent.persona_id or "",
+            session_key=agent.token_id or session_id or self.via,
+        )
 
 
 _current_caller: ContextVar[Caller | None] = ContextVar("dodo_gateway_caller", default=None)

@@ -36,6 +36,9 @@ to the principal that created it and answers 404 "Session not found" to anyone e
 Tool errors never leave as protocol errors: a failing upstream, a dodo error or a bug
 becomes ``CallToolResult(isError=True)`` with a message an agent can act on (dodo's error
 messages carry no secrets; unexpected exceptions are logged and reported generically).
+A call the governance gate refuses (tool policy, quarantine, rate limit, approval) is a
+JSON-RPC error (code :data:`~dodo_jupyter.governance.gate.REFUSED_CODE`) whose message
+names the reason.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from starlette.types import Receive, Scope, Send
 
 from .._version import __version__
 from ..exceptions import DodoError
+from ..governance.gate import REFUSED_CODE, ToolRefused
 from .caller import (
     LOOP_ERROR,
     MAX_HOPS,
@@ -271,7 +275,11 @@ class GatewayEndpoint:
                 except Exception as e:  # the client went away: the call itself goes on
                     log.debug("dodo gateway: progress for %r not delivered: %s", name, e)
 
-        return await self._tool_result(caller, name, dict(params.arguments or {}), progress)
+        headers = getattr(ctx.request, "headers", None)
+        session_id = headers.get("mcp-session-id") if headers is not None else None
+        return await self._tool_result(
+            caller, name, dict(params.arguments or {}), progress, session_id
+        )
 
     async def _tool_result(
         self,
@@ -279,8 +287,10 @@ class GatewayEndpoint:
         name: str,
         arguments: dict[str, Any],
         progress: ProgressFn | None,
+        session_id: str | None = None,
     ) -> types.CallToolResult:
-        """Call the tool for ``caller``: every failure becomes a tool error."""
+        """Call the tool for ``caller``: every failure becomes a tool error, except a
+        call the governance gate refused, which is a JSON-RPC error naming why."""
         if caller.hop > MAX_HOPS:
             return tool_error(f"{name}: {_loop_message(caller)}")
         self._used(caller)
@@ -288,7 +298,11 @@ class GatewayEndpoint:
         # hop count) visible to the upstream side of the gateway.
         token = _current_caller.set(caller)
         try:
-            return await self._gateway().call_tool(caller.username, name, arguments, progress)
+            return await self._gateway().call_tool(
+                caller.username, name, arguments, progress, caller.call_context(session_id)
+            )
+        except ToolRefused as e:
+            raise MCPError(code=REFUSED_CODE, message=e.message) from None
         except DodoError as e:
             return tool_error(f"{name}: {e.message}")
         except Exception:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import mcp_types as types
@@ -27,6 +27,9 @@ from sqlalchemy.orm import Session
 
 from ..connections import ConnectionService
 from ..exceptions import DodoError, NotFound, ValidationFailed
+from ..governance.gate import CallContext, GatedTool, ToolGate, ToolRefused
+from ..governance.pins import PinBook
+from ..governance.tool_policy import ToolPolicy, policy_from
 from ..oauth.token_keeper import NeedsAuth
 from ..store import Store
 from ..store.models import MCPConnection, ToolSetting, utcnow
@@ -45,7 +48,8 @@ ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
 @dataclass(frozen=True)
 class Route:
-    """Where an aggregated tool name leads."""
+    """Where an aggregated tool name leads, and what governs it: the user's switch, the
+    server's tool policy, the tool's quarantine (:mod:`dodo_jupyter.governance`)."""
 
     name: str
     connection_id: str
@@ -53,6 +57,20 @@ class Route:
     original_name: str
     tool: types.Tool
     enabled: bool
+    catalog_id: str | None = None
+    policy: ToolPolicy = field(default_factory=ToolPolicy)
+    quarantine: str | None = None
+
+    @property
+    def gated(self) -> GatedTool:
+        return GatedTool(
+            self.name, self.server_id, self.catalog_id, self.tool, self.policy, self.quarantine
+        )
+
+    @property
+    def offered(self) -> bool:
+        """Whether agents see it: switched on, allowed, not quarantined."""
+        return self.enabled and ToolGate.hidden(self.gated) is None
 
 
 @dataclass(frozen=True)
@@ -69,6 +87,10 @@ _Inputs = tuple[list[MCPConnection], dict[str, bool]]
 
 def _alias(row: MCPConnection) -> str:
     return row.catalog_id or f"srv-{row.id[:6]}"
+
+
+class _Unroutable(DodoError):
+    """The route's connection is gone."""
 
 
 def error_result(message: str) -> types.CallToolResult:
@@ -108,15 +130,22 @@ class GatewayService:
         tools_ttl: float = 300.0,
         max_concurrency: int = 8,
         listing_ttl: float = 60.0,
+        gate: ToolGate,
+        pins: PinBook,
     ) -> None:
         self._store = store
         self.connections = connections
         self.pool = pool
+        self.gate = gate
+        self.pins = pins
         self.server_timeout = server_timeout
         self.call_timeout = call_timeout
         self.tools_ttl = tools_ttl
         self.max_concurrency = max_concurrency
         self._routes: dict[str, dict[str, Route]] = {}
+        #: The catalog's policies by entry id, and the catalog copy they were read from.
+        self._policy_map: dict[str, ToolPolicy] = {}
+        self._policy_source: object = None
         self._listings: ListingCache[_Listing] = ListingCache(listing_ttl)
         #: The inputs of each user's last listing, valid on the listing cache's terms
         #: without its tool stamps (:meth:`_inputs_of`).
@@ -162,9 +191,31 @@ class GatewayService:
 
         return await self._store.db.read(query)
 
+    async def _policies(self) -> dict[str, ToolPolicy]:
+        """The tool policy of each enabled catalog entry, by id, from the catalog's
+        in-memory copy (read again only when that expired)."""
+        catalog = self.connections.catalog
+        cached = catalog.cache.get() or await catalog.enabled()
+        if self._policy_source is not cached:
+            self._policy_map = {
+                entry["id"]: policy_from(entry.get("tool_policy")) for entry in cached.entries
+            }
+            self._policy_source = cached
+        return self._policy_map
+
+    @staticmethod
+    def _policy_of(row: MCPConnection, policies: dict[str, ToolPolicy]) -> ToolPolicy:
+        """A catalog server's policy is the administrator's; another server's, its user's."""
+        if row.catalog_id:
+            return policies.get(row.catalog_id) or policy_from(None)
+        return policy_from(row.tool_policy)
+
     # -- listing ------------------------------------------------------------------------
 
-    async def _server_tools(self, row: MCPConnection) -> list[types.Tool] | None:
+    async def _server_tools(
+        self, row: MCPConnection, policy: ToolPolicy
+    ) -> tuple[list[types.Tool], dict[str, str]] | None:
+        """The server's tools and the quarantined ones among them; None when it failed."""
         try:
             tools = await asyncio.wait_for(
                 self._session(row).list_tools(outbound_meta()), self.server_timeout
@@ -186,7 +237,8 @@ class GatewayService:
             return None
         if row.state != "connected" or row.tool_count != len(tools):
             await self._mark(row, "connected", "", tool_count=len(tools))
-        return tools
+        quarantined = await self.pins.check(row.id, tools, review_new=policy.review_new_tools)
+        return tools, dict(quarantined)
 
     async def _mark(self, row: MCPConnection, state: str, error: str, **values: Any) -> None:
         await self.connections.set_state(row.id, state=state, error=error, **values)
@@ -196,8 +248,9 @@ class GatewayService:
         return session.tools_stamp() if session is not None else None
 
     def _generation(self) -> int:
-        # Both counters only grow, so their sum changes whenever either does.
-        return self.connections.generation + self._edits
+        # The counters only grow, so their sum changes whenever one does.
+        catalog = self.connections.catalog.cache.changes
+        return self.connections.generation + self._edits + catalog
 
     def _invalidate(self, username: str) -> None:
         """End ``username``'s cached listing, and any listing already under way."""
@@ -225,14 +278,19 @@ class GatewayService:
             return cached
         generation = self._generation()
         rows, switches = await self._inputs_of(username, generation)
-        listed = await asyncio.gather(*(self._server_tools(row) for row in rows))
+        policies = await self._policies()
+        row_policies = [self._policy_of(row, policies) for row in rows]
+        listed = await asyncio.gather(
+            *(self._server_tools(r, p) for r, p in zip(rows, row_policies, strict=True))
+        )
         pairs: list[tuple[str, str]] = []
-        found: dict[tuple[str, str], tuple[MCPConnection, types.Tool]] = {}
-        for row, tools in zip(rows, listed, strict=True):
-            for tool in tools or []:
+        found: dict[tuple[str, str], tuple[MCPConnection, ToolPolicy, types.Tool, str | None]] = {}
+        for row, policy, answer in zip(rows, row_policies, listed, strict=True):
+            tools, quarantined = answer or ([], {})
+            for tool in tools:
                 key = (_alias(row), tool.name)
                 pairs.append(key)
-                found[key] = (row, tool)
+                found[key] = (row, policy, tool, quarantined.get(tool.name))
         names = aggregate_names(pairs)
         table = {
             name: Route(
@@ -240,8 +298,11 @@ class GatewayService:
                 connection_id=found[key][0].id,
                 server_id=found[key][0].catalog_id or found[key][0].id,
                 original_name=key[1],
-                tool=found[key][1],
+                tool=found[key][2],
                 enabled=switches.get(name, True),
+                catalog_id=found[key][0].catalog_id,
+                policy=found[key][1],
+                quarantine=found[key][3],
             )
             for key, name in sorted(names.items(), key=lambda item: item[1])
         }
@@ -251,7 +312,7 @@ class GatewayService:
             [
                 route.tool.model_copy(update={"name": route.name})
                 for route in table.values()
-                if route.enabled
+                if route.offered
             ],
         )
         stamps = {row.id: stamp for row in rows if (stamp := self._stamp(row.id)) is not None}
@@ -264,7 +325,8 @@ class GatewayService:
         return (await self._listing(username)).routes
 
     async def list_tools(self, username: str) -> list[types.Tool]:
-        """The tools agents see: enabled ones, under their aggregated names."""
+        """The tools agents see (switched on, allowed by the policy, not quarantined),
+        under their aggregated names."""
         return list((await self._listing(username)).tools)
 
     async def describe_tools(self, username: str) -> list[dict[str, Any]]:
@@ -278,9 +340,34 @@ class GatewayService:
                 "description": route.tool.description or "",
                 "input_schema": route.tool.input_schema,
                 "enabled": route.enabled,
+                "refused": route.policy.refusal(route.tool),
+                "needs_approval": route.policy.needs_approval(route.tool),
+                "quarantine": route.quarantine,
+                "review": self._review_of(route),
             }
             for route in (await self.routes(username)).values()
         ]
+
+    def _review_of(self, route: Route) -> dict[str, Any] | None:
+        """What changed in a quarantined tool: the accepted definition (none for a new
+        tool), the one the server now gives, and its digest (for the acceptance)."""
+        if route.quarantine is None:
+            return None
+        pin = self.pins.waiting(route.connection_id).get(route.original_name)
+        if pin is None:
+            return None
+        return {"digest": pin.pending_digest, "before": pin.definition, "after": pin.pending}
+
+    async def accept_tool(self, username: str, name: str, digest: str) -> dict[str, Any]:
+        """Accept the reviewed definition ``digest`` of ``username``'s quarantined tool."""
+        table = await self.routes(username)
+        route = table.get(name)
+        if route is None:
+            raise NotFound(f"No tool named {name!r} among your connected servers.")
+        await self.pins.accept(route.connection_id, route.original_name, digest, username)
+        self._invalidate(username)
+        table[name] = replace(route, quarantine=None)
+        return {"name": name, "accepted": digest}
 
     def input_schema(self, username: str, name: str) -> dict[str, Any] | None:
         """The cached input schema of an aggregated tool (no I/O)."""
@@ -311,15 +398,7 @@ class GatewayService:
 
         await self._store.db.write(save)
         self._invalidate(username)
-        route = table[name]
-        table[name] = Route(
-            route.name,
-            route.connection_id,
-            route.server_id,
-            route.original_name,
-            route.tool,
-            enabled,
-        )
+        table[name] = replace(table[name], enabled=enabled)
         return {"name": name, "enabled": enabled}
 
     # -- calling ------------------------------------------------------------------------
@@ -336,25 +415,42 @@ class GatewayService:
         name: str,
         arguments: dict[str, Any],
         progress: ProgressFn | None = None,
+        context: CallContext | None = None,
     ) -> types.CallToolResult:
-        """Call a tool by its aggregated name. Problems come back as tool errors
-        (``isError``) with a message saying what to do, never as exceptions."""
+        """Call a tool by its aggregated name, through the governance gate (``context``
+        says who calls and how; by default the user through the gateway).
+
+        Problems come back as tool errors (``isError``) with a message saying what to
+        do; a call the gate refuses raises :class:`~dodo_jupyter.governance.gate.ToolRefused`.
+        """
         route = await self._route(username, name)
         if route is None:
             return await self._no_route(username, name)
         if not route.enabled:
             return error_result(f"The tool {name!r} is switched off for agents in the MCP panel.")
-        session = self.pool.get(route.connection_id)
-        if session is None:
-            try:
-                row = await self.connections.get(username, route.connection_id)
-            except NotFound:
-                return error_result(f"The server of {name!r} was disconnected.")
-            session = self._session(row)
-        try:
+        if route.catalog_id:  # the administrator's policy as it is now
+            policies = await self._policies()
+            route = replace(route, policy=policies.get(route.catalog_id) or policy_from(None))
+
+        async def run() -> types.CallToolResult:
+            session = self.pool.get(route.connection_id)
+            if session is None:
+                try:
+                    row = await self.connections.get(username, route.connection_id)
+                except NotFound:
+                    raise _Unroutable(f"The server of {name!r} was disconnected.") from None
+                session = self._session(row)
             return await session.call_tool(
                 route.original_name, arguments, progress, outbound_meta()
             )
+
+        context = context or CallContext(username, "gateway")
+        try:
+            return await self.gate.call(context, route.gated, arguments, run)
+        except ToolRefused:
+            raise
+        except _Unroutable as e:
+            return error_result(e.message)
         except NeedsAuth as e:
             self._invalidate(username)  # its tools leave the listing until a sign-in
             return error_result(f"{route.server_id}: {e.message} (MCP panel → Connect)")

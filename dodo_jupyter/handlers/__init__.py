@@ -20,6 +20,12 @@ from .connections import (
     StartAuthHandler,
 )
 from .gateway import GatewayHandler
+from .governance import (
+    ApprovalHandler,
+    ApprovalListHandler,
+    ToolAcceptHandler,
+    ToolCallHistoryHandler,
+)
 from .openapi import OpenAPIHandler
 from .tools import ToolCallHandler, ToolHandler, ToolListHandler
 from .user import MeHandler, TokenHandler, TokenListHandler
@@ -56,5 +62,9 @@ def routes() -> list[tuple[str, type]]:
         (r"/dodo/api/mcp/tools", ToolListHandler),
         (r"/dodo/api/mcp/tools/call", ToolCallHandler),
         (r"/dodo/api/mcp/tools/" + _ID.format("name"), ToolHandler),
+        (r"/dodo/api/mcp/tools/" + _ID.format("name") + "/accept", ToolAcceptHandler),
+        (r"/dodo/api/user/tool-calls", ToolCallHistoryHandler),
+        (r"/dodo/api/user/approvals", ApprovalListHandler),
+        (r"/dodo/api/user/approvals/" + _ID.format("call_id"), ApprovalHandler),
         (r"/dodo/mcp", GatewayHandler),
     ]

@@ -6,6 +6,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..exceptions import ValidationFailed
+from ..governance.context import CallContext
 from .base import DodoAPIHandler
 
 __all__ = ["ToolCallHandler", "ToolHandler", "ToolListHandler"]
@@ -34,7 +35,8 @@ class ToolHandler(DodoAPIHandler):
 
 
 class ToolCallHandler(DodoAPIHandler):
-    """``POST /dodo/api/mcp/tools/call {name, arguments}``: call a tool as agents would."""
+    """``POST /dodo/api/mcp/tools/call {name, arguments}``: call a tool as agents would,
+    through the same governance gate (a refused call is a 403 or 429 saying why)."""
 
     @web.authenticated
     @authorized
@@ -48,5 +50,6 @@ class ToolCallHandler(DodoAPIHandler):
             raise ValidationFailed(
                 "'arguments' must be a JSON object.", fields={"arguments": "object required"}
             )
-        result = await self.dodo.gateway.call_tool(who.username, name, arguments)
+        context = CallContext(who.username, "try_it", session_key="try_it")
+        result = await self.dodo.gateway.call_tool(who.username, name, arguments, None, context)
         self.send_json(result.model_dump(mode="json", by_alias=True, exclude_none=True))

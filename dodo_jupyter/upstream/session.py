@@ -26,7 +26,7 @@ import httpx2
 import mcp_types as types
 
 from .._version import __version__
-from ..exceptions import DodoError, UpstreamError, describe_error
+from ..exceptions import DodoError, UpstreamError, UpstreamTimeout, describe_error
 from . import wire
 from .auth import AuthRejected, ConnectionAuth, Headers
 from .legacy_sse import LegacySSESession
@@ -336,7 +336,7 @@ class UpstreamSession:
                     http_timeouts=self._waiting,
                 )
         except TimeoutError:
-            raise UpstreamError(
+            raise UpstreamTimeout(
                 f"The MCP server did not answer within {self._timeout:.0f} s."
             ) from None
 

@@ -1,0 +1,265 @@
+"""The tool-call history: one appended record per call through any path, never changed.
+
+A record says when, who, by which path (``gateway``, ``try_it``, ``kernel``,
+``code_mode``), with which token and agent labels, which server and tool, how it ended
+(``ok``, ``tool_error``, ``refused_policy``, ``denied``, ``timeout``, ``upstream_error``),
+how long it took and how large its arguments and result were, with a keyed hash of the
+arguments (the same arguments give the same hash until the keys are rotated, and nobody
+without the key can test a guess). Raw arguments are kept only when an administrator
+turns on ``capture_tool_arguments``, encrypted like every other secret; results never.
+
+Recording costs a call nothing it waits for: records are queued and written in batches
+by a short task started with the first of them (:meth:`CallHistory.record`), off the
+event loop like every database write; a failed write keeps them queued for the next.
+Records older than the retention are pruned in the runtime's maintenance rounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from ..exceptions import ValidationFailed
+from ..store import Store
+from ..store.models import ToolCall, utcnow
+from .context import CallPath
+
+__all__ = ["OUTCOMES", "PATHS", "CallHistory", "CallPath", "CallRecord", "Outcome"]
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["ok", "tool_error", "refused_policy", "denied", "timeout", "upstream_error"]
+PATHS: tuple[CallPath, ...] = ("gateway", "try_it", "kernel", "code_mode")
+OUTCOMES: tuple[Outcome, ...] = (
+    "ok",
+    "tool_error",
+    "refused_policy",
+    "denied",
+    "timeout",
+    "upstream_error",
+)
+#: Largest batch written at once, and the longest a record waits in the queue.
+BATCH = 200
+FLUSH_SECONDS = 0.5
+#: How often records older than the retention are pruned.
+PRUNE_SECONDS = 3600.0
+
+
+@dataclass
+class CallRecord:
+    """One call, as recorded (see the module docstring)."""
+
+    username: str
+    path: CallPath
+    server_id: str
+    tool: str
+    outcome: Outcome
+    duration_ms: int
+    arguments_bytes: int
+    result_bytes: int
+    arguments_hash: str
+    token_id: str = ""
+    client: str = ""
+    chat_id: str = ""
+    persona_id: str = ""
+    detail: str = ""
+    at: datetime = field(default_factory=utcnow)
+    id: str = field(default_factory=lambda: secrets.token_hex(16))
+    #: The raw arguments, when captured (encrypted before they are stored).
+    arguments: Mapping[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("arguments")
+        data["at"] = self.at.isoformat()
+        return data
+
+
+def _row_json(row: ToolCall) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "at": row.at.isoformat(),
+        "username": row.username,
+        "path": row.path,
+        "token_id": row.token_id,
+        "client": row.client,
+        "chat_id": row.chat_id,
+        "persona_id": row.persona_id,
+        "server_id": row.server_id,
+        "tool": row.tool,
+        "outcome": row.outcome,
+        "detail": row.detail,
+        "duration_ms": row.duration_ms,
+        "arguments_bytes": row.arguments_bytes,
+        "result_bytes": row.result_bytes,
+        "arguments_hash": row.arguments_hash,
+    }
+
+
+class CallHistory:
+    """Records calls and reads them back (see the module docstring).
+
+    Parameters
+    ----------
+    store:
+        The opened store (its vault derives the hash key and encrypts captures).
+    retention_days:
+        Records older than this are pruned; ``0`` keeps them forever.
+    capture_arguments:
+        Keep each call's arguments, encrypted.
+    """
+
+    def __init__(
+        self, store: Store, *, retention_days: int = 90, capture_arguments: bool = False
+    ) -> None:
+        self._store = store
+        self.retention_days = retention_days
+        self.capture_arguments = capture_arguments
+        self._hash_key: bytes | None = None
+        self._queue: list[CallRecord] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._next_prune = float("-inf")
+
+    # -- recording ----------------------------------------------------------------------
+
+    def arguments_hash(self, arguments: Mapping[str, Any]) -> tuple[str, int]:
+        """The keyed hash of ``arguments`` and their size in bytes (canonical JSON)."""
+        if self._hash_key is None:
+            self._hash_key = self._store.vault.derived_key("tool-call-arguments")
+        canonical = json.dumps(arguments, sort_keys=True, separators=(",", ":"), default=str)
+        data = canonical.encode()
+        return hmac.new(self._hash_key, data, hashlib.sha256).hexdigest(), len(data)
+
+    def record(self, record: CallRecord) -> None:
+        """Queue ``record``; it is written within :data:`FLUSH_SECONDS` (returns at once)."""
+        if not self.capture_arguments:
+            record.arguments = None
+        self._queue.append(record)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_soon())
+
+    async def _write_soon(self) -> None:
+        await asyncio.sleep(FLUSH_SECONDS)
+        await self.flush()
+
+    async def maintain(self) -> None:
+        """Prune records older than the retention, at most once per
+        :data:`PRUNE_SECONDS` (the runtime's maintenance rounds call it)."""
+        now = asyncio.get_running_loop().time()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + PRUNE_SECONDS
+        try:
+            await self.prune()
+        except Exception:
+            log.exception("dodo: pruning the tool-call history failed")
+
+    async def flush(self) -> None:
+        """Write every queued record now. A failed write keeps the records queued."""
+        while self._queue:
+            batch = self._queue[:BATCH]
+            rows = [self._row(record) for record in batch]
+
+            def save(session: Session, rows: list[ToolCall] = rows) -> None:
+                session.add_all(rows)
+
+            try:
+                await self._store.db.write(save)
+            except Exception:
+                log.exception("dodo: writing %d tool-call records failed; retrying", len(batch))
+                return
+            del self._queue[: len(batch)]
+
+    def _row(self, record: CallRecord) -> ToolCall:
+        data = record.to_json()
+        data["at"] = record.at
+        arguments_enc = None
+        if record.arguments is not None:
+            arguments_enc = self._store.vault.encrypt(json.dumps(record.arguments, default=str))
+        return ToolCall(**data, arguments_enc=arguments_enc, forwarded=False)
+
+    async def prune(self) -> int:
+        """Delete records older than the retention; how many went."""
+        if self.retention_days <= 0:
+            return 0
+        cutoff = utcnow() - timedelta(days=self.retention_days)
+
+        def remove(session: Session) -> int:
+            result = session.execute(delete(ToolCall).where(ToolCall.at < cutoff))
+            return int(getattr(result, "rowcount", 0) or 0)
+
+        return await self._store.db.write(remove)
+
+    # -- reading ------------------------------------------------------------------------
+
+    async def query(
+        self,
+        username: str | None,
+        *,
+        server_id: str | None = None,
+        tool: str | None = None,
+        outcome: str | None = None,
+        before: str | None = None,
+        limit: int = 100,
+    ) -> list[dict[str, Any]]:
+        """Records, newest first: ``username``'s (None: everyone's), filtered; ``before``
+        (a record id) pages back from that record."""
+        if outcome is not None and outcome not in OUTCOMES:
+            raise ValidationFailed(
+                f"'outcome' must be one of {', '.join(OUTCOMES)}.", fields={"outcome": "unknown"}
+            )
+        limit = max(1, min(int(limit), 1000))
+
+        def query(session: Session) -> list[dict[str, Any]]:
+            stmt = select(ToolCall)
+            if username is not None:
+                stmt = stmt.where(ToolCall.username == username)
+            if server_id:
+                stmt = stmt.where(ToolCall.server_id == server_id)
+            if tool:
+                stmt = stmt.where(ToolCall.tool == tool)
+            if outcome:
+                stmt = stmt.where(ToolCall.outcome == outcome)
+            if before:
+                anchor = session.get(ToolCall, before)
+                if anchor is None:
+                    return []
+                older = ToolCall.at < anchor.at
+                stmt = stmt.where(older | ((ToolCall.at == anchor.at) & (ToolCall.id < before)))
+            stmt = stmt.order_by(ToolCall.at.desc(), ToolCall.id.desc()).limit(limit)
+            return [_row_json(row) for row in session.scalars(stmt)]
+
+        return await self._store.db.read(query)
+
+    # -- forwarding to the hub service --------------------------------------------------
+
+    async def unforwarded(self, limit: int = BATCH) -> list[dict[str, Any]]:
+        """The oldest records the hub service does not have yet."""
+
+        def query(session: Session) -> list[dict[str, Any]]:
+            stmt = (
+                select(ToolCall)
+                .where(ToolCall.forwarded.is_(False))
+                .order_by(ToolCall.at, ToolCall.id)
+                .limit(limit)
+            )
+            return [_row_json(row) for row in session.scalars(stmt)]
+
+        return await self._store.db.read(query)
+
+    async def mark_forwarded(self, ids: list[str]) -> None:
+        def mark(session: Session) -> None:
+            session.execute(update(ToolCall).where(ToolCall.id.in_(ids)).values(forwarded=True))
+
+        await self._store.db.write(mark)
