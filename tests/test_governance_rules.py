@@ -5,6 +5,7 @@ ends. The same rules through the real gateway: tests/test_governance_gateway.py.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import mcp_types as types
@@ -13,9 +14,11 @@ import pytest
 from dodo_jupyter.catalog.entry import parse_entry
 from dodo_jupyter.exceptions import NotFound, ValidationFailed
 from dodo_jupyter.governance.approvals import Approvals
+from dodo_jupyter.governance.history import CallHistory, CallRecord
 from dodo_jupyter.governance.pins import LISTED, Pin, review
 from dodo_jupyter.governance.rate_limit import RateLimiter
 from dodo_jupyter.governance.tool_policy import OPEN, ToolPolicy
+from dodo_jupyter.store import Store
 
 
 def tool(name: str, description: str = "", **hints: Any) -> types.Tool:
@@ -187,3 +190,21 @@ async def test_no_open_lab_or_no_decision_in_time_refuses() -> None:
     assert await poll == []
     assert approvals.lab_open("alice")  # it polled a moment ago
     assert await (await _held(approvals)) == "timeout"
+
+
+async def test_the_history_writes_every_record_once_however_flushes_overlap(
+    tmp_path: Path,
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'h.sqlite'}", tmp_path / "key")
+    store.open_sync()
+    history = CallHistory(store)
+    digest, size = history.arguments_hash({"b": 1, "a": "x"})
+    assert (digest, size) == history.arguments_hash({"a": "x", "b": 1})  # canonical
+    for i in range(450):
+        history.record(CallRecord("alice", "gateway", "gh", "t" * 300, "ok", i, size, 0, digest))
+    await asyncio.gather(history.flush(), history.flush(), history.flush())
+    await asyncio.sleep(0.6)  # the writer the first record started
+    records = await history.query("alice", limit=1000)
+    assert len(records) == len({r["id"] for r in records}) == 450
+    assert {len(r["tool"]) for r in records} == {256}  # cut to fit its column
+    store.close()

@@ -10,7 +10,8 @@ turns on ``capture_tool_arguments``, encrypted like every other secret; results 
 
 Recording costs a call nothing it waits for: records are queued and written in batches
 by a short task started with the first of them (:meth:`CallHistory.record`), off the
-event loop like every database write; a failed write keeps them queued for the next.
+event loop like every database write; a failed write keeps them queued for the next
+(at most :data:`MAX_QUEUED`: beyond that the oldest are dropped, and the log says so).
 Records older than the retention are pruned in the runtime's maintenance rounds.
 """
 
@@ -23,11 +24,11 @@ import json
 import logging
 import secrets
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import String, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..exceptions import ValidationFailed
@@ -52,6 +53,8 @@ OUTCOMES: tuple[Outcome, ...] = (
 #: Largest batch written at once, and the longest a record waits in the queue.
 BATCH = 200
 FLUSH_SECONDS = 0.5
+#: The most records kept in memory while the database cannot be written.
+MAX_QUEUED = 50_000
 #: How often records older than the retention are pruned.
 PRUNE_SECONDS = 3600.0
 
@@ -80,10 +83,40 @@ class CallRecord:
     arguments: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("arguments")
+        data = self._values()
         data["at"] = self.at.isoformat()
         return data
+
+    def _values(self) -> dict[str, Any]:
+        """Every stored field but ``at`` (no ``dataclasses.asdict``: it deep-copies)."""
+        return {name: getattr(self, name) for name in _FIELDS}
+
+
+_FIELDS = (
+    "id",
+    "username",
+    "path",
+    "token_id",
+    "client",
+    "chat_id",
+    "persona_id",
+    "server_id",
+    "tool",
+    "outcome",
+    "detail",
+    "duration_ms",
+    "arguments_bytes",
+    "result_bytes",
+    "arguments_hash",
+)
+
+
+#: The longest value each string column of a record holds.
+_LIMITS = {
+    column.name: column.type.length
+    for column in ToolCall.__table__.columns
+    if isinstance(column.type, String) and column.type.length and column.name != "id"
+}
 
 
 def _row_json(row: ToolCall) -> dict[str, Any]:
@@ -129,6 +162,7 @@ class CallHistory:
         self._hash_key: bytes | None = None
         self._queue: list[CallRecord] = []
         self._writer: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()
         self._next_prune = float("-inf")
 
     # -- recording ----------------------------------------------------------------------
@@ -160,34 +194,54 @@ class CallHistory:
         if now < self._next_prune:
             return
         self._next_prune = now + PRUNE_SECONDS
+        await self.flush()  # what a failed write left queued
         try:
             await self.prune()
         except Exception:
             log.exception("dodo: pruning the tool-call history failed")
 
     async def flush(self) -> None:
-        """Write every queued record now. A failed write keeps the records queued."""
-        while self._queue:
-            batch = self._queue[:BATCH]
-            rows = [self._row(record) for record in batch]
+        """Write every queued record now (one flush at a time). A batch that cannot be
+        written goes back to the front of the queue for the next flush."""
+        async with self._flushing:
+            while self._queue:
+                batch = self._queue[:BATCH]
+                del self._queue[:BATCH]
+                rows = [self._row(record) for record in batch]
 
-            def save(session: Session, rows: list[ToolCall] = rows) -> None:
-                session.add_all(rows)
+                def save(session: Session, rows: list[dict[str, Any]] = rows) -> None:
+                    session.execute(insert(ToolCall), rows)
 
-            try:
-                await self._store.db.write(save)
-            except Exception:
-                log.exception("dodo: writing %d tool-call records failed; retrying", len(batch))
-                return
-            del self._queue[: len(batch)]
+                try:
+                    await self._store.db.write(save)
+                except Exception as e:
+                    self._queue[:0] = batch
+                    self._trim()
+                    log.warning(
+                        "dodo: %d tool-call records wait to be written: %s",
+                        len(self._queue),
+                        type(e).__name__,
+                    )
+                    return
 
-    def _row(self, record: CallRecord) -> ToolCall:
-        data = record.to_json()
+    def _trim(self) -> None:
+        """Bound the queue while the database cannot be written: the oldest go."""
+        excess = len(self._queue) - MAX_QUEUED
+        if excess > 0:
+            del self._queue[:excess]
+            log.error("dodo: dropped the %d oldest unwritten tool-call records", excess)
+
+    def _row(self, record: CallRecord) -> dict[str, Any]:
+        data = record._values()
+        for name, limit in _LIMITS.items():  # a long upstream tool name fits its column
+            data[name] = data[name][:limit]
         data["at"] = record.at
-        arguments_enc = None
+        data["arguments_enc"] = None
         if record.arguments is not None:
-            arguments_enc = self._store.vault.encrypt(json.dumps(record.arguments, default=str))
-        return ToolCall(**data, arguments_enc=arguments_enc, forwarded=False)
+            arguments = json.dumps(record.arguments, default=str)
+            data["arguments_enc"] = self._store.vault.encrypt(arguments)
+        data["forwarded"] = False
+        return data
 
     async def prune(self) -> int:
         """Delete records older than the retention; how many went."""
