@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,6 +59,15 @@ class ConnectionRows:
                 .order_by(MCPConnection.created_at, MCPConnection.id)
             )
             return list(session.scalars(stmt))
+
+        return await self._store.db.read(query)
+
+    async def count_by_state(self) -> dict[str, int]:
+        """How many connections are in each state (every user's)."""
+
+        def query(session: Session) -> dict[str, int]:
+            stmt = select(MCPConnection.state, func.count()).group_by(MCPConnection.state)
+            return {str(state): int(count) for state, count in session.execute(stmt)}
 
         return await self._store.db.read(query)
 

@@ -510,6 +510,7 @@ class DodoRuntime:
             await asyncio.sleep(min(interval, every) if every > 0 else interval)
             if hasattr(self, "history"):
                 await self.history.maintain()
+                await self.count_connections()
             if hasattr(self, "gateway"):
                 try:
                     closed = await self.gateway.pool.reap()
@@ -518,6 +519,18 @@ class DodoRuntime:
                     continue
                 if closed:
                     log.debug("dodo: closed %d idle upstream session(s)", closed)
+
+    async def count_connections(self) -> None:
+        """Set the ``dodo_upstream_connections`` gauge from the store (every round)."""
+        from .governance.metrics import UPSTREAM_CONNECTIONS
+
+        try:
+            counts = await self.connections.rows.count_by_state()
+        except Exception:  # the gauge keeps its last value; the next round tries again
+            log.exception("dodo: counting connections for the metrics failed")
+            return
+        for state in ("connected", "needs_auth", "error", "authenticating"):
+            UPSTREAM_CONNECTIONS.labels(state).set(counts.get(state, 0))
 
     async def _refresh_hub_catalog(self) -> None:
         if not self.settings.hub_catalog_url:

@@ -270,17 +270,22 @@ async def test_metrics_count_calls_by_server_and_outcome(
 ) -> None:
     await govern(api, upstream, deny=["delete_*"])
 
-    async def count(outcome: str) -> float:
+    async def value(series: str) -> float:
         response = await jp_fetch("metrics", method="GET")
-        wanted = f'dodo_gateway_tool_calls_total{{outcome="{outcome}",server="gov"}}'
         for line in response.body.decode().splitlines():
-            if line.startswith(wanted):
+            if line.startswith(series + " "):
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 
-    ok, refused = await count("ok"), await count("refused_policy")
+    def calls(outcome: str) -> str:
+        return f'dodo_gateway_tool_calls_total{{outcome="{outcome}",server="gov"}}'
+
+    ok, refused = await value(calls("ok")), await value(calls("refused_policy"))
     async with agent(runtime_, mcp_url) as client:
         await client.call_tool("gov__list_items", {})
         with pytest.raises(MCPError):
             await client.call_tool("gov__delete_item", {"name": "a"})
-    assert (await count("ok"), await count("refused_policy")) == (ok + 1, refused + 1)
+    assert await value(calls("ok")) == ok + 1
+    assert await value(calls("refused_policy")) == refused + 1
+    await runtime_.count_connections()  # the maintenance round's count
+    assert await value('dodo_upstream_connections{state="connected"}') == 1.0

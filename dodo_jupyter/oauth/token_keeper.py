@@ -31,6 +31,7 @@ import httpx2
 
 from ..connection_rows import ConnectionRows
 from ..exceptions import DodoError, NotFound, UpstreamError
+from ..governance.metrics import OAUTH_REFRESHES
 from ..net.outbound import Outbound
 from ..store.models import MCPConnection, utcnow
 from .fresh_tokens import FreshTokens
@@ -156,7 +157,16 @@ class TokenKeeper:
             tokens, expires_at, meta = await self._tokens(connection_id)
             if not self._needs_refresh(tokens, expires_at, stale):
                 return str(tokens["access_token"])
-            return await self._refresh(connection_id, tokens, meta)
+            try:
+                token = await self._refresh(connection_id, tokens, meta)
+            except NeedsAuth:
+                OAUTH_REFRESHES.labels("needs_auth").inc()
+                raise
+            except DodoError:
+                OAUTH_REFRESHES.labels("error").inc()
+                raise
+            OAUTH_REFRESHES.labels("ok").inc()
+            return token
 
     def _needs_refresh(
         self, tokens: dict[str, Any], expires_at: datetime | None, stale: str | None
