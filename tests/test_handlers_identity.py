@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 from collections.abc import Callable
 from typing import Any
@@ -99,3 +100,37 @@ class TestHubMode:
                 assert "visiting a server shared by its owner" in reply["message"]
         status, listing = await api("GET", tokens, headers=self.as_user("alice"))
         assert [t["id"] for t in listing["tokens"]] == [created["id"]]
+
+    async def test_a_visitor_can_neither_see_nor_decide_the_owners_approvals(
+        self, api: Api, jp_serverapp: Any
+    ) -> None:
+        runtime = jp_serverapp.web_app.settings["dodo"]
+        approvals = "dodo/api/user/approvals"
+        await api("GET", approvals, headers=self.as_user("alice"))  # alice's lab is open
+        held = asyncio.ensure_future(
+            runtime.approvals.ask(
+                "alice",
+                server_id="gh",
+                tool="delete_repo",
+                arguments={"repo": "x"},
+                agent={},
+                session_key="t",
+            )
+        )
+        await asyncio.sleep(0.1)
+        (call,) = (await api("GET", approvals, headers=self.as_user("alice")))[1]["calls"]
+        for method, path, body in [
+            ("GET", approvals, None),
+            ("POST", f"{approvals}/{call['id']}", {"decision": "once"}),
+            ("GET", "dodo/api/user/tool-calls", None),
+            ("POST", "dodo/api/mcp/tools/gh__delete_repo/accept", {"digest": "d"}),
+        ]:
+            for visitor in ("bob", "root"):
+                status, reply = await api(method, path, body, headers=self.as_user(visitor))
+                assert status == 403, (visitor, method, path)
+        assert not held.done()
+        decided = {"decision": "deny"}
+        status, _ = await api(
+            "POST", f"{approvals}/{call['id']}", decided, headers=self.as_user("alice")
+        )
+        assert status == 200 and await held == "denied"
