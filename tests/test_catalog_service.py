@@ -203,6 +203,13 @@ async def test_import_server_json(runtime: DodoRuntime) -> None:
     assert by_id["weather-sse"]["transport"] == "sse"
     assert by_id["weather-sse"]["auth_type"] == "oauth"
     assert ("ada", "catalog.import", "weather-sse") in audit_actions(runtime)
+    # An unvetted registry server asks before destructive calls and new tools.
+    policy = by_id["weather-1"]["tool_policy"]
+    assert (policy["approval"], policy["review_new_tools"], policy["deny"]) == (
+        "destructive",
+        True,
+        [],
+    )
 
 
 async def test_import_is_all_or_nothing(runtime: DodoRuntime) -> None:

@@ -4,7 +4,10 @@ A ``server.json`` (https://registry.modelcontextprotocol.io, schema
 ``server.schema.json``) describes one server; each entry of its ``remotes`` array is a
 remote endpoint and becomes one catalog entry. Headers the remote declares make it a
 ``static_headers`` entry; a remote without headers is imported as ``oauth`` (a server
-that needs no authorization still connects: the OAuth flow only starts on a 401).
+that needs no authorization still connects: the OAuth flow only starts on a 401). A
+registry says nothing of what agents may do, so an imported entry gets the cautious
+``tool_policy`` :data:`~dodo_jupyter.governance.tool_policy.IMPORTED` (approval before
+destructive calls, review of new tools), which an administrator may then change.
 
 Accepted shapes: a ``server.json`` object, a registry API answer (``{"server": {...}}``
 or ``{"servers": [...]}``), dodo's own entries (``{"entries": [...]}`` or a list).
@@ -16,6 +19,7 @@ import re
 from typing import Any
 
 from ..exceptions import ValidationFailed
+from ..governance.tool_policy import IMPORTED
 
 __all__ = ["entries_from_document", "entries_from_server_json", "slug_for"]
 
@@ -91,6 +95,8 @@ def entries_from_server_json(doc: dict[str, Any]) -> list[dict[str, Any]]:
             "url": url,
             "transport": transport,
             "auth_type": "static_headers" if headers else "oauth",
+            # A registry document says nothing of policy: the safe default, never wider.
+            "tool_policy": IMPORTED.to_json(),
         }
         if headers:
             entry["headers"] = headers

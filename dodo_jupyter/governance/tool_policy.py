@@ -19,12 +19,15 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import mcp_types as types
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+if TYPE_CHECKING:  # the catalog (and the hub catalog service) import this without MCP
+    import mcp_types as types
+
 __all__ = [
+    "IMPORTED",
     "OPEN",
     "Approval",
     "ToolPolicy",
@@ -115,6 +118,9 @@ class ToolPolicy(BaseModel):
 
 #: The empty policy: every tool, no approval, no limit.
 OPEN = ToolPolicy()
+#: The policy of an entry imported from an MCP Registry ``server.json``: a server nobody
+#: here has vetted asks before destructive calls and before new tools.
+IMPORTED = ToolPolicy(approval="destructive", review_new_tools=True)
 
 
 def policy_from(stored: Mapping[str, Any] | None) -> ToolPolicy:
