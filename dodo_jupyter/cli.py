@@ -107,6 +107,15 @@ def cmd_catalog_add(args: argparse.Namespace) -> int:
                 data[key] = getattr(args, key)
         if args.header:
             data["headers"] = [{"name": h} for h in args.header]
+        policy = {
+            "allow": args.allow or [],
+            "deny": args.deny or [],
+            "read_only": args.read_only,
+            "approval": args.approval,
+            "calls_per_minute": args.calls_per_minute,
+            "review_new_tools": args.review_new_tools,
+        }
+        data["tool_policy"] = policy
     runtime = _runtime(args)
     entry = _run(_local_catalog(runtime).create(_actor(runtime), data))
     print(f"Added {entry['id']!r} ({entry['url']}).")
@@ -351,6 +360,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--auth-type", choices=["oauth", "static_headers", "none"], default="oauth")
     p.add_argument("--header", action="append", help="a header users supply (static_headers)")
     p.add_argument("--disabled", action="store_true", help="add it disabled")
+    p.add_argument("--allow", action="append", help="tool-name glob agents may use (repeat)")
+    p.add_argument("--deny", action="append", help="tool-name glob agents may not use (repeat)")
+    p.add_argument("--read-only", action="store_true", help="offer only read-only tools")
+    p.add_argument("--approval", choices=["never", "destructive", "always"], default="never")
+    p.add_argument("--calls-per-minute", type=int, help="per-user rate limit")
+    p.add_argument("--review-new-tools", action="store_true", help="new tools wait for review")
     p.add_argument("--file", help="a JSON file holding one entry (instead of the flags)")
     p.set_defaults(func=cmd_catalog_add)
     p = csub.add_parser("remove", parents=[common], help="soft-delete an entry")

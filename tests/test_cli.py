@@ -86,6 +86,14 @@ def test_catalog_commands(env: dict[str, str], db_url: str, tmp_path: Path) -> N
         "https://wx.example.com/mcp",
         "--description",
         "Weather",
+        "--deny",
+        "delete_*",
+        "--deny",
+        "drop_*",
+        "--approval",
+        "destructive",
+        "--calls-per-minute",
+        "30",
         db_url=db_url,
     )
     assert added.returncode == 0, added.stderr
@@ -115,6 +123,15 @@ def test_catalog_commands(env: dict[str, str], db_url: str, tmp_path: Path) -> N
 
     listing = json.loads(dodo(env, "catalog", "list", "--json", db_url=db_url).stdout)
     assert {e["id"] for e in listing["entries"]} == {"wx", "tickets"}
+    policy = {e["id"]: e["tool_policy"] for e in listing["entries"]}["wx"]
+    assert (policy["deny"], policy["approval"], policy["calls_per_minute"]) == (
+        ["delete_*", "drop_*"],
+        "destructive",
+        30,
+    )
+    flags = ["--id", "x2", "--url", "https://x2.example.com/mcp", "--deny", "rm -rf"]
+    bad_policy = dodo(env, "catalog", "add", *flags, db_url=db_url)
+    assert bad_policy.returncode == 1 and "tool_policy.deny" in bad_policy.stderr
 
     removed = dodo(env, "catalog", "remove", "wx", db_url=db_url)
     assert removed.returncode == 0
