@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .audit import AuditLogService
     from .catalog import CatalogService, SeedReport
     from .catalog.admin import CatalogAdmin
+    from .catalog.hub_client import HubCatalogClient
     from .catalog.mirror import HubCatalogMirror
     from .catalog.status import CatalogStatus
     from .connections import ConnectionService
@@ -120,6 +121,8 @@ class DodoRuntime:
     catalog_admin: CatalogAdmin
     #: Hub-catalog mode: the copy of the service's catalog; None otherwise.
     hub_mirror: HubCatalogMirror | None = None
+    #: Hub-catalog mode: the client of the hub catalog service; None otherwise.
+    hub_client: HubCatalogClient | None = None
     tokens: TokenService
     audit: AuditLogService
     connections: ConnectionService
@@ -242,6 +245,7 @@ class DodoRuntime:
         )
         self.catalog.upstream = self.hub_mirror
         self.catalog_admin = HubCatalogAdmin(client, self.hub_mirror)
+        self.hub_client = client
 
     def catalog_status(self) -> CatalogStatus:
         """Where the catalog comes from and whether it is current (for the catalog API)."""
@@ -511,6 +515,7 @@ class DodoRuntime:
             if hasattr(self, "history"):
                 await self.history.maintain()
                 await self.count_connections()
+                await self.forward_history()
             if hasattr(self, "gateway"):
                 try:
                     closed = await self.gateway.pool.reap()
@@ -519,6 +524,17 @@ class DodoRuntime:
                     continue
                 if closed:
                     log.debug("dodo: closed %d idle upstream session(s)", closed)
+
+    async def forward_history(self) -> int:
+        """Hub-catalog mode: send the tool-call records the hub service lacks (each round);
+        how many went. While the service is unreachable they wait in the store."""
+        if self.hub_client is None or not hasattr(self, "history"):
+            return 0
+        try:
+            return await self.history.forward(self.hub_client.send_calls)
+        except DodoError as e:
+            log.warning("dodo: tool-call records wait for the hub service: %s", e.message)
+            return 0
 
     async def count_connections(self) -> None:
         """Set the ``dodo_upstream_connections`` gauge from the store (every round)."""

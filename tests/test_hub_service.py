@@ -4,6 +4,7 @@ PostgreSQL: who may read and change the catalog, ETags, errors, configuration se
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -215,3 +216,90 @@ async def test_an_unopenable_database_is_503_json() -> None:
         assert "nobody" not in body["message"]
     finally:
         runner.server.stop()
+
+
+def record(record_id: str, **fields: Any) -> dict[str, Any]:
+    """A forwarded tool-call record as a user's server sends it."""
+    return {
+        "id": record_id,
+        "at": "2026-12-04T10:00:00+00:00",
+        "username": "alice",
+        "path": "gateway",
+        "server_id": "gh",
+        "tool": "delete_repo",
+        "outcome": "refused_policy",
+        "duration_ms": 3,
+        "arguments_bytes": 12,
+        "result_bytes": 0,
+        "arguments_hash": "ab" * 32,
+        **fields,
+    }
+
+
+async def test_servers_forward_calls_kept_once_under_their_own_name(call: Client) -> None:
+    calls = [record("r1"), record("r2", username="bob"), record("bad", outcome="great")]
+    status, tally = await call("POST", "api/tool-calls", "alice-token", {"calls": calls})
+    assert (status, tally) == (200, {"stored": 2, "known": 0, "rejected": ["bad"]})
+    status, tally = await call("POST", "api/tool-calls", "alice-token", {"calls": calls[:2]})
+    assert (status, tally["stored"], tally["known"]) == (200, 0, 2)  # sent again: kept once
+
+    status, body = await call("GET", "api/admin/tool-calls")
+    assert status == 200
+    assert sorted((c["id"], c["username"]) for c in body["calls"]) == [
+        ("r1", "alice"),
+        ("r2", "alice"),  # a record cannot speak for another user
+    ]
+    assert (await call("GET", "api/admin/tool-calls", user="bob"))[1] == {"calls": []}
+    status, body = await call("GET", "api/admin/tool-calls", "alice-token")
+    assert status == 403
+    status, body = await call("POST", "api/tool-calls", "alice-token", {"calls": "nope"})
+    assert status == 400 and "'calls' must be a list" in body["message"]
+
+
+async def test_the_service_serves_its_metrics_to_callers_with_access(
+    service: ServiceRunner,
+) -> None:
+    async with httpx.AsyncClient(base_url=service.url, timeout=10) as http:
+        assert (await http.get("metrics")).status_code == 401
+        answer = await http.get("metrics", headers={"Authorization": "token alice-token"})
+    assert answer.status_code == 200 and "text/plain" in answer.headers["content-type"]
+    assert "process_cpu_seconds_total" in answer.text or "python_info" in answer.text
+
+
+async def test_records_wait_through_an_outage_and_arrive_once(db_url: str, tmp_path: Path) -> None:
+    from dodo_jupyter.catalog.hub_client import HubCatalogClient
+    from dodo_jupyter.exceptions import HubCatalogUnavailable
+    from dodo_jupyter.governance.history import CallHistory, CallRecord
+    from dodo_jupyter.store import Store
+
+    # The user's server keeps its own store; the service has another.
+    server_store = Store(f"sqlite:///{tmp_path / 'server.sqlite'}", tmp_path / "server.key")
+    server_store.open_sync()
+    history = CallHistory(server_store)
+    for n in range(250):  # more than one batch
+        history.record(CallRecord("alice", "kernel", "gh", f"tool{n}", "ok", n, 2, 9, "h"))
+    await history.flush()
+
+    with socket.socket() as closed:  # a port nobody listens on: the service is down
+        closed.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{closed.getsockname()[1]}/services/dodo/"
+    with pytest.raises(HubCatalogUnavailable):
+        await history.forward(HubCatalogClient(down, "alice-token", timeout=2).send_calls)
+    assert len(await history.unforwarded(1000)) == 250
+
+    restarted = CallHistory(server_store)  # the server restarted: the records are stored
+    service = ServiceRunner(db_url)
+    await service.start()
+    try:
+        client = HubCatalogClient(service.url, "alice-token", timeout=5)
+        assert await restarted.forward(client.send_calls) == 250
+        assert await restarted.forward(client.send_calls) == 0
+        # A mark lost in a crash: the batch goes again, and the service keeps it once.
+        tally = await client.send_calls(await restarted.query("alice", limit=5))
+        assert (tally["stored"], tally["known"]) == (0, 5)
+        received = await service.hub.history.query(None, limit=1000)
+    finally:
+        await service.stop()
+        server_store.close()
+    assert len(received) == len({r["id"] for r in received}) == 250
+    assert {r["username"] for r in received} == {"alice"}

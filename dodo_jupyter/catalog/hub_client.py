@@ -165,6 +165,24 @@ class HubCatalogClient:
             raise HubCatalogUnavailable(f"{self.name} at {self.url} sent no catalog.")
         return Fetched(entries, response.headers.get("ETag", ""))
 
+    async def send_calls(self, calls: list[dict[str, Any]]) -> dict[str, Any]:
+        """Forward tool-call records (``POST api/tool-calls``); the service's tally.
+
+        Raises
+        ------
+        HubCatalogUnavailable
+            the service cannot be reached or did not take them (they stay to be sent).
+        """
+        content = json.dumps({"calls": calls}, separators=(",", ":")).encode()
+        response, body = await self._request("POST", "api/tool-calls", content=content)
+        data = _json(body)
+        if response.status_code != 200 or not isinstance(data, dict):
+            raise HubCatalogUnavailable(
+                f"{self.name} at {self.url} did not take the tool-call records (HTTP "
+                f"{response.status_code}: {_message_of(response, body)})."
+            )
+        return data
+
     async def forward(
         self,
         method: str,

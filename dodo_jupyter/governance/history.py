@@ -23,9 +23,9 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import String, delete, insert, select, update
@@ -55,6 +55,8 @@ BATCH = 200
 FLUSH_SECONDS = 0.5
 #: The most records kept in memory while the database cannot be written.
 MAX_QUEUED = 50_000
+#: The most records one forwarded batch may hold.
+MAX_RECEIVED = 1000
 #: How often records older than the retention are pruned.
 PRUNE_SECONDS = 3600.0
 
@@ -117,6 +119,37 @@ _LIMITS = {
     for column in ToolCall.__table__.columns
     if isinstance(column.type, String) and column.type.length and column.name != "id"
 }
+
+
+_INTEGERS = ("duration_ms", "arguments_bytes", "result_bytes")
+_STRINGS = tuple(name for name in _FIELDS if name not in _INTEGERS)
+
+
+def _received_row(record: object, username: str) -> dict[str, Any] | None:
+    """A forwarded record as a row to insert, or None when it is not one."""
+    if not isinstance(record, dict):
+        return None
+    row: dict[str, Any] = {}
+    for name in _STRINGS:
+        value = record.get(name, "")
+        if not isinstance(value, str):
+            return None
+        row[name] = value[: _LIMITS.get(name, 32)]
+    for name in _INTEGERS:
+        value = record.get(name, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return None
+        row[name] = min(value, 2**31 - 1)
+    try:
+        at = datetime.fromisoformat(str(record.get("at")))
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    if not row["id"] or row["outcome"] not in OUTCOMES or row["path"] not in PATHS:
+        return None
+    row.update(username=username[:200], at=at, arguments_enc=None, forwarded=True)
+    return row
 
 
 def _row_json(row: ToolCall) -> dict[str, Any]:
@@ -297,6 +330,49 @@ class CallHistory:
         return await self._store.db.read(query)
 
     # -- forwarding to the hub service --------------------------------------------------
+
+    async def receive(self, username: str, records: object) -> dict[str, Any]:
+        """Keep the records a user's server forwarded (the hub service's side): each once
+        by id, always under ``username`` (the caller the hub vouched for, whatever a
+        record says). Records that are not well-formed are skipped and named in
+        ``rejected``, so one bad record never blocks the ones after it."""
+        if not isinstance(records, list) or len(records) > MAX_RECEIVED:
+            raise ValidationFailed(
+                f"'calls' must be a list of at most {MAX_RECEIVED} records.",
+                fields={"calls": "list"},
+            )
+        rows: dict[str, dict[str, Any]] = {}
+        rejected: list[str] = []
+        for record in records:
+            row = _received_row(record, username)
+            if row is None:
+                rejected.append(
+                    str(record.get("id", "?"))[:40] if isinstance(record, dict) else "?"
+                )
+            else:
+                rows[row["id"]] = row
+
+        def save(session: Session) -> int:
+            known = set(session.scalars(select(ToolCall.id).where(ToolCall.id.in_(list(rows)))))
+            fresh = [row for key, row in rows.items() if key not in known]
+            if fresh:
+                session.execute(insert(ToolCall), fresh)
+            return len(fresh)
+
+        stored = await self._store.db.write(save) if rows else 0
+        return {"stored": stored, "known": len(rows) - stored, "rejected": rejected}
+
+    async def forward(self, send: Callable[[list[dict[str, Any]]], Awaitable[object]]) -> int:
+        """Send the records the hub service lacks, oldest first, in batches; how many went.
+        A failed ``send`` raises and leaves the rest for the next round; a record sent
+        whose mark was lost is sent again, and the service keeps it once by id."""
+        await self.flush()
+        sent = 0
+        while batch := await self.unforwarded():
+            await send(batch)
+            await self.mark_forwarded([record["id"] for record in batch])
+            sent += len(batch)
+        return sent
 
     async def unforwarded(self, limit: int = BATCH) -> list[dict[str, Any]]:
         """The oldest records the hub service does not have yet."""

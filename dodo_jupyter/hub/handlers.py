@@ -10,6 +10,9 @@ path                                     who         what
 ``POST api/admin/approved-mcps/import``  admins      server.json or entries, all or nothing
 ``GET/PUT/DELETE api/admin/...{id}``     admins      read, change some fields, soft-delete
 ``GET api/admin/audit``                  admins      newest audit rows (``?limit=&before=``)
+``POST api/tool-calls``                  a user      its server's call history, kept once by id
+``GET api/admin/tool-calls``             admins      every user's calls (filters, ``jsonl``)
+``GET metrics``                          any caller  Prometheus metrics
 =======================================  ==========  =========================================
 
 "Any caller" means a hub token with the service's access scope; "admins" is decided by
@@ -28,7 +31,7 @@ from typing import Any
 
 from tornado.web import HTTPError, RequestHandler
 
-from ..exceptions import DodoError, PayloadTooLarge
+from ..exceptions import DodoError, Forbidden, PayloadTooLarge
 from ..json_requests import JsonRequestMixin
 from .auth import HubCaller
 from .service import CatalogHub
@@ -160,6 +163,52 @@ class AdminAuditHandler(ServiceHandler):
         self.send_json({"entries": await self.hub.audit.recent(limit, before_id)})
 
 
+class ToolCallsHandler(ServiceHandler):
+    """``POST api/tool-calls {"calls": [...]}``: a user's server forwards its call history;
+    kept once by id, under the caller's own name."""
+
+    async def post(self) -> None:
+        who = await self.caller()
+        if who.kind != "user":
+            raise Forbidden("Only a user's server forwards tool calls, with its own hub token.")
+        body = self.json_object()
+        self.send_json(await self.hub.history.receive(who.name, body.get("calls")))
+
+
+class AdminToolCallsHandler(ServiceHandler):
+    """``GET api/admin/tool-calls?user=&server=&tool=&outcome=&before=&limit=&format=``:
+    every user's calls, newest first (``format=jsonl``: JSON lines)."""
+
+    async def get(self) -> None:
+        await self.caller(admin=True)
+        arg = self.get_query_argument
+        limit, _ = self.page_arguments()
+        records = await self.hub.history.query(
+            arg("user", None),
+            server_id=arg("server", None),
+            tool=arg("tool", None),
+            outcome=arg("outcome", None),
+            before=arg("before", None),
+            limit=limit,
+        )
+        if arg("format", "json") == "jsonl":
+            self.set_header("Content-Type", "application/x-ndjson")
+            self.finish("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
+            return
+        self.send_json({"calls": records})
+
+
+class MetricsHandler(ServiceHandler):
+    """``GET metrics``: the service's Prometheus metrics (any caller with access)."""
+
+    async def get(self) -> None:
+        from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+        await self.caller()
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(generate_latest(REGISTRY))
+
+
 class NotFoundHandler(ServiceHandler):
     """Anything else under the prefix: a JSON 404."""
 
@@ -179,5 +228,8 @@ def routes(prefix: str) -> list[tuple[str, type[RequestHandler]]]:
         (admin + "/import", AdminImportHandler),
         (admin + r"/(?P<entry_id>[^/]+)", AdminEntryHandler),
         (api + "admin/audit", AdminAuditHandler),
+        (api + "tool-calls", ToolCallsHandler),
+        (api + "admin/tool-calls", AdminToolCallsHandler),
+        (base + "metrics", MetricsHandler),
         (r".*", NotFoundHandler),
     ]

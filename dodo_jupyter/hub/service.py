@@ -1,4 +1,5 @@
-"""The hub catalog service's state: its store, the catalog, the audit log, who may call.
+"""The hub catalog service's state: its store, the catalog, the audit log, the tool-call
+history its users' servers forward, who may call.
 
 :class:`CatalogHub` is what the service's handlers use; it knows nothing of tornado, so
 tests drive it directly. It opens the store on a thread (migrations, then reconciling
@@ -21,6 +22,7 @@ from .auth import HubCaller, TokenAuthority
 if TYPE_CHECKING:
     from ..audit import AuditLogService
     from ..catalog import CatalogService, SeedReport
+    from ..governance.history import CallHistory
     from ..store import Store
 
 __all__ = ["RETRY_OPEN_AFTER_S", "CatalogHub", "CatalogHubSettings"]
@@ -56,6 +58,8 @@ class CatalogHub:
     store: Store
     catalog: CatalogService
     audit: AuditLogService
+    #: Every user's tool calls, as their servers forward them.
+    history: CallHistory
 
     def __init__(self, settings: CatalogHubSettings, authority: TokenAuthority) -> None:
         self.settings = settings
@@ -71,6 +75,7 @@ class CatalogHub:
         from ..audit import AuditLogService
         from ..catalog import CatalogService
         from ..catalog.config import configured_entries
+        from ..governance.history import CallHistory
         from ..store import Store
 
         settings = self.settings
@@ -83,6 +88,7 @@ class CatalogHub:
                 cache_max_age=settings.catalog_cache_ttl,
             )
             self.audit = AuditLogService(self.store)
+            self.history = CallHistory(self.store)
         self.store.open_sync()
         report = self.catalog.seed_sync(
             configured_entries(
