@@ -32,6 +32,7 @@ from .exceptions import (
     UpstreamError,
     ValidationFailed,
 )
+from .governance.tool_policy import parse_policy, policy_json
 from .net.outbound import Outbound
 from .net.urls import check_server_url
 from .oauth.discovery import Challenge
@@ -61,6 +62,7 @@ def _public(row: MCPConnection) -> dict[str, Any]:
         "tool_count": row.tool_count,
         "scopes": row.scopes.split() if row.scopes else [],
         "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "tool_policy": policy_json(row.tool_policy) if not row.catalog_id else None,
     }
 
 
@@ -469,6 +471,21 @@ class ConnectionService:
         await self.rows.delete(row, username=username, revoked=revoked)
         await self._changed(row.id)
         return {"connection_id": row.id, "revoked": revoked}
+
+    async def set_tool_policy(
+        self, username: str, connection_id: str, data: object
+    ) -> dict[str, Any]:
+        """Set the user's own tool policy of a server outside the catalog (the same fields
+        as a catalog entry's); a catalog server's policy is its administrator's."""
+        row = await self.get(username, connection_id)
+        if row.catalog_id:
+            raise Forbidden(
+                f"The tool policy of {row.catalog_id!r} is set by an administrator in the "
+                "catalog; switch single tools off for agents in the Tools section instead."
+            )
+        policy = parse_policy(data)
+        await self._set(row.id, tool_policy=None if policy.is_open else policy.to_json())
+        return {"connection_id": row.id, "tool_policy": policy.to_json()}
 
     async def set_state(self, connection_id: str, **values: Any) -> None:
         """Change columns of a connection (``state``, ``error``, ``tool_count``, …)."""

@@ -78,7 +78,9 @@ def upstream() -> Iterator[RunningServer]:
 
 @pytest.fixture
 def dodo_config(dodo_config: dict[str, Any], upstream: RunningServer) -> dict[str, Any]:
-    return {**dodo_config, "approval_timeout": 5.0}
+    # The upstream may also be connected by URL, as a server outside the catalog.
+    host = upstream.base_url.removeprefix("http://")
+    return {**dodo_config, "approval_timeout": 5.0, "allowed_hosts": [host]}
 
 
 @pytest.fixture
@@ -289,3 +291,35 @@ async def test_metrics_count_calls_by_server_and_outcome(
     assert await value(calls("refused_policy")) == refused + 1
     await runtime_.count_connections()  # the maintenance round's count
     assert await value('dodo_upstream_connections{state="connected"}') == 1.0
+
+
+async def test_a_server_outside_the_catalog_follows_its_users_own_policy(
+    api: Api, runtime_: DodoRuntime, upstream: RunningServer, mcp_url: str
+) -> None:
+    status, own = await api("POST", "dodo/api/mcp/start-auth", {"url": upstream.url})
+    assert own["state"] == "connected", own
+    policy_path = f"dodo/api/mcp/servers/{own['connection_id']}/tool-policy"
+    status, body = await api("PUT", policy_path, {"deny": ["delete_*"], "approval": "never"})
+    assert status == 200 and body["tool_policy"]["deny"] == ["delete_*"]
+    async with agent(runtime_, mcp_url) as client:
+        listed = await names(client)
+        assert any(n.endswith("__list_items") for n in listed)
+        assert not any(n.endswith("__delete_item") for n in listed)
+        (delete,) = [
+            t["name"] for t in (await api("GET", TOOLS))[1]["tools"] if "delete" in t["name"]
+        ]
+        with pytest.raises(MCPError, match="deny: 'delete_\\*'"):
+            await client.call_tool(delete, {"name": "a"})
+    servers = (await api("GET", "dodo/api/mcp/servers"))[1]["servers"]
+    assert [s["tool_policy"]["deny"] for s in servers] == [["delete_*"]]
+
+    status, body = await api("PUT", policy_path, {"deny": ["rm -rf"], "colour": "red"})
+    assert status == 400 and set(body["fields"]) == {"tool_policy.deny", "tool_policy.colour"}
+    await govern(api, upstream)  # the same server, approved: the administrator's policy
+    catalog_row = next(
+        s for s in (await api("GET", "dodo/api/mcp/servers"))[1]["servers"] if s["catalog_id"]
+    )
+    status, body = await api(
+        "PUT", f"dodo/api/mcp/servers/{catalog_row['id']}/tool-policy", {"deny": ["*"]}
+    )
+    assert status == 403 and "set by an administrator" in body["message"]

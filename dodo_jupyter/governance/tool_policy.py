@@ -21,7 +21,9 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..exceptions import ValidationFailed
 
 if TYPE_CHECKING:  # the catalog (and the hub catalog service) import this without MCP
     import mcp_types as types
@@ -33,6 +35,7 @@ __all__ = [
     "ToolPolicy",
     "is_destructive",
     "is_read_only",
+    "parse_policy",
     "policy_from",
     "policy_json",
 ]
@@ -121,6 +124,30 @@ OPEN = ToolPolicy()
 #: The policy of an entry imported from an MCP Registry ``server.json``: a server nobody
 #: here has vetted asks before destructive calls and before new tools.
 IMPORTED = ToolPolicy(approval="destructive", review_new_tools=True)
+
+
+def parse_policy(data: object, field: str = "tool_policy") -> ToolPolicy:
+    """Validate untrusted input as a tool policy.
+
+    Raises
+    ------
+    ValidationFailed
+        naming each bad field (``tool_policy.deny``, ...).
+    """
+    if not isinstance(data, dict):
+        raise ValidationFailed(f"'{field}' must be a JSON object.", fields={field: "object"})
+    try:
+        return ToolPolicy.model_validate(data)
+    except ValidationError as e:
+        fields: dict[str, str] = {}
+        for item in e.errors():
+            loc = ".".join([field, *(str(p) for p in item["loc"][:1])])
+            message = item["msg"].removeprefix("Value error, ")
+            fields.setdefault(
+                loc, "unknown field" if item["type"] == "extra_forbidden" else message
+            )
+        summary = "; ".join(f"{k}: {v}" for k, v in fields.items())
+        raise ValidationFailed(f"Invalid tool policy: {summary}", fields=fields) from None
 
 
 def policy_from(stored: Mapping[str, Any] | None) -> ToolPolicy:

@@ -16,6 +16,7 @@ from .connections import (
     ConfigsHandler,
     DeleteAuthHandler,
     RefreshStateHandler,
+    ServerPolicyHandler,
     ServersHandler,
     StartAuthHandler,
 )
@@ -56,6 +57,10 @@ def routes() -> list[tuple[str, type]]:
         (r"/dodo/api/mcp/delete-auth", DeleteAuthHandler),
         (r"/dodo/api/mcp/refresh-state", RefreshStateHandler),
         (r"/dodo/api/mcp/servers", ServersHandler),
+        (
+            r"/dodo/api/mcp/servers/" + _ID.format("connection_id") + "/tool-policy",
+            ServerPolicyHandler,
+        ),
         (r"/dodo/api/mcp/configs", ConfigsHandler),
         (r"/dodo/oauth/callback", CallbackHandler),
         (r"/dodo/oauth/client-metadata.json", ClientMetadataHandler),

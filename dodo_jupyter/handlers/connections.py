@@ -19,6 +19,7 @@ __all__ = [
     "ConfigsHandler",
     "DeleteAuthHandler",
     "RefreshStateHandler",
+    "ServerPolicyHandler",
     "ServersHandler",
     "StartAuthHandler",
 ]
@@ -92,6 +93,19 @@ class ServersHandler(DodoAPIHandler):
     async def get(self) -> None:
         who = (await self.identity(mcp=True)).require_owner()
         self.send_json({"servers": await self.dodo.connections.for_user(who.username)})
+
+
+class ServerPolicyHandler(DodoAPIHandler):
+    """``PUT /dodo/api/mcp/servers/{connection_id}/tool-policy {allow, deny, ...}``: the
+    caller's own tool policy of a server outside the catalog."""
+
+    @web.authenticated
+    @authorized
+    async def put(self, connection_id: str) -> None:
+        who = (await self.identity(mcp=True)).require_owner()
+        connections = self.dodo.connections
+        answer = await connections.set_tool_policy(who.username, connection_id, self.json_body())
+        self.send_json(answer)
 
 
 class ConfigsHandler(DodoAPIHandler):
