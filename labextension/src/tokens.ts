@@ -31,6 +31,23 @@ export interface IOAuthPolicy {
 }
 
 /**
+ * Which calls wait for the user's approval.
+ */
+export type Approval = 'never' | 'destructive' | 'always';
+
+/**
+ * What agents may do with a server's tools (a catalog entry's `tool_policy`).
+ */
+export interface IToolPolicy {
+  allow: string[];
+  deny: string[];
+  read_only: boolean;
+  approval: Approval;
+  calls_per_minute: number | null;
+  review_new_tools: boolean;
+}
+
+/**
  * One approved MCP server, as listed by `GET dodo/api/mcp-catalog`.
  */
 export interface ICatalogEntry {
@@ -46,6 +63,7 @@ export interface ICatalogEntry {
   headers: IHeaderSpec[];
   oauth: IOAuthPolicy | null;
   enabled: boolean;
+  tool_policy?: IToolPolicy;
 }
 
 /**

@@ -336,6 +336,17 @@ def test_admin_edits_the_catalog(page: Any, admin_lab: Lab, tmp_path: Path) -> N
     tickets.get_by_role("button", name="Edit Tickets").click()
     edit = admin.get_by_role("form", name="Edit Tickets")
     edit.get_by_label("Description", exact=True).fill("Tickets, edited")
+    # What agents may do: a bad rate limit is named next to its field, then fixed.
+    edit.get_by_text("What agents may do (tool policy)").click()
+    edit.get_by_label("Deny tools").fill("delete_*, close_*")
+    edit.get_by_label("Ask the user before").select_option("destructive")
+    edit.get_by_label("Calls per minute (each user)").fill("lots")
+    edit.get_by_role("button", name="Save").click()
+    rate_error = edit.locator("#jp-dodo-editor-tickets-policy-calls_per_minute-error")
+    rate_error.wait_for()
+    assert "integer" in rate_error.inner_text()
+    edit.get_by_label("Calls per minute (each user)").fill("30")
+    save_screenshot(page, "admin-policy")
     edit.get_by_role("button", name="Save").click()
     edit.wait_for(state="detached")
     tickets.get_by_role("button", name="Disable Tickets").click()
@@ -368,6 +379,12 @@ def test_admin_edits_the_catalog(page: Any, admin_lab: Lab, tmp_path: Path) -> N
     entries = admin_lab.api("GET", "dodo/api/admin/approved-mcps?include_deleted=true").json()
     by_id = {e["id"]: e for e in entries["entries"]}
     assert by_id["tickets"]["description"] == "Tickets, edited"
+    policy = by_id["tickets"]["tool_policy"]
+    assert (policy["deny"], policy["approval"], policy["calls_per_minute"]) == (
+        ["delete_*", "close_*"],
+        "destructive",
+        30,
+    )
     assert by_id["tickets"]["deleted_at"] is not None
     save_screenshot(page, "admin")
 

@@ -9,6 +9,7 @@ import type { AdminModel } from '../adminModel';
 import { toAPIError } from '../model';
 import type { AuthType, IAdminEntry, IHeaderSpec } from '../tokens';
 import { Field } from './common';
+import { type IPolicyDraft, PolicyFields, policyBodyOf, policyDraftOf } from './PolicyFields';
 
 /**
  * Props of `EntryEditor`.
@@ -38,6 +39,7 @@ interface IDraft {
   resource: string;
   send_resource: boolean;
   enabled: boolean;
+  policy: IPolicyDraft;
 }
 
 function draftOf(entry: IAdminEntry | null): IDraft {
@@ -58,7 +60,8 @@ function draftOf(entry: IAdminEntry | null): IDraft {
     scopes: (entry?.oauth?.scopes ?? []).join(' '),
     resource: entry?.oauth?.resource ?? '',
     send_resource: entry?.oauth?.send_resource ?? true,
-    enabled: entry?.enabled ?? true
+    enabled: entry?.enabled ?? true,
+    policy: policyDraftOf(entry?.tool_policy)
   };
 }
 
@@ -82,7 +85,8 @@ function bodyOf(draft: IDraft, creating: boolean): Record<string, unknown> {
         ? draft.headers.filter(h => h.name.trim() || h.description.trim())
         : [],
     oauth: null,
-    enabled: draft.enabled
+    enabled: draft.enabled,
+    tool_policy: policyBodyOf(draft.policy)
   };
   if (creating) {
     body.id = draft.id.trim();
@@ -316,6 +320,12 @@ export function EntryEditor({ model, entry, onDone }: IEntryEditorProps): React.
           </button>
         </fieldset>
       )}
+      <PolicyFields
+        prefix={prefix}
+        draft={draft.policy}
+        onChange={policy => set({ policy })}
+        errorFor={errorFor}
+      />
       {draft.auth_type === 'oauth' && (
         <details className="jp-dodo-Fieldset" open={!!errorFor('oauth')}>
           <summary>OAuth options (pre-registered client, scopes, resource)</summary>
