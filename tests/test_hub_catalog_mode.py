@@ -183,6 +183,22 @@ async def test_unchanged_catalog_is_a_304_with_the_stored_etag(
 
 
 @pytest.mark.asyncio
+async def test_tool_policies_come_with_the_copy_and_an_equal_copy_changes_nothing(
+    make_runtime: Callable[..., DodoRuntime],
+) -> None:
+    runtime = make_runtime()
+    mirror, client = fake_mirror(runtime)
+    client.entries = [entry("one", tool_policy={"deny": ["delete_*"]}), entry("two")]
+    assert await mirror.refresh() is True
+    policies = {e["id"]: e["tool_policy"] for e in (await runtime.catalog.enabled()).entries}
+    assert policies["one"]["deny"] == ["delete_*"] and policies["two"]["deny"] == []
+    # The same entries under another ETag (the service restarted): nothing is rewritten.
+    client.entries = [dict(e) for e in reversed(client.entries)]
+    assert await mirror.refresh() is False
+    assert len(audits(runtime, "catalog.hub_sync")) == 1
+
+
+@pytest.mark.asyncio
 async def test_the_hub_replaces_local_entries_and_urls_may_swap(
     make_runtime: Callable[..., DodoRuntime],
 ) -> None:

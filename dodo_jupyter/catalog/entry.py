@@ -11,7 +11,7 @@ problem is reported per field in one :class:`~dodo_jupyter.exceptions.Validation
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -25,6 +25,8 @@ __all__ = [
     "HeaderSpec",
     "OAuthPolicy",
     "parse_entry",
+    "row_values",
+    "stored_values",
 ]
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
@@ -172,3 +174,18 @@ def parse_entry(data: object, *, allow_insecure_loopback: bool) -> EntryInput:
             field="oauth.resource",
         )
     return entry
+
+
+def row_values(entry: EntryInput) -> dict[str, Any]:
+    """The ``approved_mcps`` columns of ``entry``, as stored (JSON values; the open tool
+    policy as None)."""
+    data = entry.model_dump(mode="json")
+    data["tool_policy"] = None if entry.tool_policy.is_open else entry.tool_policy.to_json()
+    return data
+
+
+def stored_values(row: Any) -> dict[str, Any]:
+    """An ``approved_mcps`` row's entry columns, comparable with :func:`row_values`."""
+    data = {name: getattr(row, name) for name in EntryInput.model_fields}
+    data["headers"] = data["headers"] or []
+    return data

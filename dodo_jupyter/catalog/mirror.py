@@ -30,7 +30,7 @@ from .. import audit
 from ..exceptions import DodoError, ValidationFailed
 from ..store import Store
 from ..store.models import ApprovedMCP, HubCatalogState, utcnow
-from .entry import EntryInput, parse_entry
+from .entry import parse_entry, row_values, stored_values
 from .hub_client import HubCatalogClient
 from .status import CatalogStatus
 
@@ -40,14 +40,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two attempts after a failed one, whatever ``max_age`` is.
 MIN_RETRY_S = 5.0
-
-_FIELDS = tuple(EntryInput.model_fields)
-
-
-def _row_data(row: ApprovedMCP) -> dict[str, Any]:
-    data = {name: getattr(row, name) for name in _FIELDS}
-    data["headers"] = data["headers"] or []
-    return data
 
 
 class HubCatalogMirror:
@@ -162,7 +154,7 @@ class HubCatalogMirror:
                     e.message,
                 )
                 continue
-            valid.append(entry.model_dump())
+            valid.append(row_values(entry))
         return valid
 
 
@@ -182,7 +174,7 @@ def _replace_copy(
         if row.deleted_at is not None:
             continue
         data = wanted.get(row.id)
-        if data is not None and row.managed_by == "hub" and _row_data(row) == data:
+        if data is not None and row.managed_by == "hub" and stored_values(row) == data:
             unchanged.add(row.id)
             continue
         row.deleted_at = now
@@ -200,8 +192,8 @@ def _replace_copy(
             added.append(entry_id)
         else:
             updated.append(entry_id)
-        for name in _FIELDS:
-            setattr(target, name, data[name])
+        for name, value in data.items():
+            setattr(target, name, value)
         target.managed_by = "hub"
         target.updated_at, target.updated_by, target.deleted_at = now, "hub", None
         session.flush()

@@ -26,7 +26,7 @@ from ..exceptions import Conflict, NotFound, ValidationFailed
 from ..governance.tool_policy import policy_json
 from ..store import Store
 from ..store.models import ApprovedMCP, utcnow
-from .entry import EntryInput, parse_entry
+from .entry import EntryInput, parse_entry, row_values, stored_values
 from .registry import entries_from_document
 
 __all__ = ["CatalogCache", "CatalogService", "CatalogUpstream", "SeedReport"]
@@ -38,9 +38,9 @@ _PUBLIC_COLUMNS = [getattr(ApprovedMCP, name) for name in _INPUT_FIELDS]
 
 
 def _public_dict(row: Any) -> dict[str, Any]:
-    """An entry as every user sees it, from an ORM row or a column row."""
-    data = {name: getattr(row, name) for name in _INPUT_FIELDS}
-    data["headers"] = data["headers"] or []
+    """An entry as every user sees it, from an ORM row or a column row (its tool policy
+    with every field)."""
+    data = stored_values(row)
     data["tool_policy"] = policy_json(data["tool_policy"])
     return data
 
@@ -58,10 +58,8 @@ def _admin_dict(row: ApprovedMCP) -> dict[str, Any]:
 
 
 def _apply(row: ApprovedMCP, entry: EntryInput) -> None:
-    data = entry.model_dump(mode="json")
-    for name in _INPUT_FIELDS:
-        setattr(row, name, data[name])
-    row.tool_policy = None if entry.tool_policy.is_open else entry.tool_policy.to_json()
+    for name, value in row_values(entry).items():
+        setattr(row, name, value)
 
 
 def _live_url_owner(session: Session, url: str, exclude_id: str | None = None) -> str | None:
@@ -254,7 +252,8 @@ class CatalogService:
             taken = _live_url_owner(session, entry.url, exclude_id=entry_id)
             if taken:
                 raise Conflict(f"Catalog entry {taken!r} already uses this url.", field="url")
-            changed = sorted(k for k in changes if current.get(k) != entry.model_dump()[k])
+            after = {**row_values(entry), "tool_policy": entry.tool_policy.to_json()}
+            changed = sorted(k for k in changes if current.get(k) != after.get(k))
             _apply(row, entry)
             row.managed_by = "admin"
             row.updated_at = utcnow()
@@ -356,8 +355,7 @@ class CatalogService:
                     report.added.append(entry_id)
                     action = "catalog.config_add"
                 else:
-                    before = _public_dict(row)
-                    if before == entry.model_dump(mode="json") and row.deleted_at is None:
+                    if stored_values(row) == row_values(entry) and row.deleted_at is None:
                         continue
                     report.updated.append(entry_id)
                     action = "catalog.config_update"
