@@ -1,7 +1,8 @@
 """No secret at rest in clear, and none in a log: after a real server ran OAuth sign-in,
-refresh-token rotation, static headers and gateway calls (with debug logging), the
-SQLite files or a PostgreSQL dump and the server's log hold none of the access tokens,
-refresh tokens, client secrets, header values or gateway tokens that the run created."""
+refresh-token rotation, static headers and gateway calls (with debug logging and tool
+arguments captured in the call history), the SQLite files or a PostgreSQL dump and the
+server's log hold none of the access tokens, refresh tokens, client secrets, header
+values, gateway tokens or tool arguments that the run created."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from sqlalchemy import select
 from dodo_jupyter.demo.server import DemoConfig
 from dodo_jupyter.demo.testing import running_demo_server
 from dodo_jupyter.store import Store
-from dodo_jupyter.store.models import MCPConnection, OAuthClient, utcnow
+from dodo_jupyter.store.models import MCPConnection, OAuthClient, ToolCall, utcnow
 
 from .conftest import POSTGRES_URL
 from .jupyter_process import ServerProcess
@@ -58,6 +59,19 @@ def stored_secrets(server: ServerProcess) -> set[str]:
             found.update(str(data[k]) for k in ("access_token", "refresh_token") if data.get(k))
         found.update(store.vault.decrypt(blob) for blob in clients)
         return found
+    finally:
+        store.close()
+
+
+def captured_arguments(server: ServerProcess) -> list[dict[str, Any]]:
+    """The tool-call history's captured arguments, decrypted."""
+    store = _store(server)
+    try:
+
+        def read(session: Any) -> list[str]:
+            return [r.arguments_enc for r in session.scalars(select(ToolCall)) if r.arguments_enc]
+
+        return [json.loads(store.vault.decrypt(blob)) for blob in store.db.read_sync(read)]
     finally:
         store.close()
 
@@ -125,6 +139,7 @@ def test_no_secret_in_the_database_or_the_log(
             db_url=db_url,
             more_catalog=[{**keyed_entry, "url": keyed.url}],
             debug=True,
+            dodo={"capture_tool_arguments": True},  # arguments kept, encrypted
         )
         server.start()
         try:
@@ -139,7 +154,9 @@ def test_no_secret_in_the_database_or_the_log(
             token = server.call("POST", "/dodo/api/user/mcp-tokens", {"label": "scan"})["token"]
             created.add(token)
             gateway = f"{server.base}/dodo/mcp"
-            assert asyncio.run(gateway_call(gateway, token, "keyed__greet", {"who": "a"}))
+            argument = f"arg-{secrets.token_hex(16)}"  # a tool argument: personal data
+            created.add(argument)
+            assert asyncio.run(gateway_call(gateway, token, "keyed__greet", {"who": argument}))
             asyncio.run(gateway_call(gateway, token, "demo__add", {"a": 1, "b": 2}))
             created |= stored_secrets(server)
             # Expire the access token while the server is down (a running server keeps
@@ -153,7 +170,10 @@ def test_no_secret_in_the_database_or_the_log(
             assert demo.stats.snapshot()["refreshes"] == 1
         finally:
             server.stop()
-        assert len(created) >= 5  # header, gateway token, 2 access + 2 refresh (+ secret)
+        assert len(created) >= 6  # header, argument, gateway token, 2 access + 2 refresh
+        # Kept (encrypted), from before the kill -9 too; a kill can lose only the records
+        # of its last FLUSH_SECONDS.
+        assert {"who": argument} in captured_arguments(server)
 
         log = server.log_path.read_bytes()
         assert b"[D " in log  # debug logging was on: the scan covers the chattiest log

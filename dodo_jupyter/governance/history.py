@@ -50,9 +50,10 @@ OUTCOMES: tuple[Outcome, ...] = (
     "timeout",
     "upstream_error",
 )
-#: Largest batch written at once, and the longest a record waits in the queue.
+#: Largest batch written at once, and the longest a record waits in the queue: what a
+#: ``kill -9`` of the server can lose (a stop writes the queue first).
 BATCH = 200
-FLUSH_SECONDS = 0.5
+FLUSH_SECONDS = 0.05
 #: The most records kept in memory while the database cannot be written.
 MAX_QUEUED = 50_000
 #: The most records one forwarded batch may hold.
