@@ -67,7 +67,8 @@ from _mcp_bench import (  # noqa: E402
 )
 
 from dodo_jupyter.identity import make_resolver  # noqa: E402
-from dodo_jupyter.runtime import DodoRuntime, RuntimeSettings  # noqa: E402
+from dodo_jupyter.runtime import DodoRuntime  # noqa: E402
+from dodo_jupyter.runtime_settings import RuntimeSettings  # noqa: E402
 from dodo_jupyter.store.models import UserMCPToken, utcnow  # noqa: E402
 from dodo_jupyter.tokens import TOKEN_PREFIX, _hash  # noqa: E402
 

@@ -19,6 +19,8 @@ from ._version import __version__
 from .agents_service import gateway_url_of
 from .handlers import routes
 from .jupyter_ai import JupyterAIBuiltin
+from .kernel_access import export_kernel_access, revoke_kernel_access
+from .maintenance import maintain
 from .server_info import remove_info, write_info
 from .settings import DodoSettings
 
@@ -52,14 +54,14 @@ class DodoApp(ExtensionApp, DodoSettings):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.runtime.start()  # the gateway endpoint starts with its first request
-        self._maintenance = asyncio.ensure_future(self.runtime.maintain())
+        self._maintenance = asyncio.ensure_future(maintain(self.runtime))
         url = gateway_url_of(serverapp)
         try:  # so that `jupyter dodo` uses this server's store
             write_info(self.db_url, self.key_file, url)
         except OSError as e:
             self.log.warning("dodo: jupyter dodo will not find this server's store: %s", e)
         if self.kernel_access:
-            self._kernel_access = asyncio.ensure_future(self.runtime.export_kernel_access(url))
+            self._kernel_access = asyncio.ensure_future(export_kernel_access(self.runtime, url))
             self._kernel_access.add_done_callback(self._kernel_access_done)
         self.runtime.jupyter_ai = JupyterAIBuiltin(
             self.runtime, serverapp, url, enabled=self.jupyter_ai_builtin
@@ -81,7 +83,7 @@ class DodoApp(ExtensionApp, DodoSettings):
             maintenance.cancel()
         if self.kernel_access:
             try:
-                await self.runtime.revoke_kernel_access()
+                await revoke_kernel_access(self.runtime)
             except Exception as e:  # the store may be down; the token dies with its expiry
                 self.log.warning("dodo: could not delete the kernel token: %s", e)
         if self.runtime.jupyter_ai is not None:

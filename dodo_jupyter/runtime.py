@@ -15,18 +15,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._imports import IMPORT_LOCK
 from .exceptions import DodoError, Unavailable
-from .gateway.caller import KERNEL_TOKEN_KIND
 from .gateway.host import EndpointHost
 from .identity import IdentityResolver
+from .runtime_settings import RuntimeSettings
 
 if TYPE_CHECKING:
     from .audit import AuditLogService
@@ -44,68 +41,13 @@ if TYPE_CHECKING:
     from .store import Store
     from .tokens import TokenService
 
-__all__ = ["DodoRuntime", "RuntimeSettings", "load_default_catalog"]
+__all__ = ["DodoRuntime"]
 
 log = logging.getLogger("dodo_jupyter")
 
 RETRY_OPEN_AFTER_S = 5.0
 #: Requests trigger a hub hygiene check when the last one is older than this.
 REQUEST_HYGIENE_SPACING_S = 60.0
-#: Seconds between two rounds of :meth:`DodoRuntime.maintain`.
-MAINTENANCE_INTERVAL_S = 60.0
-#: Environment variables kernels read to reach the gateway (see docs/gateway.md).
-MCP_URL_ENV = "DODO_MCP_URL"
-MCP_TOKEN_ENV = "DODO_MCP_TOKEN"  # noqa: S105 - a variable name
-
-
-def load_default_catalog() -> list[dict[str, Any]]:
-    """The catalog shipped with dodo (``catalog/default_catalog.json``)."""
-    from .catalog.config import load_default_catalog as load
-
-    return load()
-
-
-@dataclass
-class RuntimeSettings:
-    """Plain values the runtime needs. A field named like a trait of
-    :class:`~dodo_jupyter.settings.DodoSettings` takes that trait's value (defaults here
-    are for tests and embedders); ``settings.NOT_TRAITS`` lists the others."""
-
-    db_url: str
-    key_file: Path
-    catalog: list[dict[str, Any]] = field(default_factory=list)
-    catalog_file: str = ""
-    default_catalog: bool = True
-    allow_insecure_loopback: bool = False
-    token_lifetime_days: int = 90
-    catalog_cache_ttl: float = 5.0
-    max_request_bytes: int = 1024 * 1024
-    allowed_hosts: list[str] = field(default_factory=list)
-    public_url: str = ""
-    base_url: str = "/"
-    #: The shared token service callers may present to the gateway (empty: off).
-    service_token: str = ""
-    #: dodo's Client ID Metadata Document URL when it is served somewhere other than
-    #: ``<public_url><base_url>dodo/oauth/client-metadata.json`` (https only; empty: derive).
-    client_metadata_url: str = ""
-    outbound_timeout: float = 10.0
-    upstream_idle_timeout: float = 600.0
-    gateway_listing_ttl: float = 60.0
-    upstream_list_timeout: float = 10.0
-    upstream_call_timeout: float = 120.0
-    approval_timeout: float = 120.0
-    tool_call_retention_days: int = 90
-    capture_tool_arguments: bool = False
-    #: Hub mode: seconds between hygiene checks at the hub (0: off), and the server's token.
-    hygiene_interval: float = 3600.0
-    hub_api_token: str = ""
-    #: Hub-catalog mode: the hub catalog service's URL (empty: this store's own catalog),
-    #: and the seconds a request to it may take.
-    hub_catalog_url: str = ""
-    hub_catalog_timeout: float = 5.0
-    #: A :class:`~dodo_jupyter.net.policy.Resolver`; None for the system's DNS.
-    resolver: Any = None
-    environ: dict[str, str] | None = None
 
 
 class DodoRuntime:
@@ -495,93 +437,11 @@ class DodoRuntime:
         except Exception as e:
             raise self._open_error or _as_dodo_error(e) from None
 
-    async def maintain(self, interval: float = MAINTENANCE_INTERVAL_S) -> None:
-        """Run forever (until cancelled): the hub hygiene check at start and every
-        ``hygiene_interval``, the hub catalog copy brought up to date every round (so
-        agents see changes without anyone opening the catalog), and closing upstream
-        sessions that sat idle."""
-        every = self.settings.hygiene_interval
-        next_hygiene = time.monotonic()
-        while True:
-            await self._refresh_hub_catalog()
-            if every > 0 and time.monotonic() >= next_hygiene:
-                next_hygiene = time.monotonic() + every
-                try:
-                    async with self._hygiene_lock:
-                        await self.hygiene()
-                except Exception:  # a failed check changes nothing; the next one retries
-                    log.exception("dodo: the hub hygiene check failed")
-            await asyncio.sleep(min(interval, every) if every > 0 else interval)
-            if hasattr(self, "history"):
-                await self.history.maintain()
-                await self.count_connections()
-                await self.forward_history()
-            if hasattr(self, "gateway"):
-                try:
-                    closed = await self.gateway.pool.reap()
-                except Exception:  # keep maintaining; the next round may do better
-                    log.exception("dodo: closing idle upstream sessions failed")
-                    continue
-                if closed:
-                    log.debug("dodo: closed %d idle upstream session(s)", closed)
-
-    async def forward_history(self) -> int:
-        """Hub-catalog mode: send the tool-call records the hub service lacks (each round);
-        how many went. While the service is unreachable they wait in the store."""
-        if self.hub_client is None or not hasattr(self, "history"):
-            return 0
-        try:
-            return await self.history.forward(self.hub_client.send_calls)
-        except DodoError as e:
-            log.warning("dodo: tool-call records wait for the hub service: %s", e.message)
-            return 0
-
-    async def count_connections(self) -> None:
-        """Set the ``dodo_upstream_connections`` gauge from the store (every round)."""
-        from .governance.metrics import UPSTREAM_CONNECTIONS
-
-        try:
-            counts = await self.connections.rows.count_by_state()
-        except Exception:  # the gauge keeps its last value; the next round tries again
-            log.exception("dodo: counting connections for the metrics failed")
-            return
-        for state in ("connected", "needs_auth", "error", "authenticating"):
-            UPSTREAM_CONNECTIONS.labels(state).set(counts.get(state, 0))
-
-    async def _refresh_hub_catalog(self) -> None:
-        if not self.settings.hub_catalog_url:
-            return
-        try:
-            await self.ready()
-            if self.hub_mirror is not None and await self.hub_mirror.refresh():
-                self.catalog.cache.invalidate()
-        except Exception:  # the copy stays as it is; the next round tries again
-            log.exception("dodo: refreshing the hub catalog copy failed")
-
-    async def export_kernel_access(self, gateway_url: str) -> None:
-        """Mint the owner's server-lifetime gateway token and put ``DODO_MCP_URL`` and
-        ``DODO_MCP_TOKEN`` into this process's environment, which kernels inherit.
-
-        Kernel tokens left by a server that did not stop cleanly are deleted first."""
-        await self.ready()
-        owner = self.resolver.owner
-        await self.tokens.delete_kind(owner, KERNEL_TOKEN_KIND)
-        new = await self.tokens.create(
-            owner,
-            "Jupyter kernels (this server's lifetime)",
-            kind=KERNEL_TOKEN_KIND,
-            expires=False,
-        )
-        os.environ[MCP_URL_ENV] = gateway_url
-        os.environ[MCP_TOKEN_ENV] = new.token
-        log.info("dodo: kernels reach the MCP gateway at %s (%s)", gateway_url, MCP_URL_ENV)
-
-    async def revoke_kernel_access(self) -> None:
-        """Delete the kernel token and take it out of the environment."""
-        os.environ.pop(MCP_TOKEN_ENV, None)
-        os.environ.pop(MCP_URL_ENV, None)
-        if self._opened:
-            await self.tokens.delete_kind(self.resolver.owner, KERNEL_TOKEN_KIND)
+    async def checked_hygiene(self) -> None:
+        """:meth:`hygiene` under the lock that requests wait on (the maintenance round's
+        check, :mod:`dodo_jupyter.maintenance`)."""
+        async with self._hygiene_lock:
+            await self.hygiene()
 
     async def stop(self) -> None:
         await self.endpoint.stop()

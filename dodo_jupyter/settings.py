@@ -19,7 +19,8 @@ from traitlets.config import Configurable
 
 from .identity import make_resolver
 from .paths import default_db_path, default_key_file, sqlite_url_for
-from .runtime import DodoRuntime, RuntimeSettings
+from .runtime import DodoRuntime
+from .runtime_settings import RuntimeSettings
 
 __all__ = ["NOT_TRAITS", "DodoSettings"]
 

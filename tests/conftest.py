@@ -17,7 +17,8 @@ from sqlalchemy import create_engine, text
 from tornado.httpclient import HTTPClientError
 
 from dodo_jupyter.identity import LocalIdentityResolver
-from dodo_jupyter.runtime import DodoRuntime, RuntimeSettings
+from dodo_jupyter.runtime import DodoRuntime
+from dodo_jupyter.runtime_settings import RuntimeSettings
 
 from .scripted_server import serve  # noqa: F401 - the fixture of tests that script a server
 

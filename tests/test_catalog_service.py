@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from dodo_jupyter.catalog.config import load_default_catalog
 from dodo_jupyter.exceptions import Conflict, NotFound, ValidationFailed
-from dodo_jupyter.runtime import DodoRuntime, load_default_catalog
+from dodo_jupyter.runtime import DodoRuntime
 from dodo_jupyter.store.models import AuditLog
 
 pytestmark = pytest.mark.asyncio

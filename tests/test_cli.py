@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from dodo_jupyter.identity import LocalIdentityResolver
-from dodo_jupyter.runtime import DodoRuntime, RuntimeSettings
+from dodo_jupyter.runtime import DodoRuntime
+from dodo_jupyter.runtime_settings import RuntimeSettings
 from dodo_jupyter.store import migrate
 
 #: The ``jupyter`` command of the environment the tests run in.
@@ -344,7 +345,7 @@ def test_every_runtime_setting_is_one_trait_or_named_as_not_one() -> None:
 
     from traitlets.config import Config
 
-    from dodo_jupyter.runtime import RuntimeSettings
+    from dodo_jupyter.runtime_settings import RuntimeSettings
     from dodo_jupyter.settings import NOT_TRAITS, DodoSettings
 
     names = {f.name for f in fields(RuntimeSettings)}

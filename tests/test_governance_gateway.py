@@ -19,6 +19,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.shared.exceptions import MCPError
 
 from dodo_jupyter.governance.gate import REFUSED_CODE
+from dodo_jupyter.maintenance import count_connections
 from dodo_jupyter.runtime import DodoRuntime
 
 from .conftest import Api
@@ -289,7 +290,7 @@ async def test_metrics_count_calls_by_server_and_outcome(
             await client.call_tool("gov__delete_item", {"name": "a"})
     assert await value(calls("ok")) == ok + 1
     assert await value(calls("refused_policy")) == refused + 1
-    await runtime_.count_connections()  # the maintenance round's count
+    await count_connections(runtime_)  # the maintenance round's count
     assert await value('dodo_upstream_connections{state="connected"}') == 1.0
 
 

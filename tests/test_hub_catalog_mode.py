@@ -21,7 +21,8 @@ from dodo_jupyter.catalog.hub_client import Fetched, HubCatalogClient, check_ser
 from dodo_jupyter.catalog.mirror import HubCatalogMirror
 from dodo_jupyter.exceptions import HubCatalogUnavailable
 from dodo_jupyter.identity import HubIdentityResolver
-from dodo_jupyter.runtime import DodoRuntime, RuntimeSettings
+from dodo_jupyter.runtime import DodoRuntime
+from dodo_jupyter.runtime_settings import RuntimeSettings
 from dodo_jupyter.store.models import ApprovedMCP, AuditLog
 
 from .conftest import Api

@@ -7,7 +7,12 @@ from typing import Any
 
 import httpx
 
-from dodo_jupyter.runtime import MCP_TOKEN_ENV, MCP_URL_ENV
+from dodo_jupyter.kernel_access import (
+    MCP_TOKEN_ENV,
+    MCP_URL_ENV,
+    export_kernel_access,
+    revoke_kernel_access,
+)
 
 from .conftest import Api
 from .mcp_peers import INITIALIZE, MCP_HEADERS
@@ -23,7 +28,7 @@ async def test_kernel_token_is_exported_usable_and_revoked(
     await runtime.ready()
     leftover = await runtime.tokens.create(runtime.resolver.owner, "old", kind="kernel")
 
-    await runtime.export_kernel_access(url)
+    await export_kernel_access(runtime, url)
     token = os.environ[MCP_TOKEN_ENV]
     assert os.environ[MCP_URL_ENV] == url and token.startswith("dodo_")
     assert await runtime.tokens.authenticate(leftover.token) is None  # a crashed run's token
@@ -34,6 +39,6 @@ async def test_kernel_token_is_exported_usable_and_revoked(
     async with httpx.AsyncClient() as client:
         assert (await client.post(url, json=INITIALIZE, headers=headers)).status_code == 200
 
-        await runtime.revoke_kernel_access()
+        await revoke_kernel_access(runtime)
         assert MCP_TOKEN_ENV not in os.environ and MCP_URL_ENV not in os.environ
         assert (await client.post(url, json=INITIALIZE, headers=headers)).status_code == 401

@@ -12,7 +12,8 @@ SCRIPT = """
 import asyncio, sys
 from pathlib import Path
 from dodo_jupyter.identity import LocalIdentityResolver
-from dodo_jupyter.runtime import DodoRuntime, RuntimeSettings
+from dodo_jupyter.runtime import DodoRuntime
+from dodo_jupyter.runtime_settings import RuntimeSettings
 tmp = Path(sys.argv[1])
 runtime = DodoRuntime(
     RuntimeSettings(db_url=f"sqlite:///{tmp / 'd.sqlite'}", key_file=tmp / 'k', environ={}),

@@ -14,7 +14,8 @@ import pytest_asyncio
 from dodo_jupyter.demo.server import DemoConfig
 from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
 from dodo_jupyter.identity import HubIdentityResolver, LocalIdentityResolver
-from dodo_jupyter.runtime import DodoRuntime, RuntimeSettings
+from dodo_jupyter.runtime import DodoRuntime
+from dodo_jupyter.runtime_settings import RuntimeSettings
 from dodo_jupyter.store.models import (
     AuditLog,
     MCPConnection,

@@ -44,7 +44,8 @@ import httpx
 from dodo_jupyter.connections import MAX_STEP_UPS, ConnectionService
 from dodo_jupyter.exceptions import Conflict, DodoError
 from dodo_jupyter.identity import LocalIdentityResolver
-from dodo_jupyter.runtime import DodoRuntime, RuntimeSettings
+from dodo_jupyter.runtime import DodoRuntime
+from dodo_jupyter.runtime_settings import RuntimeSettings
 from dodo_jupyter.upstream import AuthRejected, Upstream
 
 __all__ = ["CLIENT_METADATA_URL", "main", "run"]

@@ -1,0 +1,54 @@
+"""The plain values the runtime is built from (:class:`RuntimeSettings`): one field per
+setting the runtime reads, filled from the traits of
+:class:`~dodo_jupyter.settings.DodoSettings` (by name) or by tests and embedders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RuntimeSettings"]
+
+
+@dataclass
+class RuntimeSettings:
+    """Plain values the runtime needs. A field named like a trait of
+    :class:`~dodo_jupyter.settings.DodoSettings` takes that trait's value (defaults here
+    are for tests and embedders); ``settings.NOT_TRAITS`` lists the others."""
+
+    db_url: str
+    key_file: Path
+    catalog: list[dict[str, Any]] = field(default_factory=list)
+    catalog_file: str = ""
+    default_catalog: bool = True
+    allow_insecure_loopback: bool = False
+    token_lifetime_days: int = 90
+    catalog_cache_ttl: float = 5.0
+    max_request_bytes: int = 1024 * 1024
+    allowed_hosts: list[str] = field(default_factory=list)
+    public_url: str = ""
+    base_url: str = "/"
+    #: The shared token service callers may present to the gateway (empty: off).
+    service_token: str = ""
+    #: dodo's Client ID Metadata Document URL when it is served somewhere other than
+    #: ``<public_url><base_url>dodo/oauth/client-metadata.json`` (https only; empty: derive).
+    client_metadata_url: str = ""
+    outbound_timeout: float = 10.0
+    upstream_idle_timeout: float = 600.0
+    gateway_listing_ttl: float = 60.0
+    upstream_list_timeout: float = 10.0
+    upstream_call_timeout: float = 120.0
+    approval_timeout: float = 120.0
+    tool_call_retention_days: int = 90
+    capture_tool_arguments: bool = False
+    #: Hub mode: seconds between hygiene checks at the hub (0: off), and the server's token.
+    hygiene_interval: float = 3600.0
+    hub_api_token: str = ""
+    #: Hub-catalog mode: the hub catalog service's URL (empty: this store's own catalog),
+    #: and the seconds a request to it may take.
+    hub_catalog_url: str = ""
+    hub_catalog_timeout: float = 5.0
+    #: A :class:`~dodo_jupyter.net.policy.Resolver`; None for the system's DNS.
+    resolver: Any = None
+    environ: dict[str, str] | None = None
