@@ -107,10 +107,10 @@ async def govern(api: Api, upstream: RunningServer, **policy: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def agent(runtime: DodoRuntime, url: str) -> AsyncIterator[Client]:
-    """An MCP SDK client at the gateway with a fresh gateway token."""
+async def agent(runtime: DodoRuntime, url: str, kind: str = "user") -> AsyncIterator[Client]:
+    """An MCP SDK client at the gateway with a fresh gateway token (of ``kind``)."""
     await runtime.ready()
-    new = await runtime.tokens.create(runtime.resolver.owner, "an agent")
+    new = await runtime.tokens.create(runtime.resolver.owner, "an agent", kind=kind)
     headers = {"Authorization": f"Bearer {new.token}"}
     info = types.Implementation(name="test-agent", version="1.0")
     async with (
@@ -324,3 +324,19 @@ async def test_a_server_outside_the_catalog_follows_its_users_own_policy(
         "PUT", f"dodo/api/mcp/servers/{catalog_row['id']}/tool-policy", {"deny": ["*"]}
     )
     assert status == 403 and "set by an administrator" in body["message"]
+
+
+async def test_the_kernel_clients_calls_are_governed_and_recorded_as_such(
+    api: Api, runtime_: DodoRuntime, upstream: RunningServer, mcp_url: str
+) -> None:
+    """Code in a kernel (the Python client, %dodo magics) uses the kernel token."""
+    await govern(api, upstream, deny=["delete_*"])
+    async with agent(runtime_, mcp_url, kind="kernel") as kernel:
+        assert not (await kernel.call_tool("gov__list_items", {})).is_error
+        with pytest.raises(MCPError, match="deny: 'delete_"):
+            await kernel.call_tool("gov__delete_item", {"name": "a"})
+    calls = await history(api, runtime_)
+    assert [(c["path"], c["outcome"]) for c in calls] == [
+        ("kernel", "refused_policy"),
+        ("kernel", "ok"),
+    ]
