@@ -249,7 +249,7 @@ async def test_a_call_that_needs_approval_waits_for_the_owner(
             "delete_item",
             {"name": "b"},
         )
-        assert held["agent"]["client"] == "test-agent 1.0"
+        assert (held["agent"]["client"], held["agent"]["token"]) == ("test-agent 1.0", "an agent")
         assert not call.done()
         status, _ = await api("POST", f"{APPROVALS}/{held['id']}", {"decision": "once"})
         assert status == 200

@@ -86,8 +86,10 @@ class Caller:
     via: Via
     hop: int = 0
     agent: Attribution = field(default_factory=Attribution)
-    #: The gateway token's kind (``user``, ``kernel``, Jupyter AI's), when one was used.
+    #: The gateway token's kind (``user``, ``kernel``, Jupyter AI's) and label, when one
+    #: was used.
     token_kind: str = ""
+    token_label: str = ""
 
     def call_context(self, session_id: str | None = None) -> CallContext:
         """How the governance gate sees this caller's calls: by the kernel client when
@@ -98,6 +100,7 @@ class Caller:
             username=self.username,
             path="kernel" if self.token_kind == KERNEL_TOKEN_KIND else "gateway",
             token_id=agent.token_id or "",
+            token_label=self.token_label,
             client=agent.client or "",
             chat_id=agent.chat_id or "",
             persona_id=agent.persona_id or "",

@@ -21,6 +21,8 @@ class CallContext:
     username: str
     path: CallPath
     token_id: str = ""
+    #: The token's label as its owner named it (shown when asking for approval).
+    token_label: str = ""
     client: str = ""
     chat_id: str = ""
     persona_id: str = ""

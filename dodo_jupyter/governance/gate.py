@@ -168,6 +168,7 @@ class ToolGate:
                 ("client", context.client),
                 ("chat_id", context.chat_id),
                 ("persona_id", context.persona_id),
+                ("token", context.token_label),
                 ("token_id", context.token_id),
                 ("path", context.path),
             )

@@ -106,8 +106,8 @@ class GatewayHandler(ASGIBridge, DodoAPIHandler):
         )
         if token is not None and token.kind == BUILTIN_TOKEN_KIND:
             self._check_builtin(agent)
-        kind = token.kind if token is not None else ""
-        self._caller = Caller(username, via, self._hop(), agent, kind)
+        kind, label = (token.kind, token.label) if token is not None else ("", "")
+        self._caller = Caller(username, via, self._hop(), agent, kind, label)
         if self._own_credential:
             # For Jupyter's request log ("200 POST /dodo/mcp (<user>@<ip>)") only.
             self.current_user = User(username)
