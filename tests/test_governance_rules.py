@@ -15,7 +15,7 @@ from dodo_jupyter.catalog.entry import parse_entry
 from dodo_jupyter.exceptions import NotFound, ValidationFailed
 from dodo_jupyter.governance.approvals import Approvals
 from dodo_jupyter.governance.history import CallHistory, CallRecord
-from dodo_jupyter.governance.pins import LISTED, Pin, review
+from dodo_jupyter.governance.pins import LISTED, Pin, PinBook, review
 from dodo_jupyter.governance.rate_limit import RateLimiter
 from dodo_jupyter.governance.tool_policy import OPEN, ToolPolicy
 from dodo_jupyter.store import Store
@@ -207,4 +207,26 @@ async def test_the_history_writes_every_record_once_however_flushes_overlap(
     records = await history.query("alice", limit=1000)
     assert len(records) == len({r["id"] for r in records}) == 450
     assert {len(r["tool"]) for r in records} == {256}  # cut to fit its column
+    store.close()
+
+
+async def test_concurrent_first_listings_pin_once(db_url: str, tmp_path: Path) -> None:
+    """Agents listing at once after a sign-in: one review records the first pins, the
+    others see them (two first reviews would insert the same rows twice)."""
+    store = Store(db_url, tmp_path / "key")
+    store.open_sync()
+    book = PinBook(store)
+    results = await asyncio.gather(
+        *(book.check("conn1", [READ, DELETE], review_new=True) for _ in range(5))
+    )
+    assert results == [{}] * 5
+    changed = tool("list_repos", "now different", read_only_hint=True)
+    again = await asyncio.gather(
+        *(book.check("conn1", [changed, DELETE], review_new=True) for _ in range(3))
+    )
+    assert again == [{"list_repos": "changed"}] * 3
+    fresh = PinBook(store)  # a restarted server reads the same pins
+    assert await fresh.check("conn1", [changed, DELETE], review_new=True) == {
+        "list_repos": "changed"
+    }
     store.close()

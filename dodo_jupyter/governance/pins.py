@@ -16,8 +16,10 @@ in memory (read once from ``tool_pins``) and writes what changed.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -121,23 +123,37 @@ class PinBook:
     def __init__(self, store: Store) -> None:
         self._store = store
         self._pins: dict[str, dict[str, Pin]] = {}
+        #: One review at a time per connection (concurrent first listings would both
+        #: record the first pins).
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, connection_id: str) -> asyncio.Lock:
+        lock = self._locks.get(connection_id)
+        if lock is None:
+            lock = self._locks[connection_id] = asyncio.Lock()
+        return lock
+
+    async def _pins_of(self, connection_id: str) -> dict[str, Pin]:
+        pins = self._pins.get(connection_id)
+        if pins is None:
+            pins = self._pins[connection_id] = await self._load(connection_id)
+        return pins
 
     async def check(
         self, connection_id: str, tools: list[types.Tool], *, review_new: bool
     ) -> dict[str, Quarantine]:
         """The quarantined tools of a listing (recording new and changed pins)."""
-        pins = self._pins.get(connection_id)
-        if pins is None:
-            pins = self._pins[connection_id] = await self._load(connection_id)
-        result = review(pins, tools, review_new=review_new)
-        if result.writes:
-            await self._write(connection_id, result.writes)
-            for name, pin in result.writes.items():
-                if pin is None:
-                    pins.pop(name, None)
-                else:
-                    pins[name] = pin
-        return result.quarantined
+        async with self._lock(connection_id):
+            pins = await self._pins_of(connection_id)
+            result = review(pins, tools, review_new=review_new)
+            if result.writes:
+                await self._write(connection_id, result.writes)
+                for name, pin in result.writes.items():
+                    if pin is None:
+                        pins.pop(name, None)
+                    else:
+                        pins[name] = pin
+            return result.quarantined
 
     def waiting(self, connection_id: str) -> dict[str, Pin]:
         """The pins of ``connection_id`` that wait for review (from memory)."""
@@ -153,18 +169,17 @@ class PinBook:
             the tool waits for no review, or for another definition than ``digest``
             (the server changed it again: review the new one).
         """
-        pins = self._pins.get(connection_id)
-        if pins is None:
-            pins = self._pins[connection_id] = await self._load(connection_id)
-        pin = pins.get(name)
-        if pin is None or pin.pending_digest is None or pin.pending_digest != digest:
-            raise NotFound(
-                f"The tool {name!r} has no change waiting with that digest; reload the list "
-                "to review its current definition."
-            )
-        accepted = Pin(digest, pin.pending)
-        await self._write(connection_id, {name: accepted}, accepted_by=by)
-        pins[name] = accepted
+        async with self._lock(connection_id):
+            pins = await self._pins_of(connection_id)
+            pin = pins.get(name)
+            if pin is None or pin.pending_digest is None or pin.pending_digest != digest:
+                raise NotFound(
+                    f"The tool {name!r} has no change waiting with that digest; reload the "
+                    "list to review its current definition."
+                )
+            accepted = Pin(digest, pin.pending)
+            await self._write(connection_id, {name: accepted}, accepted_by=by)
+            pins[name] = accepted
 
     def forget(self, connection_id: str) -> None:
         """Drop a connection's pins from memory (its rows go with the connection)."""
