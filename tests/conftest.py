@@ -164,6 +164,19 @@ def api(jp_fetch: Callable[..., Any], jp_serverapp: Any) -> Api:
 
 
 @pytest.fixture
+def runtime_(jp_serverapp: Any) -> DodoRuntime:
+    """The running test server's dodo runtime."""
+    runtime: DodoRuntime = jp_serverapp.web_app.settings["dodo"]
+    return runtime
+
+
+@pytest.fixture
+def gateway_url(http_server_client: Any, jp_http_port: int, jp_base_url: str) -> str:
+    """The running test server's gateway endpoint."""
+    return f"http://127.0.0.1:{jp_http_port}{jp_base_url}dodo/mcp"
+
+
+@pytest.fixture
 def upstreams_closed_first(jp_serverapp: Any, jp_asyncio_loop: Any) -> Iterator[None]:
     """Close dodo's upstream MCP sessions before the test's servers stop.
 

@@ -29,17 +29,6 @@ TOKENS = "dodo/api/user/mcp-tokens"
 PERSONA = "jupyter-ai-personas::jupyter_ai::JupyternautPersona"
 
 
-@pytest.fixture
-def runtime_(jp_serverapp: Any) -> DodoRuntime:
-    runtime: DodoRuntime = jp_serverapp.web_app.settings["dodo"]
-    return runtime
-
-
-@pytest.fixture
-def url(http_server_client: Any, jp_http_port: int, jp_base_url: str) -> str:
-    return f"http://127.0.0.1:{jp_http_port}{jp_base_url}dodo/mcp"
-
-
 @contextlib.asynccontextmanager
 async def _legacy(
     url: str, headers: dict[str, str], info: types.Implementation
@@ -88,7 +77,7 @@ def test_labels_are_cut_and_cleaned() -> None:
 
 @pytest.mark.parametrize("protocol", ["2026-07-28", "2025-11-25"])
 async def test_a_token_shows_the_agent_that_used_it_last(
-    api: Api, runtime_: DodoRuntime, url: str, protocol: str
+    api: Api, runtime_: DodoRuntime, gateway_url: str, protocol: str
 ) -> None:
     await runtime_.ready()
     new = await runtime_.tokens.create(runtime_.resolver.owner, "Jupyter AI")
@@ -101,7 +90,7 @@ async def test_a_token_shows_the_agent_that_used_it_last(
     }
     info = types.Implementation(name="Jupyter AI ACP agent", version="0.3.3")
     session = _modern if protocol == "2026-07-28" else _legacy
-    async with session(url, headers, info) as client:
+    async with session(gateway_url, headers, info) as client:
         await client.list_tools()
         result = await client.call_tool("nothing__here", {})
         assert result.is_error  # still a use of the token
@@ -115,7 +104,7 @@ async def test_a_token_shows_the_agent_that_used_it_last(
 
     # Another agent with the same token, without Jupyter AI's headers, replaces the record.
     other = types.Implementation(name="claude-code", version="2.1.0")
-    async with session(url, {"Authorization": f"Bearer {new.token}"}, other) as client:
+    async with session(gateway_url, {"Authorization": f"Bearer {new.token}"}, other) as client:
         await client.list_tools()
     used = await _used_by(api, runtime_, new.info["id"])
     assert used is not None
@@ -123,11 +112,11 @@ async def test_a_token_shows_the_agent_that_used_it_last(
     assert used["chat_id"] is None and used["persona_id"] is None
 
 
-async def test_attribution_headers_grant_nothing(runtime_: DodoRuntime, url: str) -> None:
+async def test_attribution_headers_grant_nothing(runtime_: DodoRuntime, gateway_url: str) -> None:
     """Jupyter AI's headers alone are not a credential."""
     async with httpx2.AsyncClient(timeout=10) as http:
         response = await http.post(
-            url,
+            gateway_url,
             json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
             headers={
                 "Accept": "application/json, text/event-stream",
