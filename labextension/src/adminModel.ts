@@ -7,7 +7,7 @@
 import { VDomModel } from '@jupyterlab/ui-components';
 
 import { requestAPI } from './handler';
-import { type IRemote, failed, idle, ready } from './model';
+import { type IRemote, failed, idle, ready } from './remote';
 import type { IAdminEntry, IAuditRow } from './tokens';
 
 /**

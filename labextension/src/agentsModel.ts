@@ -5,7 +5,7 @@
 import { VDomModel } from '@jupyterlab/ui-components';
 
 import { requestAPI } from './handler';
-import { type IRemote, failed, idle, ready, toAPIError } from './model';
+import { type IRemote, failed, idle, ready, toAPIError } from './remote';
 import type { IAgent, IAgentList, IAgentRemoveReport, IAgentWriteReport } from './tokens';
 
 /**

@@ -3,13 +3,15 @@
  *
  * Components read its state and listen to `stateChanged`; they never call the
  * server themselves. Administrators' state lives in `AdminModel`
- * (`adminModel.ts`).
+ * (`adminModel.ts`). `IRemote` and its helpers live in `remote.ts` and are
+ * re-exported here for the components.
  */
 import { ServerConnection } from '@jupyterlab/services';
 import { URLExt } from '@jupyterlab/coreutils';
 import { VDomModel } from '@jupyterlab/ui-components';
 
-import { DodoAPIError, requestAPI } from './handler';
+import { requestAPI } from './handler';
+import { type IRemote, failed, idle, ready, toAPIError } from './remote';
 import { openSignInWindow, waitForSignIn } from './signin';
 import type {
   ICatalogEntry,
@@ -21,18 +23,10 @@ import type {
   INewGatewayToken,
   IStartAuth,
   ITool,
-  IToolResult,
-  LoadStatus
+  IToolResult
 } from './tokens';
 
-/**
- * A list fetched from the server, with where its fetch stands.
- */
-export interface IRemote<T> {
-  readonly status: LoadStatus;
-  readonly error: DodoAPIError | null;
-  readonly value: T;
-}
+export { type IRemote, failed, idle, ready, toAPIError } from './remote';
 
 /**
  * What the catalog answer says about its own freshness (hub catalogs).
@@ -400,37 +394,6 @@ export class DodoModel extends VDomModel {
   private _newToken: INewGatewayToken | null = null;
   private _progress = new Map<string, IConnectProgress>();
   private _generation = 0;
-}
-
-/**
- * A value not fetched yet.
- */
-export function idle<T>(value: T): IRemote<T> {
-  return { status: 'idle', error: null, value };
-}
-
-/**
- * A value just fetched.
- */
-export function ready<T>(value: T): IRemote<T> {
-  return { status: 'ready', error: null, value };
-}
-
-/**
- * A failed fetch; the previous value stays.
- */
-export function failed<T>(previous: IRemote<T>, reason: unknown): IRemote<T> {
-  return { status: 'error', error: toAPIError(reason), value: previous.value };
-}
-
-/**
- * Any rejection as a `DodoAPIError`.
- */
-export function toAPIError(reason: unknown): DodoAPIError {
-  if (reason instanceof DodoAPIError) {
-    return reason;
-  }
-  return new DodoAPIError(reason instanceof Error ? reason.message : String(reason), 0);
 }
 
 function readFreshness(body: ICatalogResponse | undefined): ICatalogFreshness {
