@@ -13,9 +13,12 @@ import * as React from 'react';
 
 import { AdminModel } from './adminModel';
 import { AgentsModel } from './agentsModel';
+import { ApprovalWatcher } from './approvals';
+import { fetchWaitingCalls, sendApprovalDecision } from './approvalsAPI';
 import { AdminPanel } from './components/AdminPanel';
 import { AgentAccessPanel } from './components/AgentAccessPanel';
 import { AgentsPanel } from './components/AgentsPanel';
+import { openApprovalPrompt } from './components/ApprovalPrompt';
 import { CatalogPanel } from './components/CatalogPanel';
 import { createSection } from './components/Section';
 import { ToolsPanel } from './components/ToolsPanel';
@@ -165,6 +168,24 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
 
     palette?.addItem({ command: CommandIDs.openPanel, category: 'Dodo' });
     palette?.addItem({ command: CommandIDs.connect, category: 'Dodo' });
+
+    // For the lab's lifetime: prompt the owner for each tool call held for approval.
+    const serverName = (id: string): string => {
+      const entry = model.catalog.value.find(e => e.id === id);
+      return entry?.display_name || entry?.name || id;
+    };
+    const approvals = new ApprovalWatcher({
+      fetchCalls: fetchWaitingCalls,
+      sendDecision: sendApprovalDecision,
+      openPrompt: call => openApprovalPrompt(call, serverName),
+      reportError: (call, decision, message) => {
+        const verb = decision === 'deny' ? 'deny' : 'approve';
+        Notification.error(`Could not ${verb} the call to ${call.tool}: ${message}`, {
+          autoClose: 15000
+        });
+      }
+    });
+    void approvals.start();
   }
 };
 

@@ -320,3 +320,38 @@ export interface IAgentRemoveReport {
   backup?: string | null;
   revoked_token_id?: string | null;
 }
+
+/**
+ * The labels of the agent behind a tool call, as far as dodo knows them.
+ */
+export interface ICallAgent {
+  /** The MCP client's name and version, e.g. `claude-code 1.0`. */
+  client?: string;
+  /** The Jupyter AI chat and persona that made the call. */
+  chat_id?: string;
+  persona_id?: string;
+  /** The gateway token the agent used. */
+  token_id?: string;
+  /** How the call came: `gateway`, `kernel`, `try_it`, `code_mode`. */
+  path?: string;
+}
+
+/**
+ * A tool call held until its owner decides (`GET dodo/api/user/approvals`).
+ */
+export interface IWaitingCall {
+  id: string;
+  server_id: string;
+  /** The server's own tool name. */
+  tool: string;
+  arguments: Record<string, unknown>;
+  agent: ICallAgent;
+  /** Seconds left before the call is refused for want of a decision. */
+  expires_in: number;
+}
+
+/**
+ * The owner's answer to a held call: let this one call go on, every call of the
+ * tool by the same agent until the server restarts, or refuse it.
+ */
+export type ApprovalDecision = 'once' | 'session' | 'deny';
