@@ -308,6 +308,21 @@ export class DodoModel extends VDomModel {
   }
 
   /**
+   * Accept the reviewed definition of a quarantined tool, then list the tools
+   * again.
+   *
+   * @throws {DodoAPIError} When the server refuses (404: the definition
+   *   changed again since the review).
+   */
+  async acceptTool(name: string, digest: string): Promise<void> {
+    await requestAPI(`mcp/tools/${encodeURIComponent(name)}/accept`, {
+      method: 'POST',
+      body: JSON.stringify({ digest })
+    });
+    await this.refreshTools();
+  }
+
+  /**
    * Call a tool as an agent would.
    *
    * @throws {DodoAPIError} When the call could not be made at all; a tool

@@ -144,6 +144,37 @@ export interface ITool {
   description: string;
   input_schema: IJSONSchema | null;
   enabled: boolean;
+  /** Why the server's tool policy keeps the tool from agents, if it does. */
+  refused?: string | null;
+  /** Whether agents' calls wait for the owner's approval. */
+  needs_approval?: boolean;
+  /** Held back until reviewed: the server changed it, or it is new. */
+  quarantine?: 'changed' | 'new' | null;
+  /** What to review before accepting a quarantined tool. */
+  review?: IToolReview | null;
+}
+
+/**
+ * The pinned parts of a tool's definition, as the MCP server sent them.
+ */
+export interface IToolDefinition {
+  name: string;
+  title?: string;
+  description?: string;
+  inputSchema?: unknown;
+  outputSchema?: unknown;
+  annotations?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/**
+ * A quarantined tool's accepted definition (`null` for a new tool), the one the
+ * server gives now, and the digest to accept it with.
+ */
+export interface IToolReview {
+  digest: string;
+  before: IToolDefinition | null;
+  after: IToolDefinition;
 }
 
 /**

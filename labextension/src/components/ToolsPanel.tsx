@@ -1,6 +1,8 @@
 /**
  * The Tools section: the caller's aggregated tools grouped by server, a
- * search box, the per-tool "available to agents" switch and the Try form.
+ * search box, the per-tool "available to agents" switch and the Try form; what
+ * the server's tool policy says about each tool (refused, asks first), and the
+ * review of a quarantined one (`ToolReview.tsx`).
  */
 import { InputGroup } from '@jupyterlab/ui-components';
 import * as React from 'react';
@@ -9,6 +11,7 @@ import type { DodoModel } from '../model';
 import { toAPIError } from '../model';
 import type { ITool } from '../tokens';
 import { ErrorNote, Note } from './common';
+import { ToolReview } from './ToolReview';
 import { TryForm } from './TryForm';
 
 /**
@@ -108,12 +111,31 @@ function ToolItem({ model, tool }: { model: DodoModel; tool: ITool }): React.Rea
     }
   };
 
+  const classes = ['jp-dodo-Tool'];
+  if (tool.refused) {
+    classes.push('jp-mod-refused');
+  }
+  if (tool.quarantine) {
+    classes.push('jp-mod-quarantined');
+  }
   return (
-    <li className="jp-dodo-Tool" data-tool-name={tool.name}>
+    <li
+      className={classes.join(' ')}
+      data-tool-name={tool.name}
+      data-quarantine={tool.quarantine ?? undefined}
+    >
       <div className="jp-dodo-Tool-head">
         <span className="jp-dodo-Tool-name" title={tool.name}>
           {tool.original_name}
         </span>
+        {tool.needs_approval && !tool.refused && (
+          <span
+            className="jp-dodo-badge jp-dodo-badge-asks"
+            title="An agent's call to this tool waits until you approve it in JupyterLab"
+          >
+            asks first
+          </span>
+        )}
         <label className="jp-dodo-Switch" htmlFor={switchId} title="Available to agents">
           <input
             id={switchId}
@@ -130,6 +152,10 @@ function ToolItem({ model, tool }: { model: DodoModel; tool: ITool }): React.Rea
       </div>
       <div className="jp-dodo-Tool-fullname">{tool.name}</div>
       {tool.description && <div className="jp-dodo-Tool-description">{tool.description}</div>}
+      {tool.refused && (
+        <div className="jp-dodo-Tool-refused">Not offered to agents: {tool.refused}</div>
+      )}
+      <ToolReview model={model} tool={tool} />
       {error && (
         <div className="jp-dodo-Field-error" role="alert">
           {error}
