@@ -41,29 +41,8 @@ export async function requestAPI<T>(
   init: RequestInit = {},
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): Promise<T> {
-  const url = URLExt.join(settings.baseUrl, 'dodo', 'api', endPoint);
-
-  let response: Response;
-  try {
-    response = await ServerConnection.makeRequest(url, init, settings);
-  } catch (reason) {
-    throw new DodoAPIError(
-      `Cannot reach the Jupyter server: ${String(reason)}`,
-      0,
-      'network_error'
-    );
-  }
-
-  const text = await response.text();
-  let data: unknown = undefined;
-  if (text.length > 0) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = undefined;
-    }
-  }
-
+  const { url, response, text } = await send(endPoint, init, settings);
+  const data = parseJSON(text);
   if (!response.ok) {
     throw makeError(response, data);
   }
@@ -75,6 +54,60 @@ export async function requestAPI<T>(
     );
   }
   return data as T;
+}
+
+/**
+ * Like `requestAPI`, for answers that are not one JSON document (a JSON lines
+ * export): the body as text.
+ *
+ * @throws {DodoAPIError} As `requestAPI` does.
+ */
+export async function requestText(
+  endPoint = '',
+  init: RequestInit = {},
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): Promise<string> {
+  const { response, text } = await send(endPoint, init, settings);
+  if (!response.ok) {
+    throw makeError(response, parseJSON(text));
+  }
+  return text;
+}
+
+/**
+ * Make the request and read its whole body.
+ */
+async function send(
+  endPoint: string,
+  init: RequestInit,
+  settings: ServerConnection.ISettings
+): Promise<{ url: string; response: Response; text: string }> {
+  const url = URLExt.join(settings.baseUrl, 'dodo', 'api', endPoint);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (reason) {
+    throw new DodoAPIError(
+      `Cannot reach the Jupyter server: ${String(reason)}`,
+      0,
+      'network_error'
+    );
+  }
+  return { url, response, text: await response.text() };
+}
+
+/**
+ * A body parsed as JSON; `undefined` when empty or not JSON.
+ */
+function parseJSON(text: string): unknown {
+  if (text.length === 0) {
+    return undefined;
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -11,10 +11,12 @@ import { SidePanel } from '@jupyterlab/ui-components';
 import type { AccordionPanel } from '@lumino/widgets';
 import * as React from 'react';
 
+import { ActivityModel } from './activityModel';
 import { AdminModel } from './adminModel';
 import { AgentsModel } from './agentsModel';
 import { ApprovalWatcher } from './approvals';
 import { fetchWaitingCalls, sendApprovalDecision } from './approvalsAPI';
+import { ActivityPanel } from './components/ActivityPanel';
 import { AdminPanel } from './components/AdminPanel';
 import { AgentAccessPanel } from './components/AgentAccessPanel';
 import { AgentsPanel } from './components/AgentsPanel';
@@ -38,7 +40,7 @@ const PANEL_ID = 'dodo-mcp-panel';
 const panelPlugin: JupyterFrontEndPlugin<void> = {
   id: 'dodo-jupyter:panel',
   description:
-    'Left-sidebar MCP panel: approved servers, connections, tools, agent access, agents and the admin editor.',
+    'Left-sidebar MCP panel: approved servers, connections, tools, agent access, agents, activity and the admin editor; approval prompts for held tool calls.',
   autoStart: true,
   optional: [ILayoutRestorer, ICommandPalette],
   activate: (
@@ -50,6 +52,7 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     const admin = new AdminModel();
     admin.onCatalogChanged = () => void model.refresh();
     const agents = new AgentsModel();
+    const activity = new ActivityModel();
     agents.onTokensChanged = () => {
       if (model.tokens.status !== 'idle') {
         void model.refreshTokens();
@@ -99,11 +102,21 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
         load: () => agents.refresh()
       })
     );
+    panel.addWidget(
+      createSection({
+        id: 'dodo-section-activity',
+        title: 'Activity',
+        model: activity,
+        render: m => React.createElement(ActivityPanel, { model: m }),
+        load: () => activity.refresh()
+      })
+    );
     const accordion = panel.content as AccordionPanel;
     // Start with Servers open; the others load when first expanded.
     accordion.collapse(1);
     accordion.collapse(2);
     accordion.collapse(3);
+    accordion.collapse(4);
 
     let adminShown = false;
     model.stateChanged.connect(() => {

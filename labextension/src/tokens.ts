@@ -386,3 +386,37 @@ export interface IWaitingCall {
  * tool by the same agent until the server restarts, or refuse it.
  */
 export type ApprovalDecision = 'once' | 'session' | 'deny';
+
+/**
+ * How a recorded tool call ended.
+ */
+export type CallOutcome =
+  | 'ok'
+  | 'tool_error'
+  | 'refused_policy'
+  | 'denied'
+  | 'timeout'
+  | 'upstream_error';
+
+/**
+ * One call of the owner's history (`GET dodo/api/user/tool-calls`), newest
+ * first. Labels the caller did not give are empty strings.
+ */
+export interface IToolCallRecord {
+  id: string;
+  at: string;
+  username: string;
+  path: string;
+  token_id: string | null;
+  client: string | null;
+  chat_id: string | null;
+  persona_id: string | null;
+  server_id: string;
+  tool: string;
+  outcome: CallOutcome;
+  detail: string | null;
+  duration_ms: number | null;
+  arguments_bytes: number | null;
+  result_bytes: number | null;
+  arguments_hash: string | null;
+}
