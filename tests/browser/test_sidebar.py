@@ -404,7 +404,13 @@ def test_non_admin_sees_no_editor_in_dark_theme(page: Any, hub_lab: Lab) -> None
     titles = page.locator(f"{PANEL} .lm-AccordionPanel-title").evaluate_all(
         "nodes => nodes.map(n => n.getAttribute('aria-label'))"
     )
-    assert titles == ["Servers Section", "Tools Section", "Agent access Section", "Agents Section"]
+    assert titles == [
+        "Servers Section",
+        "Tools Section",
+        "Agent access Section",
+        "Agents Section",
+        "Activity Section",
+    ]
     # The server refuses the admin API anyway.
     status = page.evaluate("""async () => (await fetch('/dodo/api/admin/approved-mcps')).status""")
     assert status == 403
