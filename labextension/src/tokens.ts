@@ -361,8 +361,9 @@ export interface ICallAgent {
   /** The Jupyter AI chat and persona that made the call. */
   chat_id?: string;
   persona_id?: string;
-  /** The gateway token the agent used. */
+  /** The gateway token the agent used, and its label. */
   token_id?: string;
+  token?: string;
   /** How the call came: `gateway`, `kernel`, `try_it`, `code_mode`. */
   path?: string;
 }

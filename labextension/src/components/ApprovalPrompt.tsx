@@ -124,7 +124,8 @@ export function describeAgent(agent: ICallAgent | undefined): [string, string][]
     rows.push(['Persona', agent.persona_id]);
   }
   if (agent?.token_id) {
-    rows.push(['Gateway token', agent.token_id]);
+    const label = agent.token ? `${agent.token} (${agent.token_id})` : agent.token_id;
+    rows.push(['Gateway token', label]);
   }
   if (agent?.path && agent.path !== 'gateway') {
     rows.push(['Through', agent.path]);
