@@ -13,6 +13,7 @@ gate adds one record and two metric updates to a call.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -120,6 +121,9 @@ class ToolGate:
         except DodoError as e:
             outcome = "timeout" if isinstance(e, UpstreamTimeout) else "upstream_error"
             detail = e.message
+            raise
+        except asyncio.CancelledError:
+            detail = "The caller went away before the answer (the server was told)."
             raise
         finally:
             seconds = time.perf_counter() - started
