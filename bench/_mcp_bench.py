@@ -397,10 +397,18 @@ class JupyterGateway:
         The temp dir (store, config, logs, Jupyter dirs).
     upstreams:
         ``{catalog id: MCP URL}``; each becomes an ``auth_type: "none"`` entry.
+    policies:
+        ``{catalog id: tool_policy}`` for entries that have one (the others are open).
     """
 
-    def __init__(self, tmp: Path, upstreams: dict[str, str]) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        upstreams: dict[str, str],
+        policies: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.tmp = tmp
+        self.policies = policies or {}
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/"
         self.mcp_url = f"{self.base}dodo/mcp"
@@ -422,7 +430,13 @@ class JupyterGateway:
         extensions: dict[str, bool] = {name: False for name in OTHER_EXTENSIONS}
         extensions["dodo_jupyter"] = True
         catalog = [
-            {"id": cid, "url": url, "display_name": cid, "auth_type": "none"}
+            {
+                "id": cid,
+                "url": url,
+                "display_name": cid,
+                "auth_type": "none",
+                **({"tool_policy": self.policies[cid]} if cid in self.policies else {}),
+            }
             for cid, url in self.upstreams.items()
         ]
         config = {

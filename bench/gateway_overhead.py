@@ -22,9 +22,13 @@ figures again without suffix): ``direct_p50_ms``, ``gateway_p50_ms``, ``fastmcp_
 ``gateway_overhead_p50_ms`` = gateway p50 - direct p50 (goal <= 2.0 with 2026-07-28;
 stretch 1.0), ``fastmcp_proxy_overhead_p50_ms`` = proxy p50 - direct p50, and
 ``overhead_vs_fastmcp_ratio`` = gateway overhead / proxy overhead (goal <= 0.5); also
-p95s and the Jupyter server's CPU time per gateway call. Without fastmcp installed the
-proxy keys print ``unavailable``. Figures only; nothing is asserted. Run from the
-repository root::
+p95s and the Jupyter server's CPU time per gateway call. The same upstream tool is also
+called through a second catalog entry whose ``tool_policy`` allows it (allow and deny
+globs, a rate limit, review of new tools), interleaved with the others:
+``gateway_policy_p50_ms`` and ``policy_on_vs_off_ratio`` = its overhead / the open
+entry's (goal <= 1.10: governance with a policy costs at most 10% more). Without
+fastmcp installed the proxy keys print ``unavailable``. Figures only; nothing is
+asserted. Run from the repository root::
 
     /work/venv/bin/python bench/gateway_overhead.py [--n 500]
 """
@@ -57,6 +61,14 @@ from _mcp_bench import (
 )
 
 CATALOG_ID = "up"
+#: The same upstream tool behind an entry with a tool policy that lets ``echo`` through.
+POLICY_ID = "upp"
+POLICY = {
+    "allow": ["echo", "get_*"],
+    "deny": ["delete_*", "*_admin_*"],
+    "calls_per_minute": 100_000,
+    "review_new_tools": True,
+}
 TOOL = "echo"
 
 
@@ -106,6 +118,7 @@ def report(
     protocol: str, samples: dict[str, list[float]], gateway_cpu_s: float, *, plain: bool
 ) -> None:
     suffix = "_" + protocol.replace("-", "_")
+    calls = len(samples["gateway"]) + len(samples.get("gateway_policy", []))
     direct = percentile(samples["direct"], 50)
     gateway = percentile(samples["gateway"], 50)
     figures: dict[str, str] = {
@@ -114,8 +127,13 @@ def report(
         "gateway_p50_ms": f"{gateway:.3f}",
         "gateway_p95_ms": f"{percentile(samples['gateway'], 95):.3f}",
         "gateway_overhead_p50_ms": f"{gateway - direct:.3f}",
-        "gateway_cpu_per_call_ms": f"{gateway_cpu_s * 1000.0 / len(samples['gateway']):.3f}",
+        "gateway_cpu_per_call_ms": f"{gateway_cpu_s * 1000.0 / calls:.3f}",
     }
+    if "gateway_policy" in samples:
+        with_policy = percentile(samples["gateway_policy"], 50)
+        figures["gateway_policy_p50_ms"] = f"{with_policy:.3f}"
+        off, on = gateway - direct, with_policy - direct
+        figures["policy_on_vs_off_ratio"] = f"{on / off:.2f}" if off > 0 else "nan"
     if "fastmcp" in samples:
         proxy = percentile(samples["fastmcp"], 50)
         figures["fastmcp_p50_ms"] = f"{proxy:.3f}"
@@ -130,6 +148,7 @@ def report(
     goals = {
         "gateway_overhead_p50_ms": " (goal <= 2.0 with 2026-07-28; stretch 1.0)",
         "overhead_vs_fastmcp_ratio": " (goal <= 0.5)",
+        "policy_on_vs_off_ratio": " (goal <= 1.10)",
     }
     counts = {name: len(v) for name, v in samples.items()}
     print(f"protocol {protocol}: calls per target {counts}")
@@ -163,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     proxy: subprocess.Popen[bytes] | None = None
     gateway: JupyterGateway | None = None
     try:
-        upstreams, (upstream_url,) = start_upstreams(tmp, 1)
+        upstreams, (upstream_url, policy_url) = start_upstreams(tmp, 2)
         targets: dict[str, tuple[str, dict[str, str], str]] = {
             "direct": (upstream_url, {}, TOOL),
         }
@@ -174,11 +193,15 @@ def main(argv: list[str] | None = None) -> int:
                 tmp, upstream_url, backend_mode=args.fastmcp_backend_mode
             )
             targets["fastmcp"] = (proxy_url, {}, TOOL)
-        gateway = JupyterGateway(tmp, {CATALOG_ID: upstream_url})
+        gateway = JupyterGateway(
+            tmp, {CATALOG_ID: upstream_url, POLICY_ID: policy_url}, {POLICY_ID: POLICY}
+        )
         gateway.start()
         gateway.connect(CATALOG_ID)
+        gateway.connect(POLICY_ID)
         bearer = {"Authorization": f"Bearer {gateway.gateway_token()}"}
         targets["gateway"] = (gateway.mcp_url, bearer, f"{CATALOG_ID}__{TOOL}")
+        targets["gateway_policy"] = (gateway.mcp_url, bearer, f"{POLICY_ID}__{TOOL}")
 
         for protocol in protocols:
             samples, cpu = asyncio.run(
