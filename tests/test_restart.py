@@ -1,20 +1,23 @@
 """A real Jupyter server process, killed and started again: OAuth flows and stored
-tokens survive, and refresh works with no new sign-in."""
+tokens survive, refresh works with no new sign-in, and the tools' pins and the call
+history are still there."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from dodo_jupyter.demo.server import DemoConfig
 from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
 from dodo_jupyter.store import Store
-from dodo_jupyter.store.models import MCPConnection, utcnow
+from dodo_jupyter.store.models import MCPConnection, ToolPin, utcnow
 
 from .jupyter_process import ServerProcess
 from .oauth_peers import callback_query, consent
@@ -80,3 +83,32 @@ def test_flow_and_tokens_survive_kill_9(server: ServerProcess, demo: DemoHandle)
     stats = demo.stats.snapshot()
     assert stats["token_exchanges"] == 1  # one sign-in in all
     assert stats["refreshes"] == 1
+
+
+def test_pins_and_the_call_history_survive_kill_9(server: ServerProcess, demo: DemoHandle) -> None:
+    """What governance keeps is in the store: after a kill -9 the history still has the
+    calls made before it, and the tools' pins still stand (no first listing again)."""
+    server.start()
+    started = server.call("POST", "/dodo/api/mcp/start-auth", {"catalog_id": "demo"})
+    query = callback_query(asyncio.run(consent(started["authorize_url"])))
+    assert server.client.get("/dodo/oauth/callback", params=query).status_code == 200
+    tools = server.call("GET", "/dodo/api/mcp/tools")["tools"]
+    assert tools and all(t["quarantine"] is None for t in tools)
+    result = server.call(
+        "POST", "/dodo/api/mcp/tools/call", {"name": "demo__add", "arguments": {"a": 1, "b": 2}}
+    )
+    assert not result.get("isError")
+    time.sleep(0.3)  # the history writes within 50 ms
+    server.kill()
+
+    def pins(store: Store) -> set[str]:
+        return set(store.db.read_sync(lambda s: list(s.scalars(select(ToolPin.tool_name)))))
+
+    pinned = _with_store(server, pins)
+    assert {t["original_name"] for t in tools} | {""} == pinned
+    server.start()
+    calls = server.call("GET", "/dodo/api/user/tool-calls")["calls"]
+    assert [(c["tool"], c["outcome"], c["path"]) for c in calls] == [("add", "ok", "try_it")]
+    tools = server.call("GET", "/dodo/api/mcp/tools")["tools"]
+    assert all(t["quarantine"] is None for t in tools)
+    assert _with_store(server, pins) == pinned
