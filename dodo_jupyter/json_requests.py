@@ -43,6 +43,18 @@ class JsonRequestMixin(RequestHandler):
         except ValueError:
             raise BadRequest("'limit' and 'before' must be whole numbers.") from None
 
+    def history_filters(self) -> dict[str, Any]:
+        """``?server=&tool=&outcome=&before=&limit=`` of a tool-call history listing, as
+        keyword arguments of ``CallHistory.query`` (``before`` is a record id);
+        :class:`BadRequest` unless ``limit`` is a whole number."""
+        arg = self.get_query_argument
+        try:
+            limit = int(arg("limit", "100"))
+        except ValueError:
+            raise BadRequest("'limit' must be a whole number.") from None
+        names = {"server": "server_id", "tool": "tool", "outcome": "outcome", "before": "before"}
+        return {key: arg(name, None) for name, key in names.items()} | {"limit": limit}
+
     def send_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(json.dumps(data))

@@ -250,6 +250,12 @@ async def test_servers_forward_calls_kept_once_under_their_own_name(call: Client
         ("r2", "alice"),  # a record cannot speak for another user
     ]
     assert (await call("GET", "api/admin/tool-calls", user="bob"))[1] == {"calls": []}
+    # Paging back from a record (ids are not numbers).
+    newest, older = body["calls"][0]["id"], body["calls"][1]["id"]
+    status, page = await call("GET", "api/admin/tool-calls", before=newest, limit="5")
+    assert (status, [c["id"] for c in page["calls"]]) == (200, [older])
+    status, bad = await call("GET", "api/admin/tool-calls", limit="many")
+    assert status == 400 and "'limit' must be a whole number" in bad["message"]
     status, body = await call("GET", "api/admin/tool-calls", "alice-token")
     assert status == 403
     status, body = await call("POST", "api/tool-calls", "alice-token", {"calls": "nope"})

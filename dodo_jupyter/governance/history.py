@@ -153,6 +153,11 @@ def _received_row(record: object, username: str) -> dict[str, Any] | None:
     return row
 
 
+def json_lines(records: list[dict[str, Any]]) -> str:
+    """Records as JSON lines (the history's export format)."""
+    return "".join(json.dumps(record, separators=(",", ":")) + "\n" for record in records)
+
+
 def _row_json(row: ToolCall) -> dict[str, Any]:
     return {
         "id": row.id,

@@ -4,8 +4,6 @@ Every endpoint is the server owner's alone (a visitor of a shared server gets 40
 
 from __future__ import annotations
 
-import json
-
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
@@ -32,33 +30,15 @@ class ToolCallHistoryHandler(DodoAPIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
+        from ..governance.history import json_lines  # with the store, not at server start
+
         who = (await self.identity(mcp=True)).require_owner()
-        limit = self._int_argument("limit", 100)
-        records = await self.dodo.history.query(
-            who.username,
-            server_id=self.get_query_argument("server", None),
-            tool=self.get_query_argument("tool", None),
-            outcome=self.get_query_argument("outcome", None),
-            before=self.get_query_argument("before", None),
-            limit=limit,
-        )
+        records = await self.dodo.history.query(who.username, **self.history_filters())
         if self.get_query_argument("format", "json") == "jsonl":
             self.set_header("Content-Disposition", 'attachment; filename="tool-calls.jsonl"')
-            lines = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
-            self.finish(lines, set_content_type="application/x-ndjson")
+            self.finish(json_lines(records), set_content_type="application/x-ndjson")
             return
         self.send_json({"calls": records})
-
-    def _int_argument(self, name: str, default: int) -> int:
-        raw = self.get_query_argument(name, None)
-        if raw is None:
-            return default
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValidationFailed(
-                f"'{name}' must be a whole number.", fields={name: "integer"}
-            ) from None
 
 
 class ApprovalListHandler(DodoAPIHandler):

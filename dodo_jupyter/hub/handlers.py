@@ -180,20 +180,14 @@ class AdminToolCallsHandler(ServiceHandler):
     every user's calls, newest first (``format=jsonl``: JSON lines)."""
 
     async def get(self) -> None:
+        from ..governance.history import json_lines
+
         await self.caller(admin=True)
-        arg = self.get_query_argument
-        limit, _ = self.page_arguments()
-        records = await self.hub.history.query(
-            arg("user", None),
-            server_id=arg("server", None),
-            tool=arg("tool", None),
-            outcome=arg("outcome", None),
-            before=arg("before", None),
-            limit=limit,
-        )
-        if arg("format", "json") == "jsonl":
+        user = self.get_query_argument("user", None)
+        records = await self.hub.history.query(user, **self.history_filters())
+        if self.get_query_argument("format", "json") == "jsonl":
             self.set_header("Content-Type", "application/x-ndjson")
-            self.finish("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records))
+            self.finish(json_lines(records))
             return
         self.send_json({"calls": records})
 
