@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..exceptions import ValidationFailed
-from ..governance.tool_policy import OPEN, ToolPolicy
+from ..governance.tool_policy import OPEN, ToolPolicy, field_errors
 from ..net.urls import check_server_url
 
 __all__ = [
@@ -138,15 +138,11 @@ class EntryInput(_Strict):
 
 
 def _field_errors(error: ValidationError) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"]) or "entry"
-        msg = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif item["type"] == "string_pattern_mismatch" and loc == "id":
-            msg = "use 1-32 lowercase letters, digits or '-', starting with a letter or digit"
-        fields.setdefault(loc, msg)
+    fields = field_errors(error)
+    if "id" in fields and any(
+        i["type"] == "string_pattern_mismatch" and i["loc"] == ("id",) for i in error.errors()
+    ):
+        fields["id"] = "use 1-32 lowercase letters, digits or '-', starting with a letter or digit"
     return fields
 
 

@@ -159,24 +159,9 @@ def json_lines(records: list[dict[str, Any]]) -> str:
 
 
 def _row_json(row: ToolCall) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "at": row.at.isoformat(),
-        "username": row.username,
-        "path": row.path,
-        "token_id": row.token_id,
-        "client": row.client,
-        "chat_id": row.chat_id,
-        "persona_id": row.persona_id,
-        "server_id": row.server_id,
-        "tool": row.tool,
-        "outcome": row.outcome,
-        "detail": row.detail,
-        "duration_ms": row.duration_ms,
-        "arguments_bytes": row.arguments_bytes,
-        "result_bytes": row.result_bytes,
-        "arguments_hash": row.arguments_hash,
-    }
+    data = {name: getattr(row, name) for name in _FIELDS}
+    data["at"] = row.at.isoformat()
+    return data
 
 
 class CallHistory:

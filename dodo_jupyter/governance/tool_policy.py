@@ -33,6 +33,7 @@ __all__ = [
     "OPEN",
     "Approval",
     "ToolPolicy",
+    "field_errors",
     "is_destructive",
     "is_read_only",
     "parse_policy",
@@ -139,15 +140,22 @@ def parse_policy(data: object, field: str = "tool_policy") -> ToolPolicy:
     try:
         return ToolPolicy.model_validate(data)
     except ValidationError as e:
-        fields: dict[str, str] = {}
-        for item in e.errors():
-            loc = ".".join([field, *(str(p) for p in item["loc"][:1])])
-            message = item["msg"].removeprefix("Value error, ")
-            fields.setdefault(
-                loc, "unknown field" if item["type"] == "extra_forbidden" else message
-            )
+        fields = {f"{field}.{loc}": message for loc, message in field_errors(e).items()}
         summary = "; ".join(f"{k}: {v}" for k, v in fields.items())
         raise ValidationFailed(f"Invalid tool policy: {summary}", fields=fields) from None
+
+
+def field_errors(error: ValidationError) -> dict[str, str]:
+    """One message per bad field of a pydantic ``error`` (dotted locations, the first
+    message of each), worded for a person: no pydantic prefixes, unknown fields named."""
+    fields: dict[str, str] = {}
+    for item in error.errors():
+        loc = ".".join(str(p) for p in item["loc"]) or "entry"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        fields.setdefault(loc, message)
+    return fields
 
 
 def policy_from(stored: Mapping[str, Any] | None) -> ToolPolicy:
