@@ -8,8 +8,11 @@ answers ``202``), and everything the server says (answers, notifications, its ow
 requests) comes back on the stream. :class:`LegacySSESession` reads the stream in one
 task and hands each answer to the request waiting for its id; a progress notification
 goes to the request whose token it carries, any other notification to the session's
-handler. When the stream ends, every waiting request fails with
-:class:`~.messages.SessionLost` (the session is opened again on the next use).
+handler. A server request is relayed to the :class:`~.messages.Relay` of the one call
+in flight that has one (the transport does not say which call a request belongs to, so
+with several such calls in flight it is answered "method not found" rather than guessed).
+When the stream ends, every waiting request fails with :class:`~.messages.SessionLost`
+(the session is opened again on the next use).
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ import httpx2
 from .messages import (
     MAX_EVENT_BYTES,
     OnNotification,
+    Relay,
     RequestFailed,
     SessionLost,
     cancelled_notice,
     in_background,
     initialize_params,
     negotiated_version,
-    reply_to,
+    relayed_answer,
     request_message,
     result_of,
 )
@@ -40,6 +44,9 @@ from .messages import (
 __all__ = ["LegacySSESession"]
 
 log = logging.getLogger(__name__)
+
+#: A request waiting for its answer: the answer, its notification handler, its relay.
+_Waiting = tuple[asyncio.Future[dict[str, Any]], OnNotification, Relay | None]
 
 #: How long the event stream may stay silent before the session counts as lost.
 STREAM_IDLE_SECONDS = 300.0
@@ -58,17 +65,22 @@ class LegacySSESession:
         self._on_notification = on_notification
         #: Where messages are POSTed, from the stream's ``endpoint`` event.
         self._endpoint: asyncio.Future[httpx2.URL] = asyncio.get_running_loop().create_future()
-        #: Requests waiting for their answer: id -> (answer, the request's handler).
-        self._waiting: dict[str, tuple[asyncio.Future[dict[str, Any]], OnNotification]] = {}
+        #: Requests waiting for their answer: id -> (answer, the request's handler, relay).
+        self._waiting: dict[str, _Waiting] = {}
+        #: Server requests being relayed (each answered in its own task).
+        self._relays: set[asyncio.Task[None]] = set()
         self._reader: asyncio.Task[None] | None = None
         self.protocol_version = ""
+        self.server_capabilities: dict[str, Any] = {}
 
-    async def open(self, client_version: str) -> None:
-        """Open the event stream, learn the endpoint, then ``initialize`` (the caller
-        bounds the time)."""
+    async def open(self, client_version: str, capabilities: dict[str, Any] | None = None) -> None:
+        """Open the event stream, learn the endpoint, then ``initialize`` declaring the
+        client ``capabilities`` (the caller bounds the time)."""
         self._reader = asyncio.create_task(self._read(), name=f"dodo-upstream-sse-{self.key}")
-        result = await self.request("initialize", initialize_params(client_version))
+        result = await self.request("initialize", initialize_params(client_version, capabilities))
         self.protocol_version = negotiated_version(result)
+        declared = result.get("capabilities")
+        self.server_capabilities = declared if isinstance(declared, dict) else {}
         await self._post({"jsonrpc": "2.0", "method": "notifications/initialized"})
 
     def alive(self) -> bool:
@@ -81,13 +93,15 @@ class LegacySSESession:
         *,
         on_notification: OnNotification | None = None,
         progress: bool = False,
+        relay: Relay | None = None,
     ) -> dict[str, Any]:
         """Send one request and return its ``result`` (see :func:`.wire.send_request`);
-        progress notifications for it go to ``on_notification``."""
+        progress notifications for it go to ``on_notification``, server requests made
+        while it runs to ``relay`` (see the module docstring)."""
         message = request_message(method, params, progress)
         request_id = message["id"]
         answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting[request_id] = (answer, on_notification or self._on_notification)
+        self._waiting[request_id] = (answer, on_notification or self._on_notification, relay)
         try:
             await self._post(message)
             return result_of(await answer)
@@ -104,6 +118,8 @@ class LegacySSESession:
             reader.cancel()
             with contextlib.suppress(BaseException):
                 await reader
+        for task in self._relays:
+            task.cancel()
         self._fail_waiting(SessionLost("The session closed."))
         await self._client.aclose()
 
@@ -157,12 +173,16 @@ class LegacySSESession:
         method = message.get("method")
         if isinstance(method, str):
             if "id" in message:
-                in_background(self._post(reply_to(message)))
+                task = asyncio.create_task(self._relay_request(message))
+                self._relays.add(task)
+                task.add_done_callback(self._relays.discard)
                 return
             handler = self._on_notification
             token = (message.get("params") or {}).get("progressToken")
             if method == "notifications/progress" and isinstance(token, str):
-                handler = self._waiting.get(token, (None, handler))[1]
+                handler = self._waiting.get(token, (None, handler, None))[1]
+            elif method != "notifications/progress":
+                handler = self._relaying_handler() or handler
             try:
                 await handler(message)
             except Exception as e:  # a handler's failure must not end the session
@@ -172,8 +192,24 @@ class LegacySSESession:
         if waiting is not None and not waiting[0].done():
             waiting[0].set_result(message)
 
+    def _relaying(self) -> _Waiting | None:
+        """The one call in flight that relays to its caller, if exactly one does."""
+        relaying = [waiting for waiting in self._waiting.values() if waiting[2] is not None]
+        return relaying[0] if len(relaying) == 1 else None
+
+    def _relaying_handler(self) -> OnNotification | None:
+        waiting = self._relaying()
+        return waiting[1] if waiting is not None else None
+
+    async def _relay_request(self, message: dict[str, Any]) -> None:
+        waiting = self._relaying()
+        try:
+            await self._post(await relayed_answer(message, waiting[2] if waiting else None))
+        except (RequestFailed, SessionLost) as e:
+            log.debug("dodo: an answer to the MCP server was not delivered: %s", e)
+
     def _fail_waiting(self, error: Exception) -> None:
-        for answer, _ in self._waiting.values():
+        for answer, _, _ in self._waiting.values():
             if not answer.done():
                 answer.set_exception(error)
 

@@ -1,15 +1,23 @@
 """The JSON-RPC messages of dodo's MCP client, whatever the transport carries them
 (streamable HTTP in :mod:`.wire`, HTTP+SSE in :mod:`.legacy_sse`): requests and their
 ids, ``initialize``, answers to server requests, cancellation notices, and the errors
-both transports raise."""
+both transports raise.
+
+**Server requests.** A server may ask its client something while it works on a call
+(``elicitation/create``, ``sampling/createMessage``, ``roots/list``). dodo's client only
+relays such a request to whoever made the call (a :class:`Relay`, given with the call);
+:func:`relayed_answer` builds the JSON-RPC answer: ``ping`` is answered at once, a request
+without a relay gets "method not found" (dodo declared no such capability), and a relay's
+failure becomes a JSON-RPC error with a message, never a hang."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import itertools
+import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
@@ -18,19 +26,41 @@ __all__ = [
     "MAX_EVENT_BYTES",
     "PROTOCOL_VERSION",
     "OnNotification",
+    "Relay",
     "RequestFailed",
     "SessionLost",
     "cancelled_notice",
     "in_background",
     "initialize_params",
     "negotiated_version",
+    "relayed_answer",
     "reply_to",
     "request_message",
     "result_of",
 ]
 
+log = logging.getLogger(__name__)
+
 #: Handles a notification the server sent.
 OnNotification = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Relay(Protocol):
+    """Whoever made a call, as the server may reach them while it runs: the gateway's
+    downstream client session (:mod:`dodo_jupyter.gateway.relay`)."""
+
+    #: The client capabilities to declare to the server (``elicitation``, ``sampling``,
+    #: ``roots``): what the one being relayed to declared, nothing more.
+    capabilities: dict[str, Any]
+
+    async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Ask the caller; its result, or :class:`MCPError`."""
+        ...
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        """Tell the caller (``notifications/message``, ``notifications/elicitation/complete``)."""
+        ...
+
 
 #: The protocol version dodo asks for; the server may answer with another it speaks.
 PROTOCOL_VERSION = "2025-11-25"
@@ -38,6 +68,7 @@ PROTOCOL_VERSION = "2025-11-25"
 MAX_EVENT_BYTES = 1024 * 1024
 
 _METHOD_NOT_FOUND = -32601
+_INTERNAL_ERROR = -32603
 _ids = itertools.count(1)
 #: Notices in flight (kept so they are not garbage-collected).
 _background: set[asyncio.Task[None]] = set()
@@ -58,11 +89,14 @@ class RequestFailed(Exception):
         self.unsent = unsent
 
 
-def initialize_params(client_version: str) -> dict[str, Any]:
-    """The ``initialize`` parameters dodo sends (its version, no client capabilities)."""
+def initialize_params(
+    client_version: str, capabilities: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The ``initialize`` parameters dodo sends: its version and the client
+    ``capabilities`` it relays (none by default)."""
     return {
         "protocolVersion": PROTOCOL_VERSION,
-        "capabilities": {},
+        "capabilities": capabilities or {},
         "clientInfo": {"name": "dodo-jupyter", "version": client_version},
     }
 
@@ -101,15 +135,34 @@ def result_of(answer: dict[str, Any]) -> dict[str, Any]:
 
 
 def reply_to(message: dict[str, Any]) -> dict[str, Any]:
-    """The answer to a request the server sent: to ``ping``, an empty result; to anything
-    else, "method not found" (dodo declares no client capabilities)."""
+    """The answer to a request the server sent outside any relay: to ``ping``, an empty
+    result; to anything else, "method not found"."""
     if message["method"] == "ping":
         return {"jsonrpc": "2.0", "id": message["id"], "result": {}}
-    return {
-        "jsonrpc": "2.0",
-        "id": message["id"],
-        "error": {"code": _METHOD_NOT_FOUND, "message": "Method not found"},
-    }
+    return _error(message, _METHOD_NOT_FOUND, "Method not found")
+
+
+async def relayed_answer(message: dict[str, Any], relay: Relay | None) -> dict[str, Any]:
+    """The answer to the server request ``message``, asking ``relay`` when there is one
+    (see the module docstring)."""
+    if relay is None or message["method"] == "ping":
+        return reply_to(message)
+    params = message.get("params")
+    try:
+        result = await relay.request(message["method"], params if isinstance(params, dict) else {})
+    except MCPError as e:
+        return _error(message, e.error.code, e.error.message, e.error.data)
+    except Exception as e:
+        log.warning("dodo: relaying %r failed: %s", message["method"], type(e).__name__)
+        return _error(message, _INTERNAL_ERROR, "The gateway could not relay this request.")
+    return {"jsonrpc": "2.0", "id": message["id"], "result": result}
+
+
+def _error(message: dict[str, Any], code: int, text: str, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": text}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": message["id"], "error": error}
 
 
 def cancelled_notice(request_id: str) -> dict[str, Any]:

@@ -8,7 +8,14 @@ call), and ends it when closed (``DELETE``). Requests carry fresh credentials th
 :class:`~.auth.ConnectionAuth`; a ``401``/``403`` that stands becomes
 :class:`~.auth.AuthRejected`. A session the server forgot (404) is opened again at once;
 one that fails to open is retried after an exponential backoff. The tool list is cached
-and dropped on ``notifications/tools/list_changed`` or when older than the TTL. Servers
+and dropped on ``notifications/tools/list_changed`` or when older than the TTL.
+
+What the server says beyond answers: progress goes to the call that asked for it; a
+server request (elicitation, sampling, roots) and a log message made during a call go to
+that call's :class:`~.messages.Relay`; list changes, resource updates and log messages
+outside a call go to the session's ``on_event``. The session declares to the server the
+client capabilities it was built with (the gateway builds one session per set of
+capabilities its callers declared). Servers
 whose catalog entry says ``transport: sse`` use the deprecated HTTP+SSE transport
 (:mod:`.legacy_sse`) when streamable HTTP answers 404 or 405; no other server does.
 """
@@ -30,7 +37,7 @@ from ..exceptions import DodoError, UpstreamError, UpstreamTimeout, describe_err
 from . import wire
 from .auth import AuthRejected, ConnectionAuth, Headers
 from .legacy_sse import LegacySSESession
-from .messages import RequestFailed, SessionLost
+from .messages import OnNotification, Relay, RequestFailed, SessionLost
 
 __all__ = ["Upstream", "UpstreamSession"]
 
@@ -40,6 +47,19 @@ T = TypeVar("T")
 #: Longest wait for the GET stream when a session opens (it is read in any case).
 LISTEN_OPEN_SECONDS = 5.0
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
+#: Notifications that concern the session, not one call.
+SESSION_EVENTS = frozenset(
+    {
+        "notifications/tools/list_changed",
+        "notifications/prompts/list_changed",
+        "notifications/resources/list_changed",
+        "notifications/resources/updated",
+    }
+)
+#: Notifications a call's relay receives when they come while the call runs.
+CALL_EVENTS = frozenset({"notifications/message", "notifications/elicitation/complete"})
+#: Pages of a listing read at most.
+MAX_PAGES = 100
 
 
 class UpstreamSession:
@@ -66,6 +86,11 @@ class UpstreamSession:
         catalog entries whose transport is ``sse``).
     listen:
         Read the server's GET stream while the session is open (not for short sessions).
+    capabilities:
+        The client capabilities declared in ``initialize`` (what the callers relayed to
+        declared: ``elicitation``, ``sampling``, ``roots``); none by default.
+    on_event:
+        Told the notifications that concern the session (see the module docstring).
     """
 
     def __init__(
@@ -80,8 +105,12 @@ class UpstreamSession:
         timeout: float = 30.0,
         sse_fallback: bool = False,
         listen: bool = True,
+        capabilities: dict[str, Any] | None = None,
+        on_event: OnNotification | None = None,
     ) -> None:
         self.key = key
+        self.capabilities = capabilities or {}
+        self._on_event = on_event
         self.url = url
         self._listen = listen
         self._make_client = make_client
@@ -162,7 +191,7 @@ class UpstreamSession:
         self._waiting = wire.waiting(client, self._timeout)
         try:
             async with asyncio.timeout(self._timeout):
-                target = await wire.initialize(client, self.url, __version__)
+                target = await wire.initialize(client, self.url, __version__, self.capabilities)
         except TimeoutError:
             raise UpstreamError(
                 f"The MCP server did not answer initialize within {self._timeout:.0f} s."
@@ -185,7 +214,7 @@ class UpstreamSession:
         legacy = self._legacy = LegacySSESession(self.key, self.url, client, self._notified(None))
         try:
             async with asyncio.timeout(self._timeout):
-                await legacy.open(__version__)
+                await legacy.open(__version__, self.capabilities)
         except TimeoutError:
             raise UpstreamError(
                 f"The MCP server did not answer initialize within {self._timeout:.0f} s."
@@ -253,6 +282,19 @@ class UpstreamSession:
                     await self._shutdown()
         raise AssertionError("unreachable")
 
+    @property
+    def server_capabilities(self) -> dict[str, Any]:
+        """What the server declared in ``initialize`` (empty until the session is open)."""
+        if self._legacy is not None:
+            return self._legacy.server_capabilities
+        return self._target.server_capabilities if self._target is not None else {}
+
+    async def offers(self, capability: str) -> bool:
+        """Whether the server declared ``capability`` (``resources``, ``prompts``,
+        ``completions``, ``logging``); opens the session when it is not."""
+        await self._ensure_open()
+        return capability in self.server_capabilities
+
     @staticmethod
     def _lost(error: Exception) -> bool:
         unsent = isinstance(error, RequestFailed) and error.unsent
@@ -262,27 +304,44 @@ class UpstreamSession:
         """The server's tools, from cache when fresh; ``meta`` goes with the requests."""
         if self._tools is not None and time.monotonic() - self._tools_at < self._tools_ttl:
             return self._tools
-
-        async def work() -> list[types.Tool]:
-            tools: list[types.Tool] = []
-            cursor: str | None = None
-            for _ in range(100):
-                params: dict[str, Any] = {"cursor": cursor} if cursor else {}
-                if meta:
-                    params["_meta"] = meta
-                result = types.ListToolsResult.model_validate(
-                    await self._request("tools/list", params)
-                )
-                tools.extend(result.tools)
-                cursor = result.next_cursor
-                if not cursor:
-                    break
-            return tools
-
-        tools = await self._with_session(work)
+        items = await self.list_all("tools/list", "tools", meta)
+        tools = [types.Tool.model_validate(item) for item in items]
         self._tools, self._tools_at = tools, time.monotonic()
         self._tools_serial += 1
         return tools
+
+    async def list_all(
+        self, method: str, key: str, meta: dict[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every item of a paginated listing (``resources/list`` → ``resources``), at
+        most :data:`MAX_PAGES` pages; ``meta`` goes with the requests."""
+
+        async def work() -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = []
+            cursor: str | None = None
+            for _ in range(MAX_PAGES):
+                params: dict[str, Any] = {"cursor": cursor} if cursor else {}
+                if meta:
+                    params["_meta"] = meta
+                result = await self._request(method, params)
+                page = result.get(key)
+                if not isinstance(page, list):
+                    raise RequestFailed(f"The MCP server's {method} answer has no {key!r} list.")
+                items.extend(item for item in page if isinstance(item, dict))
+                cursor = result.get("nextCursor")
+                if not isinstance(cursor, str) or not cursor:
+                    break
+            return items
+
+        return await self._with_session(work)
+
+    async def request(
+        self, method: str, params: dict[str, Any], relay: Relay | None = None
+    ) -> dict[str, Any]:
+        """Any request's ``result`` (``resources/read``, ``prompts/get``,
+        ``completion/complete``, ``logging/setLevel``...); a JSON-RPC error raises
+        :class:`~mcp.shared.exceptions.MCPError`."""
+        return await self._with_session(lambda: self._request(method, params, relay=relay))
 
     def tools_stamp(self) -> int | None:
         """Which fetch the cached tool list came from, while it is fresh; None once it was
@@ -298,20 +357,26 @@ class UpstreamSession:
         arguments: dict[str, Any],
         progress: ProgressFn | None = None,
         meta: dict[str, Any] | None = None,
+        relay: Relay | None = None,
     ) -> types.CallToolResult:
-        """Call a tool; the server's result (``isError`` for tool errors)."""
+        """Call a tool; the server's result (``isError`` for tool errors). Server
+        requests and log messages made while it runs go to ``relay``."""
 
         async def work() -> types.CallToolResult:
             params: dict[str, Any] = {"name": name, "arguments": arguments}
             if meta:
                 params["_meta"] = meta
-            answer = await self._request("tools/call", params, progress)
+            answer = await self._request("tools/call", params, progress, relay)
             return types.CallToolResult.model_validate(answer)
 
         return await self._with_session(work)
 
     async def _request(
-        self, method: str, params: dict[str, Any], progress: ProgressFn | None = None
+        self,
+        method: str,
+        params: dict[str, Any],
+        progress: ProgressFn | None = None,
+        relay: Relay | None = None,
     ) -> dict[str, Any]:
         """A request's result over the open session, within the timeout."""
         try:
@@ -320,8 +385,9 @@ class UpstreamSession:
                     return await self._legacy.request(
                         method,
                         params,
-                        on_notification=self._notified(progress),
+                        on_notification=self._notified(progress, relay),
                         progress=progress is not None,
+                        relay=relay,
                     )
                 client, target = self._client, self._target
                 if client is None or target is None:
@@ -331,30 +397,38 @@ class UpstreamSession:
                     target,
                     method,
                     params,
-                    on_notification=self._notified(progress),
+                    on_notification=self._notified(progress, relay),
                     progress=progress is not None,
                     http_timeouts=self._waiting,
+                    relay=relay,
                 )
         except TimeoutError:
             raise UpstreamTimeout(
                 f"The MCP server did not answer within {self._timeout:.0f} s."
             ) from None
 
-    def _notified(self, progress: ProgressFn | None) -> wire.OnNotification:
-        """Handles the notifications of the session (and of one call's stream)."""
+    def _notified(self, progress: ProgressFn | None, relay: Relay | None = None) -> OnNotification:
+        """Handles the notifications of the session (and of one call's stream); see the
+        module docstring."""
 
         async def notified(message: dict[str, Any]) -> None:
             method = message["method"]
-            params = message.get("params") or {}
+            params = message.get("params")
+            params = params if isinstance(params, dict) else {}
             if method == "notifications/tools/list_changed":
                 self._tools = None
-            elif method == "notifications/progress" and progress is not None:
-                total = params.get("total")
-                await progress(
-                    float(params.get("progress", 0)),
-                    float(total) if total is not None else None,
-                    params.get("message"),
-                )
+            if method == "notifications/progress":
+                if progress is not None:
+                    total = params.get("total")
+                    await progress(
+                        float(params.get("progress", 0)),
+                        float(total) if total is not None else None,
+                        params.get("message"),
+                    )
+            elif method in CALL_EVENTS and relay is not None:
+                await relay.notify(method, params)
+            elif (method in SESSION_EVENTS or method in CALL_EVENTS) and self._on_event:
+                await self._on_event(message)
 
         return notified
 

@@ -13,10 +13,12 @@ and a client-only loop), so dodo speaks the transport itself, entirely:
   session's guarded httpx2 client (whose auth flow refreshes the token once after a
   401) and reads the answer as JSON or as an event stream (httpx2's ``EventSource``,
   events bounded by :data:`~.messages.MAX_EVENT_BYTES`); notifications on the stream
-  (progress, ``tools/list_changed``) go to ``on_notification``; a server request on it is
-  answered (:func:`answer_server_request`); a stream that ends early after an event id is
-  resumed with ``GET`` and ``Last-Event-ID`` (after the server's ``retry`` delay), at
-  most twice; a caller that gives up makes it send ``notifications/cancelled``;
+  (progress, logging, ``tools/list_changed``) go to ``on_notification``; a server request
+  on it (elicitation, sampling, roots) is relayed to the call's :class:`~.messages.Relay`
+  in a task of its own, so the stream is read on while the caller answers, and the
+  answer is POSTed back (:func:`~.messages.relayed_answer`); a stream that ends early
+  after an event id is resumed with ``GET`` and ``Last-Event-ID`` (after the server's
+  ``retry`` delay), at most twice; a caller that gives up makes it send ``notifications/cancelled``;
 * :func:`listen` reads the session's ``GET`` stream (what the server sends outside a
   request), resuming it when it breaks;
 * :func:`close` ends the session (``DELETE``).
@@ -34,7 +36,7 @@ import contextlib
 import functools
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
@@ -42,12 +44,14 @@ import httpx2
 from .messages import (
     MAX_EVENT_BYTES,
     OnNotification,
+    Relay,
     RequestFailed,
     SessionLost,
     cancelled_notice,
     in_background,
     initialize_params,
     negotiated_version,
+    relayed_answer,
     reply_to,
     request_message,
     result_of,
@@ -55,7 +59,6 @@ from .messages import (
 
 __all__ = [
     "StreamableTarget",
-    "answer_server_request",
     "close",
     "initialize",
     "listen",
@@ -81,11 +84,12 @@ LISTEN_BACKOFF_MAX = 60.0
 @dataclass(frozen=True)
 class StreamableTarget:
     """An open session: where, which session id, which negotiated version (empty before
-    ``initialize`` answered)."""
+    ``initialize`` answered), and the capabilities the server declared."""
 
     url: str
     session_id: str | None
     protocol_version: str
+    server_capabilities: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @functools.cached_property
     def http_url(self) -> httpx2.URL:
@@ -110,16 +114,17 @@ async def send_request(
     on_notification: OnNotification,
     progress: bool = False,
     http_timeouts: httpx2.Timeout | None = None,
+    relay: Relay | None = None,
 ) -> dict[str, Any]:
     """Send one request and return its ``result``; see the module docstring.
 
     With ``progress`` the request asks for progress notifications (its progress token is
     its request id); they reach ``on_notification`` with the other notifications.
     ``http_timeouts`` replace the client's for this request and its resumptions (see
-    :func:`waiting`).
+    :func:`waiting`). Server requests on its stream go to ``relay``.
     """
     result, _ = await _request(
-        client, target, method, params, on_notification, progress, http_timeouts
+        client, target, method, params, on_notification, progress, http_timeouts, relay
     )
     return result
 
@@ -135,15 +140,27 @@ def waiting(client: httpx2.AsyncClient, seconds: float) -> httpx2.Timeout:
     )
 
 
-async def initialize(client: httpx2.AsyncClient, url: str, client_version: str) -> StreamableTarget:
-    """Open a session at ``url``: the target its requests go to. A 404 or 405 answer
-    (a server without streamable HTTP) is a :class:`RequestFailed` with that status."""
-    params = initialize_params(client_version)
+async def initialize(
+    client: httpx2.AsyncClient,
+    url: str,
+    client_version: str,
+    capabilities: dict[str, Any] | None = None,
+) -> StreamableTarget:
+    """Open a session at ``url``, declaring the client ``capabilities``: the target its
+    requests go to. A 404 or 405 answer (a server without streamable HTTP) is a
+    :class:`RequestFailed` with that status."""
+    params = initialize_params(client_version, capabilities)
     unopened = StreamableTarget(url, None, "")
     result, exchange = await _request(
         client, unopened, "initialize", params, _ignore_notification, False
     )
-    target = StreamableTarget(url, exchange.session_id, negotiated_version(result))
+    declared = result.get("capabilities")
+    target = StreamableTarget(
+        url,
+        exchange.session_id,
+        negotiated_version(result),
+        declared if isinstance(declared, dict) else {},
+    )
     await _post(client, target, {"jsonrpc": "2.0", "method": "notifications/initialized"})
     return target
 
@@ -209,17 +226,10 @@ async def _on_server_message(
 ) -> None:
     message = json.loads(data)
     if isinstance(message, dict) and isinstance(message.get("method"), str):
-        if "id" in message:
-            await answer_server_request(client, target, message)
+        if "id" in message:  # outside any call: nobody to relay it to
+            await _post(client, target, reply_to(message))
         else:
             await on_notification(message)
-
-
-async def answer_server_request(
-    client: httpx2.AsyncClient, target: StreamableTarget, message: dict[str, Any]
-) -> None:
-    """Answer a request the server sent (see :func:`reply_to`)."""
-    await _post(client, target, reply_to(message))
 
 
 async def _post(
@@ -247,12 +257,13 @@ async def _request(
     on_notification: OnNotification,
     progress: bool,
     http_timeouts: httpx2.Timeout | None = None,
+    relay: Relay | None = None,
 ) -> tuple[dict[str, Any], _Exchange]:
     message = request_message(method, params, progress)
     body = json.dumps(message, separators=(",", ":")).encode()
     headers = target.headers()
     headers["Content-Type"] = "application/json"
-    exchange = _Exchange(client, target, message["id"], on_notification, http_timeouts)
+    exchange = _Exchange(client, target, message["id"], on_notification, http_timeouts, relay)
     try:
         async with client.stream(
             "POST", target.http_url, content=body, headers=headers, timeout=exchange.timeout
@@ -272,6 +283,8 @@ async def _request(
         if isinstance(e, ValueError):  # json.JSONDecodeError
             raise RequestFailed("The MCP server sent malformed JSON.") from None
         raise
+    finally:
+        exchange.end_relays()
     if answer is None:
         raise RequestFailed("The MCP server's stream ended without an answer.")
     return result_of(answer), exchange
@@ -287,8 +300,12 @@ class _Exchange:
         request_id: str,
         on_notification: OnNotification,
         http_timeouts: httpx2.Timeout | None = None,
+        relay: Relay | None = None,
     ) -> None:
         self._client = client
+        self._relay = relay
+        #: Server requests being relayed (each answered in its own task).
+        self._relays: set[asyncio.Task[None]] = set()
         #: This request's timeouts (the client's when None).
         self.timeout = http_timeouts or client.timeout
         self._target = target
@@ -368,13 +385,27 @@ class _Exchange:
 
     async def _on_event(self, message: Any) -> dict[str, Any] | None:
         """The answer, when ``message`` is it; otherwise handles the message."""
-        answer = self._answer(message)
-        if answer is None and isinstance(message, dict) and isinstance(message.get("method"), str):
+        found = self._answer(message)
+        if found is None and isinstance(message, dict) and isinstance(message.get("method"), str):
             if "id" in message:
-                await answer_server_request(self._client, self._target, message)
+                task = asyncio.create_task(self._relay_request(message))
+                self._relays.add(task)
+                task.add_done_callback(self._relays.discard)
             else:
                 await self._on_notification(message)
-        return answer
+        return found
+
+    async def _relay_request(self, message: dict[str, Any]) -> None:
+        """Answer a server request (asking the relay); a failed POST only ends this."""
+        try:
+            await _post(self._client, self._target, await relayed_answer(message, self._relay))
+        except (httpx2.HTTPError, SessionLost) as e:
+            log.debug("dodo: an answer to the MCP server was not delivered: %s", type(e).__name__)
+
+    def end_relays(self) -> None:
+        """The request is over: stop relaying its server requests."""
+        for task in self._relays:
+            task.cancel()
 
     async def resume(self) -> dict[str, Any] | None:
         headers = self._target.headers(accept="text/event-stream")
