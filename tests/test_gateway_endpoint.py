@@ -36,6 +36,7 @@ from dodo_jupyter.gateway.caller import (
 )
 from dodo_jupyter.gateway.endpoint import GatewayEndpoint
 from dodo_jupyter.gateway.host import EndpointHost
+from dodo_jupyter.gateway.live import LiveSessions
 from dodo_jupyter.handlers import gateway as gateway_handlers
 from dodo_jupyter.runtime import DodoRuntime
 
@@ -73,6 +74,7 @@ class FakeGateway:
         self.listings = 0
         self.waiting = asyncio.Event()
         self.cancelled = asyncio.Event()
+        self.live = LiveSessions(lambda: 0)
 
     async def list_tools(self, username: str) -> list[types.Tool]:
         self.listings += 1
@@ -85,6 +87,7 @@ class FakeGateway:
         arguments: dict[str, Any],
         progress: ProgressFn | None = None,
         context: Any = None,
+        relay: Any = None,
     ) -> types.CallToolResult:
         self.calls.append((username, name, arguments, current_caller()))
         if name not in {t.name for t in self.tools.get(username, [])}:

@@ -18,6 +18,10 @@ from .attribution import Attribution
 if TYPE_CHECKING:
     import mcp_types
 
+    from ..upstream.messages import Relay
+    from .directory import Directory
+    from .live import LiveSessions
+
 __all__ = [
     "HOP_HEADER",
     "HOP_META_KEY",
@@ -50,6 +54,11 @@ ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 class ToolGateway(Protocol):
     """What the endpoint needs from the gateway service (``runtime.gateway``)."""
 
+    #: Resources, prompts, completion, logging.
+    directory: Directory
+    #: The open client sessions, told of changes.
+    live: LiveSessions
+
     async def list_tools(self, username: str) -> list[mcp_types.Tool]:
         """The user's enabled tools under their aggregated names."""
         ...
@@ -61,9 +70,11 @@ class ToolGateway(Protocol):
         arguments: dict[str, Any],
         progress: ProgressFn | None = None,
         context: CallContext | None = None,
+        relay: Callable[[str], Relay] | None = None,
     ) -> mcp_types.CallToolResult:
         """Call an aggregated tool through the governance gate; upstream problems come
-        back as ``isError`` results, a refused call raises ``ToolRefused``."""
+        back as ``isError`` results, a refused call raises ``ToolRefused``; server
+        requests during the call go to ``relay(server alias)``."""
         ...
 
     def input_schema(self, username: str, name: str) -> dict[str, Any] | None:

@@ -33,6 +33,11 @@ lookup, which the SDK calls before any handler runs). The scope also carries an 
 ``AuthenticatedUser`` whose principal is the username: the SDK binds a stateful session
 to the principal that created it and answers 404 "Session not found" to anyone else.
 
+Besides tools the endpoint serves resources, prompts, completion and logging
+(:mod:`.directory_handlers`, :mod:`.directory`), tells open sessions when their lists
+change (:mod:`.live`), and relays what an upstream asks or logs during a call to the
+client that made it (:mod:`.relay`).
+
 Tool errors never leave as protocol errors: a failing upstream, a dodo error or a bug
 becomes ``CallToolResult(isError=True)`` with a message an agent can act on (dodo's error
 messages carry no secrets; unexpected exceptions are logged and reported generically).
@@ -47,6 +52,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -54,10 +60,11 @@ import mcp_types as types
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.context import ServerRequestContext
-from mcp.server.lowlevel import Server
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.jsonrpc_dispatcher import progress_token_from_params
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from starlette.types import Receive, Scope, Send
@@ -74,6 +81,8 @@ from .caller import (
     _current_caller,
     hop_from_meta,
 )
+from .directory_handlers import DirectoryHandlers, downstream_of
+from .relay import DownstreamRelay
 
 __all__ = ["SCOPE_KEY", "GatewayEndpoint"]
 
@@ -133,6 +142,21 @@ def tool_error(message: str) -> types.CallToolResult:
     )
 
 
+class _GatewayServer(Server[Any]):
+    """The SDK's server, announcing that its lists change (the gateway says when)."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        changes = notification_options or NotificationOptions(
+            prompts_changed=True, resources_changed=True, tools_changed=True
+        )
+        return super().create_initialization_options(changes, experimental_capabilities, extensions)
+
+
 def _tracing_configured() -> bool:
     """Whether an OpenTelemetry tracer provider was installed (by the time the gateway
     starts): the API's default proxy provider means spans would go nowhere."""
@@ -169,21 +193,27 @@ class GatewayEndpoint:
         self._gateway = gateway
         self._on_use = on_use
         self.max_request_body_size = max_request_body_size
-        self.server: Server[Any] = Server(
-            "dodo",
-            version=__version__,
-            title="Jupyter MCP gateway (dodo)",
-            instructions=_INSTRUCTIONS,
-            on_list_tools=self._list_tools,
-            on_call_tool=self._call_tool,
-            get_tool_input_schema=self._input_schema,
-        )
+        directory = DirectoryHandlers(gateway, _caller_of, _loop_message)
+        with warnings.catch_warnings():
+            # Logging is deprecated from 2026-07-28 on, and still what 2025-11-25 clients use.
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            self.server: Server[Any] = _GatewayServer(
+                "dodo",
+                version=__version__,
+                title="Jupyter MCP gateway (dodo)",
+                instructions=_INSTRUCTIONS,
+                on_list_tools=self._list_tools,
+                on_call_tool=self._call_tool,
+                get_tool_input_schema=self._input_schema,
+                **directory.handlers(),
+            )
         if not _tracing_configured():
             # The SDK's span per message is a no-op without an OpenTelemetry SDK, yet costs
             # a few percent of a gateway call; its own docs say to drop it to opt out.
             self.server.middleware = [
                 m for m in self.server.middleware if type(m).__name__ != "OpenTelemetryMiddleware"
             ]
+        self.server.middleware.append(directory.track)
         self.manager = self._manager(json_response=False, idle=session_idle_timeout)
         #: Serves only 2026-07-28 POSTs that can receive no notification (see the module doc).
         self.json_manager = self._manager(json_response=True, idle=session_idle_timeout)
@@ -277,8 +307,13 @@ class GatewayEndpoint:
 
         headers = getattr(ctx.request, "headers", None)
         session_id = headers.get("mcp-session-id") if headers is not None else None
+        downstream = downstream_of(ctx)
+
+        def relay(alias: str) -> DownstreamRelay:
+            return DownstreamRelay(ctx.session, ctx.request_id, alias, downstream)
+
         return await self._tool_result(
-            caller, name, dict(params.arguments or {}), progress, session_id
+            caller, name, dict(params.arguments or {}), progress, session_id, relay
         )
 
     async def _tool_result(
@@ -288,6 +323,7 @@ class GatewayEndpoint:
         arguments: dict[str, Any],
         progress: ProgressFn | None,
         session_id: str | None = None,
+        relay: Callable[[str], DownstreamRelay] | None = None,
     ) -> types.CallToolResult:
         """Call the tool for ``caller``: every failure becomes a tool error, except a
         call the governance gate refused, which is a JSON-RPC error naming why."""
@@ -299,7 +335,7 @@ class GatewayEndpoint:
         token = _current_caller.set(caller)
         try:
             return await self._gateway().call_tool(
-                caller.username, name, arguments, progress, caller.call_context(session_id)
+                caller.username, name, arguments, progress, caller.call_context(session_id), relay
             )
         except ToolRefused as e:
             raise MCPError(code=REFUSED_CODE, message=e.message) from None

@@ -11,6 +11,12 @@ until something it was built from may have changed (see :mod:`.listing`), so a w
 ``tools/list`` reads no database and asks no session; when only a server's tools changed
 (``tools/list_changed``, the tool TTL), the next listing asks the servers again but
 reuses the connections and switches it was built from.
+
+Resources, prompts, completion and logging are the :class:`.Directory`'s
+(``service.directory``); the client sessions told of changes are
+:class:`.LiveSessions` (``service.live``). A call whose client can be asked things
+(elicitation, sampling, roots) goes through an upstream session that declared what that
+client declared (:meth:`GatewayService.call_tool`'s ``relay``).
 """
 
 from __future__ import annotations
@@ -34,9 +40,13 @@ from ..oauth.token_keeper import NeedsAuth
 from ..store import Store
 from ..store.models import MCPConnection, ToolSetting, utcnow
 from ..upstream import UpstreamSession
+from ..upstream.messages import Relay
 from .caller import LOOP_ERROR, current_caller, outbound_meta
+from .directory import Directory, Server
 from .listing import ListingCache
+from .live import LiveSessions
 from .naming import aggregate_names
+from .relay import capabilities_key
 from .upstream_sessions import UpstreamSessions
 
 __all__ = ["GatewayService", "Route"]
@@ -66,6 +76,11 @@ class Route:
         return GatedTool(
             self.name, self.server_id, self.catalog_id, self.tool, self.policy, self.quarantine
         )
+
+    @property
+    def alias(self) -> str:
+        """The server's alias (the prefix of its tools' names)."""
+        return self.catalog_id or f"srv-{self.connection_id[:6]}"
 
     @property
     def offered(self) -> bool:
@@ -153,12 +168,23 @@ class GatewayService:
         #: Changes made here that end cached listings (switches, a call that needs a
         #: sign-in); with the connection service's generation it is the cache's generation.
         self._edits = 0
+        self.directory = Directory(self)
+        self.live = LiveSessions(self._generation)
 
     # -- sessions -----------------------------------------------------------------------
 
-    def _session(self, row: MCPConnection) -> UpstreamSession:
+    def _session(
+        self, row: MCPConnection, capabilities: dict[str, Any] | None = None
+    ) -> UpstreamSession:
+        """The connection's shared session; with ``capabilities`` (to declare to the
+        server, see :mod:`.relay`), the connection's session for callers declaring them."""
         service = self.connections
         static: list[dict[str, str]] = []
+        variant = capabilities_key(capabilities or {})
+        alias = _alias(row)
+
+        async def on_event(message: dict[str, Any]) -> None:
+            await self.live.upstream_event(row.username, alias, message)
 
         async def headers(stale: str | None) -> dict[str, str]:
             # The row as the session was opened with: credential changes (new sign-in,
@@ -171,7 +197,7 @@ class GatewayService:
             return static[0]
 
         return self.pool.ensure(
-            row.id,
+            f"{row.id}#{variant}" if variant else row.id,
             lambda: UpstreamSession(
                 row.id,
                 row.url,
@@ -181,8 +207,18 @@ class GatewayService:
                 tools_ttl=self.tools_ttl,
                 timeout=self.call_timeout,
                 sse_fallback=row.transport == "sse",
+                # The shared session hears what the server says outside calls; a
+                # variant only serves calls (their streams carry what concerns them).
+                listen=not variant,
+                capabilities=capabilities,
+                on_event=None if variant else on_event,
             ),
         )
+
+    async def servers(self, username: str) -> list[Server]:
+        """The user's usable connections, with their shared sessions."""
+        rows, _ = await self._inputs_of(username, self._generation())
+        return [Server(_alias(row), row, self._session(row)) for row in rows]
 
     async def _switches(self, username: str) -> dict[str, bool]:
         def query(session: Session) -> dict[str, bool]:
@@ -416,9 +452,11 @@ class GatewayService:
         arguments: dict[str, Any],
         progress: ProgressFn | None = None,
         context: CallContext | None = None,
+        relay: Callable[[str], Relay] | None = None,
     ) -> types.CallToolResult:
         """Call a tool by its aggregated name, through the governance gate (``context``
-        says who calls and how; by default the user through the gateway).
+        says who calls and how; by default the user through the gateway). ``relay(alias)``
+        gives the caller's relay for server requests (:mod:`.relay`), when it has one.
 
         Problems come back as tool errors (``isError``) with a message saying what to
         do; a call the gate refuses raises :class:`~dodo_jupyter.governance.gate.ToolRefused`.
@@ -433,15 +471,17 @@ class GatewayService:
             route = replace(route, policy=policies.get(route.catalog_id) or policy_from(None))
 
         async def run() -> types.CallToolResult:
-            session = self.pool.get(route.connection_id)
+            relayed = relay(route.alias) if relay is not None else None
+            asks = relayed is not None and bool(relayed.capabilities)
+            session = None if asks else self.pool.get(route.connection_id)
             if session is None:
                 try:
                     row = await self.connections.get(username, route.connection_id)
                 except NotFound:
                     raise _Unroutable(f"The server of {name!r} was disconnected.") from None
-                session = self._session(row)
+                session = self._session(row, relayed.capabilities if relayed else None)
             return await session.call_tool(
-                route.original_name, arguments, progress, outbound_meta()
+                route.original_name, arguments, progress, outbound_meta(), relayed
             )
 
         context = context or CallContext(username, "gateway")
@@ -472,6 +512,7 @@ class GatewayService:
 
     async def reset(self) -> None:
         """Close every upstream session and drop every route table (after a wipe)."""
+        await self.live.close()
         await self.pool.close()
         self._routes.clear()
         self._listings.clear()

@@ -1,6 +1,8 @@
 """The gateway's upstream sessions: one persistent
 :class:`~dodo_jupyter.upstream.UpstreamSession` per connected server, shared by every
-caller; idle sessions are closed by :meth:`UpstreamSessions.reap`."""
+caller (key: the connection id), and one more per set of client capabilities callers
+relay (key: ``<connection id>#<capabilities>``); idle sessions are closed by
+:meth:`UpstreamSessions.reap`."""
 
 from __future__ import annotations
 
@@ -29,17 +31,20 @@ class UpstreamSessions:
         return session
 
     async def discard(self, key: str) -> None:
-        """Close and forget one session (disconnect, credentials changed)."""
-        session = self._sessions.pop(key, None)
-        if session is not None:
-            await session.close()
+        """Close and forget a connection's sessions (disconnect, credentials changed)."""
+        for name in [k for k in self._sessions if k == key or k.startswith(f"{key}#")]:
+            session = self._sessions.pop(name, None)
+            if session is not None:
+                await session.close()
 
     async def reap(self) -> int:
         """Close sessions idle for longer than ``idle_timeout``; returns how many."""
         now = time.monotonic()
         idle = [k for k, s in self._sessions.items() if now - s.last_used > self.idle_timeout]
         for key in idle:
-            await self.discard(key)
+            session = self._sessions.pop(key, None)
+            if session is not None:
+                await session.close()
         return len(idle)
 
     async def close(self) -> None:

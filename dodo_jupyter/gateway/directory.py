@@ -1,0 +1,275 @@
+"""Resources, prompts, completion and logging at the gateway: everything a user's
+connected servers offer besides tools, under one set of names.
+
+* **Resources** and **resource templates** are listed from every server that declared
+  the ``resources`` capability (concurrently, each within the gateway's server timeout;
+  a slow or broken server's items are simply absent) under gateway URIs
+  (:mod:`.uris`); a read, a subscription or a completion is routed by the URI's server
+  alias, and the URIs in what comes back are mapped again.
+* **Prompts** are named like tools (``<server>__<prompt>``, :mod:`.naming`); a get or a
+  completion is routed by the name, from the user's last prompt listing (listed again
+  when the name is not in it).
+* **Logging**: ``logging/setLevel`` is sent to every server of the user that declared
+  ``logging``.
+
+Upstream JSON-RPC errors keep their code and message (an agent reading a resource that
+does not exist gets the server's "resource not found"); a name or URI the gateway cannot
+route is :class:`~dodo_jupyter.exceptions.NotFound` with a message saying what to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import mcp_types as types
+
+from ..exceptions import NotFound, ValidationFailed
+from .naming import aggregate_names
+from .uris import gateway_uri, origin_meta, split_uri
+
+if TYPE_CHECKING:
+    from ..store.models import MCPConnection
+    from ..upstream import UpstreamSession
+    from .service import GatewayService
+
+__all__ = ["Directory", "Server"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Server:
+    """One of a user's usable connections, as the directory sees it."""
+
+    alias: str
+    row: MCPConnection
+    session: UpstreamSession
+
+
+@dataclass(frozen=True)
+class _PromptRoute:
+    connection_id: str
+    alias: str
+    original: str
+
+
+class Directory:
+    """A user's resources, prompts and completions across their servers (see the module
+    docstring); built by and for a :class:`~.service.GatewayService`."""
+
+    def __init__(self, service: GatewayService) -> None:
+        self._service = service
+        #: Each user's prompts by gateway name, from their last prompt listing.
+        self._prompts: dict[str, dict[str, _PromptRoute]] = {}
+
+    # -- fan-out --------------------------------------------------------------------------
+
+    async def _offering(self, username: str, capability: str) -> list[Server]:
+        """The user's servers that declared ``capability`` (and answered in time)."""
+        servers = await self._service.servers(username)
+
+        async def offers(server: Server) -> bool:
+            try:
+                return await asyncio.wait_for(
+                    server.session.offers(capability), self._service.server_timeout
+                )
+            except Exception as e:  # unreachable now: its tools listing reports why
+                log.debug("dodo: %s unavailable for %s: %s", server.alias, capability, e)
+                return False
+
+        answers = await asyncio.gather(*(offers(server) for server in servers))
+        return [server for server, yes in zip(servers, answers, strict=True) if yes]
+
+    async def _list(
+        self, username: str, capability: str, method: str, key: str
+    ) -> list[tuple[Server, dict[str, Any]]]:
+        """Every item of ``method`` from the servers offering ``capability``."""
+        servers = await self._offering(username, capability)
+
+        async def items(server: Server) -> list[dict[str, Any]]:
+            try:
+                return await asyncio.wait_for(
+                    server.session.list_all(method, key), self._service.server_timeout
+                )
+            except Exception as e:
+                log.info("dodo: %s did not answer %s: %s", server.alias, method, e)
+                return []
+
+        listed = await asyncio.gather(*(items(server) for server in servers))
+        return [
+            (server, item) for server, found in zip(servers, listed, strict=True) for item in found
+        ]
+
+    async def _server(self, username: str, alias: str, what: str) -> Server:
+        for server in await self._service.servers(username):
+            if server.alias == alias:
+                return server
+        raise NotFound(
+            f"No connected server {alias!r} offers {what}: list them again, or connect the "
+            "server in JupyterLab's MCP panel."
+        )
+
+    async def _routed(self, username: str, uri: object, what: str) -> tuple[Server, str]:
+        if not isinstance(uri, str) or (parts := split_uri(uri)) is None:
+            raise ValidationFailed(
+                f"{str(uri)[:200]!r} is not a gateway resource URI (dodo://<server>/<uri>); "
+                "use a URI from resources/list.",
+                fields={"uri": "dodo://<server>/<uri> required"},
+            )
+        alias, original = parts
+        return await self._server(username, alias, what), original
+
+    # -- resources ------------------------------------------------------------------------
+
+    async def list_resources(self, username: str) -> list[types.Resource]:
+        """Every resource of the user's servers, under gateway URIs."""
+        found = await self._list(username, "resources", "resources/list", "resources")
+        resources = []
+        for server, item in found:
+            uri = item.get("uri")
+            if not isinstance(uri, str):
+                continue
+            mapped = {
+                **item,
+                "uri": gateway_uri(server.alias, uri),
+                "_meta": origin_meta(item.get("_meta"), server.alias, uri),
+            }
+            resources.append(_valid(types.Resource, mapped, server.alias))
+        return [resource for resource in resources if resource is not None]
+
+    async def list_resource_templates(self, username: str) -> list[types.ResourceTemplate]:
+        """Every resource template of the user's servers, under gateway URIs."""
+        found = await self._list(
+            username, "resources", "resources/templates/list", "resourceTemplates"
+        )
+        templates = []
+        for server, item in found:
+            template = item.get("uriTemplate")
+            if not isinstance(template, str):
+                continue
+            mapped = {
+                **item,
+                "uriTemplate": gateway_uri(server.alias, template),
+                "_meta": origin_meta(item.get("_meta"), server.alias, template, "uriTemplate"),
+            }
+            templates.append(_valid(types.ResourceTemplate, mapped, server.alias))
+        return [template for template in templates if template is not None]
+
+    async def read_resource(self, username: str, uri: object) -> types.ReadResourceResult:
+        """Read a resource by its gateway URI; the contents' URIs are gateway URIs."""
+        server, original = await self._routed(username, uri, "this resource")
+        result = await server.session.request("resources/read", {"uri": original})
+        contents = result.get("contents")
+        if isinstance(contents, list):
+            result["contents"] = [
+                {**item, "uri": gateway_uri(server.alias, item["uri"])}
+                if isinstance(item, dict) and isinstance(item.get("uri"), str)
+                else item
+                for item in contents
+            ]
+        return types.ReadResourceResult.model_validate(result)
+
+    async def subscribe(self, username: str, uri: object, on: bool) -> tuple[str, str]:
+        """Subscribe to (or unsubscribe from) a resource's updates at its server;
+        ``(connection id, original URI)`` for telling the subscriber."""
+        server, original = await self._routed(username, uri, "this resource")
+        method = "resources/subscribe" if on else "resources/unsubscribe"
+        await server.session.request(method, {"uri": original})
+        return server.row.id, original
+
+    # -- prompts --------------------------------------------------------------------------
+
+    async def list_prompts(self, username: str) -> list[types.Prompt]:
+        """Every prompt of the user's servers, named ``<server>__<prompt>``."""
+        found = await self._list(username, "prompts", "prompts/list", "prompts")
+        named = [(server, item) for server, item in found if isinstance(item.get("name"), str)]
+        names = aggregate_names((server.alias, item["name"]) for server, item in named)
+        routes: dict[str, _PromptRoute] = {}
+        prompts = []
+        for server, item in named:
+            name = names[(server.alias, item["name"])]
+            routes[name] = _PromptRoute(server.row.id, server.alias, item["name"])
+            mapped = {
+                **item,
+                "name": name,
+                "_meta": origin_meta(item.get("_meta"), server.alias, item["name"], "name"),
+            }
+            prompts.append(_valid(types.Prompt, mapped, server.alias))
+        self._prompts[username] = routes
+        return sorted((p for p in prompts if p is not None), key=lambda prompt: prompt.name)
+
+    async def _prompt(self, username: str, name: object) -> tuple[Server, str]:
+        if not isinstance(name, str):
+            raise ValidationFailed("'name' must be a prompt name.", fields={"name": "required"})
+        route = self._prompts.get(username, {}).get(name)
+        if route is None:
+            await self.list_prompts(username)
+            route = self._prompts.get(username, {}).get(name)
+        if route is None:
+            raise NotFound(
+                f"No prompt named {name[:200]!r}: list the prompts again, or connect its "
+                "server in JupyterLab's MCP panel."
+            )
+        server = await self._server(username, route.alias, "this prompt")
+        return server, route.original
+
+    async def get_prompt(
+        self, username: str, name: object, arguments: dict[str, str] | None = None
+    ) -> types.GetPromptResult:
+        """A prompt's messages, by its gateway name."""
+        server, original = await self._prompt(username, name)
+        params: dict[str, Any] = {"name": original}
+        if arguments:
+            params["arguments"] = arguments
+        return types.GetPromptResult.model_validate(
+            await server.session.request("prompts/get", params)
+        )
+
+    # -- completion and logging -------------------------------------------------------------
+
+    async def complete(
+        self, username: str, params: types.CompleteRequestParams
+    ) -> types.CompleteResult:
+        """Complete a prompt's or a resource template's argument at the server that owns
+        it."""
+        sent = params.model_dump(by_alias=True, mode="json", exclude_none=True)
+        sent.pop("_meta", None)
+        ref = params.ref
+        if isinstance(ref, types.PromptReference):
+            server, original = await self._prompt(username, ref.name)
+            sent["ref"] = {**sent["ref"], "name": original}
+        else:
+            server, original = await self._routed(username, ref.uri, "this resource template")
+            sent["ref"] = {**sent["ref"], "uri": original}
+        if not await server.session.offers("completions"):
+            return types.CompleteResult(completion=types.Completion(values=[]))
+        return types.CompleteResult.model_validate(
+            await server.session.request("completion/complete", sent)
+        )
+
+    async def set_level(self, username: str, level: str) -> None:
+        """Send ``logging/setLevel`` to every server of the user that logs."""
+
+        async def send(server: Server) -> None:
+            try:
+                await asyncio.wait_for(
+                    server.session.request("logging/setLevel", {"level": level}),
+                    self._service.server_timeout,
+                )
+            except Exception as e:
+                log.info("dodo: %s did not take log level %r: %s", server.alias, level, e)
+
+        servers = await self._offering(username, "logging")
+        await asyncio.gather(*(send(server) for server in servers))
+
+
+def _valid(model: type[Any], item: dict[str, Any], alias: str) -> Any:
+    """``item`` as ``model``; None (and a log line) when the server sent a bad one."""
+    try:
+        return model.model_validate(item)
+    except ValueError:
+        log.info("dodo: %s listed a malformed %s; it is left out", alias, model.__name__)
+        return None
