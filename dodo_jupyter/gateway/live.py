@@ -70,6 +70,8 @@ class Downstream:
     subscriptions: set[str] = field(default_factory=set)
     #: The level it set with ``logging/setLevel`` (None: everything).
     log_level: str | None = None
+    #: The capabilities relayed for it upstream (:mod:`.relay`), once known.
+    relayed: dict[str, Any] | None = None
 
     async def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         try:

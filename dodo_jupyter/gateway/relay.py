@@ -90,8 +90,14 @@ class DownstreamRelay:
         self._request_id = request_id
         self.alias = alias
         self._downstream = downstream
-        declared = relayed_capabilities(session.client_capabilities)
-        self.capabilities = declared if session.can_send_request else {}
+        self.capabilities: dict[str, Any] = {}
+        if session.can_send_request:
+            if downstream is None:
+                self.capabilities = relayed_capabilities(session.client_capabilities)
+            else:  # the session's declaration does not change: read it once
+                if downstream.relayed is None:
+                    downstream.relayed = relayed_capabilities(session.client_capabilities)
+                self.capabilities = downstream.relayed
 
     async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         relayed = RELAYED.get(method)

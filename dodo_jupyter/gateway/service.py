@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import mcp_types as types
@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from ..connections import ConnectionService
 from ..exceptions import DodoError, NotFound, ValidationFailed
-from ..governance.gate import CallContext, GatedTool, ToolGate, ToolRefused
+from ..governance.gate import CallContext, ToolGate, ToolRefused
 from ..governance.pins import PinBook
 from ..governance.tool_policy import ToolPolicy, policy_from
 from ..oauth.token_keeper import NeedsAuth
@@ -47,6 +47,7 @@ from .listing import ListingCache
 from .live import LiveSessions
 from .naming import aggregate_names
 from .relay import capabilities_key
+from .routes import Inputs, Listing, Route, alias_of
 from .upstream_sessions import UpstreamSessions
 
 __all__ = ["GatewayService", "Route"]
@@ -54,54 +55,6 @@ __all__ = ["GatewayService", "Route"]
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class Route:
-    """Where an aggregated tool name leads, and what governs it: the user's switch, the
-    server's tool policy, the tool's quarantine (:mod:`dodo_jupyter.governance`)."""
-
-    name: str
-    connection_id: str
-    server_id: str
-    original_name: str
-    tool: types.Tool
-    enabled: bool
-    catalog_id: str | None = None
-    policy: ToolPolicy = field(default_factory=ToolPolicy)
-    quarantine: str | None = None
-
-    @property
-    def gated(self) -> GatedTool:
-        return GatedTool(
-            self.name, self.server_id, self.catalog_id, self.tool, self.policy, self.quarantine
-        )
-
-    @property
-    def alias(self) -> str:
-        """The server's alias (the prefix of its tools' names)."""
-        return self.catalog_id or f"srv-{self.connection_id[:6]}"
-
-    @property
-    def offered(self) -> bool:
-        """Whether agents see it: switched on, allowed, not quarantined."""
-        return self.enabled and ToolGate.hidden(self.gated) is None
-
-
-@dataclass(frozen=True)
-class _Listing:
-    """A finished listing: every route, and the tools agents see (enabled, renamed)."""
-
-    routes: dict[str, Route]
-    tools: list[types.Tool]
-
-
-#: What a listing was built from: the user's usable rows and their tool switches.
-_Inputs = tuple[list[MCPConnection], dict[str, bool]]
-
-
-def _alias(row: MCPConnection) -> str:
-    return row.catalog_id or f"srv-{row.id[:6]}"
 
 
 class _Unroutable(DodoError):
@@ -161,10 +114,10 @@ class GatewayService:
         #: The catalog's policies by entry id, and the catalog copy they were read from.
         self._policy_map: dict[str, ToolPolicy] = {}
         self._policy_source: object = None
-        self._listings: ListingCache[_Listing] = ListingCache(listing_ttl)
+        self._listings: ListingCache[Listing] = ListingCache(listing_ttl)
         #: The inputs of each user's last listing, valid on the listing cache's terms
         #: without its tool stamps (:meth:`_inputs_of`).
-        self._inputs: ListingCache[_Inputs] = ListingCache(listing_ttl)
+        self._inputs: ListingCache[Inputs] = ListingCache(listing_ttl)
         #: Changes made here that end cached listings (switches, a call that needs a
         #: sign-in); with the connection service's generation it is the cache's generation.
         self._edits = 0
@@ -181,7 +134,7 @@ class GatewayService:
         service = self.connections
         static: list[dict[str, str]] = []
         variant = capabilities_key(capabilities or {})
-        alias = _alias(row)
+        alias = alias_of(row)
 
         async def on_event(message: dict[str, Any]) -> None:
             await self.live.upstream_event(row.username, alias, message)
@@ -218,7 +171,7 @@ class GatewayService:
     async def servers(self, username: str) -> list[Server]:
         """The user's usable connections, with their shared sessions."""
         rows, _ = await self._inputs_of(username, self._generation())
-        return [Server(_alias(row), row, self._session(row)) for row in rows]
+        return [Server(alias_of(row), row, self._session(row)) for row in rows]
 
     async def _switches(self, username: str) -> dict[str, bool]:
         def query(session: Session) -> dict[str, bool]:
@@ -293,7 +246,7 @@ class GatewayService:
         self._edits += 1
         self._listings.drop(username)
 
-    async def _inputs_of(self, username: str, generation: int) -> _Inputs:
+    async def _inputs_of(self, username: str, generation: int) -> Inputs:
         """The user's usable connections and tool switches: those of the last listing
         while they cannot have changed (the same generation, and younger than the
         listing cache's ``max_age``, its bound for changes this process does not see),
@@ -308,7 +261,7 @@ class GatewayService:
         self._inputs.put(username, (rows, switches), generation, {})
         return rows, switches
 
-    async def _listing(self, username: str) -> _Listing:
+    async def _listing(self, username: str) -> Listing:
         cached = self._listings.get(username, self._generation(), self._stamp)
         if cached is not None:
             return cached
@@ -324,7 +277,7 @@ class GatewayService:
         for row, policy, answer in zip(rows, row_policies, listed, strict=True):
             tools, quarantined = answer or ([], {})
             for tool in tools:
-                key = (_alias(row), tool.name)
+                key = (alias_of(row), tool.name)
                 pairs.append(key)
                 found[key] = (row, policy, tool, quarantined.get(tool.name))
         names = aggregate_names(pairs)
@@ -343,7 +296,7 @@ class GatewayService:
             for key, name in sorted(names.items(), key=lambda item: item[1])
         }
         self._routes[username] = table
-        listing = _Listing(
+        listing = Listing(
             table,
             [
                 route.tool.model_copy(update={"name": route.name})
@@ -503,7 +456,7 @@ class GatewayService:
         alias = name.split("__", 1)[0] if "__" in name else None
 
         unusable = await self.connections.unusable(username) if alias else []
-        row = next((row for row in unusable if _alias(row) == alias), None)
+        row = next((row for row in unusable if alias_of(row) == alias), None)
         if row is not None and row.error:
             return error_result(f"{alias}: {row.error} (MCP panel → Connect)")
         return error_result(
