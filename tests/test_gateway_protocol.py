@@ -18,7 +18,7 @@ import mcp_types as types
 import pytest
 from fastmcp import Client as FastMCPClient
 from fastmcp.client.transports import StreamableHttpTransport
-from mcp import ClientSession
+from mcp import Client, ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
@@ -316,3 +316,26 @@ async def test_a_subscribed_resource_update_reaches_the_session(
         assert updated.params.uri == "dodo://north/note://readme"
         await client.unsubscribe_resource("dodo://north/note://readme")
         assert peers["north"][1].unsubscribed == ["note://readme"]
+
+
+async def test_a_stateless_client_listening_hears_of_list_changes_and_updates(
+    gateway_url: str, api: Api
+) -> None:
+    token = await connect_peers(api)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as http,
+        Client(streamable_http_client(gateway_url, http_client=http), mode="2026-07-28") as client,
+        client.listen(
+            tools_list_changed=True, resource_subscriptions=["dodo://north/note://readme"]
+        ) as events,
+    ):
+        assert events.honored.tools_list_changed
+        await client.call_tool("north__change", {})
+        async with asyncio.timeout(CHANGE_SECONDS):
+            first = await anext(aiter(events))
+        assert type(first).__name__ == "ToolsListChanged"
+        await client.call_tool("north__touch", {})
+        async with asyncio.timeout(CHANGE_SECONDS):
+            second = await anext(aiter(events))
+        assert getattr(second, "uri", None) == "dodo://north/note://readme"

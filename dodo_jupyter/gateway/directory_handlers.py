@@ -8,6 +8,7 @@ keeps its code and message, and anything unexpected is logged and reported gener
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -74,6 +75,7 @@ class DirectoryHandlers:
             "on_get_prompt": self._get_prompt,
             "on_completion": self._complete,
             "on_set_logging_level": self._set_level,
+            "on_subscriptions_listen": self._listen,
         }
 
     async def track(self, ctx: Context, call_next: Callable[[Context], Awaitable[Any]]) -> Any:
@@ -185,6 +187,30 @@ class DirectoryHandlers:
     ) -> types.CompleteResult:
         directory = self._gateway().directory
         return await self._run(ctx, params.meta, lambda user: directory.complete(user, params))
+
+    async def _listen(
+        self, ctx: Context, params: types.SubscriptionsListenRequestParams
+    ) -> types.SubscriptionsListenResult:
+        """A 2026-07-28 listen stream: list changes, and updates of the resources it names
+        (subscribed at their servers while it is open)."""
+        gateway = self._gateway()
+        caller = self._caller_of(ctx, params.meta)
+        uris = list(params.notifications.resource_subscriptions or ())
+
+        async def subscribe(username: str) -> None:
+            for uri in uris:
+                await gateway.directory.subscribe(username, uri, True)
+
+        await self._run(ctx, params.meta, subscribe)
+        try:
+            result: types.SubscriptionsListenResult = await gateway.live.listen(
+                caller.username, ctx, params
+            )
+            return result
+        finally:
+            for uri in uris:
+                with contextlib.suppress(Exception):
+                    await gateway.directory.subscribe(caller.username, uri, False)
 
     async def _set_level(
         self, ctx: Context, params: types.SetLevelRequestParams

@@ -245,13 +245,14 @@ class GatewayEndpoint:
     def answers_in_json(headers: Mapping[str, str], body: bytes) -> bool:
         """Whether a POST is served in the SDK's JSON form: a 2026-07-28 request that
         accepts an event stream (so the SSE-capable form would accept it too) and
-        mentions no ``progressToken`` anywhere (so no notification is owed to it).
+        mentions no ``progressToken`` anywhere (so no notification is owed to it) and is
+        no ``subscriptions/listen`` (whose answer is a stream of events).
 
         ``headers`` is looked up by lower-case and capitalised names alike (tornado's
         ``HTTPHeaders``). Anything in doubt is ``False``: the SSE-capable form serves
         every request.
         """
-        if b"progressToken" in body:
+        if b"progressToken" in body or b"subscriptions/listen" in body:
             return False
         version = headers.get("MCP-Protocol-Version")
         if version is None or version in HANDSHAKE_PROTOCOL_VERSIONS:

@@ -18,6 +18,12 @@ first request, dropped when the SDK closes the session) and sends:
 
 Notifications go out on each session's own channel (its ``GET`` stream) with a deadline;
 a session that cannot take one is skipped, never waited for.
+
+A stateless 2026-07-28 client has no session; it opens a ``subscriptions/listen``
+stream instead. Each user has their own event bus and listen handler (the SDK's
+``InMemorySubscriptionBus`` and ``ListenHandler``, :meth:`LiveSessions.listen`), so the
+same list changes and resource updates reach those streams, and no user's events reach
+another's.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ SEND_SECONDS = 5.0
 #: RFC 5424 severities, least severe first (``logging/setLevel``).
 LOG_LEVELS = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
 KINDS = ("tools", "prompts", "resources")
+#: Listen streams one user may hold open at once.
+MAX_LISTENERS = 64
 _LIST_CHANGES = {f"notifications/{kind}/list_changed": kind for kind in KINDS}
 
 
@@ -92,6 +100,10 @@ class LiveSessions:
     def __init__(self, generation: Callable[[], int]) -> None:
         self._generation = generation
         self._sessions: dict[str, set[Downstream]] = {}
+        #: Each user's event bus and listen handler (2026-07-28 ``subscriptions/listen``),
+        #: and how many listen streams they have open.
+        self._buses: dict[str, tuple[Any, Any]] = {}
+        self._listening: dict[str, int] = {}
         self._pending: dict[str, set[str]] = {}
         self._flushing: dict[str, asyncio.Task[None]] = {}
         self._watcher: asyncio.Task[None] | None = None
@@ -99,6 +111,12 @@ class LiveSessions:
 
     def add(self, session: Downstream) -> None:
         self._sessions.setdefault(session.username, set()).add(session)
+        self._watch_changes()
+
+    def _users(self) -> set[str]:
+        return set(self._sessions) | {user for user, n in self._listening.items() if n}
+
+    def _watch_changes(self) -> None:
         if self._watcher is None or self._watcher.done():
             self._seen = self._generation()
             self._watcher = asyncio.get_running_loop().create_task(
@@ -118,9 +136,9 @@ class LiveSessions:
     def changed(self, username: str | None, kinds: tuple[str, ...] = KINDS) -> None:
         """Announce, shortly, that ``username``'s lists of ``kinds`` changed (every
         user's when None)."""
-        users = [username] if username is not None else list(self._sessions)
-        for user in users:
-            if user not in self._sessions:
+        listening = self._users()
+        for user in [username] if username is not None else listening:
+            if user not in listening:
                 continue
             self._pending.setdefault(user, set()).update(kinds)
             task = self._flushing.get(user)
@@ -137,10 +155,21 @@ class LiveSessions:
             if kind in kinds
         ]
         await asyncio.gather(*sends)
+        if username in self._buses:
+            from mcp.server import subscriptions as events
+
+            made = {
+                "tools": events.ToolsListChanged,
+                "prompts": events.PromptsListChanged,
+                "resources": events.ResourcesListChanged,
+            }
+            for kind in KINDS:
+                if kind in kinds:
+                    await self._buses[username][0].publish(made[kind]())
 
     async def _watch(self) -> None:
         """Announce a change of the listing generation, while sessions are open."""
-        while self._sessions:
+        while self._users():
             await asyncio.sleep(POLL_SECONDS)
             now = self._generation()
             if now != self._seen:
@@ -163,6 +192,10 @@ class LiveSessions:
 
     async def resource_updated(self, username: str, uri: str) -> None:
         """Tell the user's sessions subscribed to the gateway URI ``uri``."""
+        if username in self._buses:
+            from mcp.server.subscriptions import ResourceUpdated
+
+            await self._buses[username][0].publish(ResourceUpdated(uri=uri))
         await asyncio.gather(
             *(
                 session.notify("notifications/resources/updated", {"uri": uri})
@@ -182,6 +215,21 @@ class LiveSessions:
             )
         )
 
+    async def listen(self, username: str, ctx: Any, params: Any) -> Any:
+        """Serve a 2026-07-28 ``subscriptions/listen`` stream of ``username``'s events,
+        until the client leaves."""
+        if username not in self._buses:
+            from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
+
+            bus = InMemorySubscriptionBus()
+            self._buses[username] = (bus, ListenHandler(bus, max_subscriptions=MAX_LISTENERS))
+        self._listening[username] = self._listening.get(username, 0) + 1
+        self._watch_changes()
+        try:
+            return await self._buses[username][1](ctx, params)
+        finally:
+            self._listening[username] -= 1
+
     async def close(self) -> None:
         tasks = [*self._flushing.values(), *([self._watcher] if self._watcher else [])]
         for task in tasks:
@@ -190,3 +238,5 @@ class LiveSessions:
             with contextlib.suppress(BaseException):
                 await task
         self._sessions.clear()
+        for _, handler in self._buses.values():
+            handler.close()
