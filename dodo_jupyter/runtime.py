@@ -450,6 +450,7 @@ class DodoRuntime:
             await asyncio.wrap_future(opening)
         self._opener.shutdown(wait=False)
         if hasattr(self, "gateway"):
+            await self.gateway.live.close()
             await self.gateway.pool.close()
         if hasattr(self, "history"):
             await self.history.flush()
