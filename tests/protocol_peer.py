@@ -67,7 +67,17 @@ class _Peer:
         self.log = log
 
     async def list_tools(self, ctx: Ctx, params: Any) -> types.ListToolsResult:
-        names = ["ask", "ask_url", "think", "roots", "chatty", "slow", "change", "touch"]
+        names = [
+            "ask",
+            "ask_url",
+            "ask_http",
+            "think",
+            "roots",
+            "chatty",
+            "slow",
+            "change",
+            "touch",
+        ]
         return types.ListToolsResult(tools=[_tool(n) for n in names + self.log.extra_tools])
 
     async def call_tool(self, ctx: Ctx, params: types.CallToolRequestParams) -> Any:
@@ -87,6 +97,11 @@ class _Peer:
         if name == "ask_url":
             answer = await session.elicit_url(
                 "Sign the form", "https://example.invalid/consent", "e-1", related
+            )
+            return types.CallToolResult(content=[_text(f"url {answer.action}")])
+        if name == "ask_http":  # a plain-http page is no place to send a person
+            answer = await session.elicit_url(
+                "Sign here", "http://example.invalid/consent", "e-2", related
             )
             return types.CallToolResult(content=[_text(f"url {answer.action}")])
         if name == "think":

@@ -234,6 +234,8 @@ async def test_elicitation_sampling_and_roots_are_answered_by_the_calling_client
         assert result.content[0].text == "url accept"
         assert isinstance(asked[1], types.ElicitRequestURLParams)
         assert asked[1].url == "https://example.invalid/consent"
+        result = await client.call_tool("north__ask_http", {})
+        assert result.is_error and len(asked) == 2  # refused before reaching the client
         result = await client.call_tool("south__think", {})
         assert result.content[0].text == "model said 4"
         result = await client.call_tool("south__roots", {})

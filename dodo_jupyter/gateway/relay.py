@@ -13,7 +13,9 @@ carries each of these to that client on the call's own stream and the answer bac
   answer; should it ask anyway, or should the client be unable to receive a request
   (the stateless 2026-07-28 protocol has no channel for one), the server gets a JSON-RPC
   error saying so at once, never a hang;
-* a request or answer that is not MCP's shape is refused with a short message;
+* a request or answer that is not MCP's shape is refused with a short message, and so
+  is a URL-mode elicitation whose URL is not ``https`` (plain ``http`` only to a
+  loopback address): the client is about to show that URL to a person;
 * log messages carry the server's alias as their ``logger`` and respect the level the
   client set.
 """
@@ -22,12 +24,14 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from ..net.addresses import parse_host_ip
 from .live import Downstream, level_passes, logger_name
 
 __all__ = ["RELAYED", "DownstreamRelay", "capabilities_key", "relayed_capabilities"]
@@ -66,6 +70,17 @@ def relayed_capabilities(capabilities: types.ClientCapabilities | None) -> dict[
 def capabilities_key(capabilities: dict[str, Any]) -> str:
     """A stable text for a set of relayed capabilities ("" for none)."""
     return json.dumps(capabilities, sort_keys=True, separators=(",", ":")) if capabilities else ""
+
+
+def _safe_url(url: object) -> bool:
+    """Whether an elicitation URL may be shown to a person: https, or http to loopback."""
+    if not isinstance(url, str):
+        return False
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    ip = parse_host_ip(parts.hostname or "") if parts.scheme == "http" else None
+    return ip is not None and ip.is_loopback
 
 
 class DownstreamRelay:
@@ -114,6 +129,12 @@ class DownstreamRelay:
             raise MCPError(
                 _INVALID_PARAMS, f"This {method} request is not what MCP specifies."
             ) from None
+        if params.get("mode") == "url" and not _safe_url(params.get("url")):
+            raise MCPError(
+                _INVALID_PARAMS,
+                "dodo's gateway only relays elicitation URLs that use https (or http to a "
+                "loopback address); give the user an https URL.",
+            )
         try:
             answer = await self._session.send_request(
                 request,
