@@ -1,8 +1,8 @@
 """dodo's MCP client (an UpstreamSession over :mod:`dodo_jupyter.upstream.wire`, or over
 :mod:`dodo_jupyter.upstream.legacy_sse` for an HTTP+SSE server) against real MCP SDK
 servers: SSE and JSON answers, notifications on the call's stream, server requests during
-a call, resumption after the server closed the stream, cancellation. The behaviours both
-transports share are tested on both."""
+a call (relayed to the caller, or refused without one), resumption after the server
+closed the stream, cancellation. The behaviours both transports share are tested on both."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import pytest
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.streamable_http import EventCallback, EventMessage, EventStore
 from mcp.shared.exceptions import MCPError
+from pydantic import BaseModel
 
 from dodo_jupyter.exceptions import UpstreamError
 from dodo_jupyter.upstream import UpstreamSession
@@ -26,7 +27,11 @@ from dodo_jupyter.upstream.wire import send_request
 
 from .mcp_peers import RunningServer, running_mcp_server
 
-pytestmark = pytest.mark.asyncio
+pytestmark = [
+    pytest.mark.asyncio,
+    # The tools log as 2025-11-25 servers do; the SDK warns that 2026-07-28 drops it.
+    pytest.mark.filterwarnings("ignore::mcp.shared.exceptions.MCPDeprecationWarning"),
+]
 
 
 class MemoryEventStore(EventStore):
@@ -52,6 +57,27 @@ class MemoryEventStore(EventStore):
             if stream == stream_id and message is not None:
                 await send_callback(EventMessage(message, event_id))
         return stream_id
+
+
+class Colour(BaseModel):
+    colour: str
+
+
+class Relay:
+    """The caller a session relays to: answers elicitations, keeps the log messages."""
+
+    capabilities: dict[str, Any] = {"elicitation": {"form": {}}}
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, dict[str, Any]]] = []
+        self.told: list[tuple[str, dict[str, Any]]] = []
+
+    async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        self.asked.append((method, params))
+        return {"action": "accept", "content": {"colour": "teal"}}
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        self.told.append((method, params))
 
 
 class Upstream:
@@ -98,6 +124,13 @@ def upstream_server(seen: Upstream) -> MCPServer:
         await ctx.close_sse_stream()
         await asyncio.sleep(0.3)
         return "answered after a resumption"
+
+    @mcp.tool()
+    async def ask_colour(ctx: Context) -> str:
+        """Ask the client for a colour, logging before it asks."""
+        await ctx.log("info", "asking", logger_name="ask")
+        answer = await ctx.elicit("Which colour?", Colour)
+        return f"{answer.action} {getattr(answer, 'data', None)}"
 
     @mcp.tool()
     async def think(seconds: float) -> str:
@@ -359,3 +392,30 @@ async def test_a_legacy_endpoint_on_another_origin_is_refused() -> None:
         async with session_to(server.base_url + "/sse", timeout=3.0) as session:
             with pytest.raises(UpstreamError, match="endpoint on another origin"):
                 await session.list_tools()
+
+
+async def test_a_server_request_during_a_call_is_relayed_to_the_caller(
+    any_server: tuple[RunningServer, Upstream],
+) -> None:
+    server, _ = any_server
+    relay = Relay()
+    async with session_to(server.url, capabilities=relay.capabilities) as session:
+        result = await asyncio.wait_for(session.call_tool("ask_colour", {}, relay=relay), 10)
+    assert text(result) == "accept colour='teal'"
+    assert [method for method, _ in relay.asked] == ["elicitation/create"]
+    assert relay.asked[0][1]["message"] == "Which colour?"
+    assert ("notifications/message", {"level": "info", "logger": "ask", "data": "asking"}) in [
+        (method, {k: v for k, v in params.items() if k != "_meta"}) for method, params in relay.told
+    ]
+
+
+async def test_without_a_relay_a_server_request_is_refused_at_once(
+    any_server: tuple[RunningServer, Upstream],
+) -> None:
+    server, _ = any_server
+    async with session_to(server.url) as session:
+        outcome = await asyncio.wait_for(
+            asyncio.gather(session.call_tool("ask_colour", {}), return_exceptions=True), 10
+        )
+    result = outcome[0]
+    assert isinstance(result, Exception) or result.is_error
