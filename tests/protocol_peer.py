@@ -269,8 +269,8 @@ class _Endpoint:
 
 
 @contextlib.contextmanager
-def running_protocol_peer(name: str) -> Iterator[tuple[RunningServer, PeerLog]]:
+def running_protocol_peer(name: str, port: int = 0) -> Iterator[tuple[RunningServer, PeerLog]]:
     """The peer named ``name`` at ``/mcp`` on a loopback port, and what it saw."""
     log = PeerLog(name)
-    with running_mcp_server(app=_app(log)) as server:
+    with running_mcp_server(app=_app(log), port=port) as server:
         yield server, log

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -47,14 +48,26 @@ def peers() -> Iterator[dict[str, tuple[RunningServer, PeerLog]]]:
 
 
 @pytest.fixture
+def gone_port() -> int:
+    """A port for a server a test starts, connects and stops (catalog entry ``gone``)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
 def dodo_config(
-    dodo_config: dict[str, Any], peers: dict[str, tuple[RunningServer, PeerLog]]
+    dodo_config: dict[str, Any], peers: dict[str, tuple[RunningServer, PeerLog]], gone_port: int
 ) -> dict[str, Any]:
+    gone = {"id": "gone", "url": f"http://127.0.0.1:{gone_port}/mcp", "auth_type": "none"}
     return {
         **dodo_config,
         "catalog": [
-            {"id": name, "url": server.url, "auth_type": "none"}
-            for name, (server, _) in peers.items()
+            *(
+                {"id": name, "url": server.url, "auth_type": "none"}
+                for name, (server, _) in peers.items()
+            ),
+            gone,
         ],
     }
 
@@ -341,3 +354,18 @@ async def test_a_stateless_client_listening_hears_of_list_changes_and_updates(
         async with asyncio.timeout(CHANGE_SECONDS):
             second = await anext(aiter(events))
         assert getattr(second, "uri", None) == "dodo://north/note://readme"
+
+
+async def test_a_server_that_stays_down_does_not_make_sessions_list_in_a_loop(
+    gateway_url: str, api: Api, gone_port: int
+) -> None:
+    token = await connect_peers(api)
+    with running_protocol_peer("gone", port=gone_port):
+        assert (await api("POST", START, {"catalog_id": "gone"}))[1]["state"] == "connected"
+    heard = Heard()
+    async with session(gateway_url, token, message_handler=heard.message) as client:
+        for _ in range(3):  # each listing finds the server down, with a new retry delay
+            tools = {t.name for t in (await client.list_tools()).tools}
+            assert "north__ask" in tools and not any(t.startswith("gone__") for t in tools)
+        await asyncio.sleep(1.5)
+    assert "notifications/tools/list_changed" not in heard.methods()

@@ -121,8 +121,10 @@ class GatewayService:
         #: Changes made here that end cached listings (switches, a call that needs a
         #: sign-in); with the connection service's generation it is the cache's generation.
         self._edits = 0
+        #: Connection writes made by :meth:`_mark`.
+        self._marks = 0
         self.directory = Directory(self)
-        self.live = LiveSessions(self._generation)
+        self.live = LiveSessions(self._announced)
 
     # -- sessions -----------------------------------------------------------------------
 
@@ -230,7 +232,17 @@ class GatewayService:
         return tools, dict(quarantined)
 
     async def _mark(self, row: MCPConnection, state: str, error: str, **values: Any) -> None:
-        await self.connections.set_state(row.id, state=state, error=error, **values)
+        """Record a connection's state as a listing found it (unless the row already
+        says so). Open sessions are not told of these writes (:meth:`_announced`): they
+        come from a listing, and a server that stays down would otherwise make every
+        session list again and again."""
+        wanted = {"state": state, "error": error, **values}
+        if all(getattr(row, key, None) == value for key, value in wanted.items()):
+            return
+        try:
+            await self.connections.set_state(row.id, **wanted)
+        finally:
+            self._marks += 1  # the connection service counted this write too
 
     def _stamp(self, connection_id: str) -> int | None:
         session = self.pool.get(connection_id)
@@ -240,6 +252,10 @@ class GatewayService:
         # The counters only grow, so their sum changes whenever one does.
         catalog = self.connections.catalog.cache.changes
         return self.connections.generation + self._edits + catalog
+
+    def _announced(self) -> int:
+        """The generation open sessions are told of: all changes but :meth:`_mark`'s."""
+        return self._generation() - self._marks
 
     def _invalidate(self, username: str) -> None:
         """End ``username``'s cached listing, and any listing already under way."""
