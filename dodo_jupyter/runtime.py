@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._imports import IMPORT_LOCK
 from .exceptions import DodoError, Unavailable
-from .gateway.host import EndpointHost
+from .gateway.host import EndpointHost, ResumeLimits
 from .identity import IdentityResolver
 from .runtime_settings import RuntimeSettings
 
@@ -104,6 +104,13 @@ class DodoRuntime:
         self.endpoint = EndpointHost(
             lambda: self.gateway,
             max_request_body_size=settings.max_request_bytes,
+            resume=ResumeLimits(
+                events_per_session=settings.resume_events_per_session,
+                bytes_per_session=settings.resume_bytes_per_session,
+                max_bytes=settings.resume_max_bytes,
+                max_age=settings.resume_event_max_age,
+                retry_interval=settings.resume_retry_interval,
+            ),
             on_use=lambda caller: self.tokens.note_use(caller.agent),
         )
 

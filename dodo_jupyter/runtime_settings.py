@@ -39,6 +39,12 @@ class RuntimeSettings:
     gateway_listing_ttl: float = 60.0
     upstream_list_timeout: float = 10.0
     upstream_call_timeout: float = 120.0
+    #: How much of the gateway's event streams is kept for resuming them (SEP-1699).
+    resume_events_per_session: int = 1000
+    resume_bytes_per_session: int = 4 * 1024 * 1024
+    resume_max_bytes: int = 16 * 1024 * 1024
+    resume_event_max_age: float = 300.0
+    resume_retry_interval: float = 1.0
     approval_timeout: float = 120.0
     tool_call_retention_days: int = 90
     capture_tool_arguments: bool = False

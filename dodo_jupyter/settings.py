@@ -236,6 +236,60 @@ class DodoSettings(Configurable):
         changes; this bounds how long anything else could go unnoticed.""",
     )
 
+    resume_events_per_session = Integer(
+        1000,
+        min=0,
+        config=True,
+        help="""Most events of one MCP session the gateway keeps so that a client whose
+        event stream broke can resume it (GET with Last-Event-ID, MCP 2025-11-25, SEP-1699):
+        each stream starts with a priming event, and the progress notifications and the
+        result sent after it are kept, the session's oldest dropped first. Default 1000.
+        0 turns resuming off (no priming events, nothing kept). Applies to 2025-11-25
+        sessions; 2026-07-28 requests have no session. Memory: bounded by
+        resume_bytes_per_session and resume_max_bytes.""",
+    )
+
+    resume_bytes_per_session = Integer(
+        4 * 1024 * 1024,
+        min=0,
+        config=True,
+        help="""Most bytes of events (their JSON, plus 400 bytes each) one MCP session
+        keeps for resuming, its oldest dropped first; a single larger event (a big tool
+        result) is not kept, and neither is anything of that session before it. Default
+        4 MiB; at most resume_max_bytes is used; 0 turns resuming off.""",
+    )
+
+    resume_max_bytes = Integer(
+        16 * 1024 * 1024,
+        min=0,
+        config=True,
+        help="""Most bytes of events all MCP sessions together keep for resuming; beyond
+        it the oldest events of any session are dropped. This is what resumable streams
+        can cost in memory at most, whatever clients do. Default 16 MiB; 0 turns resuming
+        off.""",
+    )
+
+    resume_event_max_age = Float(
+        300.0,
+        min=0.0,
+        config=True,
+        help="""Seconds an event is kept for resuming; a client that comes back later gets
+        an event stream that ends at once (the rest of that call is lost to it). Tool
+        results stay in the server's memory up to this long (less when the byte limits
+        push them out or their session ends), so keep it short where results are
+        sensitive. Default 300; 0 turns resuming off.""",
+    )
+
+    resume_retry_interval = Float(
+        1.0,
+        min=0.0,
+        config=True,
+        help="""Seconds an MCP client should wait before reconnecting a broken event stream:
+        the SSE 'retry' field of each stream's priming event. Default 1; 0 sends no
+        'retry' field (clients use their own delay). Must stay well below
+        resume_event_max_age.""",
+    )
+
     approval_timeout = Float(
         120.0,
         config=True,

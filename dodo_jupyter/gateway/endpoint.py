@@ -82,6 +82,8 @@ from .caller import (
     hop_from_meta,
 )
 from .directory_handlers import DirectoryHandlers, downstream_of
+from .event_store import ResumableSessionManager
+from .host import ResumeLimits
 from .relay import DownstreamRelay
 
 __all__ = ["SCOPE_KEY", "GatewayEndpoint"]
@@ -178,6 +180,9 @@ class GatewayEndpoint:
         Largest request body in bytes; larger ones get 413 from the SDK.
     session_idle_timeout:
         Seconds after which an idle stateful session is closed (its id then answers 404).
+    resume:
+        How much of each stateful session's event streams is kept so that a client can
+        resume a broken one (:mod:`.event_store`); None: not resumable.
     on_use:
         Told the caller (with its attribution) of every tool listing and call.
     """
@@ -188,11 +193,13 @@ class GatewayEndpoint:
         *,
         max_request_body_size: int = 4 * 1024 * 1024,
         session_idle_timeout: float = 30 * 60,
+        resume: ResumeLimits | None = None,
         on_use: Callable[[Caller], None] | None = None,
     ) -> None:
         self._gateway = gateway
         self._on_use = on_use
         self.max_request_body_size = max_request_body_size
+        self.resume = resume
         directory = DirectoryHandlers(gateway, _caller_of, _loop_message)
         with warnings.catch_warnings():
             # Logging is deprecated from 2026-07-28 on, and still what 2025-11-25 clients use.
@@ -219,8 +226,10 @@ class GatewayEndpoint:
         self.json_manager = self._manager(json_response=True, idle=session_idle_timeout)
 
     def _manager(self, *, json_response: bool, idle: float) -> StreamableHTTPSessionManager:
-        return StreamableHTTPSessionManager(
+        return ResumableSessionManager(
             self.server,
+            # The JSON form serves only 2026-07-28 requests: no session, no stream to resume.
+            resume=None if json_response else self.resume,
             json_response=json_response,
             # jupyter_server checks Host itself (ServerApp.allow_remote_access,
             # local_hostnames) and the handler checks Origin for cookie requests; the

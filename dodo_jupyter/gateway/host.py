@@ -13,7 +13,9 @@ This module is light on purpose: the MCP server side of the SDK (``mcp.server``,
 starlette) costs about 0.4 s to import, so the task imports
 :mod:`dodo_jupyter.gateway.endpoint` on a thread and server start-up stays fast.
 
-Who a request acts for and the hop count are in :mod:`.caller`.
+Who a request acts for and the hop count are in :mod:`.caller`; how long a broken event
+stream can be resumed is :class:`ResumeLimits` (the event store itself is
+:mod:`.event_store`, which needs the SDK and so is imported with the endpoint).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .._imports import import_module
@@ -30,11 +33,49 @@ from .caller import Caller, ToolGateway
 if TYPE_CHECKING:
     from .endpoint import GatewayEndpoint
 
-__all__ = ["EndpointHost"]
+__all__ = ["EndpointHost", "ResumeLimits"]
 
 log = logging.getLogger("dodo_jupyter.gateway")
 
 _ENDPOINT_MODULE = "dodo_jupyter.gateway.endpoint"
+
+_MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ResumeLimits:
+    """How much of the gateway's event streams is kept for resuming them (SEP-1699).
+
+    The values of the ``DodoApp.resume_*`` settings; see their help and
+    :mod:`dodo_jupyter.gateway.event_store` for what each bounds.
+
+    Parameters
+    ----------
+    events_per_session:
+        Most events kept per MCP session; 0 turns resumption off.
+    bytes_per_session:
+        Most bytes of events kept per MCP session (at most ``max_bytes``).
+    max_bytes:
+        Most bytes of events kept for all sessions together; 0 turns resumption off.
+    max_age:
+        Seconds an event is kept; 0 turns resumption off.
+    retry_interval:
+        Seconds a client should wait before reconnecting (the SSE ``retry`` field of each
+        stream's priming event); 0 sends no ``retry`` field.
+    """
+
+    events_per_session: int = 1000
+    bytes_per_session: int = 4 * _MIB
+    max_bytes: int = 16 * _MIB
+    max_age: float = 300.0
+    retry_interval: float = 1.0
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any event can be kept at all."""
+        return min(self.events_per_session, self.bytes_per_session, self.max_bytes) > 0 and (
+            self.max_age > 0
+        )
 
 
 class EndpointHost:
@@ -51,6 +92,9 @@ class EndpointHost:
         Seconds after which an idle stateful MCP session is closed.
     stop_timeout:
         Seconds :meth:`stop` waits for the sessions to wind down before cancelling.
+    resume:
+        How much of each session's event streams is kept for resuming them; None keeps
+        nothing (no priming events, no replay).
     on_use:
         Told the caller (with its attribution) of every tool listing and call.
     """
@@ -62,6 +106,7 @@ class EndpointHost:
         max_request_body_size: int = 4 * 1024 * 1024,
         session_idle_timeout: float = 30 * 60,
         stop_timeout: float = 5.0,
+        resume: ResumeLimits | None = None,
         on_use: Callable[[Caller], None] | None = None,
     ) -> None:
         self._gateway = gateway
@@ -69,6 +114,7 @@ class EndpointHost:
         self.max_request_body_size = max_request_body_size
         self.session_idle_timeout = session_idle_timeout
         self.stop_timeout = stop_timeout
+        self.resume = resume
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
         self._running: asyncio.Future[GatewayEndpoint] | None = None
@@ -98,6 +144,7 @@ class EndpointHost:
                 self._gateway,
                 max_request_body_size=self.max_request_body_size,
                 session_idle_timeout=self.session_idle_timeout,
+                resume=self.resume,
                 on_use=self._on_use,
             )
 
