@@ -16,11 +16,15 @@ descriptions ask:
 ``test_tool_with_progress``     progress 0, 50 and 100 of 100, 50 ms apart
 ``json_schema_2020_12_tool``    an input schema with ``$schema``, ``$defs`` and
                                 ``additionalProperties`` (SEP-1613)
+``test_reconnection``           closes its event stream mid-call, then answers 100 ms
+                                later (SEP-1699: the client resumes with
+                                ``Last-Event-ID``)
 ==============================  ====================================================
 
 It is built from the MCP SDK's own low-level :class:`~mcp.server.lowlevel.Server` and
-``StreamableHTTPSessionManager`` and served by uvicorn on a loopback port, in a thread
-(:func:`running_upstream`).
+session manager (dodo's :class:`~dodo_jupyter.gateway.event_store.ResumableSessionManager`,
+which keeps each session's events, so a closed stream can be resumed) and served by
+uvicorn on a loopback port, in a thread (:func:`running_upstream`).
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
+
+from dodo_jupyter.gateway.event_store import ResumableSessionManager
+from dodo_jupyter.gateway.host import ResumeLimits
 
 __all__ = ["ERROR_TEXT", "TOOLS", "build_upstream", "running_upstream"]
 
@@ -76,6 +83,11 @@ TOOLS = [
     types.Tool(
         name="test_tool_with_progress",
         description="Reports progress 0, 50 and 100 of 100.",
+        input_schema=_NO_ARGS,
+    ),
+    types.Tool(
+        name="test_reconnection",
+        description="Closes its event stream mid-call, then answers (SEP-1699).",
         input_schema=_NO_ARGS,
     ),
     types.Tool(
@@ -175,6 +187,11 @@ async def _call_tool(
                 await asyncio.sleep(0.05)
             await ctx.session.report_progress(value, 100, f"{value}%")
         content = [_text("Progress test completed.")]
+    elif name == "test_reconnection":
+        if ctx.close_sse_stream is not None:  # a 2025-11-25 client with a resumable stream
+            await ctx.close_sse_stream()
+        await asyncio.sleep(0.1)
+        content = [_text("Reconnection test completed: the client resumed the stream.")]
     elif name == "json_schema_2020_12_tool":
         content = [_text(f"Received: {params.arguments!r}")]
     else:
@@ -187,7 +204,8 @@ def build_upstream() -> Starlette:
     server: Server[Any] = Server(
         "conformance-upstream", version="1.0.0", on_list_tools=_list_tools, on_call_tool=_call_tool
     )
-    manager = StreamableHTTPSessionManager(server)
+    # A short retry: the gateway's client waits that long before resuming.
+    manager = ResumableSessionManager(server, resume=ResumeLimits(retry_interval=0.05))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
