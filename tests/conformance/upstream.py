@@ -1,12 +1,11 @@
 """The upstream MCP server behind the gateway in the server conformance run.
 
-``@modelcontextprotocol/conformance server`` expects the server it tests to offer the
-tools of the reference "everything" server. The gateway has no tools of its own: it
-re-exposes a connected server's tools. This module is that server, with the tools the
-applicable scenarios call (see ``run-server.sh``), each behaving as the suite's scenario
-descriptions ask:
+``@modelcontextprotocol/conformance server`` expects the server it tests to offer what
+the reference "everything" server offers. The gateway has nothing of its own to offer:
+it re-exposes a connected server's tools, resources, prompts, completion and logging.
+This module is that server, with the tools the applicable scenarios call (see
+``run-server.sh``), each behaving as the suite's scenario descriptions ask:
 
-==============================  ====================================================
 ``test_simple_text``            one text item
 ``test_image_content``          a 1x1 PNG (image content)
 ``test_audio_content``          a short WAV (audio content, ``audio/wav``)
@@ -20,6 +19,35 @@ descriptions ask:
                                 later (SEP-1699: the client resumes with
                                 ``Last-Event-ID``)
 ==============================  ====================================================
+=======
+=====================================  =============================================
+``test_simple_text``                   one text item
+``test_image_content``                 a 1x1 PNG (image content)
+``test_audio_content``                 a short WAV (audio content, ``audio/wav``)
+``test_embedded_resource``             an embedded text resource
+``test_multiple_content_types``        text, image and embedded resource together
+``test_error_handling``                ``isError: true`` with a message
+``test_tool_with_progress``            progress 0, 50 and 100 of 100, 50 ms apart
+``test_tool_with_logging``             three ``info`` log messages, 50 ms apart
+``test_sampling``                      asks its client for ``sampling/createMessage``
+                                       with ``prompt``, returns the model's text
+``test_elicitation``                   asks its client (``elicitation/create``) for a
+                                       username and email, with ``message``
+``test_elicitation_sep1034_defaults``  a form whose five fields have defaults
+                                       (SEP-1034)
+``test_elicitation_sep1330_enums``     a form with the five enum kinds (SEP-1330)
+``json_schema_2020_12_tool``           an input schema with ``$schema``, ``$defs``
+                                       and ``additionalProperties`` (SEP-1613)
+``test_reconnection``                  closes its event stream mid-call, then answers
+                                       100 ms later (SEP-1699: the client resumes
+                                       with ``Last-Event-ID``)
+=====================================  =============================================
+
+The tools that ask their client things answer ``isError`` when the client did not
+declare the capability (behind the gateway: when the agent's client did not, as the
+gateway declares upstream what its client declared) or when the ask failed.
+``logging/setLevel`` is accepted and changes nothing here: the gateway filters what it
+relays by the level each client session set.
 
 It is built from the MCP SDK's own low-level :class:`~mcp.server.lowlevel.Server` and
 session manager (dodo's :class:`~dodo_jupyter.gateway.event_store.ResumableSessionManager`,
@@ -32,10 +60,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import socket
 import struct
 import threading
 import time
+import warnings
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -45,6 +75,8 @@ import uvicorn
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
+from mcp.shared.message import ServerMessageMetadata
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
@@ -60,6 +92,17 @@ ERROR_TEXT = "This tool intentionally returns an error for testing"
 
 _SCHEMA_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 _NO_ARGS: dict[str, Any] = {"type": "object", "properties": {}}
+
+Ctx = ServerRequestContext[Any]
+
+
+def _string_argument(name: str, description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {name: {"type": "string", "description": description}},
+        "required": [name],
+    }
+
 
 TOOLS = [
     types.Tool(
@@ -88,6 +131,31 @@ TOOLS = [
     types.Tool(
         name="test_reconnection",
         description="Closes its event stream mid-call, then answers (SEP-1699).",
+        input_schema=_NO_ARGS,
+    ),
+    types.Tool(
+        name="test_tool_with_logging",
+        description="Logs three info messages while it runs.",
+        input_schema=_NO_ARGS,
+    ),
+    types.Tool(
+        name="test_sampling",
+        description="Asks the client's model (sampling/createMessage).",
+        input_schema=_string_argument("prompt", "The prompt to send to the LLM"),
+    ),
+    types.Tool(
+        name="test_elicitation",
+        description="Asks the user for a username and email (elicitation/create).",
+        input_schema=_string_argument("message", "The message to show the user"),
+    ),
+    types.Tool(
+        name="test_elicitation_sep1034_defaults",
+        description="Asks for a form whose fields have defaults (SEP-1034).",
+        input_schema=_NO_ARGS,
+    ),
+    types.Tool(
+        name="test_elicitation_sep1330_enums",
+        description="Asks for a form with every kind of enum (SEP-1330).",
         input_schema=_NO_ARGS,
     ),
     types.Tool(
@@ -149,16 +217,150 @@ def _resource(uri: str, mime_type: str, text: str) -> types.EmbeddedResource:
     )
 
 
+def _error(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[_text(text)], is_error=True)
+
+
+#: ``test_elicitation``'s form.
+_CONTACT_FORM: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "username": {"type": "string", "description": "User's response"},
+        "email": {"type": "string", "description": "User's email address"},
+    },
+    "required": ["username", "email"],
+}
+#: ``test_elicitation_sep1034_defaults``' form: each primitive type, with a default.
+_DEFAULTS_FORM: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "description": "User name", "default": "John Doe"},
+        "age": {"type": "integer", "description": "User age", "default": 30},
+        "score": {"type": "number", "description": "User score", "default": 95.5},
+        "status": {
+            "type": "string",
+            "description": "User status",
+            "enum": ["active", "inactive", "pending"],
+            "default": "active",
+        },
+        "verified": {"type": "boolean", "description": "Verification status", "default": True},
+    },
+    "required": [],
+}
+
+
+def _titled(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"const": value, "title": title} for value, title in pairs]
+
+
+#: ``test_elicitation_sep1330_enums``' form: the five kinds of enum of SEP-1330.
+_ENUMS_FORM: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "untitledSingle": {
+            "type": "string",
+            "description": "Select one option",
+            "enum": ["option1", "option2", "option3"],
+        },
+        "titledSingle": {
+            "type": "string",
+            "description": "Select one option with titles",
+            "oneOf": _titled(
+                ("value1", "First Option"), ("value2", "Second Option"), ("value3", "Third Option")
+            ),
+        },
+        "legacyEnum": {
+            "type": "string",
+            "description": "Select one option (legacy)",
+            "enum": ["opt1", "opt2", "opt3"],
+            "enumNames": ["Option One", "Option Two", "Option Three"],
+        },
+        "untitledMulti": {
+            "type": "array",
+            "description": "Select multiple options",
+            "items": {"type": "string", "enum": ["option1", "option2", "option3"]},
+        },
+        "titledMulti": {
+            "type": "array",
+            "description": "Select multiple options with titles",
+            "items": {
+                "anyOf": _titled(
+                    ("value1", "First Choice"),
+                    ("value2", "Second Choice"),
+                    ("value3", "Third Choice"),
+                )
+            },
+        },
+    },
+    "required": [],
+}
+
+
+def _declared(ctx: Ctx, capability: str) -> bool:
+    """Whether the client declared ``capability`` (``sampling``, ``elicitation``)."""
+    capabilities = ctx.session.client_capabilities
+    return capabilities is not None and getattr(capabilities, capability, None) is not None
+
+
+async def _log(ctx: Ctx) -> types.CallToolResult:
+    """Three ``info`` log messages on the call's stream, 50 ms apart."""
+    steps = ("Tool execution started", "Tool processing data", "Tool execution completed")
+    for i, step in enumerate(steps):
+        if i:
+            await asyncio.sleep(0.05)
+        notification = types.LoggingMessageNotification(
+            params=types.LoggingMessageNotificationParams(
+                level="info", logger="conformance-upstream", data=step
+            )
+        )
+        await ctx.session.send_notification(notification, related_request_id=ctx.request_id)
+    return types.CallToolResult(content=[_text("Tool with logging executed successfully")])
+
+
+async def _sample(ctx: Ctx, prompt: str) -> types.CallToolResult:
+    """Ask the client's model to answer ``prompt``."""
+    if not _declared(ctx, "sampling"):
+        return _error("test_sampling needs a client that declares the sampling capability")
+    request = types.CreateMessageRequest(
+        params=types.CreateMessageRequestParams(
+            messages=[types.SamplingMessage(role="user", content=_text(prompt))], max_tokens=100
+        )
+    )
+    try:
+        result = await ctx.session.send_request(
+            request,
+            types.CreateMessageResult,
+            metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
+        )
+    except MCPError as e:
+        return _error(f"Sampling failed: {e.message}")
+    answer = result.content.text if isinstance(result.content, types.TextContent) else "(no text)"
+    return types.CallToolResult(content=[_text(f"LLM response: {answer}")])
+
+
+async def _elicit(ctx: Ctx, message: str, form: dict[str, Any], reply: str) -> types.CallToolResult:
+    """Ask the user to fill ``form``; the result says ``<reply>: action=…, content=…``."""
+    if not _declared(ctx, "elicitation"):
+        return _error("this tool needs a client that declares the elicitation capability")
+    try:
+        answer = await ctx.session.elicit_form(message, form, ctx.request_id)
+    except MCPError as e:
+        return _error(f"Elicitation failed: {e.message}")
+    content = json.dumps(answer.content or {})
+    return types.CallToolResult(
+        content=[_text(f"{reply}: action={answer.action}, content={content}")]
+    )
+
+
 async def _list_tools(
-    ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ctx: Ctx, params: types.PaginatedRequestParams | None
 ) -> types.ListToolsResult:
     return types.ListToolsResult(tools=TOOLS)
 
 
-async def _call_tool(
-    ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-) -> types.CallToolResult:
+async def _call_tool(ctx: Ctx, params: types.CallToolRequestParams) -> types.CallToolResult:
     name = params.name
+    arguments = params.arguments or {}
     if name == "test_simple_text":
         content: list[Any] = [_text("This is a simple text response for testing.")]
     elif name == "test_image_content":
@@ -180,7 +382,7 @@ async def _call_tool(
             ),
         ]
     elif name == "test_error_handling":
-        return types.CallToolResult(content=[_text(ERROR_TEXT)], is_error=True)
+        return _error(ERROR_TEXT)
     elif name == "test_tool_with_progress":
         for value in (0, 50, 100):
             if value:
@@ -192,18 +394,43 @@ async def _call_tool(
             await ctx.close_sse_stream()
         await asyncio.sleep(0.1)
         content = [_text("Reconnection test completed: the client resumed the stream.")]
+    elif name == "test_tool_with_logging":
+        return await _log(ctx)
+    elif name == "test_sampling":
+        return await _sample(ctx, str(arguments.get("prompt", "")))
+    elif name == "test_elicitation":
+        message = str(arguments.get("message", "Please provide your information"))
+        return await _elicit(ctx, message, _CONTACT_FORM, "User response")
+    elif name == "test_elicitation_sep1034_defaults":
+        message = "Please review and update the form fields with defaults"
+        return await _elicit(ctx, message, _DEFAULTS_FORM, "Elicitation completed")
+    elif name == "test_elicitation_sep1330_enums":
+        message = "Please select options from the enum fields"
+        return await _elicit(ctx, message, _ENUMS_FORM, "Elicitation completed")
     elif name == "json_schema_2020_12_tool":
         content = [_text(f"Received: {params.arguments!r}")]
     else:
-        return types.CallToolResult(content=[_text(f"Unknown tool: {name}")], is_error=True)
+        return _error(f"Unknown tool: {name}")
     return types.CallToolResult(content=content)
+
+
+async def _set_level(ctx: Ctx, params: types.SetLevelRequestParams) -> types.EmptyResult:
+    return types.EmptyResult()
 
 
 def build_upstream() -> Starlette:
     """The ASGI app: the MCP endpoint at ``/mcp`` (Streamable HTTP, stateful, SSE)."""
-    server: Server[Any] = Server(
-        "conformance-upstream", version="1.0.0", on_list_tools=_list_tools, on_call_tool=_call_tool
-    )
+    with warnings.catch_warnings():
+        # Logging is deprecated from 2026-07-28 on, and still what the suite's 2025-11-25
+        # scenarios use.
+        warnings.simplefilter("ignore", MCPDeprecationWarning)
+        server: Server[Any] = Server(
+            "conformance-upstream",
+            version="1.0.0",
+            on_list_tools=_list_tools,
+            on_call_tool=_call_tool,
+            on_set_logging_level=_set_level,
+        )
     # A short retry: the gateway's client waits that long before resuming.
     manager = ResumableSessionManager(server, resume=ResumeLimits(retry_interval=0.05))
 
