@@ -6,20 +6,6 @@ it re-exposes a connected server's tools, resources, prompts, completion and log
 This module is that server, with the tools the applicable scenarios call (see
 ``run-server.sh``), each behaving as the suite's scenario descriptions ask:
 
-``test_simple_text``            one text item
-``test_image_content``          a 1x1 PNG (image content)
-``test_audio_content``          a short WAV (audio content, ``audio/wav``)
-``test_embedded_resource``      an embedded text resource
-``test_multiple_content_types`` text, image and embedded resource together
-``test_error_handling``         ``isError: true`` with a message
-``test_tool_with_progress``     progress 0, 50 and 100 of 100, 50 ms apart
-``json_schema_2020_12_tool``    an input schema with ``$schema``, ``$defs`` and
-                                ``additionalProperties`` (SEP-1613)
-``test_reconnection``           closes its event stream mid-call, then answers 100 ms
-                                later (SEP-1699: the client resumes with
-                                ``Last-Event-ID``)
-==============================  ====================================================
-=======
 =====================================  =============================================
 ``test_simple_text``                   one text item
 ``test_image_content``                 a 1x1 PNG (image content)
@@ -45,7 +31,8 @@ This module is that server, with the tools the applicable scenarios call (see
 
 The tools that ask their client things answer ``isError`` when the client did not
 declare the capability (behind the gateway: when the agent's client did not, as the
-gateway declares upstream what its client declared) or when the ask failed.
+gateway declares upstream what its client declared) or when the ask failed. Its
+resources, resource template, prompts and completion are in :mod:`.upstream_content`.
 ``logging/setLevel`` is accepted and changes nothing here: the gateway filters what it
 relays by the level each client session set.
 
@@ -66,7 +53,6 @@ import struct
 import threading
 import time
 import warnings
-import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -83,6 +69,8 @@ from starlette.types import Receive, Scope, Send
 
 from dodo_jupyter.gateway.event_store import ResumableSessionManager
 from dodo_jupyter.gateway.host import ResumeLimits
+
+from .upstream_content import ContentHandlers, png
 
 __all__ = ["ERROR_TEXT", "TOOLS", "build_upstream", "running_upstream"]
 
@@ -177,22 +165,6 @@ TOOLS = [
 ]
 
 
-def _png() -> str:
-    """A 1x1 red PNG, base64 (PNG spec §5, §11.2)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    png = (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-        + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00"))
-        + chunk(b"IEND", b"")
-    )
-    return base64.b64encode(png).decode()
-
-
 def _wav() -> str:
     """100 ms of silence, 8 kHz 8-bit mono PCM WAV, base64."""
     samples = b"\x80" * 800
@@ -207,7 +179,7 @@ def _text(text: str) -> types.TextContent:
 
 
 def _image() -> types.ImageContent:
-    return types.ImageContent(type="image", data=_png(), mime_type="image/png")
+    return types.ImageContent(type="image", data=png(), mime_type="image/png")
 
 
 def _resource(uri: str, mime_type: str, text: str) -> types.EmbeddedResource:
@@ -430,6 +402,7 @@ def build_upstream() -> Starlette:
             on_list_tools=_list_tools,
             on_call_tool=_call_tool,
             on_set_logging_level=_set_level,
+            **ContentHandlers().handlers(),
         )
     # A short retry: the gateway's client waits that long before resuming.
     manager = ResumableSessionManager(server, resume=ResumeLimits(retry_interval=0.05))
