@@ -13,7 +13,8 @@ all on free loopback ports:
    (``POST /dodo/api/mcp/start-auth``) and a gateway token
    (``POST /dodo/api/user/mcp-tokens``);
 4. the token proxy (:mod:`.token_proxy`, in a thread) in front of ``/dodo/mcp``,
-   prefixing tool names with ``conformance__``.
+   giving tool and prompt names the gateway's prefix ``conformance__`` and resource
+   URIs the gateway's ``dodo://conformance/`` (and taking them off what comes back).
 
 Then it writes the proxy's URL to ``<url-file>`` and serves until SIGTERM or SIGINT,
 when it stops Jupyter and removes its temporary directory. Jupyter's log goes to
@@ -54,7 +55,8 @@ from .upstream import ERROR_TEXT, running_upstream
 __all__ = ["CATALOG_ID", "EXPECTED_TEXT", "judge", "main", "serve"]
 
 REPO = Path(__file__).resolve().parents[2]
-#: The catalog entry of the upstream; its tools are ``conformance__<tool>`` at the gateway.
+#: The catalog entry of the upstream; at the gateway its tools and prompts are
+#: ``conformance__<name>`` and its resources ``dodo://conformance/<uri>``.
 CATALOG_ID = "conformance"
 #: Text a scenario's checks must contain, besides having no failure.
 EXPECTED_TEXT = {"tools-call-error": ERROR_TEXT}
@@ -159,7 +161,10 @@ def serve(url_file: Path) -> None:
             running_upstream() as upstream,
             _jupyter(tmp, upstream, url_file.with_name("jupyter.log")) as (base, jupyter_token),
             running_proxy(
-                f"{base}/dodo/mcp", _connect(base, jupyter_token), prefix=f"{CATALOG_ID}__"
+                f"{base}/dodo/mcp",
+                _connect(base, jupyter_token),
+                prefix=f"{CATALOG_ID}__",
+                uri_prefix=f"dodo://{CATALOG_ID}/",
             ) as proxy,
         ):
             partial = url_file.with_name(url_file.name + ".tmp")

@@ -8,16 +8,29 @@ is what the ``dns-rebinding-protection`` scenario sees), and streams the respons
 chunk by chunk (SSE stays SSE: progress notifications arrive while a call runs). When the
 client goes away, the upstream response is closed, as the gateway would see it directly.
 
-**Tool names.** The suite calls the reference server's tools by their names
-(``test_simple_text``); the gateway names every tool ``<catalog id>__<tool>``
-(:mod:`dodo_jupyter.gateway.naming`). With ``prefix`` set (``"conformance__"``) the
-proxy plays a client that knows this: it prefixes the name of each ``tools/call``
-request, and strips the prefix from the names in ``tools/list`` results (JSON or SSE
-``data:`` lines). Nothing else in a message is touched.
+**Names and URIs.** The suite asks for the reference server's tools and prompts by
+their names (``test_simple_text``) and its resources by their URIs
+(``test://static-text``); the gateway names every tool and prompt
+``<catalog id>__<name>`` (:mod:`dodo_jupyter.gateway.naming`) and every resource
+``dodo://<catalog id>/<uri>`` (:mod:`dodo_jupyter.gateway.uris`). With ``prefix``
+(``"conformance__"``) and ``uri_prefix`` (``"dodo://conformance/"``) set, the proxy
+plays a client that knows this. In requests it prefixes
+
+* the ``name`` of ``tools/call`` and ``prompts/get`` and of a ``completion/complete``
+  ``ref/prompt``;
+* the ``uri`` of ``resources/read``, ``resources/subscribe``, ``resources/unsubscribe``
+  and of a ``completion/complete`` ``ref/resource``;
+
+and in every response (JSON, or each SSE ``data:`` line; the ``GET`` stream too) it
+strips them from the names in ``tools/list`` and ``prompts/list`` results, the ``uri``
+of ``resources/list`` results and of ``resources/read`` contents, the ``uriTemplate`` of
+``resources/templates/list`` results, and the ``uri`` of
+``notifications/resources/updated``. Nothing else in a message is touched.
 
 Run standalone (``DODO_MCP_URL`` and ``DODO_MCP_TOKEN`` as kernels get them)::
 
     python -m tests.conformance.token_proxy [--port 8765] [--prefix conformance__]
+        [--uri-prefix dodo://conformance/]
 """
 
 from __future__ import annotations
@@ -47,6 +60,17 @@ _DROP_REQUEST = frozenset(
 )
 #: Response headers not copied back: framing is the ASGI server's business.
 _DROP_RESPONSE = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+#: Requests naming a tool or prompt (``params.name``) and a resource (``params.uri``).
+_NAMING = frozenset({"tools/call", "prompts/get"})
+_ADDRESSING = frozenset({"resources/read", "resources/subscribe", "resources/unsubscribe"})
+#: Results carrying the gateway's names: result key -> (item key, whether it is a URI).
+_NAMED_ITEMS = {
+    "tools": ("name", False),
+    "prompts": ("name", False),
+    "resources": ("uri", True),
+    "resourceTemplates": ("uriTemplate", True),
+    "contents": ("uri", True),
+}
 
 
 class TokenProxy:
@@ -60,13 +84,17 @@ class TokenProxy:
     token:
         The dodo gateway token (``dodo_…``).
     prefix:
-        Tool name prefix to add to ``tools/call`` and strip from ``tools/list`` results
-        (see the module docstring); ``""`` forwards names unchanged.
+        Tool and prompt name prefix to add in requests and strip from results (see the
+        module docstring); ``""`` forwards names unchanged.
+    uri_prefix:
+        Resource URI prefix to add in requests and strip from results and
+        notifications; ``""`` forwards URIs unchanged.
     """
 
-    def __init__(self, target: str, token: str, *, prefix: str = "") -> None:
+    def __init__(self, target: str, token: str, *, prefix: str = "", uri_prefix: str = "") -> None:
         self.target = target
         self.prefix = prefix
+        self.uri_prefix = uri_prefix
         self._token = token
         self._client: httpx.AsyncClient | None = None
 
@@ -99,7 +127,7 @@ class TokenProxy:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        body, lists = self._rewrite_request(body)
+        body = self._rewrite_request(body)
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in scope["headers"]
@@ -127,8 +155,8 @@ class TokenProxy:
                 }
             )
             chunks = response.aiter_raw()
-            if lists:
-                chunks = self._rewrite_lists(chunks, response.headers.get("content-type", ""))
+            if self.prefix or self.uri_prefix:
+                chunks = self._rewrite_response(chunks, response.headers.get("content-type", ""))
             # Relay until the response ends or the client goes away, whichever is first.
             relay = asyncio.ensure_future(self._relay(chunks, send))
             gone = asyncio.ensure_future(_disconnected(receive))
@@ -147,40 +175,52 @@ class TokenProxy:
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    # -- tool names -------------------------------------------------------------------
+    # -- names and URIs ---------------------------------------------------------------
 
-    def _rewrite_request(self, body: bytes) -> tuple[bytes, bool]:
-        """Prefix ``tools/call`` names; also says whether a ``tools/list`` was asked."""
-        if not self.prefix or not body:
-            return body, False
+    def _rewrite_request(self, body: bytes) -> bytes:
+        """The request with the suite's names and URIs made the gateway's."""
+        if not (self.prefix or self.uri_prefix) or not body:
+            return body
         try:
             data = json.loads(body)
         except ValueError:
-            return body, False
-        messages = data if isinstance(data, list) else [data]
-        lists = changed = False
-        for message in messages:
-            if not isinstance(message, dict):
+            return body
+        changed = False
+        for message in data if isinstance(data, list) else [data]:
+            params = message.get("params") if isinstance(message, dict) else None
+            if not isinstance(params, dict):
                 continue
-            params = message.get("params")
-            if message.get("method") == "tools/list":
-                lists = True
-            elif message.get("method") == "tools/call" and isinstance(params, dict):
-                params["name"] = f"{self.prefix}{params.get('name', '')}"
-                changed = True
-        return (json.dumps(data).encode() if changed else body), lists
+            method = message.get("method")
+            if method in _NAMING:
+                changed |= _add_prefix(params, "name", self.prefix)
+            elif method in _ADDRESSING:
+                changed |= _add_prefix(params, "uri", self.uri_prefix)
+            elif method == "completion/complete" and isinstance(ref := params.get("ref"), dict):
+                if ref.get("type") == "ref/prompt":
+                    changed |= _add_prefix(ref, "name", self.prefix)
+                elif ref.get("type") == "ref/resource":
+                    changed |= _add_prefix(ref, "uri", self.uri_prefix)
+        return json.dumps(data).encode() if changed else body
 
     def _strip(self, message: Any) -> bool:
-        tools = message.get("result", {}).get("tools") if isinstance(message, dict) else None
-        if not isinstance(tools, list):
+        """Strip the gateway's names and URIs from one message; whether it changed."""
+        if not isinstance(message, dict):
             return False
-        for tool in tools:
-            name = tool.get("name") if isinstance(tool, dict) else None
-            if isinstance(name, str) and name.startswith(self.prefix):
-                tool["name"] = name.removeprefix(self.prefix)
-        return True
+        if message.get("method") == "notifications/resources/updated":
+            return _strip_prefix(message.get("params"), "uri", self.uri_prefix)
+        result = message.get("result")
+        if not isinstance(result, dict):
+            return False
+        changed = False
+        for key, (item_key, is_uri) in _NAMED_ITEMS.items():
+            items = result.get(key)
+            if isinstance(items, list):
+                prefix = self.uri_prefix if is_uri else self.prefix
+                for item in items:
+                    changed |= _strip_prefix(item, item_key, prefix)
+        return changed
 
-    async def _rewrite_lists(
+    async def _rewrite_response(
         self, chunks: AsyncIterator[bytes], content_type: str
     ) -> AsyncIterator[bytes]:
         if "text/event-stream" not in content_type:
@@ -214,6 +254,22 @@ class TokenProxy:
         return b"data: " + json.dumps(data).encode() if self._strip(data) else line
 
 
+def _add_prefix(item: dict[str, Any], key: str, prefix: str) -> bool:
+    value = item.get(key)
+    if not prefix or not isinstance(value, str):
+        return False
+    item[key] = prefix + value
+    return True
+
+
+def _strip_prefix(item: Any, key: str, prefix: str) -> bool:
+    value = item.get(key) if isinstance(item, dict) else None
+    if not prefix or not isinstance(value, str) or not value.startswith(prefix):
+        return False
+    item[key] = value.removeprefix(prefix)
+    return True
+
+
 async def _disconnected(receive: Receive) -> None:
     message: Message = {"type": ""}
     while message["type"] != "http.disconnect":
@@ -221,14 +277,16 @@ async def _disconnected(receive: Receive) -> None:
 
 
 @contextlib.contextmanager
-def running_proxy(target: str, token: str, *, prefix: str = "", port: int = 0) -> Iterator[str]:
+def running_proxy(
+    target: str, token: str, *, prefix: str = "", uri_prefix: str = "", port: int = 0
+) -> Iterator[str]:
     """Serve a :class:`TokenProxy` on a loopback port in a thread; yields its URL."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
     server = uvicorn.Server(
         uvicorn.Config(
-            TokenProxy(target, token, prefix=prefix),
+            TokenProxy(target, token, prefix=prefix, uri_prefix=uri_prefix),
             log_level="warning",
             lifespan="on",
             access_log=False,
@@ -255,12 +313,19 @@ def main(argv: list[str] | None = None) -> None:
     """Run the proxy in the foreground (``DODO_MCP_URL``, ``DODO_MCP_TOKEN``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--prefix", default="", help="tool name prefix, like conformance__")
+    parser.add_argument(
+        "--prefix", default="", help="tool and prompt name prefix, like conformance__"
+    )
+    parser.add_argument(
+        "--uri-prefix", default="", help="resource URI prefix, like dodo://conformance/"
+    )
     args = parser.parse_args(argv)
     url, token = os.environ.get("DODO_MCP_URL"), os.environ.get("DODO_MCP_TOKEN")
     if not url or not token:
         parser.error("set DODO_MCP_URL and DODO_MCP_TOKEN (a gateway token, dodo_…)")
-    with running_proxy(url, token, prefix=args.prefix, port=args.port) as proxy:
+    with running_proxy(
+        url, token, prefix=args.prefix, uri_prefix=args.uri_prefix, port=args.port
+    ) as proxy:
         print(f"forwarding {proxy} -> {url}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
