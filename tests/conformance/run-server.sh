@@ -5,12 +5,14 @@
 #   tests/conformance/run-server.sh          # from anywhere; uses $PYTHON (default: python)
 #
 # tests/conformance/server_rig.py starts, on free loopback ports, an upstream MCP server
-# with the suite's reference tools (upstream.py), a Jupyter server with dodo whose catalog
-# holds that upstream (auth_type none), connects it and creates a gateway token through
-# dodo's REST API, and puts token_proxy.py in front of /dodo/mcp: the suite cannot send a
-# token, so the proxy adds it, and maps the suite's tool names to the gateway's
-# (conformance__<tool>). Every server scenario the suite lists (pending ones included) runs
-# against the proxy, except those in server-not-applicable.txt (each with its reason).
+# with the suite's reference tools, resources, prompts, completion and logging
+# (upstream.py, upstream_content.py), a Jupyter server with dodo whose catalog holds that
+# upstream (auth_type none), connects it and creates a gateway token through dodo's REST
+# API, and puts token_proxy.py in front of /dodo/mcp: the suite cannot send a token, so
+# the proxy adds it, and maps the suite's tool and prompt names and resource URIs to the
+# gateway's (conformance__<name>, dodo://conformance/<uri>) and back. Every server
+# scenario the suite lists (pending ones included) runs against the proxy, except those
+# in server-not-applicable.txt (each with its reason).
 # Node 22 and the suite are installed into tests/conformance/.node once (_install.sh).
 #
 # Environment:

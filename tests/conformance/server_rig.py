@@ -4,7 +4,8 @@
 points ``@modelcontextprotocol/conformance server`` at the URL it writes. The rig starts,
 all on free loopback ports:
 
-1. the upstream MCP server with the reference tools (:mod:`.upstream`, in a thread);
+1. the upstream MCP server with the reference tools, resources, prompts, completion
+   and logging (:mod:`.upstream`, :mod:`.upstream_content`, in a thread);
 2. a real ``jupyter server`` with dodo (a subprocess: temporary SQLite store, key file
    and ``JUPYTER_*`` directories, a random Jupyter token, ``PYTHONPATH`` = this working
    tree), whose catalog holds one entry, ``conformance``, for the upstream
@@ -26,7 +27,8 @@ tab-separated line each: ``<scenario> PASS`` or ``<scenario> FAIL <reasons>``. A
 scenario passes when some check succeeded and none is a FAILURE or a WARNING (the
 suite's own rule); for :data:`EXPECTED_TEXT` scenarios the results must also carry the
 upstream's own text, so a gateway error ("No tool named ...", itself ``isError``) cannot
-pass for the upstream's.
+pass for the upstream's, nor an empty list or completion (which the suite accepts) for
+what the upstream offers.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ import httpx
 
 from .token_proxy import running_proxy
 from .upstream import ERROR_TEXT, running_upstream
+from .upstream_content import COMPLETED, PROMPTS, RESOURCES
 
 __all__ = ["CATALOG_ID", "EXPECTED_TEXT", "judge", "main", "serve"]
 
@@ -59,7 +62,12 @@ REPO = Path(__file__).resolve().parents[2]
 #: ``conformance__<name>`` and its resources ``dodo://conformance/<uri>``.
 CATALOG_ID = "conformance"
 #: Text a scenario's checks must contain, besides having no failure.
-EXPECTED_TEXT = {"tools-call-error": ERROR_TEXT}
+EXPECTED_TEXT = {
+    "tools-call-error": ERROR_TEXT,
+    "resources-list": RESOURCES[0].uri,
+    "prompts-list": PROMPTS[0].name,
+    "completion-complete": COMPLETED,
+}
 STARTUP_TIMEOUT = 60.0
 
 
