@@ -9,13 +9,16 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.applications import Starlette
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: A bare MCP ``initialize`` request (protocol 2025-11-25), the first thing clients send.
@@ -122,6 +125,27 @@ class SlowToolList:
         if b'"tools/list"' in body:
             await asyncio.sleep(self.delay)
         await self.app(scope, replay, send)
+
+
+def mcp_app(manager: StreamableHTTPSessionManager) -> Starlette:
+    """An ASGI app serving a low-level server's session ``manager`` at ``/mcp``."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with manager.run():
+            yield
+
+    return Starlette(routes=[Route("/mcp", endpoint=_Endpoint(manager))], lifespan=lifespan)
+
+
+class _Endpoint:
+    """The session manager as an ASGI app (a class, so starlette passes ASGI through)."""
+
+    def __init__(self, manager: StreamableHTTPSessionManager) -> None:
+        self._manager = manager
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._manager.handle_request(scope, receive, send)
 
 
 @contextlib.contextmanager

@@ -26,10 +26,8 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from mcp.shared.message import ServerMessageMetadata
 from starlette.applications import Starlette
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
-from .mcp_peers import RunningServer, running_mcp_server
+from .mcp_peers import RunningServer, mcp_app, running_mcp_server
 
 __all__ = ["BLOB", "PeerLog", "running_protocol_peer"]
 
@@ -249,23 +247,7 @@ def _app(log: PeerLog) -> Starlette:
             on_set_logging_level=peer.set_level,
         )
     manager = StreamableHTTPSessionManager(server)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> Any:
-        async with manager.run():
-            yield
-
-    return Starlette(routes=[Route("/mcp", endpoint=_Endpoint(manager))], lifespan=lifespan)
-
-
-class _Endpoint:
-    """The session manager as an ASGI app (a class, so starlette passes ASGI through)."""
-
-    def __init__(self, manager: StreamableHTTPSessionManager) -> None:
-        self._manager = manager
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._manager.handle_request(scope, receive, send)
+    return mcp_app(manager)
 
 
 @contextlib.contextmanager

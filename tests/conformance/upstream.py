@@ -53,23 +53,21 @@ import struct
 import threading
 import time
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import mcp_types as types
 import uvicorn
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.message import ServerMessageMetadata
 from starlette.applications import Starlette
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from dodo_jupyter.gateway.event_store import ResumableSessionManager
 from dodo_jupyter.gateway.host import ResumeLimits
 
+from ..mcp_peers import mcp_app
 from .upstream_content import ContentHandlers, png
 
 __all__ = ["ERROR_TEXT", "TOOLS", "build_upstream", "running_upstream"]
@@ -406,23 +404,7 @@ def build_upstream() -> Starlette:
         )
     # A short retry: the gateway's client waits that long before resuming.
     manager = ResumableSessionManager(server, resume=ResumeLimits(retry_interval=0.05))
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with manager.run():
-            yield
-
-    return Starlette(routes=[Route("/mcp", endpoint=_Endpoint(manager))], lifespan=lifespan)
-
-
-class _Endpoint:
-    """The session manager as an ASGI app (a class, so starlette passes ASGI through)."""
-
-    def __init__(self, manager: StreamableHTTPSessionManager) -> None:
-        self._manager = manager
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self._manager.handle_request(scope, receive, send)
+    return mcp_app(manager)
 
 
 @contextlib.contextmanager
