@@ -127,36 +127,14 @@ class Directory:
     async def list_resources(self, username: str) -> list[types.Resource]:
         """Every resource of the user's servers, under gateway URIs."""
         found = await self._list(username, "resources", "resources/list", "resources")
-        resources = []
-        for server, item in found:
-            uri = item.get("uri")
-            if not isinstance(uri, str):
-                continue
-            mapped = {
-                **item,
-                "uri": gateway_uri(server.alias, uri),
-                "_meta": origin_meta(item.get("_meta"), server.alias, uri),
-            }
-            resources.append(_valid(types.Resource, mapped, server.alias))
-        return [resource for resource in resources if resource is not None]
+        return _with_gateway_uris(found, "uri", types.Resource)
 
     async def list_resource_templates(self, username: str) -> list[types.ResourceTemplate]:
         """Every resource template of the user's servers, under gateway URIs."""
         found = await self._list(
             username, "resources", "resources/templates/list", "resourceTemplates"
         )
-        templates = []
-        for server, item in found:
-            template = item.get("uriTemplate")
-            if not isinstance(template, str):
-                continue
-            mapped = {
-                **item,
-                "uriTemplate": gateway_uri(server.alias, template),
-                "_meta": origin_meta(item.get("_meta"), server.alias, template, "uriTemplate"),
-            }
-            templates.append(_valid(types.ResourceTemplate, mapped, server.alias))
-        return [template for template in templates if template is not None]
+        return _with_gateway_uris(found, "uriTemplate", types.ResourceTemplate)
 
     async def read_resource(self, username: str, uri: object) -> types.ReadResourceResult:
         """Read a resource by its gateway URI; the contents' URIs are gateway URIs."""
@@ -264,6 +242,27 @@ class Directory:
 
         servers = await self._offering(username, "logging")
         await asyncio.gather(*(send(server) for server in servers))
+
+
+def _with_gateway_uris(
+    found: list[tuple[Server, dict[str, Any]]], key: str, model: type[Any]
+) -> list[Any]:
+    """The listed items as ``model``, their ``key`` (``uri``, ``uriTemplate``) a gateway
+    URI and their origin in ``_meta``."""
+    items = []
+    for server, item in found:
+        uri = item.get(key)
+        if not isinstance(uri, str):
+            continue
+        mapped = {
+            **item,
+            key: gateway_uri(server.alias, uri),
+            "_meta": origin_meta(item.get("_meta"), server.alias, uri, key),
+        }
+        valid = _valid(model, mapped, server.alias)
+        if valid is not None:
+            items.append(valid)
+    return items
 
 
 def _valid(model: type[Any], item: dict[str, Any], alias: str) -> Any:
