@@ -364,6 +364,13 @@ class TestGatewayLoop:
         assert body["tools"] == []
         (server,) = servers
         assert server["state"] == "error" and "Gateway loop" in server["error"], text
+        # Resources and prompts carry the hop count too: the loop ends at once, empty.
+        runtime = runtime_of(jp_serverapp)
+        directory, owner = runtime.gateway.directory, runtime.resolver.owner
+        started = asyncio.get_running_loop().time()
+        assert await asyncio.wait_for(directory.list_resources(owner), 30) == []
+        assert await asyncio.wait_for(directory.list_prompts(owner), 30) == []
+        assert asyncio.get_running_loop().time() - started < 5
 
 
 class TestSSEFallback:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import mcp_types as types
 
 from ..exceptions import NotFound, ValidationFailed
+from .caller import outbound_meta
 from .naming import aggregate_names
 from .uris import gateway_uri, origin_meta, split_uri
 
@@ -92,7 +93,8 @@ class Directory:
         async def items(server: Server) -> list[dict[str, Any]]:
             try:
                 return await asyncio.wait_for(
-                    server.session.list_all(method, key), self._service.server_timeout
+                    server.session.list_all(method, key, outbound_meta()),
+                    self._service.server_timeout,
                 )
             except Exception as e:
                 log.info("dodo: %s did not answer %s: %s", server.alias, method, e)
@@ -139,7 +141,7 @@ class Directory:
     async def read_resource(self, username: str, uri: object) -> types.ReadResourceResult:
         """Read a resource by its gateway URI; the contents' URIs are gateway URIs."""
         server, original = await self._routed(username, uri, "this resource")
-        result = await server.session.request("resources/read", {"uri": original})
+        result = await server.session.request("resources/read", _params(uri=original))
         contents = result.get("contents")
         if isinstance(contents, list):
             result["contents"] = [
@@ -155,7 +157,7 @@ class Directory:
         ``(connection id, original URI)`` for telling the subscriber."""
         server, original = await self._routed(username, uri, "this resource")
         method = "resources/subscribe" if on else "resources/unsubscribe"
-        await server.session.request(method, {"uri": original})
+        await server.session.request(method, _params(uri=original))
         return server.row.id, original
 
     # -- prompts --------------------------------------------------------------------------
@@ -199,7 +201,7 @@ class Directory:
     ) -> types.GetPromptResult:
         """A prompt's messages, by its gateway name."""
         server, original = await self._prompt(username, name)
-        params: dict[str, Any] = {"name": original}
+        params = _params(name=original)
         if arguments:
             params["arguments"] = arguments
         return types.GetPromptResult.model_validate(
@@ -213,8 +215,10 @@ class Directory:
     ) -> types.CompleteResult:
         """Complete a prompt's or a resource template's argument at the server that owns
         it."""
-        sent = params.model_dump(by_alias=True, mode="json", exclude_none=True)
-        sent.pop("_meta", None)
+        sent = {
+            **params.model_dump(by_alias=True, mode="json", exclude_none=True),
+            **_params(),
+        }
         ref = params.ref
         if isinstance(ref, types.PromptReference):
             server, original = await self._prompt(username, ref.name)
@@ -234,7 +238,7 @@ class Directory:
         async def send(server: Server) -> None:
             try:
                 await asyncio.wait_for(
-                    server.session.request("logging/setLevel", {"level": level}),
+                    server.session.request("logging/setLevel", _params(level=level)),
                     self._service.server_timeout,
                 )
             except Exception as e:
@@ -242,6 +246,11 @@ class Directory:
 
         servers = await self._offering(username, "logging")
         await asyncio.gather(*(send(server) for server in servers))
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    """A request's params, with the ``_meta`` that carries the hop count on (loops)."""
+    return {**values, "_meta": outbound_meta()}
 
 
 def _with_gateway_uris(

@@ -18,7 +18,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from ..exceptions import DodoError, NotFound, ValidationFailed
-from .caller import MAX_HOPS, Caller, ToolGateway
+from .caller import MAX_HOPS, Caller, ToolGateway, _current_caller
 from .live import Downstream
 
 __all__ = ["DOWNSTREAM_KEY", "DirectoryHandlers", "downstream_of"]
@@ -101,6 +101,9 @@ class DirectoryHandlers:
         caller = self._caller_of(ctx, meta)
         if caller.hop > MAX_HOPS:
             raise MCPError(code=types.INVALID_REQUEST, message=self._loop_message(caller))
+        # Stateful sessions run this in the session's task: make the caller (and its hop
+        # count, which the upstream requests carry on) visible to the directory.
+        token = _current_caller.set(caller)
         try:
             return await work(caller.username)
         except MCPError:
@@ -117,6 +120,8 @@ class DirectoryHandlers:
                 code=_INTERNAL_ERROR,
                 message="The request failed inside dodo; the Jupyter server log has the details.",
             ) from None
+        finally:
+            _current_caller.reset(token)
 
     async def _list_resources(
         self, ctx: Context, params: types.PaginatedRequestParams | None
