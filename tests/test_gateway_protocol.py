@@ -159,7 +159,8 @@ async def test_resources_and_prompts_of_two_servers_with_the_same_names(
 
         with pytest.raises(MCPError) as missing:
             await client.read_resource("dodo://north/note://nothing")
-        assert "Resource not found" in missing.value.error.message  # the server's own error
+        assert missing.value.error.code == -32002  # the server's own error, as it said it
+        assert missing.value.error.message == "Resource not found: note://nothing"
         with pytest.raises(MCPError) as unknown:
             await client.read_resource("dodo://west/note://readme")
         assert "No connected server 'west'" in unknown.value.error.message

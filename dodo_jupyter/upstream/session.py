@@ -26,11 +26,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx2
 import mcp_types as types
+from mcp.shared.exceptions import MCPError
 
 from .._version import __version__
 from ..exceptions import DodoError, UpstreamError, UpstreamTimeout, describe_error
@@ -265,7 +266,7 @@ class UpstreamSession:
             try:
                 async with self._limit:
                     return await work()
-            except DodoError:
+            except (DodoError, MCPError):  # a JSON-RPC error is an answer: the session is fine
                 raise
             except Exception as e:
                 self._raise_rejection()
@@ -304,7 +305,8 @@ class UpstreamSession:
         """The server's tools, from cache when fresh; ``meta`` goes with the requests."""
         if self._tools is not None and time.monotonic() - self._tools_at < self._tools_ttl:
             return self._tools
-        items = await self.list_all("tools/list", "tools", meta)
+        with _errors_as_upstream():
+            items = await self.list_all("tools/list", "tools", meta)
         tools = [types.Tool.model_validate(item) for item in items]
         self._tools, self._tools_at = tools, time.monotonic()
         self._tools_serial += 1
@@ -314,7 +316,8 @@ class UpstreamSession:
         self, method: str, key: str, meta: dict[str, Any] | None = None
     ) -> list[dict[str, Any]]:
         """Every item of a paginated listing (``resources/list`` → ``resources``), at
-        most :data:`MAX_PAGES` pages; ``meta`` goes with the requests."""
+        most :data:`MAX_PAGES` pages; ``meta`` goes with the requests. A JSON-RPC error
+        raises :class:`~mcp.shared.exceptions.MCPError`."""
 
         async def work() -> list[dict[str, Any]]:
             items: list[dict[str, Any]] = []
@@ -369,7 +372,8 @@ class UpstreamSession:
             answer = await self._request("tools/call", params, progress, relay)
             return types.CallToolResult.model_validate(answer)
 
-        return await self._with_session(work)
+        with _errors_as_upstream():
+            return await self._with_session(work)
 
     async def _request(
         self,
@@ -431,6 +435,18 @@ class UpstreamSession:
                 await self._on_event(message)
 
         return notified
+
+
+@contextlib.contextmanager
+def _errors_as_upstream() -> Iterator[None]:
+    """A JSON-RPC error to a tool listing or call as an :class:`UpstreamError` (which the
+    gateway shows as the server's state or a tool error), in the server's own words."""
+    try:
+        yield
+    except MCPError as e:
+        raise UpstreamError(
+            f"The MCP server answered with an error: {e.message} (code {e.code})."
+        ) from None
 
 
 class Upstream:
