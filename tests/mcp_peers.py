@@ -14,12 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import mcp_types as types
 import uvicorn
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, Image, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.server.mcpserver.prompts.base import AssistantMessage, UserMessage
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from dodo_jupyter.demo.tools import make_png
 
 #: A bare MCP ``initialize`` request (protocol 2025-11-25), the first thing clients send.
 INITIALIZE = {
@@ -89,6 +94,61 @@ def tool_server(name: str = "plain") -> MCPServer:
     def request_meta(ctx: Context) -> str:
         """The request's _meta as JSON (to see what a caller sent along)."""
         return json.dumps(dict(ctx.request_context.meta or {}), default=str)
+
+    return mcp
+
+
+#: The bytes of every :func:`content_server`'s ``note://data.bin``.
+DATA_BIN = bytes(range(256)) * 4
+
+
+def content_server(name: str, colour: tuple[int, int, int] = (51, 102, 204)) -> MCPServer:
+    """An MCP server with resources and prompts (and no tools): two of them under
+    different catalog ids collide in every URI and prompt name, and tell themselves apart
+    by their ``name`` in what they answer. ``note://logo.png`` is a 24 px square of
+    ``colour``; ``note://items/broken`` fails (a JSON-RPC internal error)."""
+    mcp = MCPServer(name)
+
+    @mcp.resource("note://readme", mime_type="text/markdown", description="Read me first.")
+    def readme() -> str:
+        return f"# {name}\n\nreadme of {name}"
+
+    @mcp.resource("note://config.json", mime_type="application/json")
+    def config() -> str:
+        return json.dumps({"server": name, "limits": {"calls": 3}})
+
+    @mcp.resource("note://logo.png", mime_type="image/png", description="The logo.")
+    def logo() -> bytes:
+        return make_png(24, colour)
+
+    @mcp.resource("note://data.bin", mime_type="application/octet-stream")
+    def data() -> bytes:
+        return DATA_BIN
+
+    @mcp.resource("note://items/{item}", mime_type="text/plain", description="One item.")
+    def item(item: str) -> str:
+        if item == "broken":
+            raise ResourceError("the item store is on fire")
+        return f"item {item} of {name}"
+
+    @mcp.prompt(description="Greet someone.")
+    def greeting(who: str, mood: str = "cheerful") -> str:
+        """Greet someone."""
+        return f"Hello {who}, from {name} ({mood})"
+
+    @mcp.prompt(description="A picture and a question about it.")
+    def with_image() -> list[Any]:
+        return [
+            UserMessage(Image(data=make_png(8, colour), format="png")),
+            AssistantMessage("A square."),
+        ]
+
+    @mcp.prompt(description="A resource to discuss.")
+    def with_resource() -> list[Any]:
+        readme_text = types.TextResourceContents(
+            uri="note://readme", mime_type="text/markdown", text=f"readme of {name}"
+        )
+        return [UserMessage(types.EmbeddedResource(type="resource", resource=readme_text))]
 
     return mcp
 

@@ -20,6 +20,12 @@ from .connections import (
     ServersHandler,
     StartAuthHandler,
 )
+from .directory import (
+    PromptGetHandler,
+    PromptListHandler,
+    ResourceListHandler,
+    ResourceReadHandler,
+)
 from .gateway import GatewayHandler
 from .governance import (
     ApprovalHandler,
@@ -68,6 +74,10 @@ def routes() -> list[tuple[str, type]]:
         (r"/dodo/api/mcp/tools/call", ToolCallHandler),
         (r"/dodo/api/mcp/tools/" + _ID.format("name"), ToolHandler),
         (r"/dodo/api/mcp/tools/" + _ID.format("name") + "/accept", ToolAcceptHandler),
+        (r"/dodo/api/mcp/resources", ResourceListHandler),
+        (r"/dodo/api/mcp/resources/read", ResourceReadHandler),
+        (r"/dodo/api/mcp/prompts", PromptListHandler),
+        (r"/dodo/api/mcp/prompts/get", PromptGetHandler),
         (r"/dodo/api/user/tool-calls", ToolCallHistoryHandler),
         (r"/dodo/api/user/approvals", ApprovalListHandler),
         (r"/dodo/api/user/approvals/" + _ID.format("call_id"), ApprovalHandler),
