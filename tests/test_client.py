@@ -155,6 +155,8 @@ def test_messages_lose_library_internals() -> None:
     cleaned = clean_message(upstream)
     assert cleaned == "add: 1 validation error for addArguments b Input should be a valid number"
     assert len(clean_message("x" * 1000)) == 400
+    passed_on = "dodo://a/x: The MCP server failed: MCPError: Unknown resource: x"
+    assert clean_message(passed_on) == "dodo://a/x: The MCP server failed: Unknown resource: x"
 
 
 def test_magic_arguments() -> None:

@@ -4,6 +4,8 @@
 >>> dodo = DodoClient()                       # found from DODO_MCP_URL / DODO_MCP_TOKEN
 >>> [t.name for t in dodo.list_tools()]       # doctest: +SKIP
 >>> dodo.call_tool("demo__add", {"a": 1, "b": 2}).value   # doctest: +SKIP
+>>> dodo.read_resource("dodo://docs/file:///README.md").text   # doctest: +SKIP
+>>> dodo.get_prompt("docs__summarize", topic="MCP").text     # doctest: +SKIP
 
 See :mod:`.discovery` for how dodo is found, :mod:`.adapters` for OpenAI specs and
 Python callables, and :mod:`.results` for how results display.
@@ -12,7 +14,17 @@ Python callables, and :mod:`.results` for how results display.
 from .discovery import Endpoint, discover
 from .dodo_client import AsyncDodoClient, DodoClient
 from .errors import DodoClientError, NotFoundError, ToolError
-from .results import Tool, ToolResult
+from .results import (
+    Prompt,
+    PromptArgument,
+    PromptResult,
+    Resource,
+    ResourceContent,
+    ResourceResult,
+    ResourceTemplate,
+    Tool,
+    ToolResult,
+)
 
 __all__ = [
     "AsyncDodoClient",
@@ -20,6 +32,13 @@ __all__ = [
     "DodoClientError",
     "Endpoint",
     "NotFoundError",
+    "Prompt",
+    "PromptArgument",
+    "PromptResult",
+    "Resource",
+    "ResourceContent",
+    "ResourceResult",
+    "ResourceTemplate",
     "Tool",
     "ToolError",
     "ToolResult",

@@ -1,30 +1,46 @@
-"""Clients for code in a kernel: list and call the user's tools through the gateway, and
-use dodo's REST API (servers, catalog, connecting) when the Jupyter server is known.
+"""Clients for code in a kernel: list and call the user's tools, read their resources
+and fill in their prompts through the gateway, and use dodo's REST API (servers,
+catalog, connecting) when the Jupyter server is known.
 
 :class:`AsyncDodoClient` is the asyncio client; :class:`DodoClient` runs it on a private
 event-loop thread, so its methods can be called from a notebook cell (whose own loop is
-already running) or any other code. Tool calls open a short MCP session (the MCP SDK's
-``Client``, stateless 2026-07-28 when the gateway offers it). Errors are
-:class:`DodoClientError` with a message that says what to do; a tool that answers with
-an error raises :class:`ToolError` carrying the upstream message.
+already running) or any other code. Each gateway request opens a short MCP session (the
+MCP SDK's ``Client``, stateless 2026-07-28 when the gateway offers it). Errors are
+:class:`DodoClientError` with a message that says what to do (a resource or prompt the
+gateway or its server refuses: their words); a tool that answers with an error raises
+:class:`ToolError` carrying the upstream message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import threading
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from .discovery import Endpoint, discover
 from .errors import DodoClientError, ToolError, clean_message
-from .results import Tool, ToolResult
+from .results import (
+    Prompt,
+    PromptArgument,
+    PromptResult,
+    Resource,
+    ResourceContent,
+    ResourceResult,
+    ResourceTemplate,
+    Tool,
+    ToolResult,
+    origin_of,
+)
 
 __all__ = ["AsyncDodoClient", "DodoClient"]
 
 T = TypeVar("T")
+#: At most this many pages of one listing are read (a server that never stops paging).
+MAX_PAGES = 100
 
 
 def _short(error: BaseException) -> str:
@@ -155,6 +171,109 @@ class AsyncDodoClient:
             raise ToolError(clean_message(f"{name}: {result.text or 'the tool failed'}"), result)
         return result
 
+    async def _ask(self, what: str, request: Callable[[Any], Awaitable[T]]) -> T:
+        """``request(client)`` in an MCP session; a JSON-RPC error answer (the gateway's
+        or its server's: an unknown URI, a refused argument) is a :class:`DodoClientError`
+        that starts with ``what`` and carries their message."""
+        from mcp.shared.exceptions import MCPError
+
+        refused = ""
+        async with self._mcp() as client:
+            try:
+                return await request(client)
+            except MCPError as e:
+                refused = e.error.message or "refused"
+        raise DodoClientError(clean_message(f"{what}: {refused}"))
+
+    async def _listed(self, method: str, key: str) -> list[Any]:
+        """Every item of a listing (``list_resources`` and its ``resources``), all pages."""
+
+        async def pages(client: Any) -> list[Any]:
+            items: list[Any] = []
+            cursor: str | None = None
+            for _ in range(MAX_PAGES):
+                page = await getattr(client, method)(cursor=cursor)
+                items.extend(getattr(page, key))
+                cursor = page.next_cursor
+                if not cursor:
+                    break
+            return items
+
+        return await self._ask(method.replace("_", " "), pages)
+
+    async def list_resources(self) -> list[Resource]:
+        """The resources of your connected servers, under gateway URIs."""
+        return [
+            Resource(
+                uri=str(r.uri),
+                name=r.name,
+                title=r.title or "",
+                description=r.description or "",
+                mime_type=r.mime_type or "",
+                size=r.size,
+                server_id=str(origin_of(r.meta).get("server", "")),
+                original_uri=str(origin_of(r.meta).get("uri", "")),
+            )
+            for r in await self._listed("list_resources", "resources")
+        ]
+
+    async def list_resource_templates(self) -> list[ResourceTemplate]:
+        """The resource templates of your connected servers, under gateway URIs."""
+        return [
+            ResourceTemplate(
+                uri_template=t.uri_template,
+                name=t.name,
+                title=t.title or "",
+                description=t.description or "",
+                mime_type=t.mime_type or "",
+                server_id=str(origin_of(t.meta).get("server", "")),
+                original_uri_template=str(origin_of(t.meta).get("uriTemplate", "")),
+            )
+            for t in await self._listed("list_resource_templates", "resource_templates")
+        ]
+
+    async def read_resource(self, uri: str) -> ResourceResult:
+        """Read a resource by its gateway URI (``dodo://<server>/<uri>``, as listed)."""
+        answer = await self._ask(uri, lambda client: client.read_resource(uri))
+        contents = [
+            ResourceContent(
+                uri=str(item.get("uri", uri)),
+                mime_type=str(item.get("mimeType") or ""),
+                text=item.get("text") if isinstance(item.get("text"), str) else None,
+                blob=item.get("blob") if isinstance(item.get("blob"), str) else None,
+            )
+            for item in answer.model_dump(by_alias=True, mode="json")["contents"]
+        ]
+        return ResourceResult(uri, contents)
+
+    async def list_prompts(self) -> list[Prompt]:
+        """The prompts of your connected servers (``<server>__<prompt>``)."""
+        return [
+            Prompt(
+                name=p.name,
+                description=p.description or "",
+                arguments=[
+                    PromptArgument(a.name, a.description or "", bool(a.required))
+                    for a in p.arguments or []
+                ],
+                title=p.title or "",
+                server_id=str(origin_of(p.meta).get("server", "")),
+                original_name=str(origin_of(p.meta).get("name", "")),
+            )
+            for p in await self._listed("list_prompts", "prompts")
+        ]
+
+    async def get_prompt(self, name: str, /, **arguments: Any) -> PromptResult:
+        """A prompt's messages, filled in with ``arguments``; MCP's arguments are text, so
+        other values are sent as JSON (``3`` as ``"3"``, ``True`` as ``"true"``)."""
+        texts = {
+            key: value if isinstance(value, str) else json.dumps(value)
+            for key, value in arguments.items()
+        }
+        answer = await self._ask(name, lambda client: client.get_prompt(name, texts))
+        dumped = answer.model_dump(by_alias=True, mode="json", exclude_none=True)
+        return PromptResult(name, list(dumped.get("messages") or []), answer.description or "")
+
     # -- the REST API -------------------------------------------------------------------
 
     async def _api(self, method: str, path: str, body: Any = None) -> Any:
@@ -276,6 +395,21 @@ class DodoClient:
         self, name: str, arguments: dict[str, Any] | None = None, *, raise_on_error: bool = True
     ) -> ToolResult:
         return self._run(self.aio.call_tool(name, arguments, raise_on_error=raise_on_error))
+
+    def list_resources(self) -> list[Resource]:
+        return self._run(self.aio.list_resources())
+
+    def list_resource_templates(self) -> list[ResourceTemplate]:
+        return self._run(self.aio.list_resource_templates())
+
+    def read_resource(self, uri: str) -> ResourceResult:
+        return self._run(self.aio.read_resource(uri))
+
+    def list_prompts(self) -> list[Prompt]:
+        return self._run(self.aio.list_prompts())
+
+    def get_prompt(self, name: str, /, **arguments: Any) -> PromptResult:
+        return self._run(self.aio.get_prompt(name, **arguments))
 
     def servers(self) -> list[dict[str, Any]]:
         return self._run(self.aio.servers())

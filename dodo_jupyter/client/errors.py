@@ -10,10 +10,12 @@ if TYPE_CHECKING:
 
 __all__ = ["DodoClientError", "NotFoundError", "ToolError", "clean_message"]
 
-#: What no message to a person should carry: pydantic's links to its documentation and
-#: its ``[type=…, input_value=…, input_type=…]`` details.
+#: What no message to a person should carry: pydantic's links to its documentation, its
+#: ``[type=…, input_value=…, input_type=…]`` details, and exception class names in front
+#: of a message (``MCPError: `` where a server's error was passed on).
 _NOISE = re.compile(
     r"(For further information visit )?https?://errors\.pydantic\.dev\S*|\[type=[^\]]*\]"
+    r"|\b[A-Z][A-Za-z]*(?:Error|Exception): "
 )
 
 
