@@ -1,4 +1,5 @@
-"""``%dodo`` and ``%%dodo``: the user's MCP servers and tools from a notebook.
+"""``%dodo`` and ``%%dodo``: the user's MCP servers, tools, resources and prompts from a
+notebook.
 
 Load with ``%load_ext dodo_jupyter`` (or for every kernel: ``c.InteractiveShellApp.
 extensions = ["dodo_jupyter"]`` in ``ipython_kernel_config.py``). ``%dodo help`` lists
@@ -22,7 +23,14 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import HTML, display
 
-from .client import DodoClient, DodoClientError, ToolResult
+from .client import (
+    DodoClient,
+    DodoClientError,
+    PromptResult,
+    ResourceResult,
+    ResourceTemplate,
+    ToolResult,
+)
 from .client.discovery import MCP_TOKEN_ENV, MCP_URL_ENV
 from .client.errors import clean_message
 
@@ -38,11 +46,16 @@ HELP = """\
 %dodo call <tool> key=value ...    call a tool; values are JSON when they parse, else text
 %dodo call <tool> --json '{...}'   ... with the arguments as one JSON object
 %%dodo call <tool>                 ... with the arguments as the cell's JSON or YAML body
+%dodo resources [server] [--search T]  resources and templates of your connected servers
+%dodo read <uri> [name=value ...]   read a resource (values fill in a template's {name})
+%dodo prompts [server] [--search T]    prompts of your connected servers
+%dodo prompt <prompt> name=value ...   fill in a prompt; values are text
 %dodo help                         this text
 
 A call returns a ToolResult: it displays richly, and .value is the result as Python data.
-In code use dodo_jupyter.client.DodoClient (list_tools, call_tool, openai_tools,
-functions)."""
+A read returns a ResourceResult (.text, .data, .json(), .value); a prompt a PromptResult
+(.messages, .text). In code use dodo_jupyter.client.DodoClient (list_tools, call_tool,
+openai_tools, functions, list_resources, read_resource, list_prompts, get_prompt)."""
 
 
 class Table:
@@ -101,6 +114,38 @@ def parse_arguments(words: Sequence[str]) -> dict[str, Any]:
         except ValueError:
             arguments[key] = raw
     return arguments
+
+
+def parse_texts(words: Sequence[str], usage: str) -> dict[str, str]:
+    """``name=value`` words as a dict of texts (prompt arguments, template values)."""
+    values: dict[str, str] = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep or not key:
+            raise UsageError(f"Values are name=value (got {word!r}): {usage}")
+        values[key] = value
+    return values
+
+
+def matching(rows: list[dict[str, Any]], server: str | None, search: str) -> list[dict[str, Any]]:
+    """The rows of ``server`` (all when None) whose name or description holds ``search``."""
+    if server:
+        rows = [r for r in rows if r.get("server_id") == server]
+    needle = search.lower()
+    if needle:
+        rows = [
+            r
+            for r in rows
+            if any(needle in str(r.get(k, "")).lower() for k in ("name", "uri", "description"))
+        ]
+    return rows
+
+
+def _template_hint(template: ResourceTemplate) -> str:
+    """How to read a template, then its description."""
+    values = " ".join(f"{name}=…" for name in template.variables)
+    hint = f"template: %dodo read <uri> {values}"
+    return f"{hint}; {template.description}" if template.description else hint
 
 
 def parse_cell(cell: str) -> dict[str, Any]:
@@ -198,18 +243,8 @@ class DodoMagics(Magics):
                 {"name": t.name, "server_id": t.server_id, "description": t.description}
                 for t in self.client.list_tools()
             ]
-        if args.server:
-            rows = [r for r in rows if r.get("server_id") == args.server]
-        needle = args.search.lower()
-        if needle:
-            rows = [
-                r
-                for r in rows
-                if needle in str(r.get("name", "")).lower()
-                or needle in str(r.get("description", "")).lower()
-            ]
         return Table(
-            rows,
+            matching(rows, args.server, args.search),
             ["name", "server_id", "enabled", "description"],
             "No tools found: %dodo servers shows what is connected.",
         )
@@ -234,6 +269,77 @@ class DodoMagics(Magics):
         else:
             arguments = parse_arguments(rest)
         return self.client.call_tool(name, arguments)
+
+    def _listing(self, command: str, words: list[str]) -> argparse.Namespace:
+        parser = _Parser(prog=f"%dodo {command}", add_help=False)
+        parser.add_argument("server", nargs="?")
+        parser.add_argument("--search", default="")
+        return parser.parse_args(words)
+
+    def _cmd_resources(self, words: list[str], cell: str | None) -> Table:
+        args = self._listing("resources", words)
+        rows: list[dict[str, Any]] = [
+            {
+                "uri": r.uri,
+                "name": r.title or r.name,
+                "server_id": r.server_id,
+                "mime_type": r.mime_type,
+                "description": r.description,
+            }
+            for r in self.client.list_resources()
+        ]
+        rows += [
+            {
+                "uri": t.uri_template,
+                "name": t.title or t.name,
+                "server_id": t.server_id,
+                "mime_type": t.mime_type,
+                "description": _template_hint(t),
+            }
+            for t in self.client.list_resource_templates()
+        ]
+        return Table(
+            matching(rows, args.server, args.search),
+            ["uri", "name", "mime_type", "description"],
+            "No resources found: %dodo servers shows what is connected.",
+        )
+
+    def _cmd_read(self, words: list[str], cell: str | None) -> ResourceResult:
+        usage = "%dodo read dodo://<server>/<uri> [name=value ...]"
+        if not words:
+            raise UsageError(f"Give the resource's URI (%dodo resources lists them): {usage}")
+        uri, values = words[0], parse_texts(words[1:], usage)
+        if values or "{" in uri:
+            try:
+                uri = ResourceTemplate(uri).expand(**values)
+            except KeyError as e:
+                raise UsageError(f"Give a value for each variable: {e.args[0]}.") from None
+        return self.client.read_resource(uri)
+
+    def _cmd_prompts(self, words: list[str], cell: str | None) -> Table:
+        args = self._listing("prompts", words)
+        rows = [
+            {
+                "name": p.name,
+                "server_id": p.server_id,
+                "arguments": " ".join(
+                    f"{a.name}=…" if a.required else f"[{a.name}=…]" for a in p.arguments
+                ),
+                "description": p.description,
+            }
+            for p in self.client.list_prompts()
+        ]
+        return Table(
+            matching(rows, args.server, args.search),
+            ["name", "arguments", "description"],
+            "No prompts found: %dodo servers shows what is connected.",
+        )
+
+    def _cmd_prompt(self, words: list[str], cell: str | None) -> PromptResult:
+        usage = "%dodo prompt <server>__<prompt> name=value ..."
+        if not words:
+            raise UsageError(f"Give the prompt's name (%dodo prompts lists them): {usage}")
+        return self.client.get_prompt(words[0], **parse_texts(words[1:], usage))
 
     def _cmd_disconnect(self, words: list[str], cell: str | None) -> None:
         if len(words) != 1:

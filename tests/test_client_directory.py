@@ -1,7 +1,7 @@
-"""Resources and prompts from code: :class:`AsyncDodoClient` and :class:`DodoClient`
-against a real gateway (a real Jupyter server with dodo) and two real MCP servers on
-loopback whose URIs and prompt names collide; how what they answer displays in a
-notebook."""
+"""Resources and prompts from code and from ``%dodo``: :class:`AsyncDodoClient`,
+:class:`DodoClient` and the magics against a real gateway (a real Jupyter server with
+dodo) and two real MCP servers on loopback whose URIs and prompt names collide; how what
+they answer displays in a notebook."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from IPython.core.error import UsageError
 
 from dodo_jupyter.client import (
     AsyncDodoClient,
@@ -23,6 +24,7 @@ from dodo_jupyter.client import (
     ResourceResult,
     ResourceTemplate,
 )
+from dodo_jupyter.magics import DodoMagics, Table
 
 from .conftest import Api
 from .mcp_peers import DATA_BIN, RunningServer, content_server, running_mcp_server
@@ -141,6 +143,60 @@ async def test_the_synchronous_client(api: Api, gateway_url: str) -> None:
         "Hello bo, from north (cheerful)",
         14,
     )
+
+
+async def test_magics(api: Api, gateway_url: str) -> None:
+    endpoint = await connected(api, gateway_url)
+    magics = DodoMagics(None, client_factory=lambda: DodoClient(endpoint, timeout=30))
+
+    def run(line: str) -> Any:
+        return magics.dodo(line)
+
+    async def magic(line: str) -> Any:
+        return await asyncio.to_thread(run, line)
+
+    listed = await magic("resources south")
+    assert isinstance(listed, Table)
+    assert [r["uri"] for r in listed.rows] == [
+        "dodo://south/note://readme",
+        "dodo://south/note://config.json",
+        "dodo://south/note://logo.png",
+        "dodo://south/note://data.bin",
+        "dodo://south/note://items/{item}",
+    ]
+    assert "template: %dodo read <uri> item=…" in listed.rows[-1]["description"]
+    assert "<table>" in listed._repr_html_() and "note://logo.png" in repr(listed)
+    assert len((await magic("resources --search logo")).rows) == 2
+
+    readme = await magic("read dodo://north/note://readme")
+    assert isinstance(readme, ResourceResult)
+    assert readme._repr_mimebundle_()["text/markdown"] == "# north\n\nreadme of north"
+    item = await magic("read dodo://north/note://items/{item} item=9")
+    assert item.text == "item 9 of north"
+    image = await magic("read dodo://north/note://logo.png")
+    assert base64.b64decode(image._repr_mimebundle_()["image/png"]).startswith(b"\x89PNG")
+
+    prompts = await magic("prompts --search greet")
+    assert [(r["name"], r["arguments"]) for r in prompts.rows] == [
+        ("north__greeting", "who=… [mood=…]"),
+        ("south__greeting", "who=… [mood=…]"),
+    ]
+    got = await magic("prompt south__greeting who='Ada Lovelace' mood=3")
+    assert isinstance(got, PromptResult) and got.text == "Hello Ada Lovelace, from south (3)"
+
+    for line, expected in [
+        ("read", "Give the resource's URI"),
+        ("read dodo://north/note://items/{item}", "Give a value for each variable"),
+        ("read dodo://north/note://readme oops", "Values are name=value"),
+        ("prompt", "Give the prompt's name"),
+        ("prompt north__greeting", "Missing required arguments"),
+        ("read dodo://north/note://nothing", "Unknown resource: note://nothing"),
+        ("resources --bogus", "%dodo help lists the commands"),
+    ]:
+        with pytest.raises(UsageError) as error:
+            await magic(line)
+        assert expected in str(error.value), (line, str(error.value))
+        assert "MCPError" not in str(error.value)
 
 
 def test_resource_contents_display_as_what_they_are() -> None:

@@ -28,6 +28,7 @@ from dodo_jupyter.demo.server import DemoConfig
 from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
 
 from .jupyter_process import REPO, TOKEN, ServerProcess, free_port
+from .mcp_peers import content_server, running_mcp_server
 from .oauth_peers import callback_query, consent
 
 pytestmark = pytest.mark.notebook
@@ -244,3 +245,54 @@ def test_a_changed_gateway_is_picked_up_and_errors_are_one_clean_line(
             assert internal not in error.removeprefix("UsageError: "), error
     shown = json.dumps(calls)  # (the %env cells show what the test set, on purpose)
     assert gateway_token not in shown and revoked["token"] not in shown
+
+
+def test_resources_and_prompts_in_a_real_kernel(
+    tmp_path_factory: pytest.TempPathFactory, demo: DemoHandle, tmp_path: Path
+) -> None:
+    north = content_server("north").streamable_http_app(host="127.0.0.1")
+    with running_mcp_server(app=north) as upstream:
+        proc = ServerProcess(
+            tmp_path_factory.mktemp("nb-content"),
+            demo,
+            more_catalog=[{"id": "north", "url": upstream.url, "auth_type": "none"}],
+        )
+        proc.start()
+        try:
+            proc.call("POST", "/dodo/api/mcp/start-auth", {"catalog_id": "north"})
+            token = proc.call("POST", "/dodo/api/user/mcp-tokens", {"label": "nb"})["token"]
+            cells = [
+                "%load_ext dodo_jupyter",
+                "%dodo resources",
+                "%dodo read dodo://north/note://logo.png",
+                "%dodo read dodo://north/note://config.json",
+                "r = %dodo read dodo://north/note://items/{item} item=5\nr.text",
+                "%dodo prompts",
+                "%dodo prompt north__greeting who=Ada",
+                "%dodo prompt north__with_image",
+                "%dodo read dodo://north/note://nothing",
+            ]
+            nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+            client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True)
+            ran = client.execute(env=kernel_env(proc, token), cwd=str(tmp_path))
+        finally:
+            proc.kill()
+            proc.client.close()
+    out = [cell.outputs for cell in ran.cells]
+    resources = out[1][0]["data"]
+    assert (
+        "<table>" in resources["text/html"]
+        and "dodo://north/note://logo.png" in resources["text/html"]
+    )
+    (logo,) = out[2]
+    assert base64.b64decode(logo["data"]["image/png"]).startswith(b"\x89PNG")  # a picture
+    (config,) = out[3]
+    assert config["data"]["application/json"] == {"server": "north", "limits": {"calls": 3}}
+    assert "item 5 of north" in text_of(out[4])
+    assert "north__greeting" in text_of(out[5]) and "who=…" in text_of(out[5])
+    assert "Hello Ada, from north (cheerful)" in text_of(out[6])
+    assert '<img src="data:image/png;base64,' in out[7][0]["data"]["text/html"]
+    (error,) = out[8]
+    assert error["output_type"] == "stream" and error["text"].startswith("UsageError: ")
+    assert "Unknown resource: note://nothing" in error["text"] and "MCPError" not in error["text"]
+    assert token not in json.dumps(nbformat.writes(ran))
