@@ -105,7 +105,7 @@ DATA_BIN = bytes(range(256)) * 4
 def content_server(name: str, colour: tuple[int, int, int] = (51, 102, 204)) -> MCPServer:
     """An MCP server with resources and prompts (and no tools): two of them under
     different catalog ids collide in every URI and prompt name, and tell themselves apart
-    by their ``name`` in what they answer. ``note://logo.png`` is a 24 px square of
+    by their ``name`` in what they answer. ``note://logo.png`` is a 48 px square of
     ``colour``; ``note://items/broken`` fails (a JSON-RPC internal error)."""
     mcp = MCPServer(name)
 
@@ -119,7 +119,7 @@ def content_server(name: str, colour: tuple[int, int, int] = (51, 102, 204)) -> 
 
     @mcp.resource("note://logo.png", mime_type="image/png", description="The logo.")
     def logo() -> bytes:
-        return make_png(24, colour)
+        return make_png(48, colour)
 
     @mcp.resource("note://data.bin", mime_type="application/octet-stream")
     def data() -> bytes:

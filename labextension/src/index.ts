@@ -22,8 +22,11 @@ import { AgentAccessPanel } from './components/AgentAccessPanel';
 import { AgentsPanel } from './components/AgentsPanel';
 import { openApprovalPrompt } from './components/ApprovalPrompt';
 import { CatalogPanel } from './components/CatalogPanel';
+import { PromptsPanel } from './components/PromptsPanel';
+import { ResourcesPanel } from './components/ResourcesPanel';
 import { createSection } from './components/Section';
 import { ToolsPanel } from './components/ToolsPanel';
+import { DirectoryModel } from './directoryModel';
 import { mcpIcon } from './icons';
 import { DodoModel } from './model';
 
@@ -40,7 +43,7 @@ const PANEL_ID = 'dodo-mcp-panel';
 const panelPlugin: JupyterFrontEndPlugin<void> = {
   id: 'dodo-jupyter:panel',
   description:
-    'Left-sidebar MCP panel: approved servers, connections, tools, agent access, agents, activity and the admin editor; approval prompts for held tool calls.',
+    'Left-sidebar MCP panel: approved servers, connections, tools, resources, prompts, agent access, agents, activity and the admin editor; approval prompts for held tool calls.',
   autoStart: true,
   optional: [ILayoutRestorer, ICommandPalette],
   activate: (
@@ -53,6 +56,32 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     admin.onCatalogChanged = () => void model.refresh();
     const agents = new AgentsModel();
     const activity = new ActivityModel();
+    const directory = new DirectoryModel(id => {
+      const entry = model.catalog.value.find(e => e.id === id);
+      return entry ? entry.display_name || entry.name : id;
+    });
+    // A connection made, lost or removed changes the resources and prompts; the
+    // catalog gives their servers' names.
+    let connectionStates = '';
+    let serverNames = '';
+    model.stateChanged.connect(() => {
+      const states = JSON.stringify(model.connections.value.map(c => [c.id, c.state]));
+      if (states !== connectionStates) {
+        connectionStates = states;
+        directory.connectionsChanged();
+      }
+      const names = JSON.stringify(model.catalog.value.map(e => [e.id, e.display_name, e.name]));
+      if (names !== serverNames) {
+        serverNames = names;
+        directory.namesChanged();
+      }
+    });
+    const withCatalog = (load: () => Promise<void>) => async (): Promise<void> => {
+      if (model.catalog.status === 'idle') {
+        void model.refresh();
+      }
+      await load();
+    };
     agents.onTokensChanged = () => {
       if (model.tokens.status !== 'idle') {
         void model.refreshTokens();
@@ -86,6 +115,24 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     );
     panel.addWidget(
       createSection({
+        id: 'dodo-section-resources',
+        title: 'Resources',
+        model: directory,
+        render: m => React.createElement(ResourcesPanel, { model: m }),
+        load: withCatalog(() => directory.refreshResources())
+      })
+    );
+    panel.addWidget(
+      createSection({
+        id: 'dodo-section-prompts',
+        title: 'Prompts',
+        model: directory,
+        render: m => React.createElement(PromptsPanel, { model: m }),
+        load: withCatalog(() => directory.refreshPrompts())
+      })
+    );
+    panel.addWidget(
+      createSection({
         id: 'dodo-section-agents',
         title: 'Agent access',
         model,
@@ -113,10 +160,9 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     );
     const accordion = panel.content as AccordionPanel;
     // Start with Servers open; the others load when first expanded.
-    accordion.collapse(1);
-    accordion.collapse(2);
-    accordion.collapse(3);
-    accordion.collapse(4);
+    for (let index = 1; index < accordion.widgets.length; index++) {
+      accordion.collapse(index);
+    }
 
     let adminShown = false;
     model.stateChanged.connect(() => {

@@ -421,3 +421,95 @@ export interface IToolCallRecord {
   result_bytes: number | null;
   arguments_hash: string | null;
 }
+
+/**
+ * One resource of the caller's servers (`GET dodo/api/mcp/resources`): MCP's
+ * `Resource` under its gateway URI (`dodo://<server>/<original_uri>`).
+ */
+export interface IResourceInfo {
+  uri: string;
+  name: string;
+  title?: string;
+  description?: string;
+  mimeType?: string;
+  size?: number;
+  server_id: string;
+  original_uri: string;
+}
+
+/**
+ * One resource template (RFC 6570 `uriTemplate`, under its gateway URI).
+ */
+export interface IResourceTemplateInfo {
+  uriTemplate: string;
+  name: string;
+  title?: string;
+  description?: string;
+  mimeType?: string;
+  server_id: string;
+  original_uri_template: string;
+}
+
+/**
+ * Answer of `GET dodo/api/mcp/resources`.
+ */
+export interface IResourceListing {
+  resources: IResourceInfo[];
+  templates: IResourceTemplateInfo[];
+}
+
+/**
+ * One part of a read resource: `text`, or a base64 `blob`.
+ */
+export interface IResourceContents {
+  uri: string;
+  mimeType?: string;
+  text?: string;
+  blob?: string;
+}
+
+/**
+ * Answer of `GET dodo/api/mcp/resources/read?uri=…`: an MCP `ReadResourceResult`.
+ */
+export interface IReadResourceResult {
+  contents: IResourceContents[];
+}
+
+/**
+ * One argument of a prompt (its value is text).
+ */
+export interface IPromptArgument {
+  name: string;
+  title?: string;
+  description?: string;
+  required?: boolean;
+}
+
+/**
+ * One prompt of the caller's servers (`GET dodo/api/mcp/prompts`), named
+ * `<server>__<original_name>`.
+ */
+export interface IPromptInfo {
+  name: string;
+  title?: string;
+  description?: string;
+  arguments?: IPromptArgument[];
+  server_id: string;
+  original_name: string;
+}
+
+/**
+ * One message of a filled-in prompt.
+ */
+export interface IPromptMessage {
+  role: string;
+  content: IContentBlock;
+}
+
+/**
+ * Answer of `POST dodo/api/mcp/prompts/get`: an MCP `GetPromptResult`.
+ */
+export interface IGetPromptResult {
+  description?: string;
+  messages: IPromptMessage[];
+}

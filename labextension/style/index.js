@@ -1,2 +1,3 @@
 import './base.css';
 import './governance.css';
+import './directory.css';

@@ -407,6 +407,8 @@ def test_non_admin_sees_no_editor_in_dark_theme(page: Any, hub_lab: Lab) -> None
     assert titles == [
         "Servers Section",
         "Tools Section",
+        "Resources Section",
+        "Prompts Section",
         "Agent access Section",
         "Agents Section",
         "Activity Section",

@@ -165,3 +165,26 @@ export function formatTime(iso: string | null | undefined): string {
 export function domId(...parts: string[]): string {
   return 'jp-dodo-' + parts.map(p => p.replace(/[^A-Za-z0-9_-]/g, '_')).join('-');
 }
+
+/**
+ * A wait in progress: a spinner, what is being waited for and, after a
+ * couple of seconds, for how long.
+ */
+export function Busy({ label }: { label: string }): React.ReactElement {
+  const [seconds, setSeconds] = React.useState(0);
+  React.useEffect(() => {
+    const started = Date.now();
+    const timer = window.setInterval(
+      () => setSeconds(Math.floor((Date.now() - started) / 1000)),
+      1000
+    );
+    return () => window.clearInterval(timer);
+  }, []);
+  return (
+    <div className="jp-dodo-Message jp-dodo-Busy" role="status">
+      <span className="jp-dodo-Spinner" aria-hidden="true" />
+      {label}
+      {seconds >= 2 && <span className="jp-dodo-Busy-time"> {seconds} s</span>}
+    </div>
+  );
+}
