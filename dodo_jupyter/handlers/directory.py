@@ -14,13 +14,13 @@ owner, never a visitor of a shared server.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from ..client.errors import clean_message
 from ..exceptions import DodoError, NotFound, UpstreamError, ValidationFailed
 from .base import DodoAPIHandler
 
@@ -47,6 +47,12 @@ _INVALID_PARAMS = -32602
 _RESOURCE_NOT_FOUND = -32002
 #: The longest upstream message passed on.
 _MAX_MESSAGE = 300
+#: What an upstream message loses before a person reads it: pydantic's documentation
+#: links and ``[type=…]`` details, exception class names in front of a message.
+_NOISE = re.compile(
+    r"(For further information visit )?https?://errors\.pydantic\.dev\S*|\[type=[^\]]*\]"
+    r"|\b[A-Z][A-Za-z]*(?:Error|Exception): "
+)
 
 Asked = Literal["resource", "prompt"]
 
@@ -61,7 +67,7 @@ def upstream_error(error: MCPError, asked: Asked) -> DodoError:
     own words, on one line, without library internals.
     """
     code = error.error.code
-    said = clean_message(str(error.error.message or ""), limit=_MAX_MESSAGE) or "no reason given"
+    said = _one_line(str(error.error.message or "")) or "no reason given"
     if asked == "resource" and code in (_RESOURCE_NOT_FOUND, _INVALID_PARAMS):
         return NotFound(f"The MCP server has no resource by that URI: {said}")
     if code == _INVALID_PARAMS:
@@ -69,6 +75,12 @@ def upstream_error(error: MCPError, asked: Asked) -> DodoError:
     if code == _METHOD_NOT_FOUND:
         return NotFound(f"The MCP server does not offer {asked}s: {said}")
     return UpstreamError(f"The MCP server failed to answer for the {asked}: {said}")
+
+
+def _one_line(text: str) -> str:
+    """An upstream's message on one line of at most :data:`_MAX_MESSAGE` characters."""
+    one = " ".join(_NOISE.sub(" ", text).split())
+    return one if len(one) <= _MAX_MESSAGE else one[: _MAX_MESSAGE - 1] + "…"
 
 
 class _DirectoryHandler(DodoAPIHandler):
@@ -194,8 +206,8 @@ class PromptGetHandler(_DirectoryHandler):
         except UpstreamError as e:
             # Servers built with the MCP SDK fail (an internal error) on a missing
             # argument: say which, from the prompt as listed.
-            missing = await self._missing(username, name, arguments)
-            if e.status != 502 or not missing:
+            missing = await self._missing(username, name, arguments) if e.status == 502 else []
+            if not missing:
                 raise
             raise ValidationFailed(
                 f"The prompt {name!r} needs {', '.join(map(repr, missing))}.",
