@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import httpx2
 
 from .catalog import CatalogService
+from .catalog.entry import check_header_values
 from .connection_rows import USABLE_STATES, ConnectionRows
 from .exceptions import (
     BadRequest,
@@ -48,7 +49,6 @@ log = logging.getLogger(__name__)
 #: Scope step-ups allowed in a row (with no request accepted in between, and without the
 #: user connecting anew) before the connection reports an error.
 MAX_STEP_UPS = 2
-_MAX_HEADER_VALUE = 8192
 
 
 def _public(row: MCPConnection) -> dict[str, Any]:
@@ -423,32 +423,7 @@ class ConnectionService:
                 f"{catalog_id!r} does not take headers (auth_type "
                 f"{entry['auth_type']!r}); connect it with start-auth."
             )
-        if not isinstance(headers, dict):
-            raise ValidationFailed(
-                "'headers' must be an object of header name to value.",
-                fields={"headers": "object required"},
-            )
-        declared = {h["name"].lower(): h["name"] for h in entry["headers"]}
-        values: dict[str, str] = {}
-        fields: dict[str, str] = {}
-        for name, value in headers.items():
-            canonical = declared.get(str(name).lower())
-            if canonical is None:
-                fields[str(name)] = "not declared by this catalog entry"
-            elif not isinstance(value, str) or not value.strip():
-                fields[canonical] = "must be a non-empty string"
-            elif len(value) > _MAX_HEADER_VALUE or any(c in value for c in "\r\n\0"):
-                fields[canonical] = f"at most {_MAX_HEADER_VALUE} characters, one line"
-            else:
-                values[canonical] = value.strip()
-        for canonical in declared.values():
-            if canonical not in values and canonical not in fields:
-                fields[canonical] = "required"
-        if fields:
-            raise ValidationFailed(
-                "Invalid headers: " + "; ".join(f"{k}: {v}" for k, v in fields.items()),
-                fields=fields,
-            )
+        values = check_header_values(entry["headers"], headers)
         row = await self._row_for(username, entry, entry["url"])
         ciphertext = self.rows.encrypt(values)
         await self._set(

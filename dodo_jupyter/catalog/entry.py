@@ -24,6 +24,7 @@ __all__ = [
     "EntryInput",
     "HeaderSpec",
     "OAuthPolicy",
+    "check_header_values",
     "parse_entry",
     "row_values",
     "stored_values",
@@ -32,6 +33,8 @@ __all__ = [
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+#: The longest header value a user may store.
+MAX_HEADER_VALUE = 8192
 _HOST = re.compile(
     r"^(\*\.)?[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$"
 )
@@ -185,3 +188,41 @@ def stored_values(row: Any) -> dict[str, Any]:
     data = {name: getattr(row, name) for name in EntryInput.model_fields}
     data["headers"] = data["headers"] or []
     return data
+
+
+def check_header_values(declared: list[dict[str, Any]], headers: object) -> dict[str, str]:
+    """The values a user gives for the ``headers`` a ``static_headers`` entry declares,
+    by their declared names (stripped).
+
+    Raises
+    ------
+    ValidationFailed
+        with one message per header not declared, missing, empty, too long or not one line.
+    """
+    if not isinstance(headers, dict):
+        raise ValidationFailed(
+            "'headers' must be an object of header name to value.",
+            fields={"headers": "object required"},
+        )
+    names = {h["name"].lower(): h["name"] for h in declared}
+    values: dict[str, str] = {}
+    fields: dict[str, str] = {}
+    for name, value in headers.items():
+        canonical = names.get(str(name).lower())
+        if canonical is None:
+            fields[str(name)] = "not declared by this catalog entry"
+        elif not isinstance(value, str) or not value.strip():
+            fields[canonical] = "must be a non-empty string"
+        elif len(value) > MAX_HEADER_VALUE or any(c in value for c in "\r\n\0"):
+            fields[canonical] = f"at most {MAX_HEADER_VALUE} characters, one line"
+        else:
+            values[canonical] = value.strip()
+    for canonical in names.values():
+        if canonical not in values and canonical not in fields:
+            fields[canonical] = "required"
+    if fields:
+        raise ValidationFailed(
+            "Invalid headers: " + "; ".join(f"{k}: {v}" for k, v in fields.items()),
+            fields=fields,
+        )
+    return values
