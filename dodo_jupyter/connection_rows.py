@@ -20,16 +20,34 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import audit
+from .governance.tool_policy import policy_json
 from .store import Store
 from .store.models import MCPConnection, OAuthClient, PendingAuth, ToolPin, utcnow
 
-__all__ = ["USABLE_STATES", "ConnectionRows", "StoredTokens"]
+__all__ = ["USABLE_STATES", "ConnectionRows", "StoredTokens", "public_json"]
 
 #: Connection states whose credentials the gateway tries.
 USABLE_STATES = ("connected", "error")
 
 #: A connection's OAuth tokens (decrypted), their expiry, and its ``oauth_meta``.
 StoredTokens = tuple[dict[str, Any], datetime | None, dict[str, Any]]
+
+
+def public_json(row: MCPConnection) -> dict[str, Any]:
+    """What the connection's owner is shown of a row (``GET /dodo/api/mcp/servers``):
+    never a secret."""
+    return {
+        "id": row.id,
+        "catalog_id": row.catalog_id,
+        "url": row.url,
+        "auth_type": row.auth_type,
+        "state": row.state,
+        "error": row.error or None,
+        "tool_count": row.tool_count,
+        "scopes": row.scopes.split() if row.scopes else [],
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "tool_policy": policy_json(row.tool_policy) if not row.catalog_id else None,
+    }
 
 
 class ConnectionRows:

@@ -23,7 +23,7 @@ import httpx2
 
 from .catalog import CatalogService
 from .catalog.entry import check_header_values
-from .connection_rows import USABLE_STATES, ConnectionRows
+from .connection_rows import USABLE_STATES, ConnectionRows, public_json
 from .exceptions import (
     BadRequest,
     Conflict,
@@ -33,7 +33,7 @@ from .exceptions import (
     UpstreamError,
     ValidationFailed,
 )
-from .governance.tool_policy import parse_policy, policy_json
+from .governance.tool_policy import parse_policy
 from .net.outbound import Outbound
 from .net.urls import check_server_url
 from .oauth.discovery import Challenge
@@ -49,21 +49,6 @@ log = logging.getLogger(__name__)
 #: Scope step-ups allowed in a row (with no request accepted in between, and without the
 #: user connecting anew) before the connection reports an error.
 MAX_STEP_UPS = 2
-
-
-def _public(row: MCPConnection) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "catalog_id": row.catalog_id,
-        "url": row.url,
-        "auth_type": row.auth_type,
-        "state": row.state,
-        "error": row.error or None,
-        "tool_count": row.tool_count,
-        "scopes": row.scopes.split() if row.scopes else [],
-        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
-        "tool_policy": policy_json(row.tool_policy) if not row.catalog_id else None,
-    }
 
 
 def host_of(url: str) -> str:
@@ -131,7 +116,7 @@ class ConnectionService:
     # -- reads --------------------------------------------------------------------------
 
     async def for_user(self, username: str) -> list[dict[str, Any]]:
-        return [_public(row) for row in await self.rows.of_user(username)]
+        return [public_json(row) for row in await self.rows.of_user(username)]
 
     async def usable(self, username: str) -> list[MCPConnection]:
         """The user's connections whose credentials the gateway tries (connected, or in
@@ -365,11 +350,11 @@ class ConnectionService:
             except NeedsAuth:
                 # The keeper recorded needs_auth and why; a still-valid access token must
                 # not hide that the next expiry will need a new sign-in.
-                return _public(await self.get(username, connection_id))
+                return public_json(await self.get(username, connection_id))
             except DodoError as e:
                 log.info("dodo: refresh of %s failed: %s", row.id, e.message)
         await self._refresh_tool_count(row.id)
-        return _public(await self.get(username, connection_id))
+        return public_json(await self.get(username, connection_id))
 
     async def step_up(
         self,
@@ -431,7 +416,7 @@ class ConnectionService:
         )
         await self._changed(row.id)
         await self._refresh_tool_count(row.id)
-        return _public(await self.get(username, row.id))
+        return public_json(await self.get(username, row.id))
 
     # -- disconnect ---------------------------------------------------------------------
 
