@@ -508,6 +508,16 @@ async def test_step_up_token_can_call_admin_tool(demo: DemoHandle, http: httpx.C
     assert report.structured_content["report"] == "all systems nominal"
 
 
+def test_withheld_scopes_are_approved_but_not_granted() -> None:
+    with (
+        running_demo_server(DemoConfig(port=0, withheld_scopes=["mcp:admin"])) as demo,
+        httpx.Client(base_url=demo.base_url) as http,
+    ):
+        _, tokens = tokens_for(http, demo, scope="mcp:tools mcp:admin")
+        assert tokens["scope"] == "mcp:tools"  # a narrower grant (RFC 6749 §3.3)
+        assert demo.stats.snapshot()["scopes_seen"]["authorize"] == ["mcp:tools mcp:admin"]
+
+
 @pytest.mark.asyncio
 async def test_async_variant_serves_on_the_running_loop() -> None:
     async with (

@@ -234,6 +234,10 @@ class DemoOAuthProvider(
         rotation's answer (it crashed before saving it) can refresh with the old token.
         Such a use retires the grant's current refresh token and issues a new pair.
         ``0`` (the default): strict rotation.
+    withheld_scopes:
+        Scopes a request may name and the person may approve, but which the grant
+        leaves out (RFC 6749 §3.3 lets a server issue a narrower scope than asked):
+        a client that steps up for one never gets it. Default none.
     stats:
         Where to count; a new :class:`DemoStats` if omitted.
     """
@@ -252,6 +256,7 @@ class DemoOAuthProvider(
         require_resource: bool = False,
         refresh_reuse_revokes_grant: bool = False,
         refresh_reuse_grace: float = 0.0,
+        withheld_scopes: tuple[str, ...] = (),
         stats: DemoStats | None = None,
     ) -> None:
         self.issuer_url = issuer_url.rstrip("/")
@@ -265,6 +270,7 @@ class DemoOAuthProvider(
         self.require_resource = require_resource
         self.refresh_reuse_revokes_grant = refresh_reuse_revokes_grant
         self.refresh_reuse_grace = refresh_reuse_grace
+        self.withheld_scopes = tuple(withheld_scopes)
         self.stats = stats if stats is not None else DemoStats()
         self.clients: dict[str, OAuthClientInformationFull] = {}
         self._pending: dict[str, PendingConsent] = {}
@@ -361,7 +367,7 @@ class DemoOAuthProvider(
     ) -> str:
         code = DemoAuthorizationCode(
             code=secrets.token_urlsafe(32),
-            scopes=scopes,
+            scopes=[s for s in scopes if s not in self.withheld_scopes],
             expires_at=time.time() + DEFAULT_CODE_TTL,
             client_id=client.client_id,
             code_challenge=params.code_challenge,

@@ -128,6 +128,11 @@ class DemoConfig:
         Seconds during which a rotated-out refresh token still works (an Okta-style
         grace period), for a client that crashed before saving a rotation's answer.
         Default 0: strict rotation.
+    withheld_scopes:
+        Scopes the authorization server accepts in a request and the consent page
+        shows, but leaves out of the grant (RFC 6749 §3.3 allows a narrower grant):
+        with ``("mcp:admin",)`` a step-up never gets ``admin_report`` through, which
+        shows a client's limit on step-ups. Default none.
     server_name:
         The MCP server name in the ``initialize`` result. Default ``"dodo-demo"``.
     """
@@ -144,12 +149,14 @@ class DemoConfig:
     require_resource: bool = False
     refresh_reuse_revokes_grant: bool = False
     refresh_reuse_grace: float = 0.0
+    withheld_scopes: Sequence[str] = ()
     server_name: str = "dodo-demo"
 
     def __post_init__(self) -> None:
         _check_loopback(self.host)
         object.__setattr__(self, "scopes_supported", tuple(self.scopes_supported))
         object.__setattr__(self, "default_scopes", tuple(self.default_scopes))
+        object.__setattr__(self, "withheld_scopes", tuple(self.withheld_scopes))
         if not 0 <= self.port <= 65535:
             raise ValueError(f"DemoConfig.port must be 0..65535, got {self.port!r}")
         if self.access_token_ttl < 1:
@@ -338,6 +345,7 @@ def build_demo_server(config: DemoConfig | None = None) -> DemoServer:
         require_resource=config.require_resource,
         refresh_reuse_revokes_grant=config.refresh_reuse_revokes_grant,
         refresh_reuse_grace=config.refresh_reuse_grace,
+        withheld_scopes=tuple(config.withheld_scopes),
         stats=stats,
     )
     auth = _auth_settings(config)
