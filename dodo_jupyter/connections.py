@@ -8,6 +8,9 @@ A connection is one user's link to one server URL (usually a catalog entry). Its
 ``needs_auth``      the stored sign-in no longer works: the user must connect again
 ``error``           the last attempt failed; ``error`` says why (never a secret)
 
+A ``403 insufficient_scope`` leads to a *step-up* (:meth:`ConnectionService.step_up`):
+a new flow for more scopes, while the connection keeps working with what it was granted.
+
 OAuth specifics live in :mod:`dodo_jupyter.oauth`; this service decides when to use
 stored credentials, when to refresh and when to start a new flow, and keeps the row.
 """
@@ -37,7 +40,7 @@ from .governance.tool_policy import parse_policy
 from .net.outbound import Outbound
 from .net.urls import check_server_url
 from .oauth.discovery import Challenge
-from .oauth.flow import OAuthEngine
+from .oauth.flow import OAuthEngine, scope_of
 from .oauth.token_keeper import NeedsAuth, TokenKeeper
 from .store.models import MCPConnection
 from .upstream import AuthRejected, Upstream, probe
@@ -46,8 +49,9 @@ __all__ = ["MAX_STEP_UPS", "USABLE_STATES", "ConnectionService"]
 
 log = logging.getLogger(__name__)
 
-#: Scope step-ups allowed in a row (with no request accepted in between, and without the
-#: user connecting anew) before the connection reports an error.
+#: Scope step-ups allowed in a row before the connection reports an error: step-ups that
+#: ask for no scope not asked for already (the last consent did not satisfy the server).
+#: A step-up asking for a new scope, and connecting anew, start the count again.
 MAX_STEP_UPS = 2
 
 
@@ -199,7 +203,8 @@ class ConnectionService:
         challenge = Challenge()
         if row.tokens_enc and row.state != "needs_auth":
             try:
-                await self._check_with_token(row)
+                # Connecting anew: step-ups in a row start again from zero.
+                await self._check_with_token(row, step_ups=0)
                 return {"state": "connected", "connection_id": row.id}
             except NeedsAuth:
                 pass
@@ -234,7 +239,10 @@ class ConnectionService:
         challenge: Challenge,
         policy: Mapping[str, Any],
         previous_scope: str | None = None,
+        *,
+        step_up: bool = False,
     ) -> str:
+        """Start a flow; the connection turns ``authenticating`` (a step-up's keeps working)."""
         try:
             url = await self.engine.begin(
                 username=username,
@@ -245,11 +253,15 @@ class ConnectionService:
                 challenge=challenge,
                 policy=policy,
                 previous_scope=previous_scope,
+                step_up=step_up,
             )
         except DodoError as e:
             await self._set(row.id, state="error", error=e.message)
             raise
-        await self._set(row.id, state="authenticating", error="")
+        if step_up:
+            await self._set(row.id, requested_scopes=scope_of(url))
+        else:
+            await self._set(row.id, state="authenticating", error="")
         return url
 
     async def _connect_without_auth(self, row: MCPConnection, hosts: list[str]) -> Challenge | None:
@@ -315,8 +327,8 @@ class ConnectionService:
             sse_fallback=row.transport == "sse",
         )
 
-    async def _check_with_token(self, row: MCPConnection) -> None:
-        """List tools with the stored credentials, refreshing once after a 401."""
+    async def _check_with_token(self, row: MCPConnection, **values: Any) -> None:
+        """List tools with the stored credentials (refreshing once after a 401): connected."""
         headers = await self.headers_for(row)
         try:
             tools = await self.upstream(row, headers).list_tools()
@@ -326,8 +338,7 @@ class ConnectionService:
             stale = headers["Authorization"].removeprefix("Bearer ")
             headers = await self.headers_for(row, stale=stale)
             tools = await self.upstream(row, headers).list_tools()
-        # The server took the credentials: step-ups in a row start again from zero.
-        await self._set(row.id, state="connected", error="", tool_count=len(tools), step_ups=0)
+        await self._set(row.id, state="connected", error="", tool_count=len(tools), **values)
 
     async def _refresh_tool_count(self, connection_id: str) -> None:
         row = await self.rows.get(connection_id)
@@ -365,20 +376,33 @@ class ConnectionService:
         redirect_uri: str | None = None,
     ) -> str:
         """Start a new flow asking for the granted scopes plus the challenge's (after a
-        ``403 insufficient_scope``); refused after :data:`MAX_STEP_UPS` in a row. The
-        redirect URI defaults to the one the connection was made with."""
+        ``403 insufficient_scope``) and return its authorization URL; the connection
+        stays usable meanwhile. Refused after :data:`MAX_STEP_UPS` in a row. The
+        redirect URI defaults to the one the connection was made with.
+
+        Raises
+        ------
+        Conflict
+            the server keeps asking for scopes already asked for (the connection turns
+            ``error`` and says so).
+        NeedsAuth
+            the connection has no OAuth sign-in to extend.
+        """
         row = await self.get(username, connection_id)
         redirect_uri = redirect_uri or (row.oauth_meta or {}).get("redirect_uri")
-        if not redirect_uri:
+        if row.auth_type != "oauth" or not row.tokens_enc or not redirect_uri:
             raise NeedsAuth("This connection has no sign-in to extend: connect it first.")
-        if row.step_ups >= MAX_STEP_UPS:
+        asked = set((challenge.scope or "").split())
+        known = set(row.requested_scopes.split()) | set(row.scopes.split())
+        in_a_row = row.step_ups if asked <= known else 0
+        if in_a_row >= MAX_STEP_UPS:
             message = (
                 f"The server still wants more scopes after {MAX_STEP_UPS} step-ups "
                 f"(last asked for {challenge.scope!r}); ask its administrator."
             )
             await self._set(row.id, state="error", error=message)
             raise Conflict(message)
-        await self._set(row.id, step_ups=row.step_ups + 1)
+        await self._set(row.id, step_ups=in_a_row + 1)
         meta = row.oauth_meta or {}
         entry = None
         if row.catalog_id:
@@ -390,7 +414,9 @@ class ConnectionService:
         policy.pop("scopes", None)  # the challenge decides; union with what was granted
         hosts = list(meta.get("hosts") or [host_of(row.url), *self.allowed_hosts])
         previous = row.scopes or row.requested_scopes or None
-        return await self._begin(username, row, hosts, redirect_uri, challenge, policy, previous)
+        return await self._begin(
+            username, row, hosts, redirect_uri, challenge, policy, previous, step_up=True
+        )
 
     # -- static headers -----------------------------------------------------------------
 

@@ -14,9 +14,11 @@ import httpx
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from dodo_jupyter.connections import MAX_STEP_UPS
 from dodo_jupyter.demo.server import DemoConfig
 from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
-from dodo_jupyter.exceptions import NotFound
+from dodo_jupyter.exceptions import Conflict, NotFound
+from dodo_jupyter.oauth.discovery import Challenge
 from dodo_jupyter.store.models import MCPConnection, OAuthClient, PendingAuth, utcnow
 
 from .conftest import Api
@@ -356,6 +358,51 @@ async def test_step_up_has_a_limit(api: Api, jp_fetch: Any, jp_serverapp: Any) -
         await service.step_up(runtime.resolver.owner, conn_id, challenge)
     status, body = await api("GET", SERVERS)
     assert body["servers"][0]["state"] == "error"
+
+
+async def test_a_step_up_keeps_the_connection_and_a_denial_keeps_the_sign_in(
+    api: Api, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    conn_id = await connect(api, jp_fetch)
+    runtime = runtime_of(jp_serverapp)
+    service, owner = runtime.connections, runtime.resolver.owner
+    challenge = Challenge(scope="mcp:tools mcp:admin", error="insufficient_scope")
+    url = await service.step_up(owner, conn_id, challenge)
+    status, body = await api("GET", SERVERS)
+    assert body["servers"][0]["state"] == "connected"  # usable while the user decides
+    code, page = await fetch_page(jp_fetch, callback_query(await consent(url, decision="deny")))
+    assert code == 502 and "did not authorize" in page
+    status, body = await api("GET", SERVERS)
+    (server,) = body["servers"]
+    assert server["state"] == "connected" and "mcp:admin" not in server["scopes"]
+    row = await service.get(owner, conn_id)
+    assert await service.upstream(row, await service.headers_for(row)).list_tools()
+
+
+class TestStepUpCount:
+    """Step-ups "in a row" are those asking for no scope not asked for already."""
+
+    @pytest.fixture
+    def demo(self) -> Iterator[DemoHandle]:
+        scopes = ["mcp:tools", "mcp:admin", "mcp:extra"]
+        with running_demo_server(DemoConfig(port=0, scopes_supported=scopes)) as handle:
+            yield handle
+
+    async def test_a_step_up_for_a_new_scope_starts_the_count_again(
+        self, api: Api, jp_fetch: Any, jp_serverapp: Any
+    ) -> None:
+        conn_id = await connect(api, jp_fetch)
+        runtime = runtime_of(jp_serverapp)
+        service, owner = runtime.connections, runtime.resolver.owner
+        admin = Challenge(scope="mcp:admin", error="insufficient_scope")
+        extra = Challenge(scope="mcp:extra", error="insufficient_scope")
+        for _ in range(MAX_STEP_UPS):
+            await service.step_up(owner, conn_id, admin)
+        url = await service.step_up(owner, conn_id, extra)  # something new: not in a row
+        assert "mcp:extra" in parse_qs(urlsplit(url).query)["scope"][0].split()
+        await service.step_up(owner, conn_id, extra)
+        with pytest.raises(Conflict, match=f"after {MAX_STEP_UPS} step-ups"):
+            await service.step_up(owner, conn_id, extra)
 
 
 class TestSecondUser:

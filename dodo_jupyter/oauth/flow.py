@@ -27,7 +27,7 @@ import secrets
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -43,7 +43,7 @@ from .discovery import Challenge, discover
 from .registration import ClientRegistry
 from .token_keeper import TokenKeeper, server_text
 
-__all__ = ["PENDING_TTL", "OAuthEngine", "hash_state"]
+__all__ = ["PENDING_TTL", "OAuthEngine", "hash_state", "scope_of"]
 
 #: How long a started authorization may take.
 PENDING_TTL = timedelta(minutes=10)
@@ -52,6 +52,11 @@ PENDING_TTL = timedelta(minutes=10)
 def hash_state(state: str) -> str:
     """The key a flow's ``state`` is stored under (SHA-256, hex): the state itself is not."""
     return hashlib.sha256(state.encode("utf-8")).hexdigest()
+
+
+def scope_of(authorize_url: str) -> str:
+    """The ``scope`` an authorization URL asks for (empty when none)."""
+    return parse_qs(urlsplit(authorize_url).query).get("scope", [""])[0]
 
 
 class OAuthEngine:
@@ -92,8 +97,13 @@ class OAuthEngine:
         policy: Mapping[str, Any] | None = None,
         previous_scope: str | None = None,
         state_prefix: str = "",
+        step_up: bool = False,
     ) -> str:
-        """Discover, register, and return the authorization URL to send the user to."""
+        """Discover, register, and return the authorization URL to send the user to.
+
+        A ``step_up`` flow asks a connection that works for more scopes: when the user
+        denies it, the connection keeps its sign-in (see :meth:`complete`).
+        """
         policy = dict(policy or {})
         async with self.outbound.client(hosts) as http:
             found = await discover(http, server_url, challenge)
@@ -140,6 +150,7 @@ class OAuthEngine:
             "scope": scope or "",
             "redirect_uri": redirect_uri,
             "policy": policy,
+            "step_up": step_up,
             **creds.for_meta(),
         }
         now = utcnow()
@@ -185,7 +196,8 @@ class OAuthEngine:
             ``state`` belongs to a flow another user started.
         UpstreamError
             the authorization server refused, answered with a bad ``iss``, or the token
-            exchange failed (the connection records why).
+            exchange failed (the connection records why; a refused step-up leaves the
+            connection as it was: its sign-in still works for what it was granted).
         NeedsAuth
             the token endpoint refused the client or the code.
         """
@@ -213,7 +225,8 @@ class OAuthEngine:
             message = f"The authorization server did not authorize: {server_text(error, 100)}"
             if error_description:
                 message += f" ({server_text(error_description)})"
-            await self._keeper.set_state(conn_id, "needs_auth", message)
+            if not flow.get("step_up"):
+                await self._keeper.set_state(conn_id, "needs_auth", message)
             raise UpstreamError(message)
         if (iss is not None and iss != flow["issuer"]) or (iss is None and flow["iss_supported"]):
             message = (
