@@ -8,8 +8,9 @@ A connection is one user's link to one server URL (usually a catalog entry). Its
 ``needs_auth``      the stored sign-in no longer works: the user must connect again
 ``error``           the last attempt failed; ``error`` says why (never a secret)
 
-A ``403 insufficient_scope`` leads to a *step-up* (:meth:`ConnectionService.step_up`):
-a new flow for more scopes, while the connection keeps working with what it was granted.
+A ``403 insufficient_scope`` leads to a *step-up* (:meth:`ConnectionService.step_up`,
+shown to the user by :mod:`dodo_jupyter.gateway.step_up`): a new flow for more scopes,
+while the connection keeps working with what it was granted.
 
 OAuth specifics live in :mod:`dodo_jupyter.oauth`; this service decides when to use
 stored credentials, when to refresh and when to start a new flow, and keeps the row.
@@ -40,7 +41,7 @@ from .governance.tool_policy import parse_policy
 from .net.outbound import Outbound
 from .net.urls import check_server_url
 from .oauth.discovery import Challenge
-from .oauth.flow import OAuthEngine, scope_of
+from .oauth.flow import OAuthEngine, hash_state, scope_of
 from .oauth.token_keeper import NeedsAuth, TokenKeeper
 from .store.models import MCPConnection
 from .upstream import AuthRejected, Upstream, probe
@@ -101,6 +102,8 @@ class ConnectionService:
         #: Called with a connection id whenever its credentials change or it is deleted
         #: (the gateway closes that connection's upstream session).
         self.listeners: list[Callable[[str], Awaitable[None]]] = []
+        #: Called with a flow's id (``hash_state``) once its callback was handled, either way.
+        self.flow_listeners: list[Callable[[str], Awaitable[None]]] = []
         #: Counts this process's writes to connections (rows created or changed,
         #: credentials changed, deletions, states the token keeper set): the gateway's
         #: listing cache compares it to see that the rows it was built from may have
@@ -289,18 +292,31 @@ class ConnectionService:
     # -- callback -----------------------------------------------------------------------
 
     async def complete(self, username: str | None, query: Mapping[str, str | None]) -> str:
-        """Finish a flow from the callback's query; returns the connection id."""
-        connection_id = await self.engine.complete(
-            username=username,
-            state=query.get("state"),
-            code=query.get("code"),
-            iss=query.get("iss"),
-            error=query.get("error"),
-            error_description=query.get("error_description"),
-        )
-        await self._changed(connection_id)
-        await self._refresh_tool_count(connection_id)
-        return connection_id
+        """Finish a flow from the callback's query; returns the connection id. The
+        :attr:`flow_listeners` hear of it either way."""
+        state = query.get("state")
+        try:
+            connection_id = await self.engine.complete(
+                username=username,
+                state=state,
+                code=query.get("code"),
+                iss=query.get("iss"),
+                error=query.get("error"),
+                error_description=query.get("error_description"),
+            )
+            await self._changed(connection_id)
+            await self._refresh_tool_count(connection_id)
+            return connection_id
+        finally:
+            if state:
+                await self._flow_finished(hash_state(state))
+
+    async def _flow_finished(self, flow_id: str) -> None:
+        for listener in self.flow_listeners:
+            try:
+                await listener(flow_id)
+            except Exception:  # it must not change the callback's answer
+                log.exception("dodo: a listener of finished sign-ins failed")
 
     # -- using credentials --------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from ..governance.tool_policy import ToolPolicy, policy_from
 from ..oauth.token_keeper import NeedsAuth
 from ..store import Store
 from ..store.models import MCPConnection, ToolSetting, utcnow
-from ..upstream import UpstreamSession
+from ..upstream import AuthRejected, UpstreamSession
 from ..upstream.messages import Relay
 from .caller import LOOP_ERROR, current_caller, outbound_meta
 from .directory import Directory, Server
@@ -48,6 +48,7 @@ from .live import LiveSessions
 from .naming import aggregate_names
 from .relay import capabilities_key
 from .routes import Inputs, Listing, Route, alias_of
+from .step_up import StepUps
 from .upstream_sessions import UpstreamSessions
 
 __all__ = ["GatewayService", "Route"]
@@ -125,6 +126,8 @@ class GatewayService:
         self._marks = 0
         self.directory = Directory(self)
         self.live = LiveSessions(self._announced)
+        #: Step-ups after ``403 insufficient_scope``: their consent URLs (:mod:`.step_up`).
+        self.step_ups = StepUps(connections)
 
     # -- sessions -----------------------------------------------------------------------
 
@@ -463,6 +466,9 @@ class GatewayService:
         except NeedsAuth as e:
             self._invalidate(username)  # its tools leave the listing until a sign-in
             return error_result(f"{route.server_id}: {e.message} (MCP panel → Connect)")
+        except AuthRejected as e:  # insufficient_scope: the consent URL of a step-up
+            why = await self.step_ups.explain(username, route.connection_id, e)
+            return error_result(f"{route.server_id}: {why}")
         except DodoError as e:
             return error_result(f"{route.server_id}: {e.message}")
 

@@ -82,17 +82,23 @@ class RefreshStateHandler(DodoAPIHandler):
     async def post(self) -> None:
         who = (await self.identity(mcp=True)).require_owner()
         conn_id = _connection_id(self.json_object())
-        self.send_json(await self.dodo.connections.refresh_state(who.username, conn_id))
+        server = await self.dodo.connections.refresh_state(who.username, conn_id)
+        (shown,) = await self.dodo.gateway.step_ups.annotate(who.username, [server])
+        self.send_json(shown)
 
 
 class ServersHandler(DodoAPIHandler):
-    """``GET /dodo/api/mcp/servers``: the caller's connections."""
+    """``GET /dodo/api/mcp/servers``: the caller's connections; one whose tool asked for
+    more scopes is ``needs_scope``, with the consent URL in ``step_up`` (the owner's
+    only: a visitor is refused)."""
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
         who = (await self.identity(mcp=True)).require_owner()
-        self.send_json({"servers": await self.dodo.connections.for_user(who.username)})
+        servers = await self.dodo.connections.for_user(who.username)
+        shown = await self.dodo.gateway.step_ups.annotate(who.username, servers)
+        self.send_json({"servers": shown})
 
 
 class ServerPolicyHandler(DodoAPIHandler):

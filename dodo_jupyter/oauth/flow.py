@@ -43,7 +43,7 @@ from .discovery import Challenge, discover
 from .registration import ClientRegistry
 from .token_keeper import TokenKeeper, server_text
 
-__all__ = ["PENDING_TTL", "OAuthEngine", "hash_state", "scope_of"]
+__all__ = ["PENDING_TTL", "OAuthEngine", "flow_id_of", "hash_state", "scope_of"]
 
 #: How long a started authorization may take.
 PENDING_TTL = timedelta(minutes=10)
@@ -52,6 +52,11 @@ PENDING_TTL = timedelta(minutes=10)
 def hash_state(state: str) -> str:
     """The key a flow's ``state`` is stored under (SHA-256, hex): the state itself is not."""
     return hashlib.sha256(state.encode("utf-8")).hexdigest()
+
+
+def flow_id_of(authorize_url: str) -> str:
+    """The id a flow is stored under (:func:`hash_state`), from its authorization URL."""
+    return hash_state(parse_qs(urlsplit(authorize_url).query).get("state", [""])[0])
 
 
 def scope_of(authorize_url: str) -> str:
@@ -248,6 +253,17 @@ class OAuthEngine:
             grant["resource"] = flow["resource"]
         await self._keeper.exchange(conn_id, creds, flow, grant)
         return conn_id
+
+    async def is_pending(self, flow_id: str) -> bool:
+        """Whether the flow stored under ``flow_id`` (:func:`hash_state` of its
+        ``state``) still waits for its callback: not used, replaced or expired."""
+        now = utcnow()
+
+        def query(session: Session) -> bool:
+            row = session.get(PendingAuth, flow_id)
+            return row is not None and row.expires_at > now
+
+        return await self._store.db.read(query)
 
 
 def _resource(policy: Mapping[str, Any], discovered: str) -> str | None:
