@@ -157,6 +157,9 @@ def test_messages_lose_library_internals() -> None:
     assert len(clean_message("x" * 1000)) == 400
     passed_on = "dodo://a/x: The MCP server failed: MCPError: Unknown resource: x"
     assert clean_message(passed_on) == "dodo://a/x: The MCP server failed: Unknown resource: x"
+    link = "https://auth.example.com/authorize?" + "&".join(f"p{i}=v{i}" for i in range(60))
+    long = "Open this URL to grant mcp:admin: " + link + " (the link works until 12:00 UTC)."
+    assert clean_message(long) == "Open this URL to grant mcp:admin: " + link + "…"
 
 
 def test_magic_arguments() -> None:

@@ -19,11 +19,22 @@ _NOISE = re.compile(
 )
 
 
+#: A link in a message (a consent URL, say).
+_LINK = re.compile(r"https?://\S+")
+
+
 def clean_message(text: str, limit: int = 400) -> str:
     """``text`` as one line of at most ``limit`` characters, without library internals
-    (an upstream server's validation errors often carry them)."""
+    (an upstream server's validation errors often carry them). A link is never cut (a
+    cut one leads nowhere): the line then ends with it."""
     one = " ".join(_NOISE.sub(" ", text).split())
-    return one if len(one) <= limit else one[: limit - 1] + "…"
+    if len(one) <= limit:
+        return one
+    cut = limit - 1
+    for link in _LINK.finditer(one):
+        if link.start() < cut < link.end():
+            cut = link.end()
+    return one[:cut] + "…"
 
 
 class DodoClientError(RuntimeError):
