@@ -17,6 +17,7 @@ import shlex
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -34,10 +35,11 @@ from .client import (
 from .client.discovery import MCP_TOKEN_ENV, MCP_URL_ENV
 from .client.errors import clean_message
 
-__all__ = ["DodoMagics", "Table"]
+__all__ = ["DodoMagics", "ServerTable", "Table"]
 
 HELP = """\
-%dodo servers                      your connections and their state
+%dodo servers                      your connections and their state (with the consent
+                                   link of one that needs more access)
 %dodo catalog                      approved MCP servers you may connect
 %dodo connect <id> [--timeout S]   sign in to a catalog server (a link opens the consent
                                    page; waits until connected, 300 s by default)
@@ -97,6 +99,56 @@ class Table:
             for r in self.rows
         )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class ServerTable(Table):
+    """``%dodo servers``: the connections, then for each one that needs more access (a
+    tool asked for more scopes, state ``needs_scope``) the link that grants them."""
+
+    def __init__(self, rows: Sequence[dict[str, Any]]) -> None:
+        super().__init__(
+            rows,
+            ["catalog_id", "state", "tool_count", "error", "url"],
+            "No connections yet: %dodo catalog lists servers, %dodo connect <id> connects one.",
+        )
+        self.step_ups = [
+            (str(row.get("catalog_id") or row.get("url")), row["step_up"])
+            for row in self.rows
+            if isinstance(row.get("step_up"), dict)
+        ]
+
+    @staticmethod
+    def _needed(step_up: dict[str, Any]) -> str:
+        return " ".join(step_up.get("missing") or step_up.get("scopes") or []) or "more scopes"
+
+    @staticmethod
+    def _until(step_up: dict[str, Any]) -> str:
+        try:
+            return datetime.fromisoformat(str(step_up["expires_at"])).strftime("%H:%M UTC")
+        except (KeyError, ValueError):
+            return "ten minutes after the call"
+
+    def __repr__(self) -> str:
+        lines = [super().__repr__()]
+        for name, step_up in self.step_ups:
+            lines.append(
+                f"\n{name} needs more access: open this URL to grant {self._needed(step_up)}, "
+                f"then call the tool again (it works until {self._until(step_up)}):\n"
+                f"  {step_up['consent_url']}"
+            )
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        parts = [super()._repr_html_()]
+        for name, step_up in self.step_ups:
+            link = html.escape(str(step_up["consent_url"]), quote=True)
+            parts.append(
+                f"<p><b>{html.escape(name)}</b> needs more access: "
+                f'<a href="{link}" target="_blank" rel="noopener">grant '
+                f"{html.escape(self._needed(step_up))}</a>, then call the tool again "
+                f"(the link works until {html.escape(self._until(step_up))}).</p>"
+            )
+        return "".join(parts)
 
 
 def parse_arguments(words: Sequence[str]) -> dict[str, Any]:
@@ -216,12 +268,7 @@ class DodoMagics(Magics):
     # -- commands -----------------------------------------------------------------------
 
     def _cmd_servers(self, words: list[str], cell: str | None) -> Table:
-        rows = self.client.servers()
-        return Table(
-            rows,
-            ["catalog_id", "state", "tool_count", "error", "url"],
-            "No connections yet: %dodo catalog lists servers, %dodo connect <id> connects one.",
-        )
+        return ServerTable(self.client.servers())
 
     def _cmd_catalog(self, words: list[str], cell: str | None) -> Table:
         rows = self.client.catalog()

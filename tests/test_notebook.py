@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import json
 import os
 import queue
@@ -296,3 +297,25 @@ def test_resources_and_prompts_in_a_real_kernel(
     assert error["output_type"] == "stream" and error["text"].startswith("UsageError: ")
     assert "Unknown resource: note://nothing" in error["text"] and "MCPError" not in error["text"]
     assert token not in json.dumps(nbformat.writes(ran))
+
+
+def test_servers_shows_the_link_of_a_server_that_needs_more_access(
+    server: ServerProcess, gateway_token: str, tmp_path: Path
+) -> None:
+    connect_demo(server)
+    cells = ["%load_ext dodo_jupyter", "%dodo call demo__admin_report", "%dodo servers"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True)
+    ran = client.execute(env=kernel_env(server, gateway_token), cwd=str(tmp_path))
+    (row,) = server.call("GET", "/dodo/api/mcp/servers")["servers"]
+    assert row["state"] == "needs_scope"
+    url = row["step_up"]["consent_url"]
+    refused = text_of(ran.cells[1].outputs)
+    assert "Open this URL to grant mcp:admin, then call the tool again" in refused
+    assert url in refused
+    (shown,) = ran.cells[2].outputs
+    plain, page = shown["data"]["text/plain"], shown["data"]["text/html"]
+    assert "needs_scope" in plain
+    assert "demo needs more access: open this URL to grant mcp:admin" in plain and url in plain
+    assert f'<a href="{html.escape(url, quote=True)}"' in page and "grant mcp:admin</a>" in page
+    disconnect_all(server)
