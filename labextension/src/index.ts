@@ -198,7 +198,9 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
         app.shell.activateById(PANEL_ID);
         await model.refresh();
         const candidates = model.catalog.value.filter(
-          e => e.auth_type !== 'static_headers' && model.connectionFor(e.id)?.state !== 'connected'
+          e =>
+            e.auth_type !== 'static_headers' &&
+            !['connected', 'needs_scope'].includes(model.connectionFor(e.id)?.state ?? '')
         );
         if (candidates.length === 0) {
           Notification.info(

@@ -225,6 +225,46 @@ export class DodoModel extends VDomModel {
   }
 
   /**
+   * Grant a connection the scopes a tool asked for (its pending step-up): the
+   * consent page in a popup, or, with `inTab`, in the tab the user's click on
+   * the link opens. Call it synchronously from a click so the popup opens.
+   * Never rejects; the outcome is in `progressFor(entry.id)` and the
+   * connection's state (`connected` again once the consent was handled).
+   */
+  async grantAccess(entry: ICatalogEntry, connection: IConnection, inTab = false): Promise<void> {
+    const consentUrl = connection.step_up?.consent_url;
+    if (!consentUrl) {
+      return;
+    }
+    const popup = inTab ? null : openSignInWindow(`dodo-grant-${entry.id}-${Date.now()}`);
+    if (popup) {
+      popup.location.href = consentUrl;
+    }
+    const blocked = !inTab && !popup;
+    this._setProgress(entry.id, {
+      phase: blocked ? 'blocked' : 'waiting',
+      authorizeUrl: consentUrl,
+      grant: true
+    });
+    const outcome = await waitForSignIn({
+      popup,
+      isConnected: async () => {
+        const body = await requestAPI<{ servers: IConnection[] }>('mcp/servers');
+        const row = body.servers.find(c => c.id === connection.id);
+        return row?.state === 'connected';
+      }
+    });
+    if (this.isDisposed) {
+      return;
+    }
+    this._setProgress(
+      entry.id,
+      outcome.ok ? null : { phase: 'failed', message: outcome.message, grant: true }
+    );
+    await this.refreshConnections();
+  }
+
+  /**
    * Mark that the user opened the authorize URL in a tab themselves.
    */
   openedInTab(catalogId: string): void {
@@ -329,10 +369,15 @@ export class DodoModel extends VDomModel {
    *   that ran and failed answers a result with `isError`.
    */
   async callTool(name: string, args: Record<string, unknown>): Promise<IToolResult> {
-    return requestAPI<IToolResult>('mcp/tools/call', {
+    const result = await requestAPI<IToolResult>('mcp/tools/call', {
       method: 'POST',
       body: JSON.stringify({ name, arguments: args })
     });
+    if (result?.isError) {
+      // A refusal may have changed the server's state (say it needs more access).
+      void this.refreshConnections();
+    }
+    return result;
   }
 
   /**

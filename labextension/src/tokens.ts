@@ -105,9 +105,32 @@ export interface IMe {
 }
 
 /**
- * Where a connection to an MCP server stands.
+ * Where a connection to an MCP server stands. `needs_scope`: it works, but a
+ * tool asked for more scopes than it was granted (see `step_up`).
  */
-export type ConnectionState = 'authenticating' | 'connected' | 'needs_auth' | 'error';
+export type ConnectionState =
+  | 'authenticating'
+  | 'connected'
+  | 'needs_auth'
+  | 'needs_scope'
+  | 'error';
+
+/**
+ * A pending step-up: a tool call was refused with `403 insufficient_scope`,
+ * and the owner grants more scopes by opening `consent_url`.
+ */
+export interface IStepUp {
+  /**
+   * Every scope the consent asks for (those granted already and the new ones).
+   */
+  scopes: string[];
+  /**
+   * The scopes the server asked for that the connection was not granted.
+   */
+  missing: string[];
+  consent_url: string;
+  expires_at: string;
+}
 
 /**
  * One of the caller's connections (`GET dodo/api/mcp/servers`).
@@ -122,6 +145,10 @@ export interface IConnection {
   tool_count: number | null;
   scopes: string[];
   expires_at: string | null;
+  /**
+   * The pending step-up of a `needs_scope` connection; `null` otherwise.
+   */
+  step_up?: IStepUp | null;
 }
 
 /**
@@ -286,6 +313,11 @@ export interface IConnectProgress {
   phase: 'starting' | 'waiting' | 'blocked' | 'failed';
   message?: string;
   authorizeUrl?: string;
+  /**
+   * The consent of a step-up (more scopes for a working connection), not a
+   * Connect.
+   */
+  grant?: boolean;
 }
 
 /**

@@ -6,7 +6,7 @@ import * as React from 'react';
 
 import type { DodoModel } from '../model';
 import { toAPIError } from '../model';
-import type { ICatalogEntry, IConnection, IConnectProgress } from '../tokens';
+import type { ICatalogEntry, IConnection, IConnectProgress, IStepUp } from '../tokens';
 import { ErrorNote, Note } from './common';
 import { HeadersForm } from './HeadersForm';
 
@@ -102,6 +102,7 @@ const STATE_LABELS: Record<string, string> = {
   connected: 'connected',
   authenticating: 'authenticating',
   needs_auth: 'needs re-auth',
+  needs_scope: 'needs more access',
   error: 'error',
   none: 'not connected'
 };
@@ -142,7 +143,8 @@ function CatalogEntry(props: ICatalogEntryProps): React.ReactElement {
       <div className="jp-dodo-CatalogEntry-url" title={entry.url}>
         {entry.url}
       </div>
-      {connection?.state === 'connected' && connection.tool_count !== null && (
+      {(connection?.state === 'connected' || connection?.state === 'needs_scope') &&
+        connection.tool_count !== null && (
         <div className="jp-dodo-CatalogEntry-meta">
           {connection.tool_count} tool{connection.tool_count === 1 ? '' : 's'}
         </div>
@@ -244,9 +246,21 @@ function EntryActions({
     );
   }
 
+  const stepUp = !progress && connection?.state === 'needs_scope' ? connection.step_up : null;
   let primary: React.ReactNode = null;
   if (progress) {
     primary = null;
+  } else if (connection && stepUp) {
+    primary = (
+      <button
+        type="button"
+        className="jp-mod-styled jp-mod-accept"
+        onClick={() => void model.grantAccess(entry, connection)}
+        aria-label={`Grant more access to ${name}`}
+      >
+        Grant access
+      </button>
+    );
   } else if (!connection) {
     primary = (
       <button
@@ -274,6 +288,9 @@ function EntryActions({
   return (
     <div className="jp-dodo-CatalogEntry-actions-block">
       {progress && <ConnectProgress model={model} entry={entry} progress={progress} />}
+      {connection && stepUp && (
+        <StepUpNote model={model} entry={entry} connection={connection} stepUp={stepUp} />
+      )}
       <div className="jp-dodo-Actions">
         {primary}
         {progress?.phase !== 'starting' && disconnectButton}
@@ -283,6 +300,46 @@ function EntryActions({
           {error}
         </div>
       )}
+    </div>
+  );
+}
+
+/**
+ * A tool of the server asked for more scopes: which ones, and the consent page
+ * (the Grant access button opens it in a popup, the link in a tab).
+ */
+function StepUpNote({
+  model,
+  entry,
+  connection,
+  stepUp
+}: {
+  model: DodoModel;
+  entry: ICatalogEntry;
+  connection: IConnection;
+  stepUp: IStepUp;
+}): React.ReactElement {
+  const scopes = stepUp.missing.length > 0 ? stepUp.missing : stepUp.scopes;
+  return (
+    <div className="jp-dodo-StepUp" role="status">
+      <div>
+        A tool of this server needs more access. Grant{' '}
+        {scopes.map((scope, index) => (
+          <React.Fragment key={scope}>
+            {index > 0 && ' '}
+            <code>{scope}</code>
+          </React.Fragment>
+        ))}
+        , then call the tool again.
+      </div>
+      <a
+        href={stepUp.consent_url}
+        target="_blank"
+        rel="opener"
+        onClick={() => void model.grantAccess(entry, connection, true)}
+      >
+        Open the consent page in a new tab
+      </a>
     </div>
   );
 }
@@ -331,14 +388,16 @@ function ConnectProgress({
         <div className="jp-dodo-CatalogEntry-error" role="alert">
           <div>{progress.message ?? 'The sign-in failed.'}</div>
           <div className="jp-dodo-Actions">
-            <button
-              type="button"
-              className="jp-mod-styled jp-mod-accept"
-              onClick={() => void model.connect(entry)}
-              aria-label={`Retry connecting ${entry.display_name || entry.name}`}
-            >
-              Retry
-            </button>
+            {!progress.grant && (
+              <button
+                type="button"
+                className="jp-mod-styled jp-mod-accept"
+                onClick={() => void model.connect(entry)}
+                aria-label={`Retry connecting ${entry.display_name || entry.name}`}
+              >
+                Retry
+              </button>
+            )}
             <button
               type="button"
               className="jp-mod-styled"
