@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx2
 
@@ -38,6 +37,7 @@ from .exceptions import (
     ValidationFailed,
 )
 from .governance.tool_policy import parse_policy
+from .net.hosts import parse_host_rules, rule_for_url, url_allowed
 from .net.outbound import Outbound
 from .net.urls import check_server_url
 from .oauth.discovery import Challenge
@@ -57,9 +57,9 @@ MAX_STEP_UPS = 2
 
 
 def host_of(url: str) -> str:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    return f"{host}:{parts.port}" if parts.port else host
+    """The host rule that admits ``url`` (``host`` or ``host:port``, IPv6 in brackets;
+    :func:`~dodo_jupyter.net.hosts.rule_for_url`)."""
+    return rule_for_url(url)
 
 
 class ConnectionService:
@@ -76,7 +76,8 @@ class ConnectionService:
         Guarded HTTP clients.
     allowed_hosts:
         ``DodoApp.allowed_hosts``: extra hosts any flow may reach, and the hosts whose
-        URLs users may connect without a catalog entry.
+        URLs users may connect without a catalog entry; rules of
+        :mod:`dodo_jupyter.net.hosts`, matched as the outbound guard matches them.
     allow_insecure_loopback:
         Accept http:// URLs on loopback hosts (development and tests only).
     """
@@ -97,7 +98,7 @@ class ConnectionService:
         self.engine = engine
         self.keeper = keeper
         self.outbound = outbound
-        self.allowed_hosts = [h.lower() for h in allowed_hosts or []]
+        self.allowed_hosts = parse_host_rules(allowed_hosts or [])
         self.allow_insecure_loopback = allow_insecure_loopback
         #: Called with a connection id whenever its credentials change or it is deleted
         #: (the gateway closes that connection's upstream session).
@@ -163,7 +164,7 @@ class ConnectionService:
         for entry in (await self.catalog.enabled()).entries:
             if entry["url"] == checked:
                 return await self._target(entry["id"], None)
-        if host_of(checked) not in self.allowed_hosts:
+        if not url_allowed(self.allowed_hosts, checked):
             raise Forbidden(
                 f"The host {host_of(checked)!r} is not approved: ask an administrator to add the "
                 "server to the catalog or the host to DodoApp.allowed_hosts."

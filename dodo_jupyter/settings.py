@@ -14,10 +14,24 @@ from dataclasses import fields
 from pathlib import Path
 
 from jupyter_core.paths import jupyter_data_dir
-from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, List, Set, Unicode, default
+from traitlets import (
+    Bool,
+    CaselessStrEnum,
+    Dict,
+    Float,
+    Integer,
+    List,
+    Set,
+    TraitError,
+    Unicode,
+    default,
+    validate,
+)
 from traitlets.config import Configurable
 
+from .exceptions import ValidationFailed
 from .identity import make_resolver
+from .net.hosts import parse_host_rules
 from .paths import default_db_path, default_key_file, sqlite_url_for
 from .runtime import DodoRuntime
 from .runtime_settings import RuntimeSettings
@@ -94,9 +108,21 @@ class DodoSettings(Configurable):
         Unicode(),
         config=True,
         help="""Extra hosts outbound requests may reach besides catalog hosts and their
-        known_hosts (e.g. an authorization server on another domain). Security: every
-        outbound request is checked against this list and the catalog.""",
+        known_hosts (e.g. an authorization server on another domain), and the hosts whose
+        MCP servers users may connect without a catalog entry. Each entry is a host name
+        ('auth.example.com', any port), a wildcard for its subdomains ('*.example.com'),
+        a literal IP ('127.0.0.1', '::1'), any of them with a port ('127.0.0.1:8080',
+        '[::1]:8080'); names are compared case-insensitively, IDNA-encoded and without a
+        trailing dot. Default: empty. Security: every outbound request and every connect
+        is checked against this list and the catalog, by one matcher.""",
     )
+
+    @validate("allowed_hosts")
+    def _valid_allowed_hosts(self, proposal: dict[str, list[str]]) -> list[str]:
+        try:
+            return parse_host_rules(proposal["value"])
+        except ValidationFailed as e:
+            raise TraitError(f"DodoApp.allowed_hosts: {e.message}") from None
 
     admin_users = Set(
         Unicode(),

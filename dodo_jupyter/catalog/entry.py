@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..exceptions import ValidationFailed
 from ..governance.tool_policy import OPEN, ToolPolicy, field_errors
+from ..net.hosts import parse_host_rule
 from ..net.urls import check_server_url
 
 __all__ = [
@@ -35,9 +36,6 @@ _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 #: The longest header value a user may store.
 MAX_HEADER_VALUE = 8192
-_HOST = re.compile(
-    r"^(\*\.)?[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$"
-)
 
 
 class _Strict(BaseModel):
@@ -117,10 +115,18 @@ class EntryInput(_Strict):
     @field_validator("known_hosts")
     @classmethod
     def _hosts(cls, v: list[str]) -> list[str]:
+        # The outbound guard's own rule syntax (dodo_jupyter.net.hosts), stored canonical,
+        # so what is accepted here is exactly what the guard will match.
+        hosts: list[str] = []
         for host in v:
-            if not _HOST.match(host):
-                raise ValueError(f"{host!r} is not a host name (like 'auth.example.com')")
-        return [h.lower() for h in v]
+            try:
+                hosts.append(parse_host_rule(host))
+            except ValidationFailed as e:
+                raise ValueError(
+                    f"{host!r}: {e.details['fields']['allowed_hosts']}; write a host name "
+                    "('auth.example.com'), a wildcard ('*.example.com') or 'host:port'"
+                ) from None
+        return list(dict.fromkeys(hosts))
 
     @model_validator(mode="after")
     def _consistent(self) -> EntryInput:

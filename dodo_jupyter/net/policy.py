@@ -11,7 +11,8 @@ Every outbound request is judged twice. First the URL, without any network
    but not the apex (``*.example.com`` matches ``a.example.com`` and ``a.b.example.com``,
    not ``example.com``), or a literal IP; any entry may carry a port
    (``auth.example.com:8443``), which the URL's port (explicit or the scheme's default)
-   must then equal;
+   must then equal. The matcher is :mod:`dodo_jupyter.net.hosts`, the one every host
+   check of dodo uses;
 4. a literal IP host must be written canonically: ``0x7f000001``, ``2130706433`` or
    ``127.1`` are refused even when 127.0.0.1 is allowed (see
    :func:`dodo_jupyter.net.addresses.parse_host_ip`).
@@ -28,19 +29,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import ipaddress
-import re
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Protocol
 from urllib.parse import urlsplit
 
-import idna
-
 from ..exceptions import OutboundRefused, UpstreamError, ValidationFailed
 from .addresses import IPAddress, parse_host_ip
+from .hosts import DEFAULT_PORTS, canonical_host, host_allowed, parse_host_rule
 from .urls import MAX_URL_LENGTH, is_loopback_host
 
 __all__ = [
@@ -54,10 +51,6 @@ __all__ = [
     "parse_target",
     "safe_url",
 ]
-
-DEFAULT_PORTS = {"https": 443, "http": 80}
-
-_HOST_NAME = re.compile(r"^[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?$")
 
 
 class Resolver(Protocol):
@@ -118,8 +111,9 @@ class OutboundPolicy:
     """What dodo_jupyter may fetch. Build one per purpose (a catalog entry's hosts plus
     ``DodoApp.allowed_hosts``) and hand it to :func:`~dodo_jupyter.net.guard.guarded_client`.
 
-    ``allowed_hosts`` entries are normalised on construction (lowercase, IDNA, canonical
-    IP); an entry that cannot be understood raises :class:`ValidationFailed`.
+    ``allowed_hosts`` entries are rules of :mod:`dodo_jupyter.net.hosts`, made canonical
+    on construction (lowercase, IDNA, canonical IP); an entry that cannot be understood
+    raises :class:`ValidationFailed`.
     """
 
     allowed_hosts: frozenset[str] = frozenset()
@@ -135,7 +129,7 @@ class OutboundPolicy:
                 f"allowed_hosts must be a set of host names, not the string {self.allowed_hosts!r}",
                 fields={"allowed_hosts": "give a set of host names"},
             )
-        hosts = frozenset(_normalise_entry(entry) for entry in self.allowed_hosts)
+        hosts = frozenset(parse_host_rule(entry) for entry in self.allowed_hosts)
         object.__setattr__(self, "allowed_hosts", hosts)
         if self.max_response_bytes <= 0:
             raise ValueError(
@@ -152,18 +146,8 @@ class OutboundPolicy:
 
     def allows(self, host: str, port: int) -> bool:
         """True when ``host`` (normalised, as :func:`parse_target` gives it) and ``port``
-        match an entry of ``allowed_hosts``."""
-        is_ip = parse_host_ip(host) is not None
-        for entry in self.allowed_hosts:
-            pattern, entry_port = _split_entry(entry)
-            if entry_port is not None and entry_port != port:
-                continue
-            if pattern.startswith("*."):
-                if not is_ip and host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
-                    return True
-            elif pattern == host:
-                return True
-        return False
+        match an entry of ``allowed_hosts`` (:func:`~dodo_jupyter.net.hosts.host_allowed`)."""
+        return host_allowed(self.allowed_hosts, host, port)
 
 
 @dataclass(frozen=True)
@@ -231,17 +215,11 @@ def parse_target(url: str, policy: OutboundPolicy) -> Target:
             "the URL contains credentials (user:password@); a secret never belongs in a "
             "URL: configure it as a header or use OAuth"
         )
-    host = _normalise_host(parts.hostname or "", refuse)
     try:
-        ip = parse_host_ip(host)
+        host = canonical_host(parts.hostname or "")
     except OutboundRefused as e:
         raise refuse(e.message) from None
-    if ip is not None:
-        if isinstance(ip, ipaddress.IPv4Address) and str(ip) != host:
-            raise refuse(
-                f"{host!r} is an unusual spelling of the IPv4 address {ip}; write it as {str(ip)!r}"
-            )
-        host = str(ip)
+    ip = parse_host_ip(host)
     port = explicit_port if explicit_port is not None else DEFAULT_PORTS[scheme]
     if scheme == "http":
         if not is_loopback_host(host):
@@ -263,89 +241,3 @@ def parse_target(url: str, policy: OutboundPolicy) -> Target:
             "known_hosts or to DodoApp.allowed_hosts"
         )
     return Target(scheme, host, port, ip, host_header, shown)
-
-
-class _Refuse(Protocol):
-    def __call__(self, reason: str) -> OutboundRefused: ...
-
-
-def _normalise_host(host: str, refuse: _Refuse) -> str:
-    """Lowercase, IDNA-encode and sanity-check a host name (IPs pass through)."""
-    host = host.lower()
-    if host.endswith(".") and not host.endswith(".."):
-        host = host[:-1]  # the DNS root: "example.com." is "example.com"
-    if not host:
-        raise refuse("the URL has no host")
-    if ":" in host or "%" in host:
-        return host  # IPv6 (zone ids are refused by parse_host_ip)
-    if not host.isascii():
-        try:
-            host = idna.encode(host).decode("ascii")
-        except idna.IDNAError as e:
-            raise refuse(f"the host is not a valid international domain name ({e})") from None
-    if not _HOST_NAME.match(host) or ".." in host:
-        raise refuse(f"{host!r} is not a valid host name")
-    return host
-
-
-def _normalise_entry(entry: str) -> str:
-    """Canonical form of an ``allowed_hosts`` entry: ``host``, ``host:port`` or
-    ``[v6]:port``, lowercase, IDNA-encoded, IPs canonical."""
-
-    def bad(reason: str) -> ValidationFailed:
-        return ValidationFailed(
-            f"Invalid allowed host {entry!r}: {reason}; write a host name "
-            "('auth.example.com'), a wildcard ('*.example.com') or 'host:port'",
-            fields={"allowed_hosts": reason},
-        )
-
-    if not isinstance(entry, str):
-        raise bad("not a string")
-    text = entry.strip().lower()
-    port: int | None = None
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise bad("unbalanced brackets")
-        port_text = rest[1:] if rest else None
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-    else:
-        host, port_text = text, None
-    if port_text is not None:
-        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise bad(f"port {port_text!r} is not a number from 1 to 65535")
-        port = int(port_text)
-    wildcard = host.startswith("*.")
-    name = host[2:] if wildcard else host
-    if "*" in name or "/" in name or "@" in name:
-        raise bad("only a leading '*.' wildcard is allowed, and no scheme, path or user")
-    try:
-        ip = parse_host_ip(name)
-    except OutboundRefused as e:
-        raise bad(e.message) from None
-    if ip is not None:
-        if wildcard:
-            raise bad("a wildcard cannot precede an IP address")
-        name = str(ip)
-    else:
-        try:
-            name = _normalise_host(name, lambda reason: OutboundRefused(reason))
-        except OutboundRefused as e:
-            raise bad(e.message) from None
-    host = f"*.{name}" if wildcard else name
-    if port is None:
-        return host
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-@lru_cache(maxsize=1024)
-def _split_entry(entry: str) -> tuple[str, int | None]:
-    """(host pattern, port or None) of a normalised entry."""
-    if entry.startswith("["):
-        host, _, port = entry[1:].partition("]:")
-        return host, int(port)
-    if entry.count(":") == 1:
-        host, _, port = entry.partition(":")
-        return host, int(port)
-    return entry, None

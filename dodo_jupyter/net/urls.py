@@ -2,7 +2,9 @@
 
 https only; plain http only for a loopback host and only when the administrator turned
 on ``DodoApp.allow_insecure_loopback`` (development and tests). Credentials in a URL are
-refused: a secret never belongs in a URL.
+refused: a secret never belongs in a URL. The host must be one the outbound guard would
+accept (:func:`dodo_jupyter.net.hosts.canonical_host`), so a URL stored here is never
+refused later for how its host is written.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from ..exceptions import ValidationFailed
+from ..exceptions import OutboundRefused, ValidationFailed
+from .hosts import canonical_host
 
 __all__ = ["MAX_URL_LENGTH", "check_server_url", "is_loopback_host"]
 
@@ -56,12 +59,16 @@ def check_server_url(url: object, *, allow_insecure_loopback: bool, field: str =
         raise fail(f"scheme {parts.scheme!r} is not allowed; use https://")
     if not parts.hostname:
         raise fail("has no host")
+    try:
+        host = canonical_host(parts.hostname)
+    except OutboundRefused as e:
+        raise fail(f"bad host: {e.message}") from None
     if parts.username is not None or parts.password is not None:
         raise fail("must not contain credentials; configure them as headers or OAuth instead")
     if parts.fragment:
         raise fail("must not contain a #fragment")
     if parts.scheme == "http":
-        if not is_loopback_host(parts.hostname):
+        if not is_loopback_host(host):
             raise fail("plain http is refused; use https://")
         if not allow_insecure_loopback:
             raise fail(
