@@ -9,6 +9,8 @@ marked), with the service started on that loop before the server.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -345,6 +347,37 @@ async def test_service_down_keeps_the_last_good_copy(
     assert "unreachable" in body["catalog_stale_reason"]
     stale = await jp_fetch(CATALOG, headers=as_user("alice"))
     assert stale.headers["ETag"] != fresh.headers["ETag"]
+
+
+async def test_an_unchanged_catalog_is_a_304_at_the_service_and_at_the_server(
+    service: ServiceRunner, jp_fetch: Any, runtime_: DodoRuntime, caplog: pytest.LogCaptureFixture
+) -> None:
+    server_token_is(service, admin=False)
+    await service.hub.catalog.create("admin", entry("shared"))
+
+    async def get(etag: str | None = None) -> Any:
+        headers = {**as_user("alice"), **({"If-None-Match": etag} if etag else {})}
+        return await jp_fetch(CATALOG, headers=headers, raise_error=False)
+
+    with caplog.at_level(logging.INFO, logger="dodo_jupyter.hub.access"):
+        first = await get()
+        assert first.code == 200
+        synced = json.loads(first.body)["catalog_synced_at"]
+        # catalog_cache_ttl is 0: each read asks the service again, with the stored ETag.
+        again = await get(first.headers["ETag"])
+        assert again.code == 304, again.body
+        assert again.headers["ETag"] == first.headers["ETag"]
+        # The copy was confirmed again (a new catalog_synced_at): the ETag did not move.
+        confirmed = runtime_.catalog_status().synced_at
+        assert confirmed is not None and confirmed.isoformat() != synced
+        assert (await get(f'"other", {first.headers["ETag"]}')).code == 304
+    answers = [r.getMessage().split()[0] for r in caplog.records if "api/catalog" in r.getMessage()]
+    assert answers == ["200", "304", "304"], answers  # the service said 304 to the server too
+
+    await service.hub.catalog.update("admin", "shared", {"description": "changed"})
+    changed = await get(first.headers["ETag"])
+    assert changed.code == 200 and changed.headers["ETag"] != first.headers["ETag"]
+    assert json.loads(changed.body)["entries"][0]["description"] == "changed"
 
 
 async def test_admin_edits_are_forwarded(api: Api, service: ServiceRunner) -> None:

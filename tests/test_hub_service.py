@@ -147,6 +147,16 @@ async def test_etag_and_304(call: Client, service: ServiceRunner) -> None:
         "api/catalog", headers={"Authorization": "token alice-token", "If-None-Match": etag}
     )
     assert again.status_code == 304 and again.content == b""
+    # A list of ETags, or the weak form, matches too (If-None-Match compares weakly).
+    for header in (f'"other", {etag}', f"W/{etag}"):
+        listed = await call.http.get(
+            "api/catalog", headers={"Authorization": "token alice-token", "If-None-Match": header}
+        )
+        assert listed.status_code == 304, header
+    # An edit that changes nothing leaves the content, and so the ETag, as it was.
+    assert (await call("PUT", f"{ADMIN}/one", body={"description": ""}))[0] == 200
+    same = await call.http.get("api/catalog", headers={"Authorization": "token alice-token"})
+    assert same.headers["ETag"] == etag
     await call("POST", ADMIN, body=entry("two"))
     changed = await call.http.get(
         "api/catalog", headers={"Authorization": "token alice-token", "If-None-Match": etag}

@@ -50,13 +50,19 @@ LOCAL_STATUS = CatalogStatus("local")
 def render_catalog(
     entries_body: bytes, entries_etag: str, status: CatalogStatus
 ) -> tuple[bytes, str]:
-    """The response body and strong ETag for a pre-serialised ``{"entries": [...]}``.
+    """The response body and ETag for a pre-serialised ``{"entries": [...]}``.
 
     The status fields are spliced into the cached body (no re-serialisation of the
-    entries on the hot path); the ETag covers both, so a change of freshness is a new
-    representation.
+    entries on the hot path). The ETag depends on the catalog's content
+    (``entries_etag``, a hash of the entries) and on where it comes from and whether it
+    is current (``catalog_source``, ``catalog_stale``, ``catalog_stale_reason``), not on
+    ``catalog_synced_at``: that moves every time the hub confirms an unchanged copy, and
+    an unchanged catalog must answer 304. Two answers under one ETag may therefore differ
+    in ``catalog_synced_at`` alone, so the ETag is weak (``W/"..."``; ``If-None-Match``
+    compares weakly).
     """
     meta = json.dumps(status.to_json(), separators=(",", ":")).encode()
     body = entries_body[:-1] + b"," + meta[1:]
-    digest = hashlib.sha256(entries_etag.encode() + meta).hexdigest()[:32]
-    return body, f'"{digest}"'
+    validated = json.dumps([status.source, status.stale, status.reason]).encode()
+    digest = hashlib.sha256(entries_etag.encode() + validated).hexdigest()[:32]
+    return body, f'W/"{digest}"'

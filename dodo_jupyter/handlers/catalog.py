@@ -43,7 +43,7 @@ class CatalogHandler(DodoAPIHandler):
         cached = await self.dodo.catalog.enabled()
         body, etag = render_catalog(cached.body, cached.etag, self.dodo.catalog_status())
         self.set_header("ETag", etag)
-        if self.request.headers.get("If-None-Match") == etag:
+        if self.check_etag_header():  # tornado's If-None-Match rules: lists, W/, *
             self.set_status(304)
             self.finish()
             return

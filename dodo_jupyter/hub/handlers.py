@@ -95,7 +95,7 @@ class CatalogHandler(ServiceHandler):
         cached = await self.hub.catalog.enabled()
         self.set_header("ETag", cached.etag)
         self.set_header("Cache-Control", "no-cache")
-        if self.request.headers.get("If-None-Match") == cached.etag:
+        if self.check_etag_header():  # tornado's If-None-Match rules: lists, W/, *
             self.set_status(304)
             self.finish()
             return
