@@ -50,3 +50,34 @@ def test_the_grafana_dashboard_queries_only_metrics_dodo_exports() -> None:
         "dodo_upstream_connections",
     }
     assert queried <= exported, queried - exported
+
+
+def test_every_flag_and_setting_of_the_hub_service_is_documented() -> None:
+    from dodo_jupyter.hub.app import DodoHubApp
+
+    doc = (REPO / "docs" / "jupyterhub.md").read_text()
+    missing = [f"--{name}" for name in [*DodoHubApp.aliases, *DodoHubApp.flags]]
+    missing = [flag for flag in missing if f"`{flag}" not in doc]
+    for name in DodoHubApp.class_own_traits(config=True):
+        if not re.search(rf"`(DodoHubApp\.)?{name}[` =]", doc):
+            missing.append(name)
+    assert not missing, f"docs/jupyterhub.md does not document: {missing}"
+
+
+def test_the_documented_timing_is_the_codes() -> None:
+    from jupyterhub.app import JupyterHub
+
+    from dodo_jupyter import maintenance, runtime
+    from dodo_jupyter.hub.app import DodoHubApp
+    from dodo_jupyter.settings import DodoSettings
+
+    doc = (REPO / "docs" / "jupyterhub.md").read_text()
+    timing = doc[doc.index("### Timing") : doc.index("### The service's API")]
+    assert "`DodoApp.hygiene_interval` (3600 s" in timing
+    assert DodoSettings.hygiene_interval.default_value == 3600.0
+    assert "then every hour in the background" in timing
+    assert "older than a minute" in timing and runtime.REQUEST_HYGIENE_SPACING_S == 60.0
+    assert "once a minute in the background" in timing
+    assert maintenance.MAINTENANCE_INTERVAL_S == 60.0
+    assert "up to 30 s" in timing and DodoHubApp.hub_auth_cache_max_age.default_value == 30
+    assert "then every 60 s" in timing and JupyterHub.service_check_interval.default_value == 60

@@ -4,6 +4,7 @@ PostgreSQL: who may read and change the catalog, ETags, errors, configuration se
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -211,6 +212,31 @@ async def test_configuration_is_seeded_and_reconciled(db_url: str, tmp_path: Pat
         await second.stop()
 
 
+async def test_jupyterhubs_health_check_is_answered_quietly(
+    service: ServiceRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What the hub runs when it starts the service and every service_check_interval:
+    # GET <url><prefix>, without a token (jupyterhub.app.check_services_health).
+    from jupyterhub.httpclient import JupyterHubHTTPClient
+    from jupyterhub.utils import wait_for_http_server
+
+    try:
+        with caplog.at_level(logging.DEBUG, logger="dodo_jupyter.hub.access"):
+            response = await wait_for_http_server(service.url, timeout=5)
+        assert response.status == 200
+    finally:
+        await JupyterHubHTTPClient.loop_instance().close()
+    logged = [r for r in caplog.records if r.name == "dodo_jupyter.hub.access"]
+    assert [(r.levelno, r.getMessage().split(" (")[0]) for r in logged] == [
+        (logging.DEBUG, "200 GET /services/dodo/")
+    ]
+    async with httpx.AsyncClient(base_url=service.url, timeout=10) as http:
+        answer = await http.get("")
+        assert answer.json() == {"status": "ok"}  # and nothing else, to anyone
+        assert (await http.head("")).status_code == 200
+        assert (await http.get("nothing-here")).status_code == 404
+
+
 async def test_an_unopenable_database_is_503_json() -> None:
     runner = ServiceRunner("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
     from tornado.httpserver import HTTPServer
@@ -224,6 +250,9 @@ async def test_an_unopenable_database_is_503_json() -> None:
         body = response.json()
         assert body["error"] == "unavailable" and "DodoHubApp.db_url" in body["message"]
         assert "nobody" not in body["message"]
+        # JupyterHub's health check sees it too (the hub logs a warning for a 5xx).
+        async with httpx.AsyncClient(base_url=runner.url, timeout=10) as http:
+            assert (await http.get("")).status_code == 503
     finally:
         runner.server.stop()
 

@@ -283,8 +283,12 @@ def _redact(url: str) -> str:
 
 
 def _log_request(handler: Any) -> None:
+    from .handlers import HealthHandler
+
     status = handler.get_status()
     level = logging.INFO if status < 400 else logging.WARNING
+    if isinstance(handler, HealthHandler) and status < 400:
+        level = logging.DEBUG  # the hub asks every minute: only --debug shows it
     if status >= 500:
         level = logging.ERROR
     request = handler.request

@@ -13,6 +13,8 @@ path                                     who         what
 ``POST api/tool-calls``                  a user      its server's call history, kept once by id
 ``GET api/admin/tool-calls``             admins      every user's calls (filters, ``jsonl``)
 ``GET metrics``                          any caller  Prometheus metrics
+``GET`` (the prefix itself)              anyone      ``{"status": "ok"}``: JupyterHub's health
+                                                     check (503 while the database is not open)
 =======================================  ==========  =========================================
 
 "Any caller" means a hub token with the service's access scope; "admins" is decided by
@@ -36,7 +38,7 @@ from ..json_requests import JsonRequestMixin
 from .auth import HubCaller
 from .service import CatalogHub
 
-__all__ = ["routes"]
+__all__ = ["HealthHandler", "routes"]
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +205,22 @@ class MetricsHandler(ServiceHandler):
         self.finish(generate_latest(REGISTRY))
 
 
+class HealthHandler(ServiceHandler):
+    """``GET`` and ``HEAD`` on the prefix itself: JupyterHub's service health check.
+
+    The hub asks ``<url><prefix>`` (``http://127.0.0.1:10101/services/dodo/``) without a
+    token when it starts the service and then every ``JupyterHub.service_check_interval``
+    seconds (60); it counts any answer below 500 as up. So this answers 200 once the
+    database is open (503, which the hub logs, while it is not) and says nothing else.
+    """
+
+    async def get(self) -> None:
+        self.send_json({"status": "ok"})
+
+    async def head(self) -> None:
+        self.finish()
+
+
 class NotFoundHandler(ServiceHandler):
     """Anything else under the prefix: a JSON 404."""
 
@@ -225,5 +243,6 @@ def routes(prefix: str) -> list[tuple[str, type[RequestHandler]]]:
         (api + "tool-calls", ToolCallsHandler),
         (api + "admin/tool-calls", AdminToolCallsHandler),
         (base + "metrics", MetricsHandler),
+        (base, HealthHandler),
         (r".*", NotFoundHandler),
     ]

@@ -108,6 +108,17 @@ def expected_etag(entries: list[dict[str, Any]]) -> str:
 # -- the tests, in order ----------------------------------------------------------------
 
 
+def test_the_hubs_health_check_of_the_service_is_answered(hub: Hub) -> None:
+    # The hub checked the service when it started it (GET <url>/services/dodo/, no
+    # token): answered 200 and logged at debug level only, not as a 404 warning.
+    import httpx
+
+    log = hub.log_path.read_text(errors="replace")
+    assert "GET /services/dodo/ (" not in log, hub.log_tail()
+    direct = httpx.get(f"http://127.0.0.1:{hub.catalog_port}/{SERVICE}", timeout=10)
+    assert (direct.status_code, direct.json()) == (200, {"status": "ok"})
+
+
 def test_admin_adds_an_entry_and_alice_lists_it(servers: Hub) -> None:
     hub = servers
     assert ids(catalog_of(hub, "alice")) == []  # --no-default-catalog: nothing yet
