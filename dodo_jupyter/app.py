@@ -20,6 +20,7 @@ from .agents_service import gateway_url_of
 from .handlers import routes
 from .jupyter_ai import JupyterAIBuiltin
 from .kernel_access import export_kernel_access, revoke_kernel_access
+from .logs import join_app_log, leave_app_log
 from .maintenance import maintain
 from .server_info import remove_info, write_info
 from .settings import DodoSettings
@@ -38,7 +39,12 @@ class DodoApp(ExtensionApp, DodoSettings):
     def base_url_for_runtime(self) -> str:
         return self.serverapp.base_url if self.serverapp is not None else "/"
 
+    def _app_log(self) -> Any:
+        """Jupyter's own logger (ServerApp's), whose handlers and level dodo's lines use."""
+        return self.serverapp.log if self.serverapp is not None else self.log
+
     def initialize_settings(self) -> None:
+        join_app_log(self._app_log())  # dodo_jupyter.* lines in Jupyter's format, INFO on
         self.runtime = self.make_runtime()
         self.settings["dodo"] = self.runtime
         self.log.info(
@@ -92,3 +98,4 @@ class DodoApp(ExtensionApp, DodoSettings):
             except Exception as e:  # the store may be down; the next start deletes it
                 self.log.warning("dodo: could not delete Jupyter AI's built-in token: %s", e)
         await self.runtime.stop()
+        leave_app_log(self._app_log())

@@ -18,16 +18,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from traitlets import Bool, Dict, Float, Integer, List, Set, Type, Unicode, default
+from tornado.log import LogFormatter
+from traitlets import Bool, Dict, Enum, Float, Integer, List, Set, Type, Unicode, default
 from traitlets.config import Application
 
 from .._version import __version__
+from ..logs import join_app_log
 from .auth import HubTokenAuthority, TokenAuthority
 from .service import CatalogHub, CatalogHubSettings
 
 __all__ = ["DEFAULT_DB_FILE", "DodoHubApp"]
 
-_LOG_FORMAT = "[%(levelname)1.1s %(asctime)s %(name)s] %(message)s"
+#: Jupyter's log format (jupyter_server's ServerApp.log_format): level, time with
+#: milliseconds, logger name; coloured on a terminal.
+_LOG_FORMAT = (
+    "%(color)s[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s]%(end_color)s %(message)s"
+)
 
 #: The SQLite file the service uses by default, in its working directory (the hub's,
 #: which in Zero-to-JupyterHub is the hub's persistent volume).
@@ -48,7 +54,7 @@ class DodoHubApp(Application):
         "catalog-file": "DodoHubApp.catalog_file",
         "config": "DodoHubApp.config_file",
         "bind-url": "DodoHubApp.bind_url",
-        "log-level": "Application.log_level",
+        "log-level": "DodoHubApp.log_level",
     }
     flags = {
         "no-default-catalog": (
@@ -59,7 +65,7 @@ class DodoHubApp(Application):
             {"DodoHubApp": {"allow_insecure_loopback": True}},
             "Accept http:// entries on loopback hosts (development and tests only).",
         ),
-        "debug": ({"Application": {"log_level": 10}}, "Log at debug level."),
+        "debug": ({"DodoHubApp": {"log_level": logging.DEBUG}}, "Log at debug level."),
     }
 
     config_file = Unicode(
@@ -174,13 +180,24 @@ class DodoHubApp(Application):
         ($JUPYTERHUB_API_URL) through HubAuth; replace it only for tests.""",
     )
 
-    @default("log_level")
-    def _default_log_level(self) -> int:
-        return logging.INFO
+    # Jupyter's formatter and format, and INFO by default; declared here rather than with
+    # @default so that --help-all shows the defaults that apply.
+    _log_formatter_cls = LogFormatter  # type: ignore[assignment]
 
-    @default("log_format")
-    def _default_log_format(self) -> str:
-        return _LOG_FORMAT
+    log_level = Enum(
+        (0, 10, 20, 30, 40, 50, "DEBUG", "INFO", "WARN", "ERROR", "CRITICAL"),
+        default_value=logging.INFO,
+        help="""The service's log level, by name or value: DEBUG (10; also each health
+        check), INFO (20, the default: start, stop, each request, catalog changes from the
+        configuration), WARN (30: refused and failed requests), ERROR, CRITICAL.""",
+    ).tag(config=True)
+
+    log_format = Unicode(
+        _LOG_FORMAT,
+        help="""The log line format (Python logging; %(color)s and %(end_color)s colour
+        the prefix on a terminal). Default: Jupyter's, '[I 2026-11-26 18:00:00.123
+        dodo_jupyter.hub.access] message'.""",
+    ).tag(config=True)
 
     def initialize(self, argv: Any = None) -> None:
         super().initialize(argv)
@@ -227,9 +244,9 @@ class DodoHubApp(Application):
         )
 
     def start(self) -> None:
-        # dodo's modules log through their own loggers: send them where the app logs.
-        level: Any = self.log_level
-        logging.basicConfig(level=level, format=_LOG_FORMAT)
+        # dodo's modules (and SQLAlchemy's, Alembic's, tornado's) log through their own
+        # loggers: send every record through the app's handler, in its format and level.
+        join_app_log(self.log, name="")
         logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
         asyncio.run(self.serve())
 

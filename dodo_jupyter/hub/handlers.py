@@ -78,6 +78,11 @@ class ServiceHandler(JsonRequestMixin, RequestHandler):
             return
         super()._handle_request_exception(e)
 
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, HTTPError) and value.status_code < 500:
+            return  # the access log has its line (tornado would log a second one)
+        super().log_exception(typ, value, tb)
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         message = responses.get(status_code, "Unknown HTTP Error")
         exc = (kwargs.get("exc_info") or (None, None))[1]
