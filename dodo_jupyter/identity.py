@@ -12,7 +12,8 @@ what that user is *to dodo*. Two modes:
 ``hub``
     A JupyterHub single-user server. The owner is ``JUPYTERHUB_USER`` at
     ``JUPYTERHUB_API_URL``. A different hub user reaching the server through JupyterHub
-    sharing is a *visitor*: the catalog is visible to them, nothing personal is.
+    sharing, or a hub admin opening it, is a *visitor*: the catalog is visible to them,
+    nothing personal is.
     Administrators are hub admins (``hub_user["admin"]``), holders of the
     ``custom:dodo:admin`` scope, members of ``DodoApp.admin_groups`` or users named in
     ``DodoApp.admin_users``. The hub user model comes with each request (jupyter_server's
@@ -43,6 +44,8 @@ ADMIN_SCOPE = "custom:dodo:admin"
 
 Mode = Literal["local", "hub"]
 
+_PERSONAL = "MCP connections and tokens are personal, so use them from your own server."
+
 
 @dataclass(frozen=True)
 class Identity:
@@ -52,6 +55,8 @@ class Identity:
     mode: Mode
     is_owner: bool
     is_admin: bool
+    #: The server's owner (whom a caller who is not the owner is told about).
+    owner: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -61,22 +66,23 @@ class Identity:
             "is_admin": self.is_admin,
         }
 
-    def require_owner(self) -> Identity:
-        """Return self, or raise :class:`Forbidden` for a visitor."""
+    def require_owner(self, why: str = _PERSONAL) -> Identity:
+        """Return self, or raise :class:`Forbidden` for anyone but the owner: a user the
+        owner shares the server with, or a hub admin who opened it. ``why`` says why the
+        request needs the owner."""
         if not self.is_owner:
-            raise Forbidden(
-                f"{self.username!r} is visiting a server shared by its owner: MCP connections "
-                "and tokens are personal, so use them from your own server."
-            )
+            whose = f" ({self.owner!r} is)" if self.owner else ""
+            raise Forbidden(f"{self.username!r} is not the owner of this server{whose}: {why}")
         return self
 
-    def require_admin(self) -> Identity:
-        """Return self, or raise :class:`Forbidden` for a non-administrator."""
+    def require_admin(self, action: str = "change the approved catalog") -> Identity:
+        """Return self, or raise :class:`Forbidden` for a non-administrator; ``action``
+        says what only administrators may do (``"read the audit log"``)."""
         if not self.is_admin:
             raise Forbidden(
-                f"{self.username!r} is not a dodo administrator: only administrators change "
-                "the approved catalog (hub admins, holders of the custom:dodo:admin scope, "
-                "or members of DodoApp.admin_groups)."
+                f"{self.username!r} is not a dodo administrator: only administrators "
+                f"{action} (hub admins, holders of the custom:dodo:admin scope, members of "
+                "DodoApp.admin_groups and users named in DodoApp.admin_users)."
             )
         return self
 
@@ -135,7 +141,7 @@ class LocalIdentityResolver(IdentityResolver):
         return self.owner_identity()
 
     def owner_identity(self) -> Identity:
-        return Identity(self._owner, "local", is_owner=True, is_admin=True)
+        return Identity(self._owner, "local", is_owner=True, is_admin=True, owner=self._owner)
 
 
 class HubIdentityResolver(IdentityResolver):
@@ -172,10 +178,17 @@ class HubIdentityResolver(IdentityResolver):
                 admin_users=self.admin_users,
                 admin_groups=self.admin_groups,
             ),
+            owner=self._owner,
         )
 
     def owner_identity(self) -> Identity:
-        return Identity(self._owner, "hub", is_owner=True, is_admin=self._owner in self.admin_users)
+        return Identity(
+            self._owner,
+            "hub",
+            is_owner=True,
+            is_admin=self._owner in self.admin_users,
+            owner=self._owner,
+        )
 
 
 def make_resolver(

@@ -165,7 +165,7 @@ class TestHubMode:
                 headers = {"Authorization": f"token {visitor}"}
                 status, reply = await api(method, path, headers=headers)
                 assert status == 403, (visitor, method, path)
-                assert "visiting a server shared by its owner" in reply["message"]
+                assert "is not the owner of this server ('alice' is)" in reply["message"]
         assert not (jp_root_dir / ".mcp.json").exists()
 
 

@@ -135,6 +135,9 @@ async def test_normal_users_get_403_on_admin_endpoints(
     assert status == 403, reply
     assert reply["error"] == "forbidden"
     assert reply["message"].startswith("'alice' is not a dodo administrator at the hub")
+    # Said of every admin endpoint, reads included: not "change the approved catalog".
+    administer = "administer the catalog (read and change its entries, read its audit log"
+    assert administer in reply["message"]
 
 
 async def test_etag_and_304(call: Client, service: ServiceRunner) -> None:

@@ -5,7 +5,7 @@ The REST admin endpoints (``dodo/api/admin/approved-mcps...``) call a
 
 :class:`LocalCatalogAdmin`
     This server's own store (local mode, or hub mode without a catalog service). Any
-    dodo administrator may edit it, including a hub admin visiting a shared server.
+    dodo administrator may edit it, including a hub admin who opened the owner's server.
 :class:`HubCatalogAdmin`
     The hub catalog service (``DodoApp.hub_catalog_url``). The caller must be the
     server's owner (a visitor cannot make the server act with its owner's token) and a
@@ -62,7 +62,7 @@ class LocalCatalogAdmin(CatalogAdmin):
         self.catalog = catalog
 
     def authorize(self, who: Identity) -> Identity:
-        return who.require_admin()
+        return who.require_admin("administer the approved catalog")
 
     async def entries(self, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         return await self.catalog.all(include_deleted=include_deleted)
@@ -92,7 +92,10 @@ class HubCatalogAdmin(CatalogAdmin):
         self.mirror = mirror
 
     def authorize(self, who: Identity) -> Identity:
-        return who.require_owner().require_admin()
+        return who.require_owner(
+            "this server administers the hub's catalog with its owner's hub token, so "
+            "administer it from your own server."
+        ).require_admin("administer the hub's catalog")
 
     async def _changed(self) -> None:
         await self.mirror.refresh(force=True)

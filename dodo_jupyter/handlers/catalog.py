@@ -124,6 +124,6 @@ class AdminAuditHandler(DodoAPIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        (await self.identity()).require_admin()
+        (await self.identity()).require_admin("read the audit log")
         limit, before_id = self.page_arguments()
         self.send_json({"entries": await self.dodo.audit.recent(limit, before_id)})

@@ -159,8 +159,9 @@ class TokenAuthority:
         if admin and not caller.is_admin:
             raise Forbidden(
                 f"{caller.name!r} is not a dodo administrator at the hub: only hub admins, "
-                "holders of the custom:dodo:admin scope, or members of "
-                "DodoHubApp.admin_groups change the approved catalog."
+                "holders of the custom:dodo:admin scope, members of DodoHubApp.admin_groups "
+                "and users named in DodoHubApp.admin_users administer the catalog (read "
+                "and change its entries, read its audit log and every user's tool calls)."
             )
         return caller
 

@@ -186,9 +186,9 @@ def test_visitors_cannot_forward_and_the_owner_is_unaffected(servers: Hub) -> No
             # bob is a dodo admin for servers, admin a hub admin: both are visitors here.
             status, reply = hub.call("alice", "POST", ADMIN, token, TICKETS)
             assert status == 403, (visitor, reply)
-            assert f"'{visitor}' is visiting a server shared by its owner" in reply["message"]
+            assert f"'{visitor}' is not the owner of this server ('alice' is)" in reply["message"]
         status, reply = hub.call("alice", "GET", TOKENS, bob)
-        assert status == 403 and "visiting a server shared by its owner" in reply["message"]
+        assert status == 403 and "is not the owner of this server" in reply["message"]
         # Visitors read the catalog; the owner's personal endpoints work as before.
         status, body = hub.call("alice", "GET", CATALOG, bob)
         assert status == 200 and ids(body) == ["weather"]

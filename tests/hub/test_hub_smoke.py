@@ -16,7 +16,7 @@ pytestmark = pytest.mark.hub_e2e
 ME = "dodo/api/me"
 TOKENS = "dodo/api/user/mcp-tokens"
 ADMIN = "dodo/api/admin/approved-mcps"
-VISITOR_MESSAGE = "is visiting a server shared by its owner"
+VISITOR_MESSAGE = "is not the owner of this server ('alice' is)"
 NOT_ADMIN_MESSAGE = "is not a dodo administrator"
 
 
