@@ -33,8 +33,9 @@ export function CatalogPanel({ model }: ICatalogPanelProps): React.ReactElement 
       )}
       {visitor && (
         <Note>
-          You are visiting a server shared with you as <strong>{me.username}</strong>. MCP
-          connections and tokens are personal: connect servers from your own Jupyter server.
+          This server is not yours: you are signed in as <strong>{me.username}</strong>.
+          MCP connections and tokens are personal: connect servers from your own Jupyter
+          server.
         </Note>
       )}
       <ErrorNote title="Could not load the catalog." error={catalog.error} />
