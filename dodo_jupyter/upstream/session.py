@@ -266,7 +266,10 @@ class UpstreamSession:
             try:
                 async with self._limit:
                     return await work()
-            except (DodoError, MCPError):  # a JSON-RPC error is an answer: the session is fine
+            except DodoError:
+                raise
+            except MCPError:  # an answer: the session is fine, unless credentials were refused
+                self._raise_rejection()
                 raise
             except Exception as e:
                 self._raise_rejection()

@@ -342,7 +342,7 @@ class _Exchange:
             answer = self._answer(json.loads(await response.aread()), any_id=True)
         except ValueError:
             return None
-        return answer if answer is not None and "error" in answer else None
+        return answer if answer is not None and isinstance(answer.get("error"), dict) else None
 
     def _answer(self, message: Any, *, any_id: bool = False) -> dict[str, Any] | None:
         if not isinstance(message, dict):
