@@ -238,3 +238,38 @@ class TestOnlyTheOwner:
         assert body["servers"][0]["state"] == "connected"
         assert "mcp:admin" in body["servers"][0]["scopes"]
         assert body["servers"][0]["step_up"] is None
+
+
+@pytest.mark.parametrize("decision", ["accept", "decline"])
+async def test_a_client_that_opens_urls_gets_the_consent_page_and_the_call_goes_on(
+    api: Api, jp_fetch: Any, gateway_url: str, decision: str
+) -> None:
+    """With URL-mode elicitation the consent URL reaches the client during the call; once
+    its user approved, the same call goes through. A client that declines gets the tool
+    error with the URL, as any other."""
+    await connect(api, jp_fetch)
+    asked: list[Any] = []
+
+    async def elicit(context: Any, params: Any) -> Any:
+        import mcp_types as types
+
+        asked.append(params)
+        if decision == "accept":  # the user opens the page and approves
+            code, page = await approve(jp_fetch, params.url)
+            assert code == 200 and "Connected" in page, page
+        return types.ElicitResult(action=decision)
+
+    async with session(
+        gateway_url, await gateway_token(api), elicitation_callback=elicit
+    ) as client:
+        report = await client.call_tool("demo__admin_report", {})
+    (request,) = asked
+    assert request.mode == "url" and "scope=" in request.url and "mcp%3Aadmin" in request.url
+    assert "demo needs more access (mcp:admin)" in request.message
+    server = await server_row(api)
+    if decision == "accept":
+        assert not report.is_error, text_of(report)
+        assert server["state"] == "connected" and "mcp:admin" in server["scopes"]
+    else:
+        assert report.is_error and consent_url_in(text_of(report)) == request.url
+        assert server["state"] == "needs_scope"

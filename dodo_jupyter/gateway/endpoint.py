@@ -85,6 +85,7 @@ from .directory_handlers import DirectoryHandlers, downstream_of
 from .event_store import ResumableSessionManager
 from .host import ResumeLimits
 from .relay import DownstreamRelay
+from .routes import tool_error
 
 __all__ = ["SCOPE_KEY", "GatewayEndpoint"]
 
@@ -134,13 +135,6 @@ def _loop_message(caller: Caller) -> str:
     return (
         f"{LOOP_ERROR} this request has passed through {caller.hop} dodo gateways (at most "
         f"{MAX_HOPS}); a catalog entry points back at a gateway. Remove that entry."
-    )
-
-
-def tool_error(message: str) -> types.CallToolResult:
-    """A tool result an agent reads as a failure, with ``message`` as its text."""
-    return types.CallToolResult(
-        content=[types.TextContent(type="text", text=message)], is_error=True
     )
 
 

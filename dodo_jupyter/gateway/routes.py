@@ -11,7 +11,7 @@ from ..governance.gate import GatedTool, ToolGate
 from ..governance.tool_policy import ToolPolicy
 from ..store.models import MCPConnection
 
-__all__ = ["Inputs", "Listing", "Route", "alias_of"]
+__all__ = ["Inputs", "Listing", "Route", "alias_of", "tool_error", "unrouted"]
 
 
 def alias_of(row: MCPConnection) -> str:
@@ -62,3 +62,22 @@ class Listing:
 
 #: What a listing was built from: the user's usable rows and their tool switches.
 Inputs = tuple[list[MCPConnection], dict[str, bool]]
+
+
+def tool_error(message: str) -> types.CallToolResult:
+    """A tool result an agent reads as a failure, with ``message`` as its text."""
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=message)], is_error=True
+    )
+
+
+def unrouted(name: str, unusable: list[MCPConnection]) -> types.CallToolResult:
+    """The error for a tool name no usable server lists: the server's own problem when
+    the name starts with the alias of one of the user's ``unusable`` connections."""
+    alias = name.split("__", 1)[0] if "__" in name else None
+    row = next((row for row in unusable if alias and alias_of(row) == alias), None)
+    if row is not None and row.error:
+        return tool_error(f"{alias}: {row.error} (MCP panel → Connect)")
+    return tool_error(
+        f"No tool named {name!r}: list the tools again, or connect its server in the MCP panel."
+    )

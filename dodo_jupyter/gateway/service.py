@@ -47,7 +47,7 @@ from .listing import ListingCache
 from .live import LiveSessions
 from .naming import aggregate_names
 from .relay import capabilities_key
-from .routes import Inputs, Listing, Route, alias_of
+from .routes import Inputs, Listing, Route, alias_of, tool_error, unrouted
 from .step_up import StepUps
 from .upstream_sessions import UpstreamSessions
 
@@ -60,13 +60,6 @@ ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 
 class _Unroutable(DodoError):
     """The route's connection is gone."""
-
-
-def error_result(message: str) -> types.CallToolResult:
-    """An MCP tool error the agent can read."""
-    return types.CallToolResult(
-        content=[types.TextContent(type="text", text=message)], is_error=True
-    )
 
 
 class GatewayService:
@@ -437,13 +430,14 @@ class GatewayService:
         if route is None:
             return await self._no_route(username, name)
         if not route.enabled:
-            return error_result(f"The tool {name!r} is switched off for agents in the MCP panel.")
+            return tool_error(f"The tool {name!r} is switched off for agents in the MCP panel.")
         if route.catalog_id:  # the administrator's policy as it is now
             policies = await self._policies()
             route = replace(route, policy=policies.get(route.catalog_id) or policy_from(None))
 
-        async def run() -> types.CallToolResult:
-            relayed = relay(route.alias) if relay is not None else None
+        relayed = relay(route.alias) if relay is not None else None
+
+        async def call() -> types.CallToolResult:
             asks = relayed is not None and bool(relayed.capabilities)
             session = None if asks else self.pool.get(route.connection_id)
             if session is None:
@@ -456,34 +450,35 @@ class GatewayService:
                 route.original_name, arguments, progress, outbound_meta(), relayed
             )
 
+        async def run() -> types.CallToolResult:
+            try:
+                return await call()
+            except AuthRejected as e:  # the client may have its user consent right away
+                ids = (username, route.connection_id, route.alias)
+                if not await self.step_ups.consent_through(relayed, *ids, e, self.call_timeout):
+                    raise
+                return await call()  # once more, with the new token
+
         context = context or CallContext(username, "gateway")
         try:
             return await self.gate.call(context, route.gated, arguments, run)
         except ToolRefused:
             raise
         except _Unroutable as e:
-            return error_result(e.message)
+            return tool_error(e.message)
         except NeedsAuth as e:
             self._invalidate(username)  # its tools leave the listing until a sign-in
-            return error_result(f"{route.server_id}: {e.message} (MCP panel → Connect)")
+            return tool_error(f"{route.server_id}: {e.message} (MCP panel → Connect)")
         except AuthRejected as e:  # insufficient_scope: the consent URL of a step-up
             why = await self.step_ups.explain(username, route.connection_id, e)
-            return error_result(f"{route.server_id}: {why}")
+            return tool_error(f"{route.server_id}: {why}")
         except DodoError as e:
-            return error_result(f"{route.server_id}: {e.message}")
+            return tool_error(f"{route.server_id}: {e.message}")
 
     async def _no_route(self, username: str, name: str) -> types.CallToolResult:
-        """The error for a name no usable server lists: the server's own problem when
-        the name starts with the alias of one of the user's unusable connections."""
-        alias = name.split("__", 1)[0] if "__" in name else None
-
-        unusable = await self.connections.unusable(username) if alias else []
-        row = next((row for row in unusable if alias_of(row) == alias), None)
-        if row is not None and row.error:
-            return error_result(f"{alias}: {row.error} (MCP panel → Connect)")
-        return error_result(
-            f"No tool named {name!r}: list the tools again, or connect its server in the MCP panel."
-        )
+        """The error for a name no usable server lists (see :func:`.routes.unrouted`)."""
+        unusable = await self.connections.unusable(username) if "__" in name else []
+        return unrouted(name, unusable)
 
     async def reset(self) -> None:
         """Close every upstream session and drop every route table (after a wipe)."""

@@ -19,6 +19,13 @@ access, so the gateway hands them the consent URL::
         ▼
     the call, made again, goes through with the new token
 
+When the agent's client can open a URL for its user (it declared URL-mode elicitation),
+the call does not fail: :meth:`StepUps.consent_through` sends the client the consent URL
+as an ``elicitation/create`` (mode ``url``) on the call's own stream, waits for the
+consent to be handled (at most the gateway's call timeout), tells the client the
+elicitation is complete, and the call is made once more with the new token. A client
+that declines, or a consent that does not come, ends in the tool error above.
+
 A step-up lives in this process's memory while its flow is pending (at most
 :data:`~dodo_jupyter.oauth.flow.PENDING_TTL`); calls meeting the same challenge meanwhile
 get the same URL and start no new flow. After a restart the server shows ``connected``
@@ -48,6 +55,7 @@ if TYPE_CHECKING:
     from ..connections import ConnectionService
     from ..oauth.discovery import Challenge
     from ..upstream import AuthRejected
+    from ..upstream.messages import Relay
 
 __all__ = ["NEEDS_SCOPE", "START_TIMEOUT", "StepUp", "StepUps"]
 
@@ -206,6 +214,59 @@ class StepUps:
         except DodoError as e:
             return e.message
         return step_up.describe()
+
+    async def consent_through(
+        self,
+        relay: Relay | None,
+        username: str,
+        connection_id: str,
+        alias: str,
+        rejection: AuthRejected,
+        wait: float,
+    ) -> bool:
+        """Ask the calling client to have its user open the consent URL (URL-mode
+        elicitation, when it declared it) for a call refused with ``403
+        insufficient_scope``; True once the consent was granted within ``wait``
+        seconds, so the call may be made again. False (and the caller shows the tool
+        error with the URL) when the client cannot or will not, or consent fails."""
+        elicitation = relay.capabilities.get("elicitation") if relay is not None else None
+        challenge = rejection.challenge
+        if (
+            relay is None
+            or not isinstance(elicitation, dict)
+            or "url" not in elicitation
+            or rejection.http_status != 403
+            or challenge.error != "insufficient_scope"
+        ):
+            return False
+        try:
+            step_up = await self.start(username, connection_id, challenge)
+        except DodoError:
+            return False  # explain() says why, to the agent
+        needed = " ".join(step_up.missing or step_up.wanted or step_up.scopes) or "more scopes"
+        try:
+            answer = await relay.request(
+                "elicitation/create",
+                {
+                    "mode": "url",
+                    "message": f"{alias} needs more access ({needed}) for this tool: "
+                    "approve it on the page that opens, and the call goes on.",
+                    "url": step_up.consent_url,
+                    "elicitationId": step_up.flow_id,
+                },
+            )
+        except Exception as e:  # the client could not ask: the tool error carries the URL
+            log.info("dodo: the consent URL for %s could not be relayed: %s", alias, e)
+            return False
+        if answer.get("action") != "accept":
+            return False
+        granted = await self.wait_granted(step_up, wait)
+        if granted:
+            with contextlib.suppress(Exception):
+                await relay.notify(
+                    "notifications/elicitation/complete", {"elicitationId": step_up.flow_id}
+                )
+        return granted
 
     async def annotate(self, username: str, servers: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """``username``'s connections as the REST API shows them: a usable one with a
