@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._imports import IMPORT_LOCK
 from .exceptions import DodoError, Unavailable
-from .gateway.host import EndpointHost, ResumeLimits
+from .gateway.host import EndpointHost
+from .gateway.resume_limits import ResumeLimits
 from .identity import IdentityResolver
 from .runtime_settings import RuntimeSettings
 

@@ -20,7 +20,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.streamable_http import EventMessage
 
 from dodo_jupyter.gateway.event_store import EVENT_OVERHEAD, BoundedEventStore
-from dodo_jupyter.gateway.host import ResumeLimits
+from dodo_jupyter.gateway.resume_limits import ResumeLimits
 from dodo_jupyter.runtime import DodoRuntime
 
 from .conftest import Api

@@ -10,17 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal
 
 from ..governance.context import CallContext
 from .attribution import Attribution
-
-if TYPE_CHECKING:
-    import mcp_types
-
-    from ..upstream.messages import Relay
-    from .directory import Directory
-    from .live import LiveSessions
 
 __all__ = [
     "HOP_HEADER",
@@ -30,7 +23,6 @@ __all__ = [
     "MAX_HOPS",
     "Caller",
     "ProgressFn",
-    "ToolGateway",
     "Via",
     "current_caller",
     "hop_from_meta",
@@ -49,37 +41,6 @@ Via = Literal["token", "service", "jupyter"]
 
 ProgressFn = Callable[[float, float | None, str | None], Awaitable[None]]
 """``progress(progress, total, message)``: forwards an upstream progress notification."""
-
-
-class ToolGateway(Protocol):
-    """What the endpoint needs from the gateway service (``runtime.gateway``)."""
-
-    #: Resources, prompts, completion, logging.
-    directory: Directory
-    #: The open client sessions, told of changes.
-    live: LiveSessions
-
-    async def list_tools(self, username: str) -> list[mcp_types.Tool]:
-        """The user's enabled tools under their aggregated names."""
-        ...
-
-    async def call_tool(
-        self,
-        username: str,
-        name: str,
-        arguments: dict[str, Any],
-        progress: ProgressFn | None = None,
-        context: CallContext | None = None,
-        relay: Callable[[str], Relay] | None = None,
-    ) -> mcp_types.CallToolResult:
-        """Call an aggregated tool through the governance gate; upstream problems come
-        back as ``isError`` results, a refused call raises ``ToolRefused``; server
-        requests during the call go to ``relay(server alias)``."""
-        ...
-
-    def input_schema(self, username: str, name: str) -> dict[str, Any] | None:
-        """The cached input schema of an aggregated tool, without I/O."""
-        ...
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import mcp_types as types
 
@@ -34,9 +34,8 @@ from .uris import gateway_uri, origin_meta, split_uri
 if TYPE_CHECKING:
     from ..store.models import MCPConnection
     from ..upstream import UpstreamSession
-    from .service import GatewayService
 
-__all__ = ["Directory", "Server"]
+__all__ = ["Directory", "Server", "Servers"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +49,17 @@ class Server:
     session: UpstreamSession
 
 
+class Servers(Protocol):
+    """Where the directory finds a user's servers (the gateway service)."""
+
+    #: Seconds one server may take to answer a listing.
+    server_timeout: float
+
+    async def servers(self, username: str) -> list[Server]:
+        """The user's usable connections, with their shared sessions."""
+        ...
+
+
 @dataclass(frozen=True)
 class _PromptRoute:
     connection_id: str
@@ -61,7 +71,7 @@ class Directory:
     """A user's resources, prompts and completions across their servers (see the module
     docstring); built by and for a :class:`~.service.GatewayService`."""
 
-    def __init__(self, service: GatewayService) -> None:
+    def __init__(self, service: Servers) -> None:
         self._service = service
         #: Each user's prompts by gateway name, from their last prompt listing.
         self._prompts: dict[str, dict[str, _PromptRoute]] = {}

@@ -18,8 +18,9 @@ from mcp.server.context import ServerRequestContext
 from mcp.shared.exceptions import MCPError
 
 from ..exceptions import DodoError, NotFound, ValidationFailed
-from .caller import MAX_HOPS, Caller, ToolGateway, _current_caller
+from .caller import MAX_HOPS, Caller, _current_caller
 from .live import Downstream
+from .tool_gateway import ToolGateway
 
 __all__ = ["DOWNSTREAM_KEY", "DirectoryHandlers", "downstream_of"]
 

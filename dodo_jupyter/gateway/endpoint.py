@@ -77,15 +77,15 @@ from .caller import (
     MAX_HOPS,
     Caller,
     ProgressFn,
-    ToolGateway,
     _current_caller,
     hop_from_meta,
 )
 from .directory_handlers import DirectoryHandlers, downstream_of
 from .event_store import ResumableSessionManager
-from .host import ResumeLimits
 from .relay import DownstreamRelay
+from .resume_limits import ResumeLimits
 from .routes import tool_error
+from .tool_gateway import ToolGateway
 
 __all__ = ["SCOPE_KEY", "GatewayEndpoint"]
 

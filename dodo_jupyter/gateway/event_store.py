@@ -69,7 +69,7 @@ if TYPE_CHECKING:
     from mcp.server.lowlevel import Server
     from mcp.server.streamable_http import StreamableHTTPServerTransport
 
-    from .host import ResumeLimits
+    from .resume_limits import ResumeLimits
 
 __all__ = ["EVENT_OVERHEAD", "BoundedEventStore", "ResumableSessionManager", "SessionEvents"]
 

@@ -65,7 +65,7 @@ from mcp.shared.message import ServerMessageMetadata
 from starlette.applications import Starlette
 
 from dodo_jupyter.gateway.event_store import ResumableSessionManager
-from dodo_jupyter.gateway.host import ResumeLimits
+from dodo_jupyter.gateway.resume_limits import ResumeLimits
 
 from ..mcp_peers import mcp_app
 from .upstream_content import ContentHandlers, png
