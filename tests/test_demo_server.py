@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import secrets
 import time
@@ -589,3 +590,27 @@ def test_command_line_builds_the_config() -> None:
 def test_exported_members(module: Any) -> None:
     for name in module.__all__:
         assert hasattr(module, name), f"{module.__name__}.__all__ names missing {name!r}"
+
+
+@pytest.mark.asyncio
+async def test_resources_and_prompts_to_show_offline(demo: DemoHandle, http: httpx.Client) -> None:
+    _, tokens = tokens_for(http, demo)
+    async with mcp_session(demo.url, tokens["access_token"]) as session:
+        uris = {str(r.uri) for r in (await session.list_resources()).resources}
+        assert uris == {"demo://readme", "demo://square.png", "demo://config.json"}
+        (readme,) = (await session.read_resource("demo://readme")).contents
+        assert readme.text.startswith("# The dodo demo server")
+        (png,) = (await session.read_resource("demo://square.png")).contents
+        assert base64.b64decode(png.blob).startswith(b"\x89PNG")
+        (config,) = (await session.read_resource("demo://config.json")).contents
+        assert json.loads(config.text)["offline"] is True
+        templates = (await session.list_resource_templates()).resource_templates
+        assert [t.uri_template for t in templates] == ["demo://colours/{name}"]
+        (red,) = (await session.read_resource("demo://colours/red")).contents
+        assert base64.b64decode(red.blob).startswith(b"\x89PNG")
+        prompts = {p.name for p in (await session.list_prompts()).prompts}
+        assert prompts == {"summarise", "explain_picture"}
+        summary = await session.get_prompt("summarise", {"text": "dodo", "words": "5"})
+        assert "at most 5 words" in summary.messages[0].content.text
+        picture = await session.get_prompt("explain_picture")
+        assert picture.messages[0].content.type == "image"

@@ -46,6 +46,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .consent import ConsentEndpoint
+from .content import register_demo_content
 from .middleware import DemoHTTPMiddleware
 from .provider import CONSENT_PATH, DemoOAuthProvider, DemoStats
 from .tools import register_demo_tools
@@ -357,6 +358,7 @@ def build_demo_server(config: DemoConfig | None = None) -> DemoServer:
         log_level="WARNING",
     )
     register_demo_tools(mcp, admin_scope=config.step_up_tool_scope)
+    register_demo_content(mcp)
     _advertise_tools_list_changed(mcp)
 
     consent = ConsentEndpoint(provider)
