@@ -62,3 +62,26 @@ async def test_a_session_hears_logs_at_or_above_its_level() -> None:
     assert [p["data"] for _, p in quiet.outbound.sent] == ["error", "critical"]
     assert {p["logger"] for _, p in quiet.outbound.sent} == {"docs/io"}
     await live.close()
+
+
+class CallingSession:
+    """The calling client's session as a relay sees it: what it was sent on the call."""
+
+    can_send_request = True
+    client_capabilities = None
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    async def send_notification(self, notification: Any, related_request_id: Any) -> None:
+        self.sent.append((notification.params.logger, related_request_id))
+
+
+async def test_a_malformed_log_message_is_dropped_and_the_call_goes_on() -> None:
+    from dodo_jupyter.gateway.relay import DownstreamRelay
+
+    calling = CallingSession()
+    relay = DownstreamRelay(calling, 7, "docs")
+    await relay.notify("notifications/message", {"level": "not-a-level", "data": "x"})
+    await relay.notify("notifications/message", {"level": "info", "data": "x", "logger": "io"})
+    assert calling.sent == [("docs/io", 7)]

@@ -23,6 +23,7 @@ carries each of these to that client on the call's own stream and the answer bac
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -42,6 +43,8 @@ RELAYED: dict[str, tuple[str, type[BaseModel]]] = {
     "sampling/createMessage": ("sampling", types.CreateMessageRequest),
     "roots/list": ("roots", types.ListRootsRequest),
 }
+log = logging.getLogger(__name__)
+
 _METHOD_NOT_FOUND = -32601
 _INVALID_PARAMS = -32602
 
@@ -148,18 +151,21 @@ class DownstreamRelay:
         return answer.model_dump(by_alias=True, mode="json", exclude_none=True)
 
     async def notify(self, method: str, params: dict[str, Any]) -> None:
+        """Pass a log message or an elicitation's completion on; one that is not MCP's
+        shape, or that the client cannot take, is dropped (the call goes on)."""
+        model: type[BaseModel]
         if method == "notifications/message":
             minimum = self._downstream.log_level if self._downstream else None
             if not level_passes(params.get("level"), minimum):
                 return
             params = {**params, "logger": logger_name(self.alias, params.get("logger"))}
-            notification: BaseModel = types.LoggingMessageNotification.model_validate(
-                {"method": method, "params": params}
-            )
+            model = types.LoggingMessageNotification
         elif method == "notifications/elicitation/complete":
-            notification = types.ElicitCompleteNotification.model_validate(
-                {"method": method, "params": params}
-            )
+            model = types.ElicitCompleteNotification
         else:
             return
-        await self._session.send_notification(notification, related_request_id=self._request_id)
+        try:
+            notification = model.model_validate({"method": method, "params": params})
+            await self._session.send_notification(notification, related_request_id=self._request_id)
+        except Exception as e:
+            log.debug("dodo gateway: %s from %s not relayed: %s", method, self.alias, e)
