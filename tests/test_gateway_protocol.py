@@ -370,3 +370,21 @@ async def test_a_server_that_stays_down_does_not_make_sessions_list_in_a_loop(
             assert "north__ask" in tools and not any(t.startswith("gone__") for t in tools)
         await asyncio.sleep(1.5)
     assert "notifications/tools/list_changed" not in heard.methods()
+
+
+async def test_the_servers_log_at_the_most_verbose_level_any_session_asked_for(
+    gateway_url: str, api: Api, peers: dict[str, tuple[RunningServer, PeerLog]]
+) -> None:
+    token = await connect_peers(api)
+    chatty, quiet = Heard(), Heard()
+    async with (
+        session(gateway_url, token, logging_callback=chatty.log) as first,
+        session(gateway_url, token, logging_callback=quiet.log) as second,
+    ):
+        await first.set_logging_level("debug")
+        await second.set_logging_level("error")  # the servers still log debug for `first`
+        assert peers["north"][1].levels == ["debug", "debug"]
+        await first.call_tool("north__chatty", {})
+        await second.call_tool("north__chatty", {})
+    assert [m.level for m in chatty.logs] == ["debug", "info", "error"]
+    assert [m.level for m in quiet.logs] == ["error"]

@@ -19,7 +19,7 @@ from mcp.shared.exceptions import MCPError
 
 from ..exceptions import DodoError, NotFound, ValidationFailed
 from .caller import MAX_HOPS, Caller, _current_caller
-from .live import Downstream
+from .live import LOG_LEVELS, Downstream
 from .tool_gateway import ToolGateway
 
 __all__ = ["DOWNSTREAM_KEY", "DirectoryHandlers", "downstream_of"]
@@ -224,6 +224,14 @@ class DirectoryHandlers:
         downstream = downstream_of(ctx)
         if downstream is not None:
             downstream.log_level = params.level
-        directory = self._gateway().directory
-        await self._run(ctx, params.meta, lambda user: directory.set_level(user, params.level))
+        gateway = self._gateway()
+
+        async def set_level(username: str) -> None:
+            # The servers' sessions are shared by the user's client sessions: ask for
+            # the most verbose level any of them wants; each is sent its own level's share.
+            wanted = [s.log_level for s in gateway.live.of(username) if s.log_level]
+            level = min([params.level, *wanted], key=LOG_LEVELS.index)
+            await gateway.directory.set_level(username, level)
+
+        await self._run(ctx, params.meta, set_level)
         return types.EmptyResult()
