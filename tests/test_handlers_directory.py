@@ -222,7 +222,7 @@ class TestHubMode:
                 headers = {"Authorization": f"token {visitor}"}
                 status, reply = await api(method, path, body, headers=headers, **query)
                 assert status == 403, (visitor, method, path)
-                assert "visiting a server shared by its owner" in reply["message"]
+                assert f"{visitor!r} is not the owner of this server" in reply["message"]
         alice = {"Authorization": "token alice"}
         assert (await api("GET", RESOURCES, headers=alice))[0] == 200
         assert (await api("GET", PROMPTS, headers=alice))[0] == 200
