@@ -218,9 +218,16 @@ class DodoSettings(Configurable):
     outbound_timeout = Float(
         10.0,
         config=True,
-        help="""Seconds each step of a request to an OAuth server or the catalog's servers
-        may take (connecting, sending, each read) during discovery, sign-in and refresh;
-        a whole exchange takes at most the three steps added up. Tool calls wait up to
+        help="""Seconds one whole exchange with an OAuth server may take, answer head and
+        body together: the protected resource metadata, the authorization server
+        metadata, dynamic client registration, each token request (code exchange and
+        refresh), each revocation, and the MCP server's first answer when dodo checks
+        whether it needs a sign-in. Each step on the way (connecting, sending, each read)
+        has the same limit. Past it the exchange fails with a message naming the host and
+        the step, e.g. "auth.example.com did not send its authorization server metadata
+        within 10 s". Default: 10. Security: bounds how long a slow or hostile server can
+        hold a request such as POST mcp/start-auth open (a server trickling one byte at a
+        time never trips a per-read timeout). MCP sessions and tool calls use
         upstream_call_timeout instead.""",
     )
 
@@ -249,9 +256,12 @@ class DodoSettings(Configurable):
     upstream_call_timeout = Float(
         120.0,
         config=True,
-        help="""Seconds a tool call may take upstream before the agent gets a tool error
-        saying the server did not answer in time (the server is told the call was
-        cancelled).""",
+        help="""Seconds a tool call may take upstream, answer head and body together,
+        before the agent gets a tool error naming the host and the step ("mcp.example.com
+        did not answer within 120 s (tools/call)"; the server is told the call was
+        cancelled). The gateway's MCP sessions give each of their other requests
+        (initialize, tools/list...) the same total deadline; a tool listing for the
+        gateway is also cut at upstream_list_timeout. Default: 120.""",
     )
 
     gateway_listing_ttl = Float(

@@ -133,7 +133,7 @@ def text(result: dict[str, Any]) -> str:
         ("bad_json", "malformed JSON"),
         ("bad_sse", "malformed JSON"),
         ("cut", "ended without an answer"),
-        ("slow", "did not answer within 2 s"),
+        ("slow", "did not answer within 1.5 s (tools/call)"),
     ],
 )
 async def test_a_failing_call_is_a_clear_tool_error_and_recovers(

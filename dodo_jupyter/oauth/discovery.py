@@ -16,7 +16,10 @@ Follows the MCP authorization spec (2025-11-25, with the older revisions' fallba
    ``/token`` and ``/register`` are used.
 
 Every request goes through the outbound guard (an ``httpx2`` client built by
-:func:`dodo_jupyter.net.guard.guarded_client`), with bounded size and time.
+:func:`dodo_jupyter.net.guard.guarded_client`), with bounded size, and each document
+(head and body) must arrive within ``DodoApp.outbound_timeout``
+(:func:`~dodo_jupyter.net.deadline.exchange_deadline`): a server that trickles its
+metadata fails discovery with a message naming the host and the document.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from mcp.shared.auth_utils import check_resource_allowed, resource_url_from_serv
 from pydantic import ValidationError
 
 from ..exceptions import UpstreamError
+from ..net.deadline import exchange_deadline, exchange_seconds
 from ..net.guard import read_limited
 
 __all__ = [
@@ -139,19 +143,29 @@ def _short(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-async def fetch_json(client: httpx2.AsyncClient, url: str) -> tuple[int, Any]:
-    """GET a JSON document with bounded size; (status, parsed body or None)."""
+async def fetch_json(
+    client: httpx2.AsyncClient, url: str, document: str = "metadata"
+) -> tuple[int, Any]:
+    """GET a JSON document with bounded size and time; (status, parsed body or None).
+
+    Raises
+    ------
+    UpstreamTimeout
+        when the whole answer took longer than the client's deadline; the message names
+        the host and ``document``.
+    """
     try:
-        async with client.stream(
-            "GET",
-            url,
-            headers={"Accept": "application/json", "MCP-Protocol-Version": _PROTOCOL_VERSION},
-        ) as response:
+        async with (
+            exchange_deadline(url, document, exchange_seconds(client)),
+            client.stream(
+                "GET",
+                url,
+                headers={"Accept": "application/json", "MCP-Protocol-Version": _PROTOCOL_VERSION},
+            ) as response,
+        ):
             if response.status_code != 200:
                 return response.status_code, None
             body = await read_limited(response, MAX_METADATA_BYTES)
-    except httpx2.TimeoutException:
-        raise UpstreamError(f"{_short(url)} did not answer in time.") from None
     except httpx2.HTTPError as e:
         raise UpstreamError(f"{_short(url)} could not be reached ({type(e).__name__}).") from None
     try:
@@ -166,7 +180,7 @@ async def _resource_metadata(
     """(metadata, issuer, resource), the strings exactly as published, or None."""
     urls = build_protected_resource_metadata_discovery_urls(challenge.resource_metadata, server_url)
     for url in urls:
-        status, data = await fetch_json(client, url)
+        status, data = await fetch_json(client, url, "protected resource metadata")
         if status != 200:
             continue
         try:
@@ -191,7 +205,7 @@ async def _auth_server(
     expected = issuer or _origin(server_url)
     urls = build_oauth_authorization_server_metadata_discovery_urls(issuer, server_url)
     for url in urls:
-        status, data = await fetch_json(client, url)
+        status, data = await fetch_json(client, url, "authorization server metadata")
         if status != 200:
             continue
         try:
@@ -239,7 +253,9 @@ async def discover(client: httpx2.AsyncClient, server_url: str, challenge: Chall
     Raises
     ------
     UpstreamError
-        when metadata is missing, malformed, too large, or names the wrong issuer.
+        when metadata is missing, malformed, too large, or names the wrong issuer;
+        :class:`~dodo_jupyter.exceptions.UpstreamTimeout` when a document took longer
+        than the deadline.
     OutboundRefused
         when a URL on the way is not allowed by the outbound guard.
     """

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..exceptions import UpstreamError, ValidationFailed
+from ..net.deadline import exchange_deadline, exchange_seconds
 from ..net.guard import read_limited
 from ..store import Store
 from ..store.models import OAuthClient, utcnow
@@ -192,7 +193,10 @@ class ClientRegistry:
         )
         body = request.model_dump(mode="json", exclude_none=True)
         try:
-            async with http.stream("POST", endpoint, json=body) as response:
+            async with (
+                exchange_deadline(endpoint, "client registration", exchange_seconds(http)),
+                http.stream("POST", endpoint, json=body) as response,
+            ):
                 payload = await read_limited(response, _MAX_REGISTRATION_BYTES)
                 status = response.status_code
         except httpx2.HTTPError as e:

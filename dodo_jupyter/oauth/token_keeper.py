@@ -30,7 +30,7 @@ from typing import Any
 import httpx2
 
 from ..connection_rows import ConnectionRows
-from ..exceptions import DodoError, NotFound, UpstreamError
+from ..exceptions import DodoError, NotFound, UpstreamError, UpstreamTimeout
 from ..governance.metrics import OAUTH_REFRESHES
 from ..net.outbound import Outbound
 from ..store.models import MCPConnection, utcnow
@@ -251,6 +251,10 @@ class TokenKeeper:
             message = f"The token request failed ({detail})."
             await self.set_state(connection_id, "error", message)
             raise UpstreamError(message) from None
+        except UpstreamTimeout as e:  # names the host and the step
+            if grant_type == "authorization_code":
+                await self.set_state(connection_id, "error", e.message)
+            raise
         except DodoError:
             raise
         except httpx2.HTTPError as e:
@@ -349,6 +353,7 @@ class TokenKeeper:
                     )
                     confirmed = confirmed and revoked
                 except (httpx2.HTTPError, DodoError) as e:
-                    log.warning("dodo: revocation at %s failed: %s", endpoint, type(e).__name__)
+                    why = e.message if isinstance(e, DodoError) else type(e).__name__
+                    log.warning("dodo: revocation at %s failed: %s", endpoint, why)
                     confirmed = False
         return confirmed

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import httpx2
 
 from ..exceptions import DodoError, UpstreamError
+from ..net.deadline import exchange_deadline, exchange_seconds
 from ..oauth.discovery import Challenge, parse_challenge
 from .messages import PROTOCOL_VERSION, initialize_params
 
@@ -55,7 +56,9 @@ class ProbeResult:
 async def probe(
     http: httpx2.AsyncClient, url: str, headers: dict[str, str] | None = None
 ) -> ProbeResult:
-    """POST an MCP ``initialize`` and report the status (the body is not read)."""
+    """POST an MCP ``initialize`` and report the status (the body is not read); the
+    head must arrive within the client's deadline
+    (:func:`~dodo_jupyter.net.deadline.exchange_deadline`, naming the host)."""
     request_headers = {
         "Accept": "application/json, text/event-stream",
         "Content-Type": "application/json",
@@ -63,11 +66,12 @@ async def probe(
         **(headers or {}),
     }
     try:
-        async with http.stream("POST", url, json=_INITIALIZE, headers=request_headers) as response:
+        async with (
+            exchange_deadline(url, "answer to initialize", exchange_seconds(http)),
+            http.stream("POST", url, json=_INITIALIZE, headers=request_headers) as response,
+        ):
             challenge = parse_challenge(response.headers.get("WWW-Authenticate"))
             return ProbeResult(response.status_code, challenge)
-    except httpx2.TimeoutException:
-        raise UpstreamError("The MCP server did not answer in time.") from None
     except httpx2.HTTPError as e:
         raise UpstreamError(f"The MCP server could not be reached ({type(e).__name__}).") from None
 

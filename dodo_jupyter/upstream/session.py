@@ -35,6 +35,7 @@ from mcp.shared.exceptions import MCPError
 
 from .._version import __version__
 from ..exceptions import DodoError, UpstreamError, UpstreamTimeout, describe_error
+from ..net.deadline import host_shown
 from . import wire
 from .auth import AuthRejected, ConnectionAuth, Headers
 from .legacy_sse import LegacySSESession
@@ -194,9 +195,7 @@ class UpstreamSession:
             async with asyncio.timeout(self._timeout):
                 target = await wire.initialize(client, self.url, __version__, self.capabilities)
         except TimeoutError:
-            raise UpstreamError(
-                f"The MCP server did not answer initialize within {self._timeout:.0f} s."
-            ) from None
+            raise UpstreamTimeout(self._late("initialize, opening the MCP session")) from None
         self._target = target
         if self._listen:
             # The session is ready once its GET stream is open: what the server sends
@@ -217,9 +216,7 @@ class UpstreamSession:
             async with asyncio.timeout(self._timeout):
                 await legacy.open(__version__, self.capabilities)
         except TimeoutError:
-            raise UpstreamError(
-                f"The MCP server did not answer initialize within {self._timeout:.0f} s."
-            ) from None
+            raise UpstreamTimeout(self._late("initialize, opening the MCP session")) from None
 
     def _raise_rejection(self) -> None:
         if self._auth.rejected is not None:
@@ -410,9 +407,12 @@ class UpstreamSession:
                     relay=relay,
                 )
         except TimeoutError:
-            raise UpstreamTimeout(
-                f"The MCP server did not answer within {self._timeout:.0f} s."
-            ) from None
+            raise UpstreamTimeout(self._late(method)) from None
+
+    def _late(self, step: str) -> str:
+        """The message of a request that missed its deadline: the host and the step, never
+        the URL's path or query."""
+        return f"{host_shown(self.url)} did not answer within {self._timeout:g} s ({step})."
 
     def _notified(self, progress: ProgressFn | None, relay: Relay | None = None) -> OnNotification:
         """Handles the notifications of the session (and of one call's stream); see the
