@@ -45,7 +45,8 @@ server that sends one byte at a time never trips): the guarded client puts a
 resolution included, must arrive within the request's connect, write and read timeouts
 added up; a body read by :func:`read_limited` must arrive within its read timeout.
 Streams a caller reads itself (an MCP session's event streams) are bounded by that
-caller's own deadline.
+caller's own deadline. The OAuth steps put each whole exchange, head and body, under one
+deadline that names the host and the step (:func:`~.deadline.exchange_deadline`).
 """
 
 from __future__ import annotations
