@@ -147,6 +147,8 @@ def _valid_lifetime(days: object, default_days: int) -> int | None:
     """Days until expiry, or None for a token that does not expire."""
     if days is None:
         return default_days or None
+    if isinstance(days, float) and days.is_integer():
+        days = int(days)  # JSON does not tell 30 from 30.0 (JSON Schema's "integer" neither)
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= _MAX_LIFETIME_DAYS:
         raise ValidationFailed(
             f"'expires_in_days' must be a whole number from 1 to {_MAX_LIFETIME_DAYS}.",

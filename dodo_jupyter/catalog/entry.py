@@ -33,6 +33,8 @@ __all__ = [
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,31}$"
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$")
+#: RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]{1,200}\Z")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 #: The longest header value a user may store.
 MAX_HEADER_VALUE = 8192
@@ -83,8 +85,11 @@ class OAuthPolicy(_Strict):
     @classmethod
     def _scopes(cls, v: list[str]) -> list[str]:
         for scope in v:
-            if not scope or len(scope) > 200 or any(c.isspace() for c in scope):
-                raise ValueError(f"scope {scope!r} must be non-empty, without spaces")
+            if not _SCOPE_TOKEN.match(scope):
+                raise ValueError(
+                    f"scope {scope[:200]!r} must be 1-200 printable ASCII characters without "
+                    "space, '\"' or '\\' (RFC 6749 §3.3)"
+                )
         return v
 
     @model_validator(mode="after")

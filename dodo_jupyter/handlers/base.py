@@ -13,7 +13,7 @@ from http.client import responses
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.base.handlers import APIHandler
-from tornado.web import HTTPError
+from tornado.web import HTTPError, RequestHandler
 
 from ..exceptions import DodoError, PayloadTooLarge
 from ..json_requests import JsonRequestMixin
@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from ..identity import Identity
     from ..runtime import DodoRuntime
 
-__all__ = ["DodoAPIHandler", "describe_http_error"]
+__all__ = ["DodoAPIHandler", "allowed_methods", "describe_http_error", "set_allow_header"]
+
+#: The methods a dodo handler may implement (tornado's ``SUPPORTED_METHODS``, in order).
+_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -82,8 +85,29 @@ class DodoAPIHandler(JsonRequestMixin, APIHandler):
         super()._handle_request_exception(e)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        set_allow_header(self, status_code)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(describe_http_error(status_code, kwargs.get("exc_info"))))
+
+
+def allowed_methods(handler: type[RequestHandler]) -> list[str]:
+    """The HTTP methods ``handler`` answers: those dodo's own classes implement (the
+    ones ``openapi.json`` documents), in tornado's order."""
+    return [
+        method
+        for method in _METHODS
+        if any(
+            klass.__module__.startswith("dodo_jupyter.") and method.lower() in vars(klass)
+            for klass in handler.__mro__
+        )
+    ]
+
+
+def set_allow_header(handler: RequestHandler, status_code: int) -> None:
+    """On a 405, the ``Allow`` header RFC 9110 §15.5.6 requires: what the resource does
+    answer."""
+    if status_code == 405:
+        handler.set_header("Allow", ", ".join(allowed_methods(type(handler))))
 
 
 def describe_http_error(status_code: int, exc_info: Any = None) -> dict[str, str]:

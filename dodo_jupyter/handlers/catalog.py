@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from ..exceptions import ValidationFailed
 from .base import DodoAPIHandler
 
 if TYPE_CHECKING:
@@ -71,8 +72,13 @@ class AdminEntryListHandler(CatalogAdminHandler):
     @authorized
     async def get(self) -> None:
         admin, _ = await self.catalog_admin()
-        include_deleted = self.get_query_argument("include_deleted", "false") == "true"
-        self.send_json({"entries": await admin.entries(include_deleted=include_deleted)})
+        include_deleted = self.get_query_argument("include_deleted", "false")
+        if include_deleted not in ("true", "false"):
+            raise ValidationFailed(
+                f"'include_deleted' must be 'true' or 'false', not {include_deleted[:50]!r}.",
+                fields={"include_deleted": "'true' or 'false'"},
+            )
+        self.send_json({"entries": await admin.entries(include_deleted=include_deleted == "true")})
 
     @web.authenticated
     @authorized

@@ -11,7 +11,7 @@ from tornado import web
 
 from ..exceptions import DodoError, ValidationFailed
 from ..oauth.pages import render_callback_page
-from .base import DodoAPIHandler, describe_http_error
+from .base import DodoAPIHandler, describe_http_error, set_allow_header
 
 __all__ = [
     "CallbackHandler",
@@ -143,6 +143,7 @@ class CallbackHandler(JupyterHandler):
         result page. Jupyter's error template would ask for the current user, which does
         not exist yet when tornado refuses a request before ``prepare()``."""
         message = describe_http_error(status_code, kwargs.get("exc_info"))["message"]
+        set_allow_header(self, status_code)
         self.set_header("Content-Type", "text/html; charset=UTF-8")
         self.finish(render_callback_page(ok=False, message=message))
 
@@ -177,6 +178,7 @@ class ClientMetadataHandler(JupyterHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Errors as JSON ``{error, message}``, like the REST API's (and without Jupyter's
         error template, which fails before ``prepare()``: see :class:`CallbackHandler`)."""
+        set_allow_header(self, status_code)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(describe_http_error(status_code, kwargs.get("exc_info"))))
 

@@ -33,8 +33,14 @@ class ToolCallHistoryHandler(DodoAPIHandler):
         from ..governance.history import json_lines  # with the store, not at server start
 
         who = (await self.identity(mcp=True)).require_owner()
+        form = self.get_query_argument("format", "json")
+        if form not in ("json", "jsonl"):
+            raise ValidationFailed(
+                f"'format' must be 'json' or 'jsonl', not {form[:50]!r}.",
+                fields={"format": "'json' or 'jsonl'"},
+            )
         records = await self.dodo.history.query(who.username, **self.history_filters())
-        if self.get_query_argument("format", "json") == "jsonl":
+        if form == "jsonl":
             self.set_header("Content-Disposition", 'attachment; filename="tool-calls.jsonl"')
             self.finish(json_lines(records), set_content_type="application/x-ndjson")
             return
