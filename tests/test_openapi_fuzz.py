@@ -10,6 +10,10 @@ the outbound rules for a URL; an OAuth ``state`` this server issued), no JSON Sc
 say it; tests/schemathesis.toml lists those operations, each with its reason, and lets
 them answer 400 to a request the document allows.
 
+One check is dodo's own, ``no_library_internals`` (tests/schemathesis_hooks.py): no error
+body of any operation, for any of the bad inputs generated, carries a pydantic dump or a
+Python exception class name.
+
 The server is a real process (tests/jupyter_process.py) on loopback, authenticated with
 its Jupyter token, with the demo MCP server in its catalog (so ``start-auth`` with the
 example ``catalog_id: demo`` really starts an OAuth flow). The local owner is an
@@ -57,6 +61,14 @@ pytestmark = pytest.mark.schemathesis
 EXCLUDED_CHECKS = ("missing_required_header",)
 #: Per-operation settings: the 400s that depend on stored data (see the file).
 CONFIG = Path(__file__).with_name("schemathesis.toml")
+#: The custom check ``no_library_internals`` (tests/schemathesis_hooks.py).
+HOOKS_ENV = {
+    "NO_COLOR": "1",
+    "SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks",
+    "PYTHONPATH": os.pathsep.join(
+        p for p in (str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH")) if p
+    ),
+}
 #: Not fuzzed; see the module docstring.
 EXCLUDED_PATHS = ("/dodo/mcp",)
 EXCLUDED_OPERATIONS = ("waitForApprovals",)
@@ -114,7 +126,7 @@ def test_schemathesis_finds_nothing(
                 capture_output=True,
                 text=True,
                 timeout=TIME_LIMIT,
-                env={**os.environ, "NO_COLOR": "1"},
+                env={**os.environ, **HOOKS_ENV},
             )
             elapsed = time.monotonic() - started
         finally:

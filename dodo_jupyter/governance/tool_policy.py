@@ -33,6 +33,7 @@ __all__ = [
     "OPEN",
     "Approval",
     "ToolPolicy",
+    "describe_field_error",
     "field_errors",
     "is_destructive",
     "is_read_only",
@@ -149,13 +150,43 @@ def field_errors(error: ValidationError) -> dict[str, str]:
     """One message per bad field of a pydantic ``error`` (dotted locations, the first
     message of each), worded for a person: no pydantic prefixes, unknown fields named."""
     fields: dict[str, str] = {}
-    for item in error.errors():
+    for item in error.errors(include_url=False):
         loc = ".".join(str(p) for p in item["loc"]) or "entry"
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown field"
-        fields.setdefault(loc, message)
+        fields.setdefault(loc, describe_field_error(item["type"], item["msg"]))
     return fields
+
+
+#: pydantic's wording of a value it refuses, as this API words it.
+_EXPECTED = {
+    "missing": "required",
+    "extra_forbidden": "unknown field",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "bool_type": "must be true or false",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "model_attributes_type": "must be an object",
+}
+
+
+#: pydantic's openings of "what was expected" messages.
+_PREFIXES = ("Input should be ", "Input should have ", "String should have ", "List should have ")
+
+
+def describe_field_error(kind: str, message: str) -> str:
+    """A short, person-facing reason for one pydantic error of type ``kind``: what the
+    field expects, without pydantic's phrasing ("Input should be …", "Value error, ")."""
+    if kind in _EXPECTED:
+        return _EXPECTED[kind]
+    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    for prefix in _PREFIXES:
+        if message.startswith(prefix):
+            verb = "be " if prefix == "Input should be " else "have "
+            return "must " + verb + message.removeprefix(prefix)
+    if message.startswith("String should match pattern"):
+        return "has a character or form that is not allowed"
+    return message
 
 
 def policy_from(stored: Mapping[str, Any] | None) -> ToolPolicy:
