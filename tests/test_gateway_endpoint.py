@@ -736,3 +736,34 @@ def test_sdk_spans_are_emitted_only_when_tracing_is_configured() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True"]
+
+
+# -- error bodies ------------------------------------------------------------------------
+
+#: JSON-RPC messages the gateway must refuse, each with a body a person can read.
+_BAD_MESSAGES: list[Any] = [
+    {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": 5}},
+    {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": []},
+    {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": 5}},
+    {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x", "arguments": 3}},
+    {"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"uri": ["x"]}},
+    {"jsonrpc": "2.0", "id": 1, "method": "no/such/method", "params": {}},
+    {"jsonrpc": "1.0", "id": 1, "method": "ping"},
+    {"id": {"a": 1}, "method": 7},
+    [1, 2, 3],
+    "not an object",
+]
+
+
+@pytest.mark.parametrize("body", _BAD_MESSAGES, ids=range(len(_BAD_MESSAGES)))
+@pytest.mark.parametrize("version", ["2025-11-25", "2026-07-28"])
+async def test_jsonrpc_errors_carry_no_library_internals(
+    url: str, runtime_: DodoRuntime, gateway: FakeGateway, body: Any, version: str
+) -> None:
+    from .schemathesis_hooks import library_internals_in
+
+    token = await _token(runtime_)
+    headers = {**_bearer(token), "MCP-Protocol-Version": version}
+    response = await _post(url, body, headers)
+    assert response.status_code < 500, response.text
+    assert not library_internals_in(response.text), response.text

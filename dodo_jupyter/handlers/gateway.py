@@ -73,6 +73,46 @@ def _bearer(header: str) -> str | None:
     return header[len(_BEARER) :].strip() or None
 
 
+#: JSON-RPC 2.0 §5.1, the code the MCP SDK answers a malformed message with.
+_INVALID_PARAMS = -32602
+
+
+def _invalid_message_reason(content_type: str, body: bytes | None) -> str | None:
+    """Why ``body`` is not a JSON-RPC message, in a sentence naming the member and what
+    it must be; None when it is one, or is not JSON at all (the SDK answers those)."""
+    if not content_type.split(";")[0].strip().lower() == "application/json":
+        return None
+    try:
+        raw = json.loads(body or b"")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    from mcp_types import jsonrpc_message_adapter
+    from pydantic import ValidationError
+
+    try:
+        jsonrpc_message_adapter.validate_python(raw, by_name=False)
+    except ValidationError:
+        pass
+    else:
+        return None
+    if not isinstance(raw, dict):
+        return "A JSON-RPC message must be one JSON object (batches are not supported)."
+    if raw.get("jsonrpc") != "2.0":
+        return "'jsonrpc' must be \"2.0\"."
+    if "id" in raw and (isinstance(raw["id"], bool) or not isinstance(raw["id"], (str, int))):
+        return "'id' must be a string or an integer."
+    if "method" in raw:
+        if not isinstance(raw["method"], str):
+            return "'method' must be a string."
+        if "params" in raw and not isinstance(raw["params"], dict):
+            return "'params' must be an object."
+        return f"The {raw['method'][:100]!r} message's members are not JSON-RPC 2.0's."
+    return (
+        "A JSON-RPC message needs 'method' (a request or notification) or 'result' or "
+        "'error' (a response)."
+    )
+
+
 class GatewayHandler(ASGIBridge, DodoAPIHandler):
     """``GET/POST/DELETE {base_url}dodo/mcp`` (MCP Streamable HTTP)."""
 
@@ -229,6 +269,14 @@ class GatewayHandler(ASGIBridge, DodoAPIHandler):
     async def post(self) -> None:
         endpoint = await self._endpoint()
         request = self.request
+        reason = _invalid_message_reason(request.headers.get("Content-Type", ""), request.body)
+        if reason is not None:
+            # The SDK would answer with pydantic's dump of the message; a person reads this.
+            error = {"code": _INVALID_PARAMS, "message": reason}
+            self.set_status(400)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"jsonrpc": "2.0", "id": None, "error": error}))
+            return
         if not endpoint.answers_in_json(request.headers, request.body or b""):
             await self._bridge(endpoint)
             return
