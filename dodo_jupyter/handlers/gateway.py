@@ -79,21 +79,16 @@ _INVALID_PARAMS = -32602
 
 def _invalid_message_reason(content_type: str, body: bytes | None) -> str | None:
     """Why ``body`` is not a JSON-RPC message, in a sentence naming the member and what
-    it must be; None when it is one, or is not JSON at all (the SDK answers those)."""
+    it must be; None when it is one, or is not JSON at all (the SDK answers those).
+
+    A request or notification is checked by its members' types only (the SDK validates
+    it whole anyway, and this runs on every call); only what is neither is checked with
+    the SDK's own adapter."""
     if not content_type.split(";")[0].strip().lower() == "application/json":
         return None
     try:
         raw = json.loads(body or b"")
     except (ValueError, UnicodeDecodeError):
-        return None
-    from mcp_types import jsonrpc_message_adapter
-    from pydantic import ValidationError
-
-    try:
-        jsonrpc_message_adapter.validate_python(raw, by_name=False)
-    except ValidationError:
-        pass
-    else:
         return None
     if not isinstance(raw, dict):
         return "A JSON-RPC message must be one JSON object (batches are not supported)."
@@ -106,11 +101,18 @@ def _invalid_message_reason(content_type: str, body: bytes | None) -> str | None
             return "'method' must be a string."
         if "params" in raw and not isinstance(raw["params"], dict):
             return "'params' must be an object."
-        return f"The {raw['method'][:100]!r} message's members are not JSON-RPC 2.0's."
-    return (
-        "A JSON-RPC message needs 'method' (a request or notification) or 'result' or "
-        "'error' (a response)."
-    )
+        return None
+    from mcp_types import jsonrpc_message_adapter
+    from pydantic import ValidationError
+
+    try:
+        jsonrpc_message_adapter.validate_python(raw, by_name=False)
+    except ValidationError:
+        return (
+            "A JSON-RPC message needs 'method' (a request or notification), or 'id' with "
+            "'result' or an 'error' object (a response)."
+        )
+    return None
 
 
 class GatewayHandler(ASGIBridge, DodoAPIHandler):
