@@ -371,6 +371,18 @@ def test_refresh_rotates_and_rejects_the_old_refresh_token(
     assert demo.stats.snapshot()["refresh_reuse_detected"] == 1
 
 
+def test_no_refresh_tokens_answers_as_simple_auth() -> None:
+    """``issue_refresh_tokens=False``: an access token only, as the MCP SDK's
+    ``simple-auth`` example answers."""
+    with (
+        running_demo_server(access_token_ttl=3600, issue_refresh_tokens=False) as demo,
+        httpx.Client(base_url=demo.base_url) as http,
+    ):
+        _, tokens = tokens_for(http, demo)
+        assert "refresh_token" not in tokens and tokens["expires_in"] == 3600
+        assert mcp_status(http, tokens["access_token"]) == 200
+
+
 def test_refresh_reuse_can_revoke_the_grant() -> None:
     with (
         running_demo_server(refresh_reuse_revokes_grant=True) as demo,

@@ -1,6 +1,7 @@
 """``python -m dodo_jupyter.demo``: serve the demo MCP server in the foreground.
 
-    python -m dodo_jupyter.demo --port 9797 [--access-token-ttl 60] [--auto-approve]
+    python -m dodo_jupyter.demo --port 9797 [--access-token-ttl 60] [--no-refresh-tokens]
+        [--auto-approve]
 
 Prints the MCP URL to paste into dodo, then serves until Ctrl-C.
 """
@@ -38,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip the consent page and approve every authorization request",
     )
     parser.add_argument(
+        "--no-refresh-tokens",
+        action="store_true",
+        help="issue access tokens only, as the MCP SDK's simple-auth example does",
+    )
+    parser.add_argument(
         "--no-iss", action="store_true", help="do not send or advertise the RFC 9207 iss parameter"
     )
     parser.add_argument(
@@ -57,6 +63,7 @@ def config_from_args(args: argparse.Namespace) -> DemoConfig:
         host=args.host,
         port=args.port,
         access_token_ttl=args.access_token_ttl,
+        issue_refresh_tokens=not args.no_refresh_tokens,
         auto_approve=args.auto_approve,
         advertise_iss_parameter=not args.no_iss,
         require_resource=args.require_resource,

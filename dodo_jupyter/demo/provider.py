@@ -218,6 +218,10 @@ class DemoOAuthProvider(
         Access token lifetime in seconds.
     refresh_token_ttl:
         Refresh token lifetime in seconds, or ``None`` for no expiry.
+    issue_refresh_tokens:
+        Issue a refresh token with every access token (the default). ``False`` answers
+        as the MCP SDK's ``simple-auth`` example does: an access token only, so the
+        client must sign in again when it expires.
     auto_approve:
         Skip the consent page and redirect back with a code at once.
     advertise_iss:
@@ -251,6 +255,7 @@ class DemoOAuthProvider(
         default_scopes: list[str],
         access_token_ttl: int = 300,
         refresh_token_ttl: int | None = 86400,
+        issue_refresh_tokens: bool = True,
         auto_approve: bool = False,
         advertise_iss: bool = True,
         require_resource: bool = False,
@@ -265,6 +270,7 @@ class DemoOAuthProvider(
         self.default_scopes = list(default_scopes)
         self.access_token_ttl = access_token_ttl
         self.refresh_token_ttl = refresh_token_ttl
+        self.issue_refresh_tokens = issue_refresh_tokens
         self.auto_approve = auto_approve
         self.advertise_iss = advertise_iss
         self.require_resource = require_resource
@@ -503,15 +509,16 @@ class DemoOAuthProvider(
             grant_id=grant_id,
         )
         self._access[access.token] = access
-        self._refresh[refresh.token] = refresh
         grant.access_tokens.add(access.token)
-        grant.refresh_token = refresh.token
+        if self.issue_refresh_tokens:
+            self._refresh[refresh.token] = refresh
+            grant.refresh_token = refresh.token
         return OAuthToken(
             access_token=access.token,
             token_type="Bearer",  # noqa: S106 - the RFC 6750 token type, not a secret
             expires_in=self.access_token_ttl,
             scope=" ".join(scopes),
-            refresh_token=refresh.token,
+            refresh_token=refresh.token if self.issue_refresh_tokens else None,
         )
 
     async def load_access_token(self, token: str) -> DemoAccessToken | None:

@@ -101,6 +101,9 @@ class DemoConfig:
         Access token lifetime in seconds, enforced to the sub-second. Default 300.
     refresh_token_ttl:
         Refresh token lifetime in seconds; ``None`` never expires. Default one day.
+    issue_refresh_tokens:
+        Issue refresh tokens. ``False``: access tokens only, as the MCP SDK's
+        ``simple-auth`` example answers (a new sign-in when one expires). Default True.
     scopes_supported:
         Every scope clients may request; published in both metadata documents and
         allowed to every registered client. Default ``("mcp:tools", "mcp:admin")``.
@@ -142,6 +145,7 @@ class DemoConfig:
     port: int = DEFAULT_PORT
     access_token_ttl: int = 300
     refresh_token_ttl: int | None = 86400
+    issue_refresh_tokens: bool = True
     scopes_supported: Sequence[str] = ("mcp:tools", "mcp:admin")
     default_scopes: Sequence[str] = ("mcp:tools",)
     step_up_tool_scope: str | None = "mcp:admin"
@@ -341,6 +345,7 @@ def build_demo_server(config: DemoConfig | None = None) -> DemoServer:
         default_scopes=list(config.default_scopes),
         access_token_ttl=config.access_token_ttl,
         refresh_token_ttl=config.refresh_token_ttl,
+        issue_refresh_tokens=config.issue_refresh_tokens,
         auto_approve=config.auto_approve,
         advertise_iss=config.advertise_iss_parameter,
         require_resource=config.require_resource,
