@@ -24,7 +24,13 @@ from .governance.tool_policy import policy_json
 from .store import Store
 from .store.models import MCPConnection, OAuthClient, PendingAuth, ToolPin, utcnow
 
-__all__ = ["USABLE_STATES", "ConnectionRows", "StoredTokens", "public_json"]
+__all__ = [
+    "USABLE_STATES",
+    "ConnectionRows",
+    "StoredTokens",
+    "public_json",
+    "sign_in_needed_at",
+]
 
 #: Connection states whose credentials the gateway tries.
 USABLE_STATES = ("connected", "error")
@@ -33,9 +39,31 @@ USABLE_STATES = ("connected", "error")
 StoredTokens = tuple[dict[str, Any], datetime | None, dict[str, Any]]
 
 
+def sign_in_needed_at(row: MCPConnection) -> datetime | None:
+    """When a usable OAuth connection will need a new sign-in: its access token's expiry
+    when the server gave no refresh token to renew it (``oauth_meta["refreshable"]``,
+    recorded by the token keeper), else None."""
+    if (
+        row.auth_type != "oauth"
+        or row.state not in USABLE_STATES
+        or not row.tokens_enc
+        or (row.oauth_meta or {}).get("refreshable") is not False
+    ):
+        return None
+    return row.expires_at
+
+
 def public_json(row: MCPConnection) -> dict[str, Any]:
     """What the connection's owner is shown of a row (``GET /dodo/api/mcp/servers``):
-    never a secret."""
+    never a secret. ``sign_in_needed_at`` and ``warning`` announce the new sign-in a
+    connection without a refresh token will need (it stays usable until then)."""
+    needed_at = sign_in_needed_at(row)
+    warning = None
+    if needed_at is not None:
+        warning = (
+            f"The server gave no refresh token: this sign-in ends at {needed_at:%H:%M} UTC, "
+            "then connect again."
+        )
     return {
         "id": row.id,
         "catalog_id": row.catalog_id,
@@ -46,6 +74,8 @@ def public_json(row: MCPConnection) -> dict[str, Any]:
         "tool_count": row.tool_count,
         "scopes": row.scopes.split() if row.scopes else [],
         "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "sign_in_needed_at": needed_at.isoformat() if needed_at else None,
+        "warning": warning,
         "tool_policy": policy_json(row.tool_policy) if not row.catalog_id else None,
     }
 

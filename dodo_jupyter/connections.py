@@ -8,6 +8,12 @@ A connection is one user's link to one server URL (usually a catalog entry). Its
 ``needs_auth``      the stored sign-in no longer works: the user must connect again
 ``error``           the last attempt failed; ``error`` says why (never a secret)
 
+A connection whose server gave no refresh token stays ``connected`` while its access
+token is valid; its row announces the new sign-in due then (``sign_in_needed_at``,
+``warning``), and it turns ``needs_auth`` once the token has expired: the next time its
+rows are read (:meth:`ConnectionService.usable`, :meth:`~ConnectionService.for_user`),
+and the gateway's cached listing ends at that moment (:meth:`ConnectionService.tick`).
+
 A ``403 insufficient_scope`` leads to a *step-up* (:meth:`ConnectionService.step_up`,
 shown to the user by :mod:`dodo_jupyter.gateway.step_up`): a new flow for more scopes,
 while the connection keeps working with what it was granted.
@@ -20,13 +26,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import httpx2
 
 from .catalog import CatalogService
 from .catalog.entry import check_header_values
-from .connection_rows import USABLE_STATES, ConnectionRows, public_json
+from .connection_rows import USABLE_STATES, ConnectionRows, public_json, sign_in_needed_at
 from .exceptions import (
     BadRequest,
     Conflict,
@@ -42,8 +49,8 @@ from .net.outbound import Outbound
 from .net.urls import check_server_url
 from .oauth.discovery import Challenge
 from .oauth.flow import OAuthEngine, hash_state, scope_of
-from .oauth.token_keeper import NeedsAuth, TokenKeeper
-from .store.models import MCPConnection
+from .oauth.token_keeper import NeedsAuth, TokenKeeper, expired_message
+from .store.models import MCPConnection, utcnow
 from .upstream import AuthRejected, Upstream, probe
 
 __all__ = ["MAX_STEP_UPS", "USABLE_STATES", "ConnectionService"]
@@ -110,6 +117,9 @@ class ConnectionService:
         #: listing cache compares it to see that the rows it was built from may have
         #: changed.
         self.generation = 0
+        #: When seen connections without a refresh token need a new sign-in, by id
+        #: (:meth:`tick` counts a change once one has passed).
+        self._sign_ins_due: dict[str, datetime] = {}
         keeper.state_changed = self._keeper_changed
 
     def _keeper_changed(self, connection_id: str) -> None:
@@ -121,18 +131,51 @@ class ConnectionService:
         for listener in self.listeners:
             await listener(connection_id)
 
+    def tick(self) -> None:
+        """Count a change once a remembered sign-in end has passed, so whatever was built
+        from the connections' rows (the gateway's listing) is built again and finds that
+        connection ``needs_auth``. Cheap: one comparison while nothing is due."""
+        if not self._sign_ins_due:
+            return
+        now = utcnow()
+        due = [cid for cid, at in self._sign_ins_due.items() if at <= now]
+        if due:
+            for connection_id in due:
+                del self._sign_ins_due[connection_id]
+            self.generation += 1
+
+    async def _settled(self, rows: list[MCPConnection]) -> list[MCPConnection]:
+        """``rows``, each one whose sign-in has run out (an access token past its expiry
+        and no refresh token to renew it) turned ``needs_auth`` as the token keeper would
+        turn it on its next use; the others' sign-in ends are remembered for :meth:`tick`."""
+        now = utcnow()
+        settled = []
+        for row in rows:
+            due = sign_in_needed_at(row)
+            if due is not None and due <= now:
+                self._sign_ins_due.pop(row.id, None)
+                await self.keeper.set_state(row.id, "needs_auth", expired_message(due))
+                row = await self.rows.get(row.id) or row
+            elif due is not None:
+                self._sign_ins_due[row.id] = due
+            settled.append(row)
+        return settled
+
     # -- reads --------------------------------------------------------------------------
 
     async def for_user(self, username: str) -> list[dict[str, Any]]:
-        return [public_json(row) for row in await self.rows.of_user(username)]
+        rows = await self._settled(await self.rows.of_user(username))
+        return [public_json(row) for row in rows]
 
     async def usable(self, username: str) -> list[MCPConnection]:
         """The user's connections whose credentials the gateway tries (connected, or in
-        error), oldest first."""
-        return await self.rows.of_user(username, usable=True)
+        error, with a sign-in that has not run out), oldest first."""
+        rows = await self._settled(await self.rows.of_user(username, usable=True))
+        return [row for row in rows if row.state in USABLE_STATES]
 
     async def unusable(self, username: str) -> list[MCPConnection]:
         """The user's connections that need the user (signing in, sign-in expired…)."""
+        await self._settled(await self.rows.of_user(username, usable=True))
         return await self.rows.of_user(username, usable=False)
 
     async def get(self, username: str, connection_id: str) -> MCPConnection:
@@ -372,12 +415,12 @@ class ConnectionService:
         """Refresh credentials and check the server again, without a new sign-in."""
         row = await self.get(username, connection_id)
         if row.auth_type == "oauth" and row.tokens_enc:
-            stale = self.rows.tokens_of(row).get("access_token")
             try:
-                await self.keeper.access_token(row.id, stale=stale)
+                # Without a refresh token this only checks the access token's expiry: a
+                # valid token stays in use, and the row's warning says when it ends.
+                await self.keeper.refresh(row.id)
             except NeedsAuth:
-                # The keeper recorded needs_auth and why; a still-valid access token must
-                # not hide that the next expiry will need a new sign-in.
+                # The keeper recorded needs_auth and why.
                 return public_json(await self.get(username, connection_id))
             except DodoError as e:
                 log.info("dodo: refresh of %s failed: %s", row.id, e.message)

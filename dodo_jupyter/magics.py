@@ -103,7 +103,8 @@ class Table:
 
 class ServerTable(Table):
     """``%dodo servers``: the connections, then for each one that needs more access (a
-    tool asked for more scopes, state ``needs_scope``) the link that grants them."""
+    tool asked for more scopes, state ``needs_scope``) the link that grants them, and for
+    each one whose sign-in will end (no refresh token) when it will."""
 
     def __init__(self, rows: Sequence[dict[str, Any]]) -> None:
         super().__init__(
@@ -115,6 +116,11 @@ class ServerTable(Table):
             (str(row.get("catalog_id") or row.get("url")), row["step_up"])
             for row in self.rows
             if isinstance(row.get("step_up"), dict)
+        ]
+        self.warnings = [
+            (str(row.get("catalog_id") or row.get("url")), str(row["warning"]))
+            for row in self.rows
+            if row.get("warning")
         ]
 
     @staticmethod
@@ -136,6 +142,8 @@ class ServerTable(Table):
                 f"then call the tool again (it works until {self._until(step_up)}):\n"
                 f"  {step_up['consent_url']}"
             )
+        for name, warning in self.warnings:
+            lines.append(f"\n{name}: {warning}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -148,6 +156,8 @@ class ServerTable(Table):
                 f"{html.escape(self._needed(step_up))}</a>, then call the tool again "
                 f"(the link works until {html.escape(self._until(step_up))}).</p>"
             )
+        for name, warning in self.warnings:
+            parts.append(f"<p><b>{html.escape(name)}</b>: {html.escape(warning)}</p>")
         return "".join(parts)
 
 

@@ -6,18 +6,22 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import httpx2
 import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 from tornado.httpclient import HTTPClientError
 
 from dodo_jupyter.connections import MAX_STEP_UPS
 from dodo_jupyter.demo.server import DemoConfig
 from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
 from dodo_jupyter.exceptions import Conflict, NotFound
+from dodo_jupyter.magics import ServerTable
 from dodo_jupyter.oauth.discovery import Challenge
 from dodo_jupyter.store.models import MCPConnection, OAuthClient, PendingAuth, utcnow
 
@@ -27,6 +31,7 @@ from .oauth_peers import callback_query, consent
 
 START = "dodo/api/mcp/start-auth"
 SERVERS = "dodo/api/mcp/servers"
+REFRESH = "dodo/api/mcp/refresh-state"
 
 
 @pytest.fixture
@@ -436,3 +441,109 @@ class TestSecondUser:
         assert code == 200, page
         status, body = await api("GET", SERVERS, headers=alice)
         assert body["servers"][0]["state"] == "connected"
+
+
+# -- an authorization server that issues no refresh token ---------------------------------
+
+
+async def gateway_tools(runtime: Any, gateway_url: str) -> list[str]:
+    """The tool names ``/dodo/mcp`` lists to the owner (a 2025-11-25 session)."""
+    token = (await runtime.tokens.create(runtime.resolver.owner, "test")).token
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=10) as http,
+        streamable_http_client(gateway_url, http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        return [tool.name for tool in (await session.list_tools()).tools]
+
+
+def echo_of(names: list[str]) -> str:
+    """The demo's ``echo`` tool among the gateway's ``names``."""
+    found = [name for name in names if name.endswith("__echo")]
+    assert len(found) == 1, names
+    return found[0]
+
+
+async def try_it(api: Api, name: str) -> dict[str, Any]:
+    """The REST "try it" answer to calling ``name`` with ``text="hi"``."""
+    status, result = await api(
+        "POST", "dodo/api/mcp/tools/call", {"name": name, "arguments": {"text": "hi"}}
+    )
+    assert status == 200, result
+    return dict(result)
+
+
+class TestNoRefreshToken:
+    """The MCP SDK's ``simple-auth`` shape: 1-hour access tokens and no refresh token.
+    The connection stays usable while its token is valid, with a warning of the sign-in
+    it will need."""
+
+    @pytest.fixture
+    def demo(self) -> Iterator[DemoHandle]:
+        config = DemoConfig(port=0, access_token_ttl=3600, issue_refresh_tokens=False)
+        with running_demo_server(config) as handle:
+            yield handle
+
+    async def test_refresh_state_keeps_a_valid_sign_in(
+        self, api: Api, jp_fetch: Any, jp_serverapp: Any, gateway_url: str, demo: DemoHandle
+    ) -> None:
+        conn_id = await connect(api, jp_fetch)
+        runtime = runtime_of(jp_serverapp)
+        assert "refresh_token" not in stored_tokens(runtime, conn_id)
+
+        status, server = await api("POST", REFRESH, {"connection_id": conn_id})
+        assert status == 200, server
+        assert server["state"] == "connected" and server["error"] is None, server
+        assert server["sign_in_needed_at"] == server["expires_at"] is not None
+        assert "no refresh token" in server["warning"]
+        assert demo.stats.snapshot()["token_exchanges"] == 1
+
+        status, body = await api("GET", SERVERS)
+        (listed,) = body["servers"]
+        assert listed["state"] == "connected" and listed["warning"] == server["warning"]
+        assert "no refresh token" in repr(ServerTable(body["servers"]))
+
+        # The gateway, the REST API and Connect agree: the connection is usable.
+        names = await gateway_tools(runtime, gateway_url)
+        echo = echo_of(names)
+        assert not (await try_it(api, echo)).get("isError")
+        status, again = await api("POST", START, {"catalog_id": "demo"})
+        assert again == {"state": "connected", "connection_id": conn_id}
+        assert demo.stats.snapshot()["token_exchanges"] == 1
+
+
+class TestSignInRunsOut:
+    """Without a refresh token the connection turns ``needs_auth`` when its access token
+    expires, everywhere at once."""
+
+    @pytest.fixture
+    def demo(self) -> Iterator[DemoHandle]:
+        config = DemoConfig(port=0, access_token_ttl=3, issue_refresh_tokens=False)
+        with running_demo_server(config) as handle:
+            yield handle
+
+    async def test_the_connection_needs_auth_once_the_token_expired(
+        self, api: Api, jp_fetch: Any, jp_serverapp: Any, gateway_url: str
+    ) -> None:
+        conn_id = await connect(api, jp_fetch)
+        runtime = runtime_of(jp_serverapp)
+        names = await gateway_tools(runtime, gateway_url)
+        echo = echo_of(names)
+        status, body = await api("GET", SERVERS)
+        (server,) = body["servers"]
+        assert server["state"] == "connected" and server["warning"], server
+
+        expires = datetime.fromisoformat(server["sign_in_needed_at"])
+        await asyncio.sleep(max(0.0, (expires - utcnow()).total_seconds()) + 0.3)
+
+        assert echo not in await gateway_tools(runtime, gateway_url)
+        assert (await try_it(api, echo)).get("isError")
+        status, body = await api("GET", SERVERS)
+        (server,) = body["servers"]
+        assert server["state"] == "needs_auth" and "no refresh token" in server["error"]
+        assert server["sign_in_needed_at"] is None and server["warning"] is None
+        status, server = await api("POST", REFRESH, {"connection_id": conn_id})
+        assert server["state"] == "needs_auth"
+        status, again = await api("POST", START, {"catalog_id": "demo"})
+        assert again["state"] == "authenticating" and again["authorize_url"]

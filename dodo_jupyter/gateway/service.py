@@ -245,6 +245,8 @@ class GatewayService:
         return session.tools_stamp() if session is not None else None
 
     def _generation(self) -> int:
+        # A sign-in that ran out (no refresh token) counts as a change when it ends.
+        self.connections.tick()
         # The counters only grow, so their sum changes whenever one does.
         catalog = self.connections.catalog.cache.changes
         return self.connections.generation + self._edits + catalog

@@ -16,6 +16,12 @@ refresh leaves the connection ``needs_auth`` with a message; an unreachable toke
 endpoint keeps the stored sign-in. Token requests go only to the issuer's own endpoints
 recorded with the flow (``oauth_meta``), with RFC 8707 ``resource`` when the flow sent
 one, through the outbound guard.
+
+An authorization server may issue no refresh token (the MCP SDK's ``simple-auth``
+example issues none): the access token is then used to its last second, the row's
+``oauth_meta["refreshable"]`` is False so the owner is warned of the sign-in that will
+be needed, and the connection turns ``needs_auth`` only once the token has expired or
+the server rejected it.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from .fresh_tokens import FreshTokens
 from .registration import ClientCredentials, ClientRegistry
 from .token_endpoint import OAuthError, request_token, revoke_token
 
-__all__ = ["REFRESH_LEEWAY", "NeedsAuth", "TokenKeeper", "server_text"]
+__all__ = ["REFRESH_LEEWAY", "NeedsAuth", "TokenKeeper", "expired_message", "server_text"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +80,12 @@ def server_text(text: object, limit: int = 300) -> str:
     """An authorization server's text made fit for a message: one line, bounded
     (escaping is the renderer's)."""
     return " ".join(str(text).split())[:limit]
+
+
+def expired_message(expires_at: datetime | None) -> str:
+    """Why a connection whose server gave no refresh token needs a new sign-in."""
+    when = f" at {expires_at:%H:%M:%S} UTC" if expires_at is not None else ""
+    return f"The access token expired{when} and the server gave no refresh token: connect again."
 
 
 class TokenKeeper:
@@ -158,7 +170,7 @@ class TokenKeeper:
             if not self._needs_refresh(tokens, expires_at, stale):
                 return str(tokens["access_token"])
             try:
-                token = await self._refresh(connection_id, tokens, meta)
+                token = await self._refresh(connection_id, tokens, meta, expires_at, stale)
             except NeedsAuth:
                 OAUTH_REFRESHES.labels("needs_auth").inc()
                 raise
@@ -168,12 +180,33 @@ class TokenKeeper:
             OAUTH_REFRESHES.labels("ok").inc()
             return token
 
+    async def refresh(self, connection_id: str) -> None:
+        """Refresh now when the connection holds a refresh token (``refresh-state``);
+        without one, only check that the access token is still valid: a token that
+        cannot be renewed is used until it expires.
+
+        Raises
+        ------
+        NeedsAuth
+            no tokens, a refused refresh, or an expired token that cannot be renewed.
+        UpstreamError
+            the authorization server could not be reached (tokens are kept).
+        """
+        tokens, _, _ = await self._tokens(connection_id)
+        if tokens.get("refresh_token"):
+            await self.access_token(connection_id, stale=str(tokens.get("access_token")))
+        else:
+            await self.access_token(connection_id)
+
     def _needs_refresh(
         self, tokens: dict[str, Any], expires_at: datetime | None, stale: str | None
     ) -> bool:
         if stale is not None:
             return tokens.get("access_token") == stale
-        return expires_at is not None and expires_at - REFRESH_LEEWAY <= utcnow()
+        # Refresh ahead of expiry when a refresh token can renew it; a token that cannot
+        # be renewed stays usable to its last second.
+        leeway = REFRESH_LEEWAY if tokens.get("refresh_token") else timedelta(0)
+        return expires_at is not None and expires_at - leeway <= utcnow()
 
     async def _tokens(self, connection_id: str) -> tuple[dict[str, Any], datetime | None, dict]:
         try:
@@ -185,13 +218,21 @@ class TokenKeeper:
         return stored
 
     async def _refresh(
-        self, connection_id: str, tokens: dict[str, Any], meta: dict[str, Any]
+        self,
+        connection_id: str,
+        tokens: dict[str, Any],
+        meta: dict[str, Any],
+        expires_at: datetime | None,
+        stale: str | None,
     ) -> str:
         refresh_token = tokens.get("refresh_token")
         if not refresh_token:
-            message = (
-                "The access token expired and the server gave no refresh token: connect again."
-            )
+            if stale is not None:
+                message = (
+                    "The server rejected the access token and gave no refresh token: connect again."
+                )
+            else:
+                message = expired_message(expires_at)
             await self.set_state(connection_id, "needs_auth", message)
             raise NeedsAuth(message)
         creds = await self._registry.load(meta, meta.get("policy"))
@@ -297,17 +338,22 @@ class TokenKeeper:
             "state": "connected",
             "error": "",
         }
+        # Whether the sign-in renews itself: without a refresh token the owner is warned
+        # of the new sign-in due at expires_at (connection_rows.sign_in_needed_at).
+        refreshable = bool(kept.get("refresh_token"))
         if replace_meta:
             values.update(
-                oauth_meta={k: meta.get(k) for k in _META_KEYS},
+                oauth_meta={**{k: meta.get(k) for k in _META_KEYS}, "refreshable": refreshable},
                 issuer=meta.get("issuer"),
                 resource=meta.get("resource"),
                 oauth_client_id=meta.get("client_row"),
                 requested_scopes=meta.get("scope") or "",
                 scopes=granted if isinstance(granted, str) else " ".join(granted),
             )
-        elif token.get("scope"):
-            values["scopes"] = str(token["scope"])
+        else:
+            values["oauth_meta"] = {**meta, "refreshable": refreshable}
+            if token.get("scope"):
+                values["scopes"] = str(token["scope"])
         mark = self.fresh.mark()
         if not await self._rows.update(connection_id, **values):
             raise NotFound(f"No connection {connection_id!r}.")
