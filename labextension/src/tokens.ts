@@ -146,6 +146,15 @@ export interface IConnection {
   scopes: string[];
   expires_at: string | null;
   /**
+   * When a new sign-in will be needed: the access token's expiry when the server
+   * gave no refresh token (the connection stays usable until then); `null` otherwise.
+   */
+  sign_in_needed_at?: string | null;
+  /**
+   * What the user is told about `sign_in_needed_at`; `null` when nothing.
+   */
+  warning?: string | null;
+  /**
    * The pending step-up of a `needs_scope` connection; `null` otherwise.
    */
   step_up?: IStepUp | null;

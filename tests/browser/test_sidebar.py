@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from dodo_jupyter.demo.testing import DemoHandle
+
 from .conftest import Lab, save_screenshot, widen_sidebar
 
 pytestmark = pytest.mark.browser
@@ -145,6 +147,40 @@ def test_connect_through_popup_then_disconnect(page: Any, admin_lab: Lab) -> Non
         entry.get_by_role("button", name="Retry connecting Dodo demo server").click()
     approve_in(popup_info.value)
     page.wait_for_selector(f'{DEMO}[data-state="connected"]')
+    assert entry.locator(".jp-dodo-CatalogEntry-warning").count() == 0
+
+
+def connect_in_panel(page: Any, entry: Any) -> None:
+    with page.expect_popup() as popup_info:
+        entry.get_by_role("button", name="Connect Dodo demo server").click()
+    approve_in(popup_info.value)
+    page.wait_for_selector(f'{DEMO}[data-state="connected"]')
+
+
+def test_a_sign_in_without_refresh_token_warns(page: Any, admin_lab: Lab, demo: DemoHandle) -> None:
+    """A server that gives no refresh token: connected, with the time a new sign-in is
+    needed."""
+    open_lab(page, admin_lab)
+    open_panel_from_palette(page)
+    show_only(page, "Servers")
+    entry = page.locator(DEMO)
+    page.wait_for_selector(f'{DEMO}[data-state="connected"]')
+    entry.get_by_role("button", name="Disconnect Dodo demo server").click()
+    page.wait_for_selector(f'{DEMO}[data-state="none"]')
+    demo.provider.issue_refresh_tokens = False
+    try:
+        connect_in_panel(page, entry)
+    finally:
+        demo.provider.issue_refresh_tokens = True
+    warning = entry.locator(".jp-dodo-CatalogEntry-warning")
+    warning.wait_for()
+    assert "no refresh token" in warning.inner_text()
+    assert re.search(r"\d\d:\d\d UTC", warning.inner_text())
+    # The later tests use a sign-in that renews itself.
+    entry.get_by_role("button", name="Disconnect Dodo demo server").click()
+    page.wait_for_selector(f'{DEMO}[data-state="none"]')
+    connect_in_panel(page, entry)
+    assert entry.locator(".jp-dodo-CatalogEntry-warning").count() == 0
 
 
 def test_blocked_popup_offers_a_tab(browser: Any, admin_lab: Lab) -> None:

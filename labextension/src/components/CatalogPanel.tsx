@@ -156,6 +156,11 @@ function CatalogEntry(props: ICatalogEntryProps): React.ReactElement {
           <div className="jp-dodo-CatalogEntry-guideText">{entry.setup_guide}</div>
         </details>
       )}
+      {connection?.warning && connection.state === 'connected' && !progress && (
+        <div className="jp-dodo-CatalogEntry-warning" role="note">
+          {connection.warning}
+        </div>
+      )}
       {connection?.error && connection.state !== 'connected' && !progress && (
         <div className="jp-dodo-CatalogEntry-error" role="alert">
           {connection.error}
