@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
 from typing import Any
 
 import httpx2
 
 from .catalog import CatalogService
 from .catalog.entry import check_header_values
-from .connection_rows import USABLE_STATES, ConnectionRows, public_json, sign_in_needed_at
+from .connection_rows import USABLE_STATES, ConnectionRows, public_json
+from .connection_targets import resolve_target
 from .exceptions import (
     BadRequest,
     Conflict,
@@ -44,13 +44,13 @@ from .exceptions import (
     ValidationFailed,
 )
 from .governance.tool_policy import parse_policy
-from .net.hosts import parse_host_rules, rule_for_url, url_allowed
+from .net.hosts import parse_host_rules, rule_for_url
 from .net.outbound import Outbound
-from .net.urls import check_server_url
 from .oauth.discovery import Challenge
 from .oauth.flow import OAuthEngine, hash_state, scope_of
-from .oauth.token_keeper import NeedsAuth, TokenKeeper, expired_message
-from .store.models import MCPConnection, utcnow
+from .oauth.token_keeper import NeedsAuth, TokenKeeper
+from .sign_in_ends import SignInEnds
+from .store.models import MCPConnection
 from .upstream import AuthRejected, Upstream, probe
 
 __all__ = ["MAX_STEP_UPS", "USABLE_STATES", "ConnectionService"]
@@ -61,12 +61,6 @@ log = logging.getLogger(__name__)
 #: ask for no scope not asked for already (the last consent did not satisfy the server).
 #: A step-up asking for a new scope, and connecting anew, start the count again.
 MAX_STEP_UPS = 2
-
-
-def host_of(url: str) -> str:
-    """The host rule that admits ``url`` (``host`` or ``host:port``, IPv6 in brackets;
-    :func:`~dodo_jupyter.net.hosts.rule_for_url`)."""
-    return rule_for_url(url)
 
 
 class ConnectionService:
@@ -117,9 +111,8 @@ class ConnectionService:
         #: listing cache compares it to see that the rows it was built from may have
         #: changed.
         self.generation = 0
-        #: When seen connections without a refresh token need a new sign-in, by id
-        #: (:meth:`tick` counts a change once one has passed).
-        self._sign_ins_due: dict[str, datetime] = {}
+        #: When sign-ins without a refresh token run out (:mod:`.sign_in_ends`).
+        self.sign_in_ends = SignInEnds(keeper, self.rows, self._bump)
         keeper.state_changed = self._keeper_changed
 
     def _keeper_changed(self, connection_id: str) -> None:
@@ -131,51 +124,28 @@ class ConnectionService:
         for listener in self.listeners:
             await listener(connection_id)
 
-    def tick(self) -> None:
-        """Count a change once a remembered sign-in end has passed, so whatever was built
-        from the connections' rows (the gateway's listing) is built again and finds that
-        connection ``needs_auth``. Cheap: one comparison while nothing is due."""
-        if not self._sign_ins_due:
-            return
-        now = utcnow()
-        due = [cid for cid, at in self._sign_ins_due.items() if at <= now]
-        if due:
-            for connection_id in due:
-                del self._sign_ins_due[connection_id]
-            self.generation += 1
+    def _bump(self) -> None:
+        self.generation += 1
 
-    async def _settled(self, rows: list[MCPConnection]) -> list[MCPConnection]:
-        """``rows``, each one whose sign-in has run out (an access token past its expiry
-        and no refresh token to renew it) turned ``needs_auth`` as the token keeper would
-        turn it on its next use; the others' sign-in ends are remembered for :meth:`tick`."""
-        now = utcnow()
-        settled = []
-        for row in rows:
-            due = sign_in_needed_at(row)
-            if due is not None and due <= now:
-                self._sign_ins_due.pop(row.id, None)
-                await self.keeper.set_state(row.id, "needs_auth", expired_message(due))
-                row = await self.rows.get(row.id) or row
-            elif due is not None:
-                self._sign_ins_due[row.id] = due
-            settled.append(row)
-        return settled
+    def tick(self) -> None:
+        """See :meth:`SignInEnds.tick` (the gateway calls it before each listing)."""
+        self.sign_in_ends.tick()
 
     # -- reads --------------------------------------------------------------------------
 
     async def for_user(self, username: str) -> list[dict[str, Any]]:
-        rows = await self._settled(await self.rows.of_user(username))
+        rows = await self.sign_in_ends.settled(await self.rows.of_user(username))
         return [public_json(row) for row in rows]
 
     async def usable(self, username: str) -> list[MCPConnection]:
         """The user's connections whose credentials the gateway tries (connected, or in
         error, with a sign-in that has not run out), oldest first."""
-        rows = await self._settled(await self.rows.of_user(username, usable=True))
+        rows = await self.sign_in_ends.settled(await self.rows.of_user(username, usable=True))
         return [row for row in rows if row.state in USABLE_STATES]
 
     async def unusable(self, username: str) -> list[MCPConnection]:
         """The user's connections that need the user (signing in, sign-in expired…)."""
-        await self._settled(await self.rows.of_user(username, usable=True))
+        await self.sign_in_ends.settled(await self.rows.of_user(username, usable=True))
         return await self.rows.of_user(username, usable=False)
 
     async def get(self, username: str, connection_id: str) -> MCPConnection:
@@ -186,33 +156,6 @@ class ConnectionService:
         return row
 
     # -- targets ------------------------------------------------------------------------
-
-    async def _target(
-        self, catalog_id: object, url: object
-    ) -> tuple[dict[str, Any] | None, str, list[str]]:
-        """(catalog entry or None, server URL, hosts the flow may reach)."""
-        if catalog_id is not None:
-            if not isinstance(catalog_id, str):
-                raise ValidationFailed(
-                    "'catalog_id' must be a string.", fields={"catalog_id": "must be a string"}
-                )
-            entry = await self.catalog.get_enabled(catalog_id)
-            hosts = [host_of(entry["url"]), *entry.get("known_hosts", []), *self.allowed_hosts]
-            return entry, entry["url"], hosts
-        if url is None:
-            raise ValidationFailed(
-                "Give 'catalog_id' (or 'url').", fields={"catalog_id": "required"}
-            )
-        checked = check_server_url(url, allow_insecure_loopback=self.allow_insecure_loopback)
-        for entry in (await self.catalog.enabled()).entries:
-            if entry["url"] == checked:
-                return await self._target(entry["id"], None)
-        if not url_allowed(self.allowed_hosts, checked):
-            raise Forbidden(
-                f"The host {host_of(checked)!r} is not approved: ask an administrator to add the "
-                "server to the catalog or the host to DodoApp.allowed_hosts."
-            )
-        return None, checked, [*self.allowed_hosts]
 
     async def _row_for(
         self, username: str, entry: Mapping[str, Any] | None, url: str
@@ -239,7 +182,9 @@ class ConnectionService:
         Returns ``{"state": "connected", "connection_id"}`` or
         ``{"state": "authenticating", "connection_id", "authorize_url"}``.
         """
-        entry, server_url, hosts = await self._target(catalog_id, url)
+        entry, server_url, hosts = await resolve_target(
+            self.catalog, catalog_id, url, self.allowed_hosts, self.allow_insecure_loopback
+        )
         if entry is not None and entry["auth_type"] == "static_headers":
             raise BadRequest(
                 f"{entry['id']!r} authenticates with headers, not OAuth: send them to "
@@ -376,7 +321,9 @@ class ConnectionService:
     def client_for(self, row: MCPConnection) -> Callable[..., httpx2.AsyncClient]:
         """Builds the guarded clients of a connection's requests: to the hosts its
         sign-in found, or its URL's host and the administrator's allowlist."""
-        hosts = list((row.oauth_meta or {}).get("hosts") or [host_of(row.url), *self.allowed_hosts])
+        hosts = list(
+            (row.oauth_meta or {}).get("hosts") or [rule_for_url(row.url), *self.allowed_hosts]
+        )
         return lambda **kw: self.outbound.client(hosts, **kw)
 
     def upstream(self, row: MCPConnection, headers: dict[str, str]) -> Upstream:
@@ -472,7 +419,7 @@ class ConnectionService:
                 entry = None
         policy = dict((entry or {}).get("oauth") or meta.get("policy") or {})
         policy.pop("scopes", None)  # the challenge decides; union with what was granted
-        hosts = list(meta.get("hosts") or [host_of(row.url), *self.allowed_hosts])
+        hosts = list(meta.get("hosts") or [rule_for_url(row.url), *self.allowed_hosts])
         previous = row.scopes or row.requested_scopes or None
         return await self._begin(
             username, row, hosts, redirect_uri, challenge, policy, previous, step_up=True

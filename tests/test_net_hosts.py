@@ -13,7 +13,8 @@ import pytest_asyncio
 from traitlets import TraitError
 
 from dodo_jupyter.catalog.entry import parse_entry
-from dodo_jupyter.connections import ConnectionService, host_of
+from dodo_jupyter.connection_targets import resolve_target
+from dodo_jupyter.connections import ConnectionService
 from dodo_jupyter.exceptions import Forbidden, OutboundRefused, ValidationFailed
 from dodo_jupyter.identity import LocalIdentityResolver
 from dodo_jupyter.net import hosts
@@ -128,13 +129,17 @@ async def test_every_check_agrees(runtimes: Any, rule: str, url: str, allowed: b
     assert url_allowed([parse_host_rule(rule)], url) is allowed
     # Connecting a URL that no catalog entry names (DodoApp.allowed_hosts).
     connections = await runtimes([rule])
+
+    def target() -> Any:
+        return resolve_target(connections.catalog, None, url, connections.allowed_hosts, True)
+
     if allowed:
-        entry, checked, flow_hosts = await connections._target(None, url)
+        entry, checked, flow_hosts = await target()
         assert (entry, checked) == (None, url)
         assert guard_allows(set(flow_hosts), url), "the flow could not reach the server"
     else:
         with pytest.raises(Forbidden, match="is not approved"):
-            await connections._target(None, url)
+            await target()
     # The rule is read the same everywhere it can be written.
     canonical = parse_host_rule(rule)
     assert OutboundPolicy(allowed_hosts=frozenset({rule})).allowed_hosts == {canonical}
@@ -144,7 +149,7 @@ async def test_every_check_agrees(runtimes: Any, rule: str, url: str, allowed: b
     )
     assert entry.known_hosts == [canonical]
     # A catalog entry's URL: the host rule its flows get admits that URL.
-    assert guard_allows({host_of(url)}, url)
+    assert guard_allows({rule_for_url(url)}, url)
 
 
 async def test_the_issue_case_connects_over_rest(open_server: RunningServer, api: Api) -> None:
