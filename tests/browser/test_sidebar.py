@@ -380,7 +380,7 @@ def test_admin_edits_the_catalog(page: Any, admin_lab: Lab, tmp_path: Path) -> N
     edit.get_by_role("button", name="Save").click()
     rate_error = edit.locator("#jp-dodo-editor-tickets-policy-calls_per_minute-error")
     rate_error.wait_for()
-    assert "integer" in rate_error.inner_text()
+    assert "whole number" in rate_error.inner_text()
     edit.get_by_label("Calls per minute (each user)").fill("30")
     save_screenshot(page, "admin-policy")
     edit.get_by_role("button", name="Save").click()
