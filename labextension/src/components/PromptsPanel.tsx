@@ -7,6 +7,7 @@ import { InputGroup } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import type { DirectoryModel } from '../directoryModel';
+import { groupByServer } from '../serverGroups';
 import type { IPromptInfo } from '../tokens';
 import { Busy, ErrorNote, Note } from './common';
 import { PromptForm } from './PromptForm';
@@ -21,20 +22,12 @@ export interface IPromptsPanelProps {
 export function PromptsPanel({ model }: IPromptsPanelProps): React.ReactElement {
   const [query, setQuery] = React.useState('');
   const { prompts } = model;
-  const needle = query.trim().toLowerCase();
-  const shown = needle
-    ? prompts.value.filter(p =>
-        [p.name, p.title, p.description, p.server_id].some(s =>
-          (s ?? '').toLowerCase().includes(needle)
-        )
-      )
-    : prompts.value;
-  const groups = new Map<string, IPromptInfo[]>();
-  for (const prompt of shown) {
-    const list = groups.get(prompt.server_id) ?? [];
-    list.push(prompt);
-    groups.set(prompt.server_id, list);
-  }
+  const groups = groupByServer(prompts.value, query, p => [
+    p.name,
+    p.title,
+    p.description,
+    p.server_id
+  ]);
 
   return (
     <div className="jp-dodo-Section" aria-busy={prompts.status === 'loading'}>
@@ -60,7 +53,7 @@ export function PromptsPanel({ model }: IPromptsPanelProps): React.ReactElement 
           offer; connect a server that has some in the Servers section.
         </Note>
       )}
-      {prompts.value.length > 0 && shown.length === 0 && (
+      {prompts.value.length > 0 && groups.size === 0 && (
         <div className="jp-dodo-Message">No prompt matches “{query}”.</div>
       )}
       {[...groups.entries()].map(([serverId, list]) => (

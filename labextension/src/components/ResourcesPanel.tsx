@@ -10,6 +10,7 @@ import * as React from 'react';
 import type { DirectoryModel } from '../directoryModel';
 import { expandTemplate, templateVariables } from '../mcpContent';
 import { toAPIError } from '../remote';
+import { matchesQuery } from '../serverGroups';
 import type { IReadResourceResult, IResourceInfo, IResourceTemplateInfo } from '../tokens';
 import { Busy, ErrorNote, Field, Note, domId } from './common';
 import { ResourceView } from './ResourceView';
@@ -30,9 +31,7 @@ export function ResourcesPanel({ model }: IResourcesPanelProps): React.ReactElem
   const [query, setQuery] = React.useState('');
   const { resources: listing } = model;
   const { resources, templates } = listing.value;
-  const needle = query.trim().toLowerCase();
-  const matches = (...texts: (string | undefined)[]): boolean =>
-    !needle || texts.some(t => (t ?? '').toLowerCase().includes(needle));
+  const matches = (...texts: (string | undefined)[]): boolean => matchesQuery(query, ...texts);
   const groups = new Map<string, IGroup>();
   const groupOf = (serverId: string): IGroup => {
     const group = groups.get(serverId) ?? { resources: [], templates: [] };

@@ -9,6 +9,7 @@ import * as React from 'react';
 
 import type { DodoModel } from '../model';
 import { toAPIError } from '../model';
+import { groupByServer } from '../serverGroups';
 import type { ITool } from '../tokens';
 import { ErrorNote, Note } from './common';
 import { ToolReview } from './ToolReview';
@@ -24,20 +25,12 @@ export interface IToolsPanelProps {
 export function ToolsPanel({ model }: IToolsPanelProps): React.ReactElement {
   const [query, setQuery] = React.useState('');
   const { tools } = model;
-  const needle = query.trim().toLowerCase();
-  const shown = needle
-    ? tools.value.filter(t =>
-        [t.name, t.original_name, t.description, t.server_id].some(s =>
-          (s ?? '').toLowerCase().includes(needle)
-        )
-      )
-    : tools.value;
-  const groups = new Map<string, ITool[]>();
-  for (const tool of shown) {
-    const list = groups.get(tool.server_id) ?? [];
-    list.push(tool);
-    groups.set(tool.server_id, list);
-  }
+  const groups = groupByServer(tools.value, query, t => [
+    t.name,
+    t.original_name,
+    t.description,
+    t.server_id
+  ]);
   const serverName = (id: string): string => {
     const entry = model.catalog.value.find(e => e.id === id);
     return entry ? entry.display_name || entry.name : id;
@@ -67,7 +60,7 @@ export function ToolsPanel({ model }: IToolsPanelProps): React.ReactElement {
           appear here, ready to try and to share with your agents.
         </Note>
       )}
-      {tools.value.length > 0 && shown.length === 0 && (
+      {tools.value.length > 0 && groups.size === 0 && (
         <div className="jp-dodo-Message">No tool matches “{query}”.</div>
       )}
       {[...groups.entries()].map(([serverId, list]) => (
