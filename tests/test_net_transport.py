@@ -210,12 +210,13 @@ async def read_first_event(client: httpx2.AsyncClient, url: str) -> float:
 
 
 async def test_a_stream_left_early_that_ends_soon_keeps_its_connection(
-    serve: Serve, make_client: MakeClient
+    serve: Serve, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(transport, "DRAIN_SECONDS", 5.0)  # ample on a busy machine
     server = await serve(sse_answer(end_after=0.02))
     client = make_client(server)
     for _ in range(3):
-        assert await read_first_event(client, server.url()) < 0.4
+        await read_first_event(client, server.url())
     assert server.connections == 1 and len(server.requests) == 3
 
 
@@ -225,8 +226,8 @@ async def test_a_stream_that_does_not_end_in_time_is_closed(
     monkeypatch.setattr(transport, "DRAIN_SECONDS", 0.1)
     server = await serve(first_connection(sse_answer(end_after=None), sse_answer(end_after=0)))
     client = make_client(server)
-    assert 0.05 < await read_first_event(client, server.url()) < 1.0
-    await until(lambda: 1 in server.eof)  # closed, not pooled
+    assert await read_first_event(client, server.url()) > 0.05  # it waited for the end
+    await until(lambda: 1 in server.eof)  # then closed, not pooled
     await read_first_event(client, server.url())
     assert server.connections == 2
 
@@ -245,18 +246,16 @@ async def test_a_stream_with_too_much_left_is_closed(
 
 
 async def test_a_cancelled_read_closes_the_connection_without_draining(
-    serve: Serve, make_client: MakeClient
+    serve: Serve, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(transport, "DRAIN_SECONDS", 60.0)  # a drain would hold it a minute
     head = SSE_HEAD + b"5\r\nabc"  # the rest never comes
     server = await serve(first_connection(answer_once_then_hold(head), answer_each(OK)))
     client = make_client(server)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.1), client.stream("POST", server.url()) as response:
             await response.aread()
-    assert loop.time() - started < 0.4  # no drain after a cancellation
-    await until(lambda: 1 in server.eof)
+    await until(lambda: 1 in server.eof, seconds=10)  # closed at once, not drained
     assert (await post(client, server.url())).content == b"ok"
     assert server.connections == 2
 
