@@ -79,7 +79,13 @@ function harness(script) {
     errors,
     sleeps,
     failSends: error => (sendFails = error),
-    settle: () => new Promise(resolve => setTimeout(resolve, 20))
+    // Turns of the event loop, not a wall-clock wait: each scripted answer takes one
+    // setImmediate, and a timer could fire first on a busy machine.
+    settle: async () => {
+      for (let turn = 0; turn < 50; turn++) {
+        await new Promise(resolve => setImmediate(resolve));
+      }
+    }
   };
 }
 
