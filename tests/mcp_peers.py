@@ -11,15 +11,16 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import mcp_types as types
 import uvicorn
 from mcp.server.mcpserver import Context, Image, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.server.mcpserver.prompts.base import AssistantMessage, UserMessage
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from pydantic import BaseModel, Field
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -94,6 +95,57 @@ def tool_server(name: str = "plain") -> MCPServer:
     def request_meta(ctx: Context) -> str:
         """The request's _meta as JSON (to see what a caller sent along)."""
         return json.dumps(dict(ctx.request_context.meta or {}), default=str)
+
+    return mcp
+
+
+class Item(BaseModel):
+    """An item to store."""
+
+    name: str = Field(description="What it is called.")
+    qty: int = Field(1, description="How many.")
+
+
+def typed_server(name: str = "typed") -> MCPServer:
+    """Tools whose schemas (made by the MCP SDK from the signatures) have what a typed
+    API must carry over: required and defaulted parameters, an enum, an array, a nested
+    object, names that are no Python identifiers (``find-items``, ``class``), a tool
+    that fails with a message, and one that answers with an image."""
+    mcp = MCPServer(name)
+
+    @mcp.tool()
+    def add(a: int, b: int = 0) -> int:
+        """Add two whole numbers."""
+        return a + b
+
+    @mcp.tool(name="find-items")
+    def find_items(
+        query: str = Field(description="Words to look for."),
+        mode: Literal["fast", "exact"] = "fast",
+        tags: list[str] | None = None,
+    ) -> list[str]:
+        """Find stored items by name."""
+        return [f"{query}/{mode}/{','.join(tags or [])}"]
+
+    @mcp.tool()
+    def store(item: Item) -> dict[str, Any]:
+        """Store an item."""
+        return {"stored": item.name, "qty": item.qty}
+
+    @mcp.tool(name="class")
+    def classify(text: str) -> str:
+        """Say what kind of thing the text names."""
+        return "fruit" if text == "apple" else "unknown"
+
+    @mcp.tool()
+    def fail(reason: str) -> str:
+        """Always fails, with ``reason`` as the message."""
+        raise ToolError(reason)
+
+    @mcp.tool()
+    def picture(size: int = 8) -> Image:
+        """A blue square, ``size`` pixels wide."""
+        return Image(data=make_png(size, (51, 102, 204)), format="png")
 
     return mcp
 

@@ -12,8 +12,9 @@ import pytest
 from IPython.core.error import UsageError
 
 from dodo_jupyter.client import DodoClient, Endpoint, NotFoundError, Tool, ToolResult, discover
-from dodo_jupyter.client.adapters import openai_tools, tool_function
+from dodo_jupyter.client.adapters import openai_tools
 from dodo_jupyter.client.errors import clean_message
+from dodo_jupyter.codemode.typed_api import tool_function
 from dodo_jupyter.magics import parse_arguments, parse_cell
 
 
@@ -96,13 +97,14 @@ def test_tools_become_python_functions_with_signatures_and_docstrings() -> None:
     client = RecordingClient()
     search = tool_function(client, Tool("docs__search", "Search the docs.", SCHEMA))
     signature = inspect.signature(search)
-    assert list(signature.parameters) == ["query", "arg_class", "limit", "mode"]
+    assert list(signature.parameters) == ["query", "class_", "limit", "mode"]
+    assert all(p.kind is p.KEYWORD_ONLY for p in signature.parameters.values())
     assert signature.parameters["query"].annotation is str
     assert signature.parameters["limit"].default == 10
-    assert search.__name__ == "docs__search"
+    assert search.__name__ == "search" and search.gateway_name == "docs__search"
     assert search.__doc__ is not None and "What to look for." in search.__doc__
-    assert "One of ['fast', 'exact']" in search.__doc__
-    assert search("cats", "mammal", mode="fast") == {"hits": 3}
+    assert "One of: 'fast', 'exact'." in search.__doc__
+    assert search(query="cats", class_="mammal", mode="fast") == {"hits": 3}
     assert client.calls == [("docs__search", {"query": "cats", "class": "mammal", "mode": "fast"})]
     with pytest.raises(TypeError):
         search(limit=3)  # the required arguments are missing
@@ -129,6 +131,8 @@ def test_results_display_richly_and_give_python_values() -> None:
     assert "&quot;a&quot;: 1" in structured._repr_mimebundle_()["text/html"]
     image = ToolResult("t", [{"type": "image", "mimeType": "image/png", "data": "iVBOR"}])
     assert image.value is image
+    captioned = ToolResult("t", [{"type": "text", "text": "a square"}, *image.content])
+    assert captioned.value is captioned  # the picture is not dropped for its caption
     assert '<img src="data:image/png;base64,iVBOR"' in image._repr_mimebundle_()["text/html"]
     hostile = ToolResult(
         "t", [{"type": "resource", "resource": {"uri": "x:<b>", "text": "<script>"}}]

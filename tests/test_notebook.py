@@ -133,7 +133,7 @@ def test_the_example_notebook_runs_in_a_real_kernel(
     assert "demo__add" in text_of(out["client-list"])
     assert "3" in text_of(out["client-call"])
     functions = text_of(out["functions"])
-    assert "(a: float, b: float)" in functions and "42" in functions
+    assert "(*, a: float, b: float) -> float" in functions and "42" in functions
     assert "demo__" in text_of(out["openai"])
     (error,) = out["error"]  # IPython shows a UsageError as one line, no traceback
     assert error["output_type"] == "stream" and error["name"] == "stderr"

@@ -7,8 +7,9 @@
 >>> dodo.read_resource("dodo://docs/file:///README.md").text   # doctest: +SKIP
 >>> dodo.get_prompt("docs__summarize", topic="MCP").text     # doctest: +SKIP
 
-See :mod:`.discovery` for how dodo is found, :mod:`.adapters` for OpenAI specs and
-Python callables, and :mod:`.results` for how results display.
+See :mod:`.discovery` for how dodo is found, :mod:`.adapters` for OpenAI specs,
+:mod:`dodo_jupyter.codemode.typed_api` for the tools as typed Python functions, and
+:mod:`.results` for how results display.
 """
 
 from .discovery import Endpoint, discover

@@ -148,7 +148,12 @@ class AsyncDodoClient:
         async with self._mcp() as client:
             result = await client.list_tools()
         return [
-            Tool(tool.name, tool.description or "", dict(tool.input_schema or {}))
+            Tool(
+                tool.name,
+                tool.description or "",
+                dict(tool.input_schema or {}),
+                dict(tool.output_schema or {}),
+            )
             for tool in result.tools
         ]
 
@@ -436,8 +441,9 @@ class DodoClient:
         return openai_tools(self.list_tools())
 
     def functions(self) -> dict[str, Any]:
-        """The tools as Python callables named like the tools, with signatures and
-        docstrings from their schemas; each returns the result's :attr:`~ToolResult.value`."""
-        from .adapters import tool_functions
+        """The tools as Python functions by gateway name: keyword arguments, signatures
+        and docstrings from their schemas, the result's value returned (the functions of
+        ``from dodo_jupyter import tools``; see :mod:`dodo_jupyter.codemode.typed_api`)."""
+        from ..codemode.typed_api import tool_functions
 
         return tool_functions(self, self.list_tools())

@@ -53,6 +53,8 @@ class Tool:
     name: str
     description: str = ""
     input_schema: dict[str, Any] = field(default_factory=dict)
+    #: The JSON Schema of its structured content ({} when it declares none).
+    output_schema: dict[str, Any] = field(default_factory=dict)
 
     @property
     def server_id(self) -> str:
@@ -78,11 +80,11 @@ class ToolResult:
     @property
     def value(self) -> Any:
         """The result as a Python value: the structured content when there is some, else
-        a text that is JSON parsed, else the text; the result itself when it has no text
-        (images, resources)."""
+        a text that is JSON parsed, else the text; the result itself (which shows its
+        images as images) when it has content other than text (images, resources)."""
         if self.structured is not None:
             return self.structured
-        if not any(block.get("type") == "text" for block in self.content):
+        if not self.content or any(block.get("type") != "text" for block in self.content):
             return self
         text = self.text
         try:
