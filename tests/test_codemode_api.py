@@ -1,6 +1,7 @@
-"""Tools as typed Python functions: signatures and docstrings from real MCP SDK schemas
-and from hand-written edge cases, the name mangling and its way back, and calls through
-the real gateway with ``.aio``."""
+"""Tools as typed Python functions and the text of the code-mode ``search_tools``:
+signatures and docstrings from real MCP SDK schemas and from hand-written edge cases, the
+name mangling and its way back, each detail level of the search, and calls through the
+real gateway with ``.aio``, whose tools search shows as code gets them."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ import mcp_types
 import pytest
 
 from dodo_jupyter.client import DodoClient, Endpoint, Tool, ToolError, ToolResult
-from dodo_jupyter.codemode.python_names import python_name, python_names, python_path, tool_paths
+from dodo_jupyter.codemode.python_names import python_name, python_names, tool_paths
 from dodo_jupyter.codemode.schema_types import format_signature
+from dodo_jupyter.codemode.search import python_path, search_tools
 from dodo_jupyter.codemode.typed_api import build_namespaces, tool_function, tool_functions
 from dodo_jupyter.runtime import DodoRuntime
 
 from .conftest import Api
 from .mcp_peers import RunningServer, running_mcp_server, typed_server
+from .test_governance_gateway import agent
 
 ALIAS = "typed-api"
 
@@ -171,6 +174,69 @@ def test_names_are_python_identifiers_and_lead_back_to_the_gateway_name() -> Non
     assert python_path("srv-1a2b3c__get-item") == "tools.srv_1a2b3c.get_item"
 
 
+def test_search_tools_at_each_detail_level() -> None:
+    tools = gateway_tools()
+    assert search_tools(tools, "item", "names") == (
+        "2 of 6 tools match 'item' (call as tools.<server>.<tool>(...); "
+        'detail="signatures" or "full" for more):\n'
+        "tools.typed_api.find_items: Find stored items by name.\n"
+        "tools.typed_api.store: Store an item."
+    )
+    assert search_tools(tools, "ITEM") == (
+        "2 of 6 tools match 'ITEM' (keyword arguments only; "
+        'detail="full" for the parameters\' docs):\n'
+        "# tools.typed_api\n"
+        "def find_items(*, query: str, mode: Literal['fast', 'exact'] = 'fast', "
+        "tags: list[str] | None = None) -> list[str]:\n"
+        '    """Find stored items by name."""\n'
+        "def store(*, item: dict[str, Any]) -> dict[str, Any]:\n"
+        '    """Store an item."""'
+    )
+    full = search_tools(tools, "add", "full")
+    assert full.startswith("1 of 6 tools match 'add':\n# tools.typed_api\n")
+    assert full.endswith(
+        "def add(*, a: int, b: int = 0) -> int:\n"
+        '    """Add two whole numbers.\n\n'
+        "    Parameters\n    ----------\n    a : int\n    b : int, default 0\n\n"
+        "    Returns\n    -------\n    int\n\n"
+        "    Gateway tool typed-api__add; in async code: await tools.typed_api.add.aio(...).\n"
+        '    """'
+    )
+
+
+def test_search_ranks_lists_all_and_limits() -> None:
+    tools = gateway_tools()
+    everything = search_tools(tools, "", "names").splitlines()
+    assert everything[0].startswith("6 tools (call as")
+    assert [line.split(":")[0] for line in everything[1:]] == [
+        "tools.typed_api.add",
+        "tools.typed_api.class_",
+        "tools.typed_api.fail",
+        "tools.typed_api.find_items",
+        "tools.typed_api.picture",
+        "tools.typed_api.store",
+    ]
+    # More words matched first, then matches in the name before the description's.
+    ranked = search_tools(tools, "add whole store", "names").splitlines()[1:]
+    assert [line.split(":")[0] for line in ranked] == [
+        "tools.typed_api.add",  # 2 words
+        "tools.typed_api.store",  # 1, in its name
+        "tools.typed_api.find_items",  # 1, in its description ("stored")
+    ]
+    limited = search_tools(tools, "blue item", "names", limit=2).splitlines()
+    assert limited == [
+        "3 of 6 tools match 'blue item', the best 2 shown (raise limit for more) "
+        '(call as tools.<server>.<tool>(...); detail="signatures" or "full" for more):',
+        "tools.typed_api.find_items: Find stored items by name.",
+        "tools.typed_api.picture: A blue square, ``size`` pixels wide.",
+    ]
+    assert search_tools(tools, "teleport") == (
+        "No tool matches 'teleport' (6 tools; an empty query lists them all)."
+    )
+    with pytest.raises(ValueError, match="detail must be one of names, signatures, full"):
+        search_tools(tools, "", "everything")  # type: ignore[arg-type]
+
+
 # -- through the real gateway -------------------------------------------------------------
 
 
@@ -207,3 +273,10 @@ async def test_aio_calls_through_the_gateway_and_what_search_shows_is_what_code_
     assert base64.b64decode(block["data"]).startswith(b"\x89PNG")
     with pytest.raises(AttributeError, match="did you mean 'add'"):
         _ = typed.ad
+
+    async with agent(runtime_, gateway_url) as mcp:
+        listed = (await mcp.list_tools()).tools
+    shown = search_tools(listed, "", "signatures")
+    for name in dir(typed):
+        fn = getattr(typed, name)
+        assert f"def {name}{format_signature(inspect.signature(fn))}:" in shown
