@@ -1,7 +1,8 @@
-"""Tools as typed Python functions and the text of the code-mode ``search_tools``:
-signatures and docstrings from real MCP SDK schemas and from hand-written edge cases, the
-name mangling and its way back, each detail level of the search, and calls through the
-real gateway with ``.aio``, whose tools search shows as code gets them."""
+"""Tools as a typed Python API (``from dodo_jupyter import tools``) and the text of the
+code-mode ``search_tools``: signatures and docstrings from real MCP SDK schemas and from
+hand-written edge cases, the name mangling and its way back, each detail level of the
+search, and calls through the real gateway with ``.aio``. In a real kernel (sync calls,
+Tab completion, Shift-Tab, the call history): tests/test_notebook.py."""
 
 from __future__ import annotations
 

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import html
 import json
 import os
 import queue
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+from jupyter_client.blocking import BlockingKernelClient
 from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
 
@@ -29,7 +32,7 @@ from dodo_jupyter.demo.server import DemoConfig
 from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
 
 from .jupyter_process import REPO, TOKEN, ServerProcess, free_port
-from .mcp_peers import content_server, running_mcp_server
+from .mcp_peers import content_server, running_mcp_server, typed_server
 from .oauth_peers import callback_query, consent
 
 pytestmark = pytest.mark.notebook
@@ -132,6 +135,7 @@ def test_the_example_notebook_runs_in_a_real_kernel(
     assert "structured content" not in call  # the result once, not again as JSON
     assert "demo__add" in text_of(out["client-list"])
     assert "3" in text_of(out["client-call"])
+    assert text_of(out["tools-api"]).strip() == "5.0"  # from dodo_jupyter import tools
     functions = text_of(out["functions"])
     assert "(*, a: float, b: float) -> float" in functions and "42" in functions
     assert "demo__" in text_of(out["openai"])
@@ -319,3 +323,111 @@ def test_servers_shows_the_link_of_a_server_that_needs_more_access(
     assert "demo needs more access: open this URL to grant mcp:admin" in plain and url in plain
     assert f'<a href="{html.escape(url, quote=True)}"' in page and "grant mcp:admin</a>" in page
     disconnect_all(server)
+
+
+@contextlib.contextmanager
+def server_kernel(proc: ServerProcess) -> Iterator[BlockingKernelClient]:
+    """A kernel the Jupyter server starts (so it inherits the server's kernel token, as
+    every kernel of a user does), and a client on its connection file."""
+    deadline = time.monotonic() + 30
+    while not any(  # the server mints the kernel token just after it starts
+        t["kind"] == "kernel" for t in proc.call("GET", "/dodo/api/user/mcp-tokens")["tokens"]
+    ):
+        assert time.monotonic() < deadline, "the server made no kernel token"
+        time.sleep(0.1)
+    kernel_id = proc.call("POST", "/api/kernels", {"name": "python3"})["id"]
+    kc = BlockingKernelClient()
+    kc.load_connection_file(str(proc.runtime_dir / f"kernel-{kernel_id}.json"))
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=60)
+        yield kc
+    finally:
+        kc.stop_channels()
+        proc.client.delete(f"/api/kernels/{kernel_id}")
+
+
+def run_cell(kc: BlockingKernelClient, code: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The execute reply and the cell's outputs (their message contents and types)."""
+    outputs: list[dict[str, Any]] = []
+
+    def keep(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] in ("execute_result", "display_data", "stream", "error"):
+            outputs.append({"output_type": msg["msg_type"], **msg["content"]})
+
+    reply = kc.execute_interactive(code, output_hook=keep, timeout=120)
+    return reply["content"], outputs
+
+
+def test_tools_as_python_functions_in_a_kernel_the_server_started(
+    tmp_path_factory: pytest.TempPathFactory, demo: DemoHandle
+) -> None:
+    typed = typed_server().streamable_http_app(host="127.0.0.1")
+    with running_mcp_server(app=typed) as upstream:
+        proc = ServerProcess(
+            tmp_path_factory.mktemp("nb-tools"),
+            demo,
+            more_catalog=[{"id": "typed-api", "url": upstream.url, "auth_type": "none"}],
+        )
+        proc.start()
+        try:
+            proc.call("POST", "/dodo/api/mcp/start-auth", {"catalog_id": "typed-api"})
+            with server_kernel(proc) as kc:
+                cells = [
+                    run_cell(kc, code)
+                    for code in (
+                        "from dodo_jupyter import tools\ntools.typed_api.add(a=2, b=3)",
+                        "await tools.typed_api.add.aio(a=40, b=2)",  # the cell's loop runs
+                        "tools.typed_api.store(item={'name': 'bolt'})",
+                        "tools.typed_api.fail(reason='the store is on fire')",
+                        "tools.typed_api.picture(size=4)",
+                        "tools.typo",
+                        "dir(tools)",
+                    )
+                ]
+                servers = kc.complete("tools.", 6, reply=True, timeout=60)["content"]
+                line = "x = tools.typed_api.f"
+                named = kc.complete(line, len(line), reply=True, timeout=60)["content"]
+                line = "tools.typed_api.find_items("
+                shown = kc.inspect(line, len(line), reply=True, timeout=60)["content"]
+            history = calls_recorded(proc, 3)
+        finally:
+            proc.kill()
+            proc.client.close()
+    replies = [reply for reply, _ in cells]
+    out = [outputs for _, outputs in cells]
+    assert [r["status"] for r in replies] == ["ok", "ok", "ok", "error", "ok", "error", "ok"]
+    assert text_of(out[0]).strip() == "5"
+    assert text_of(out[1]).strip() == "42"
+    assert "{'stored': 'bolt', 'qty': 1}" in text_of(out[2])
+    assert replies[3]["ename"] == "ToolError"
+    assert "the store is on fire" in replies[3]["evalue"]
+    (image,) = [o["data"] for o in out[4] if "image/png" in o.get("data", {})]
+    assert base64.b64decode(image["image/png"]).startswith(b"\x89PNG")  # shown as a picture
+    assert replies[5]["ename"] == "AttributeError" and "it has typed_api" in replies[5]["evalue"]
+    assert "['refresh', 'typed_api']" in text_of(out[6])
+
+    # Tab completion: the servers after "tools.", a server's tools after "tools.typed_api.".
+    assert {m.rsplit(".", 1)[-1] for m in servers["matches"]} >= {"typed_api", "refresh"}
+    assert {m.rsplit(".", 1)[-1] for m in named["matches"]} >= {"fail", "find_items"}
+    # Shift-Tab: the signature and the docstring from the tool's schema.
+    assert shown["found"]
+    help_text = re.sub(r"\x1b\[[0-9;]*m", "", shown["data"]["text/plain"])
+    assert "query: str" in help_text and "mode: Literal['fast', 'exact'] = 'fast'" in help_text
+    assert "Find stored items by name." in help_text and "Words to look for." in help_text
+
+    # Each call went through the gateway as the kernel's, and the history says so.
+    assert {(c["path"], c["server_id"], c["tool"], c["outcome"]) for c in history} >= {
+        ("kernel", "typed-api", "add", "ok"),
+        ("kernel", "typed-api", "fail", "tool_error"),
+    }
+
+
+def calls_recorded(proc: ServerProcess, at_least: int) -> list[dict[str, Any]]:
+    """The call history once it holds ``at_least`` calls (it is written in batches)."""
+    deadline = time.monotonic() + 30
+    while True:
+        calls: list[dict[str, Any]] = proc.call("GET", "/dodo/api/user/tool-calls")["calls"]
+        if len(calls) >= at_least or time.monotonic() > deadline:
+            return calls
+        time.sleep(0.1)
