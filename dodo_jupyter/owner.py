@@ -10,9 +10,11 @@ secret of the previous owner is wiped (OAuth tokens, client registrations, heade
 gateway tokens, pending flows, tool switches), their upstream tokens are revoked as far as
 the authorization servers allow, and the event is audited and logged. The catalog stays.
 
-In hub mode a periodic *hygiene* check asks the hub (``GET {JUPYTERHUB_API_URL}/user``
-with the server's own token) whether the owner still exists under the same name, email
-and creation time. ``401``/``403``/``404`` or a changed identity clear the secrets the same way; a
+In hub mode a *hygiene* check asks the hub (``GET {JUPYTERHUB_API_URL}/user`` with the
+server's own token) whether the owner still exists under the same name, email and
+creation time: at the server's start, before its store is ready (a stopped server whose
+user was deleted and created again wipes before it serves or mints anything), then
+periodically. ``401``/``403``/``404`` or a changed identity clear the secrets the same way; a
 network failure or a hub ``5xx`` changes nothing and the check runs again later.
 """
 

@@ -289,6 +289,9 @@ class DodoRuntime:
         return Owner(self.resolver.mode, self.resolver.owner, getattr(self.resolver, "api_url", ""))
 
     async def _check_owner(self) -> None:
+        """At start: compare the record with the running owner, then (hub mode, hygiene
+        on) ask the hub, so that the secrets of a user deleted and created again under
+        the same name are gone before anything is served or minted (the kernels' token)."""
         recorded = await self.owners.load()
         current = self.current_owner()
         if recorded is None:
@@ -298,6 +301,8 @@ class DodoRuntime:
             if reason is not None:
                 await self.wipe(reason)
                 await self.owners.record(current)
+        if self._can_ask_hub() and self.settings.hygiene_interval > 0:
+            await self._ask_hub()
         self._owner_checked = True
 
     async def wipe(self, reason: str) -> None:
@@ -328,7 +333,7 @@ class DodoRuntime:
         ``min(hygiene_interval, 60 s)``: a renamed or deleted hub user's secrets go with
         the next request that reaches the server, not up to an hour later."""
         every = self.settings.hygiene_interval
-        if self.resolver.mode != "hub" or not self.settings.hub_api_token or every <= 0:
+        if not self._can_ask_hub() or every <= 0:
             return
         if self._hygiene_lock.locked():
             async with self._hygiene_lock:  # a check is running: serve after its verdict
@@ -341,10 +346,22 @@ class DodoRuntime:
 
     async def hygiene(self) -> str | None:
         """Hub mode: ask the hub about the owner; wipe when it no longer vouches for them.
-        Returns the reason of a wipe, or None."""
-        if self.resolver.mode != "hub" or not self.settings.hub_api_token:
+        Returns the reason of a wipe, or None (also when the check of the start answered
+        while this one waited for it)."""
+        if not self._can_ask_hub():
             return None
+        called = time.monotonic()
         await self.ready()
+        if self._hygiene_at >= called:
+            return None
+        return await self._ask_hub()
+
+    def _can_ask_hub(self) -> bool:
+        """Hub mode with the server's own token (``JUPYTERHUB_API_TOKEN``)."""
+        return self.resolver.mode == "hub" and bool(self.settings.hub_api_token)
+
+    async def _ask_hub(self) -> str | None:
+        """The hygiene check itself (the store open, its owner record loaded)."""
         self._hygiene_at = time.monotonic()
         from .owner import HubHygiene
 

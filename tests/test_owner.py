@@ -227,3 +227,35 @@ async def test_requests_trigger_hygiene_at_most_once_a_minute(
     hub_api.routes["/hub/api/user"] = answer(404)
     await runtime.hygiene_if_due()
     assert count(runtime, MCPConnection) == 0
+
+
+async def test_a_stopped_server_started_again_for_a_recreated_user_wipes_before_serving(
+    build: Any, hub_api: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """alice's server is stopped; the hub deletes alice and creates her again; the new
+    alice starts the server on the old home. The hub's answer is part of the start: the
+    old secrets are gone before the store is ready (before a request is served or the
+    kernels' token is minted), and what the new owner gets then survives."""
+    first = {"name": "alice", "created": "2026-11-01T10:00:00.000000Z"}
+    hub_api.routes["/hub/api/user"] = answer(200, first)
+    old = build("alice", api_url=hub_api.base + "/hub/api", hub_token="server-token")
+    await old.ready()
+    _, old_token = await connected(old)
+    assert count(old, MCPConnection) == 1
+    old.store.close()  # the server stops
+
+    hub_api.routes["/hub/api/user"] = answer(200, {**first, "created": "2026-11-26T09:00:00Z"})
+    new = build("alice", api_url=hub_api.base + "/hub/api", hub_token="server-token")
+    await new.ready()
+    assert count(new, MCPConnection) == 0 and count(new, UserMCPToken) == 0
+    assert await new.tokens.authenticate(old_token) is None
+    (audit,) = new.store.db.read_sync(
+        lambda s: s.query(AuditLog).filter(AuditLog.action == "owner.drift").all()
+    )
+    assert audit.detail["reason"] == "the hub user 'alice' was deleted and created again"
+    assert old_token not in json.dumps(audit.detail) + caplog.text
+    assert "every secret of the previous owner was wiped" in caplog.text
+
+    kernels = await new.tokens.create("alice", "Jupyter kernels (this server's lifetime)")
+    await new.hygiene()  # the background round's first check
+    assert await new.tokens.authenticate(kernels.token) == "alice"
