@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 #: Largest answer accepted from the hub's ``/user`` (a user model is a few kilobytes).
 MAX_HUB_ANSWER_BYTES = 1024 * 1024
 
+#: Hub API URLs whose answer lacked the owner's creation time, warned about once.
+_WARNED_NO_CREATED: set[str] = set()
+
 
 @dataclass(frozen=True)
 class Owner:
@@ -167,6 +170,15 @@ class HubHygiene:
         name = model.get("name") if isinstance(model, dict) else None
         created = model.get("created") if isinstance(model, dict) else None
         facts = HubFacts(email_of(model), created if isinstance(created, str) else "")
+        if not facts.created and self.api_url not in _WARNED_NO_CREATED:
+            _WARNED_NO_CREATED.add(self.api_url)
+            log.warning(
+                "dodo hygiene: the hub does not show this server's token when its owner %r "
+                "was created, so a user deleted and created again under the same name would "
+                'inherit these secrets. Add "read:users!user" to '
+                "c.Spawner.server_token_scopes (docs/jupyterhub.md).",
+                expected.username,
+            )
         if name != expected.username:
             return (
                 f"the hub now calls this server's owner {name!r}, not {expected.username!r}",

@@ -259,3 +259,23 @@ async def test_a_stopped_server_started_again_for_a_recreated_user_wipes_before_
     kernels = await new.tokens.create("alice", "Jupyter kernels (this server's lifetime)")
     await new.hygiene()  # the background round's first check
     assert await new.tokens.authenticate(kernels.token) == "alice"
+
+
+async def test_a_token_that_cannot_read_the_creation_time_is_named_with_the_fix(
+    build: Any,
+    hub_api: FakeServer,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("dodo_jupyter.owner._WARNED_NO_CREATED", set())
+    runtime = build("alice", api_url=hub_api.base + "/hub/api", hub_token="server-token")
+    hub_api.routes["/hub/api/user"] = answer(200, {"name": "alice"})  # no read:users!user
+    await runtime.ready()
+    await runtime.hygiene()
+    warnings = [r.getMessage() for r in caplog.records if "read:users!user" in r.getMessage()]
+    assert warnings == [
+        "dodo hygiene: the hub does not show this server's token when its owner 'alice' was "
+        "created, so a user deleted and created again under the same name would inherit "
+        'these secrets. Add "read:users!user" to c.Spawner.server_token_scopes '
+        "(docs/jupyterhub.md)."
+    ]  # once, not at every check
