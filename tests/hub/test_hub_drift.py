@@ -26,15 +26,14 @@ Tests run in order and share the hub: rename (alice), then delete and re-create 
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from .harness import AUTH_CACHE_SECONDS, Hub, free_ports
+from .stores import NO_SECRETS, drift_audits, gateway_status, secrets_in, wait_for
 
 pytestmark = pytest.mark.hub_e2e
 
@@ -42,21 +41,8 @@ ME = "dodo/api/me"
 TOKENS = "dodo/api/user/mcp-tokens"
 ADMIN = "dodo/api/admin/approved-mcps"
 CONFIGS = "dodo/api/mcp/configs"
-GATEWAY = "dodo/mcp"
 ENTRY_ID = "drift-headers"
 HEADER = "X-Drift-Key"
-DEADLINE = 15.0
-
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "dodo-drift-test", "version": "0"},
-    },
-}
 
 
 @pytest.fixture(scope="module")
@@ -72,19 +58,6 @@ def servers(hub: Hub) -> Hub:
 
 
 # -- helpers ----------------------------------------------------------------------------
-
-
-def gateway_status(hub: Hub, server: str, gateway_token: str) -> int:
-    """The status of an MCP ``initialize`` at ``server``'s gateway with ``gateway_token``."""
-    response = hub.client.post(
-        hub.server_url(server) + GATEWAY,
-        json=INITIALIZE,
-        headers={
-            "Authorization": f"Bearer {gateway_token}",
-            "Accept": "application/json, text/event-stream",
-        },
-    )
-    return response.status_code
 
 
 def give_secrets(hub: Hub, name: str) -> str:
@@ -110,42 +83,6 @@ def give_secrets(hub: Hub, name: str) -> str:
     status, body = hub.call(name, "POST", CONFIGS, token, configs)
     assert status == 200, (body, hub.log_tail())
     return gateway_token
-
-
-def database(hub: Hub, home: str) -> Path:
-    """dodo's SQLite file in ``home``'s home (see the harness's jupyter_server_config.py)."""
-    return hub.run_dir / "home" / home / "dodo" / "dodo.sqlite"
-
-
-def secrets_in(hub: Hub, home: str) -> dict[str, int]:
-    """Rows that hold an owner's secrets, read straight from the database file."""
-    with sqlite3.connect(database(hub, home), timeout=5) as db:
-        return {
-            "user_mcp_tokens": db.execute("SELECT count(*) FROM user_mcp_tokens").fetchone()[0],
-            "mcp_connections": db.execute(
-                "SELECT count(*) FROM mcp_connections WHERE headers_enc IS NOT NULL"
-            ).fetchone()[0],
-        }
-
-
-def drift_audits(hub: Hub, home: str) -> list[str]:
-    """The ``owner.drift`` audit rows' details (JSON text), oldest first."""
-    with sqlite3.connect(database(hub, home), timeout=5) as db:
-        rows = db.execute(
-            "SELECT detail FROM audit_log WHERE action = 'owner.drift' ORDER BY id"
-        ).fetchall()
-    return [str(row[0]) for row in rows]
-
-
-def wait_for(hub: Hub, what: str, done: Callable[[], bool], timeout: float = DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout} s for {what}\n{hub.log_tail()}")
-        time.sleep(0.1)
-
-
-NO_SECRETS = {"user_mcp_tokens": 0, "mcp_connections": 0}
 
 
 # -- rename -----------------------------------------------------------------------------
