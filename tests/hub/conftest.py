@@ -48,12 +48,20 @@ def hub_catalog_db_url() -> str | None:
 
 
 @pytest.fixture(scope="module")
+def hub_z2jh() -> bool:
+    """Whether this module's hub runs the catalog service as the Zero to JupyterHub values
+    of docs/jupyterhub.md deploy it (tests/hub/z2jh.py)."""
+    return False
+
+
+@pytest.fixture(scope="module")
 def hub(
     tmp_path_factory: pytest.TempPathFactory,
     hub_services: list[dict[str, Any]],
     hub_dodo_settings: dict[str, Any],
     hub_extra_config: str,
     hub_catalog_db_url: str | None,
+    hub_z2jh: bool,
 ) -> Iterator[Hub]:
     """A running JupyterHub for this module, stopped (and checked for leftovers) after it."""
     with Hub(
@@ -62,5 +70,6 @@ def hub(
         dodo_settings=hub_dodo_settings,
         extra_config=hub_extra_config,
         catalog_db_url=hub_catalog_db_url,
+        z2jh=hub_z2jh,
     ) as running:
         yield running

@@ -16,6 +16,10 @@
   block of ``docs/jupyterhub.md``, run as written there (:func:`docs_catalog_config`) with
   its port and database replaced; it then provides the custom scope, the ``dodo-admin``
   role and the servers' token scopes instead of the harness;
+* or the same service as the Zero to JupyterHub values of ``docs/jupyterhub.md`` deploy
+  it (``Hub(z2jh=True)``, :mod:`tests.hub.z2jh`), its database on the hub's "volume"
+  ``<run>/volume``; the harness's ``extra_user_scopes`` then come as a list through
+  ``hub.config``, as an operator's own values would set them;
 * extra services (``Hub(services=[...])``): each one with a ``url`` is reachable by users
   and by server tokens (``access:services!service=<name>``); its ``environment`` gets
   ``PYTHONPATH`` to this checkout (services and servers inherit next to nothing from
@@ -151,6 +155,9 @@ class Hub:
     catalog_db_url
         Run the dodo hub catalog service on this database, configured by the block of
         ``docs/jupyterhub.md`` (see :func:`docs_catalog_config`); servers then use it.
+    z2jh
+        Run the dodo hub catalog service as the Zero to JupyterHub values of
+        ``docs/jupyterhub.md`` deploy it (:mod:`tests.hub.z2jh`); servers then use it.
     """
 
     def __init__(
@@ -161,9 +168,13 @@ class Hub:
         dodo_settings: Mapping[str, Any] | None = None,
         extra_config: str = "",
         catalog_db_url: str | None = None,
+        z2jh: bool = False,
     ) -> None:
+        if z2jh and catalog_db_url is not None:
+            raise ValueError("Hub: catalog_db_url (the jupyterhub_config.py block) or z2jh")
         self.run_dir = run_dir.resolve()
         self.catalog_db_url = catalog_db_url
+        self.z2jh = z2jh
         self.services = [dict(s) for s in services]
         self.dodo_settings = dict(dodo_settings or {})
         self.extra_config = extra_config
@@ -374,11 +385,15 @@ class Hub:
             "JupyterHub.services": services,
         }
         docs_block = ""
-        if self.catalog_db_url is not None:
+        if self.catalog_db_url is not None or self.z2jh:
             # The docs' block sets these itself; the harness keeps only what it adds.
             del settings["JupyterHub.custom_scopes"]
             settings["JupyterHub.load_roles"] = settings["JupyterHub.load_roles"][:1]
+        if self.catalog_db_url is not None:
             docs_block = docs_catalog_config(self.catalog_port, self.catalog_db_url)
+        if self.z2jh:
+            docs_block = self._z2jh_config(settings)
+        if docs_block:
             # Services inherit next to nothing: give the catalog service this checkout.
             docs_block += (
                 "\nfor _service in c.JupyterHub.services:\n"
@@ -390,6 +405,22 @@ class Hub:
         path = run / "jupyterhub_config.py"
         path.write_text("\n".join(lines) + "\n\n" + docs_block + "\n" + self.extra_config + "\n")
         return path
+
+    def _z2jh_config(self, settings: dict[str, Any]) -> str:
+        """The chart's configuration for the documented values, with the harness's
+        ``extra_user_scopes`` (taken out of ``settings``) as a YAML list in ``hub.config``
+        and its own token scopes left to the documented ``hub.extraConfig``."""
+        from .z2jh import docs_values, jupyterhub_config, merge_values, on_this_machine
+
+        volume = self.run_dir / "volume"
+        volume.mkdir(exist_ok=True)
+        documented = on_this_machine(
+            docs_values(JUPYTERHUB_DOC), port=self.catalog_port, volume=volume
+        )
+        extra_user_scopes = sorted(settings.pop("JupyterHub.extra_user_scopes"))
+        del settings["Spawner.server_token_scopes"]
+        operator = {"hub": {"config": {"JupyterHub": {"extra_user_scopes": extra_user_scopes}}}}
+        return jupyterhub_config(merge_values(documented, operator))
 
     # -- HTTP -------------------------------------------------------------------------
 
@@ -460,12 +491,17 @@ class Hub:
         for name in names:
             self._wait(f"{name}'s server", _SPAWN_TIMEOUT, partial(self._server_ready, name))
 
-    def stop_server(self, name: str) -> None:
-        """Stop ``name``'s default server and wait until the hub says it is gone."""
-        self._checked(self.api("DELETE", f"users/{name}/server"), 202, 204)
-        self._wait(
-            f"{name}'s server to stop", _SPAWN_TIMEOUT, lambda: "" not in self.user(name)["servers"]
-        )
+    def stop_server(self, *names: str) -> None:
+        """Stop the default servers of ``names`` (concurrently) and wait until the hub
+        says they are gone."""
+        for name in names:
+            self._checked(self.api("DELETE", f"users/{name}/server"), 202, 204)
+        for name in names:
+            self._wait(
+                f"{name}'s server to stop",
+                _SPAWN_TIMEOUT,
+                partial(lambda name: "" not in self.user(name)["servers"], name),
+            )
 
     def _server_ready(self, name: str) -> bool:
         server = self.user(name)["servers"].get("")
