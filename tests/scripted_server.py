@@ -4,7 +4,9 @@ good or broken, and a count of the connections it accepted (:class:`ScriptedServ
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
+import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -59,6 +61,12 @@ class Peer:
     async def send(self, data: bytes) -> None:
         self.writer.write(data)
         await self.writer.drain()
+
+    def reset(self) -> None:
+        """End the connection with a reset (RST), not a clean close."""
+        sock = self.writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.writer.transport.abort()
 
     async def until_eof(self) -> None:
         """Wait (ignoring what comes) until the client closes this connection."""

@@ -330,6 +330,31 @@ async def test_malformed_answers_fail_cleanly_and_the_next_request_works(
     assert server.connections == 2
 
 
+@pytest.mark.parametrize("reset", [True, False], ids=["reset", "closed"])
+async def test_a_reset_is_never_taken_for_the_end_of_an_answer(
+    serve: Serve, make_client: MakeClient, reset: bool
+) -> None:
+    """A body that ends with its connection (no length given) ends cleanly with a close;
+    cut by a reset, it is an error, never a shorter answer."""
+
+    async def script(peer: Peer) -> None:
+        if await peer.request() is not None:
+            await peer.send(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\npartial")
+            await asyncio.sleep(0.05)  # the client has the head and the bytes
+            if reset:
+                peer.reset()
+
+    server = await serve(script)
+    client = make_client(server)
+    async with client.stream("POST", server.url(), content=b"{}") as response:
+        assert response.status_code == 200
+        if reset:
+            with pytest.raises(httpx2.ReadError, match="reset"):
+                await response.aread()
+        else:
+            assert await response.aread() == b"partial"
+
+
 async def test_a_head_just_under_the_limit_is_accepted(
     serve: Serve, make_client: MakeClient
 ) -> None:

@@ -19,7 +19,10 @@ public protocol API:
   :data:`DRAIN_MAX_BYTES` within :data:`DRAIN_SECONDS`, so a stream that ends there
   keeps its connection;
 * httpx2's connect, read and write timeouts apply to each step; failures are httpx2's
-  exceptions (``ConnectError`` means nothing was sent).
+  exceptions (``ConnectError`` means nothing was sent) with the socket's or TLS error as
+  their context; a connection reset is a ``ReadError`` (never taken for the end of an
+  answer), and a server that closes before its answer is complete raises
+  :class:`ClosedEarly` (:mod:`.failures` says what happened from these).
 
 HTTP/2, proxies and upgrades are not spoken: dodo's upstreams are MCP servers and OAuth
 endpoints, which all answer HTTP/1.1.
@@ -42,6 +45,7 @@ __all__ = [
     "DRAIN_SECONDS",
     "MAX_HEAD_BYTES",
     "MAX_IDLE",
+    "ClosedEarly",
     "PooledTransport",
     "request_timeouts",
 ]
@@ -63,13 +67,23 @@ _WRITE_BYTES = 64 * 1024
 _READ_HIGH_WATER = 256 * 1024
 
 
+class ClosedEarly(httpx2.RemoteProtocolError):
+    """The server closed the connection before its answer was complete."""
+
+
+class _ClosedEarly(h11.RemoteProtocolError):
+    """(Inside the pool) the connection ended where the answer was not complete."""
+
+
 class _Socket(asyncio.Protocol):
-    """One connection's bytes as they arrive, and whether it ended."""
+    """One connection's bytes as they arrive, and whether (and how) it ended."""
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self.ended = False
+        #: Why the connection was lost, when it was not a clean close (a reset).
+        self.error: OSError | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._writable: asyncio.Future[None] | None = None
         self._paused = False
@@ -91,6 +105,8 @@ class _Socket(asyncio.Protocol):
         return False  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if isinstance(exc, OSError):
+            self.error = exc
         self.ended = True
         self._wake()
         self.resume_writing()
@@ -110,8 +126,9 @@ class _Socket(asyncio.Protocol):
             waiter.set_result(None)
 
     async def read(self, within: float | None) -> bytes:
-        """What arrived since the last read; ``b""`` once the connection ended.
-        ``TimeoutError`` when nothing arrived ``within`` seconds."""
+        """What arrived since the last read; ``b""`` once the connection was closed.
+        ``TimeoutError`` when nothing arrived ``within`` seconds; the ``OSError`` that
+        ended the connection (a reset) once everything before it was read."""
         while not self._buffer and not self.ended:
             loop = asyncio.get_running_loop()
             waiter = self._waiter = loop.create_future()
@@ -122,6 +139,8 @@ class _Socket(asyncio.Protocol):
                 self._waiter = None
                 if timer is not None:
                     timer.cancel()
+        if not self._buffer and self.error is not None:
+            raise self.error
         data = bytes(self._buffer)
         self._buffer.clear()
         if self._paused and self.transport is not None:
@@ -162,12 +181,23 @@ class _Connection:
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
 
     async def next_event(self, read_timeout: float | None) -> Any:
-        """The next event from the server, reading as needed (h11 errors pass through)."""
+        """The next event from the server, reading as needed (h11 errors pass through;
+        :class:`_ClosedEarly` when the connection closed with the event incomplete)."""
+        closed = False
         while True:
-            event = self.h11.next_event()
+            try:
+                event = self.h11.next_event()
+            except h11.RemoteProtocolError:
+                if closed:
+                    raise _ClosedEarly(
+                        "the connection closed before the answer was complete"
+                    ) from None
+                raise
             if event is not h11.NEED_DATA:
                 return event
-            self.h11.receive_data(await self.socket.read(read_timeout))
+            data = await self.socket.read(read_timeout)
+            closed = not data
+            self.h11.receive_data(data)
 
     def reusable(self) -> bool:
         unread, ended = self.h11.trailing_data
@@ -201,6 +231,10 @@ def _as_httpx(request: httpx2.Request, phase: str) -> Any:
     read), with messages that name no library."""
     try:
         yield
+    except _ClosedEarly:
+        raise ClosedEarly(
+            "The server closed the connection before its answer was complete.", request=request
+        ) from None
     except h11.RemoteProtocolError as e:
         raise httpx2.RemoteProtocolError(
             f"The server broke HTTP/1.1: {e}", request=request
@@ -222,7 +256,7 @@ def _as_httpx(request: httpx2.Request, phase: str) -> Any:
             "write": httpx2.WriteError,
             "read": httpx2.ReadError,
         }
-        reason = e.strerror or str(e) or type(e).__name__
+        reason = e.strerror or str(e) or "no reason given"
         raise kinds[phase](f"The connection failed ({phase}): {reason}", request=request) from None
 
 
@@ -324,7 +358,7 @@ class PooledTransport(httpx2.AsyncBaseTransport):
                     )
                 return event
             if isinstance(event, h11.ConnectionClosed):
-                raise h11.RemoteProtocolError("the server closed the connection without answering")
+                raise _ClosedEarly("the server closed the connection without answering")
             # InformationalResponse (1xx): the final answer follows.
 
     def release(self, connection: _Connection) -> None:
@@ -389,7 +423,7 @@ class _Body(httpx2.AsyncByteStream):
                 elif isinstance(event, h11.EndOfMessage):
                     self._ended = True
                 else:
-                    raise h11.RemoteProtocolError("the server closed the connection mid-answer")
+                    raise _ClosedEarly("the server closed the connection mid-answer")
 
     async def _drained(self) -> bool:
         read = 0
