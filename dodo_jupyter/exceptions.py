@@ -48,7 +48,6 @@ __all__ = [
     "UpstreamTimeout",
     "ValidationFailed",
     "VaultError",
-    "describe_error",
     "error_from_remote",
 ]
 
@@ -216,14 +215,3 @@ def dodo_error_in(error: BaseException) -> DodoError | None:
             if found is not None:
                 return found
     return None
-
-
-def describe_error(error: BaseException) -> str:
-    """One short line about an unexpected error (exception groups flattened), for
-    messages and logs; a :class:`DodoError` is described by its own message."""
-    if isinstance(error, BaseExceptionGroup):
-        return "; ".join(describe_error(e) for e in error.exceptions)[:300]
-    if isinstance(error, DodoError):
-        return error.message
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}"[:300] if text else type(error).__name__

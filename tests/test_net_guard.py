@@ -799,9 +799,7 @@ async def test_oversized_bodies_are_refused(server: LoopbackServer, path: str) -
 @pytest.mark.asyncio
 async def test_slow_server_times_out_with_a_clear_message(server: LoopbackServer) -> None:
     async with guarded_client(local_policy(server, timeout=0.3)) as client:
-        with pytest.raises(
-            UpstreamError, match=r"did not answer within 0\.3 s \(ReadTimeout\)"
-        ) as info:
+        with pytest.raises(UpstreamError, match=r"did not answer within 0\.3 s; ") as info:
             await get_json(
                 client, f"http://localhost:{server.port}/slow?code=SECRET", max_bytes=1000
             )
@@ -828,7 +826,8 @@ async def test_connection_failure_is_an_upstream_error() -> None:
     pol = make_policy(f"127.0.0.1:{port}", loopback=True)
     async with guarded_client(pol) as client:
         with pytest.raises(
-            UpstreamError, match=r"Cannot reach 'http://127.0.0.1:\d+/x' \(ConnectError"
+            UpstreamError,
+            match=r"Cannot reach 'http://127.0.0.1:\d+/x': the connection was refused",
         ):
             await get_json(client, f"http://127.0.0.1:{port}/x?t=SECRET", max_bytes=10)
 
@@ -979,7 +978,8 @@ async def test_https_pinned_to_loopback_verifies_the_certificate_for_the_name(
     async with guarded_client(pol, inner=PooledTransport(client_context)) as client:
         with pytest.raises(
             UpstreamError,
-            match=r"Cannot reach 'https://other\.test:\d+/ok' .*CERTIFICATE_VERIFY_FAILED",
+            match=r"Cannot reach 'https://other\.test:\d+/ok': the TLS certificate was not "
+            r"accepted \(Hostname mismatch",
         ):
             await get_json(client, f"https://other.test:{srv.port}/ok", max_bytes=1000)
 

@@ -241,7 +241,7 @@ def test_a_changed_gateway_is_picked_up_and_errors_are_one_clean_line(
     calls = [cell.outputs for cell in ran.cells if cell.source.startswith("%dodo call")]
     assert "3" in text_of(calls[0])
     errors = [text_of(outputs) for outputs in (calls[1], calls[2], calls[4])]
-    assert closed in errors[0] and "cannot be reached" in errors[0]
+    assert closed in errors[0] and "cannot be reached: the connection was refused" in errors[0]
     assert "refused this kernel's credentials" in errors[1]
     assert "42" in text_of(calls[3])
     for error in errors:

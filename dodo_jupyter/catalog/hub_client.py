@@ -107,6 +107,7 @@ class HubCatalogClient:
         """
         import httpx2  # hub-catalog mode only
 
+        from ..net.failures import describe_failure
         from ..net.guard import read_limited
         from ..net.outbound import trusted_client
 
@@ -139,7 +140,7 @@ class HubCatalogClient:
             ) from None
         except httpx2.HTTPError as e:
             raise HubCatalogUnavailable(
-                f"{self.name} at {self.url} is unreachable ({type(e).__name__})."
+                f"{self.name} at {self.url} is unreachable: {describe_failure(e)}."
             ) from None
 
     async def fetch(self, etag: str = "") -> Fetched:

@@ -49,18 +49,27 @@ def _short(error: BaseException) -> str:
     import httpx2  # only on the way out of a failure: kernels import this module early
     from pydantic import ValidationError
 
+    from ..net.failures import describe_failure
+
     if isinstance(error, BaseExceptionGroup):
         return "; ".join(dict.fromkeys(_short(e) for e in error.exceptions))
-    if isinstance(error, TimeoutError | httpx2.TimeoutException):
-        return "no answer in time"
-    if isinstance(error, httpx2.ConnectError | ConnectionError):
-        return "the connection was refused"
+    if isinstance(error, TimeoutError | OSError | httpx2.TransportError):
+        return describe_failure(error)
     if isinstance(error, ValidationError):
         return "its answer did not have the shape MCP requires"
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     if not lines or (len(lines) > 1 and "validation error" in lines[0]):
         return "an unexpected answer"
     return clean_message(lines[0], limit=240) or "an unexpected answer"
+
+
+def _unreachable(error: BaseException) -> bool:
+    """Whether ``error`` (or every failure of a group) is a connection never made."""
+    import httpx2
+
+    if isinstance(error, BaseExceptionGroup):
+        return all(_unreachable(e) for e in error.exceptions)
+    return isinstance(error, OSError | httpx2.ConnectError | httpx2.ConnectTimeout)
 
 
 def _status_of(error: BaseException) -> int | None:
@@ -134,9 +143,9 @@ class AsyncDodoClient:
                 "JupyterLab's MCP panel (Agent access) and set DODO_MCP_TOKEN."
             )
         text = _short(error)
-        if text == "the connection was refused" or isinstance(error, OSError):
+        if _unreachable(error):
             return DodoClientError(
-                f"The dodo gateway at {url} cannot be reached ({text}): is the Jupyter server "
+                f"The dodo gateway at {url} cannot be reached: {text}. Is the Jupyter server "
                 "running, and is dodo enabled (jupyter server extension list)?"
             )
         if status is not None:
@@ -299,8 +308,8 @@ class AsyncDodoClient:
                 response = await http.request(method, url, json=body)
         except httpx2.HTTPError as e:
             raise DodoClientError(
-                f"The Jupyter server at {endpoint.server_url} cannot be reached "
-                f"({_short(e)}): is it running?"
+                f"The Jupyter server at {endpoint.server_url} cannot be reached: "
+                f"{_short(e)}. Is it running?"
             ) from None
         if response.status_code >= 400:
             try:

@@ -64,6 +64,7 @@ import httpx2
 from ..exceptions import OutboundRefused, ResponseTooLarge, UpstreamError
 from .addresses import IPAddress, refusal_reason
 from .deadline import DeadlineTransport
+from .failures import describe_failure
 from .policy import (
     OutboundPolicy,
     Resolver,
@@ -362,13 +363,6 @@ async def _read_bounded(response: httpx2.Response, max_bytes: int) -> bytes:
     return bytes(body)
 
 
-def _short(error: BaseException) -> str:
-    """A one-line, bounded description of a transport error (no URL, no body)."""
-    text = str(error).splitlines()[0] if str(error) else ""
-    text = text if len(text) <= 160 else text[:160] + "…"
-    return f"{type(error).__name__}: {text!r}" if text else type(error).__name__
-
-
 async def get_json(
     client: httpx2.AsyncClient,
     url: str,
@@ -395,22 +389,22 @@ async def get_json(
     try:
         async with client.stream("GET", url, headers=headers) as response:
             body = await read_limited(response, max_bytes)
-    except httpx2.TimeoutException as e:
+    except httpx2.TimeoutException:
         seconds = client.timeout.read
         raise UpstreamError(
-            f"{where!r} did not answer within {seconds} s ({type(e).__name__}); the server "
-            "may be down or overloaded, try again later"
+            f"{where!r} did not answer within {seconds} s; the server may be down or "
+            "overloaded, try again later"
         ) from None
     except httpx2.TooManyRedirects:
         raise UpstreamError(
             f"{where!r} redirected more than {client.max_redirects} times; check the URL"
         ) from None
-    except httpx2.InvalidURL as e:
-        raise UpstreamError(f"{where!r} is not a usable URL ({_short(e)})") from None
+    except httpx2.InvalidURL:
+        raise UpstreamError(f"{where!r} is not a usable URL; check it") from None
     except (httpx2.HTTPError, httpx2.StreamError) as e:
         raise UpstreamError(
-            f"Cannot reach {where!r} ({_short(e)}); check that the server is up and reachable "
-            "from the machine running Jupyter"
+            f"Cannot reach {where!r}: {describe_failure(e)}; check that the server is up "
+            "and reachable from the machine running Jupyter"
         ) from None
     try:
         data = json.loads(body)

@@ -42,6 +42,7 @@ from pydantic import ValidationError
 
 from ..exceptions import UpstreamError
 from ..net.deadline import exchange_deadline, exchange_seconds
+from ..net.failures import describe_failure
 from ..net.guard import read_limited
 
 __all__ = [
@@ -167,7 +168,7 @@ async def fetch_json(
                 return response.status_code, None
             body = await read_limited(response, MAX_METADATA_BYTES)
     except httpx2.HTTPError as e:
-        raise UpstreamError(f"{_short(url)} could not be reached ({type(e).__name__}).") from None
+        raise UpstreamError(f"Cannot reach {_short(url)}: {describe_failure(e)}.") from None
     try:
         return 200, json.loads(body)
     except ValueError:

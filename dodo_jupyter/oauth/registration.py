@@ -33,7 +33,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..exceptions import UpstreamError, ValidationFailed
-from ..net.deadline import exchange_deadline, exchange_seconds
+from ..net.deadline import exchange_deadline, exchange_seconds, host_shown
+from ..net.failures import describe_failure
 from ..net.guard import read_limited
 from ..store import Store
 from ..store.models import OAuthClient, utcnow
@@ -201,8 +202,7 @@ class ClientRegistry:
                 status = response.status_code
         except httpx2.HTTPError as e:
             raise UpstreamError(
-                f"Client registration failed: the authorization server could not be reached "
-                f"({type(e).__name__})."
+                f"Client registration at {host_shown(endpoint)} failed: {describe_failure(e)}."
             ) from None
         if status not in (200, 201):
             raise UpstreamError(

@@ -38,6 +38,8 @@ import httpx2
 from ..connection_rows import ConnectionRows
 from ..exceptions import DodoError, NotFound, UpstreamError, UpstreamTimeout
 from ..governance.metrics import OAUTH_REFRESHES
+from ..net.deadline import host_shown
+from ..net.failures import describe_failure
 from ..net.outbound import Outbound
 from ..store.models import MCPConnection, utcnow
 from .fresh_tokens import FreshTokens
@@ -300,8 +302,8 @@ class TokenKeeper:
             raise
         except httpx2.HTTPError as e:
             message = (
-                f"The authorization server's token endpoint could not be reached "
-                f"({type(e).__name__}); dodo keeps the stored sign-in and retries later."
+                f"The token endpoint at {host_shown(str(endpoint))} could not be reached: "
+                f"{describe_failure(e)}; dodo keeps the stored sign-in and retries later."
             )
             if grant_type == "authorization_code":
                 await self.set_state(connection_id, "error", message)
@@ -399,7 +401,7 @@ class TokenKeeper:
                     )
                     confirmed = confirmed and revoked
                 except (httpx2.HTTPError, DodoError) as e:
-                    why = e.message if isinstance(e, DodoError) else type(e).__name__
+                    why = describe_failure(e)
                     log.warning("dodo: revocation at %s failed: %s", endpoint, why)
                     confirmed = False
         return confirmed

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import httpx2
 
 from ..exceptions import DodoError, UpstreamError
-from ..net.deadline import exchange_deadline, exchange_seconds
+from ..net.deadline import exchange_deadline, exchange_seconds, host_shown
+from ..net.failures import describe_failure
 from ..oauth.discovery import Challenge, parse_challenge
 from .messages import PROTOCOL_VERSION, initialize_params
 
@@ -73,7 +74,9 @@ async def probe(
             challenge = parse_challenge(response.headers.get("WWW-Authenticate"))
             return ProbeResult(response.status_code, challenge)
     except httpx2.HTTPError as e:
-        raise UpstreamError(f"The MCP server could not be reached ({type(e).__name__}).") from None
+        raise UpstreamError(
+            f"The MCP server at {host_shown(url)} did not answer: {describe_failure(e)}."
+        ) from None
 
 
 class ConnectionAuth(httpx2.Auth):

@@ -145,8 +145,7 @@ class LegacySSESession:
                     elif event.event == "message" and event.data:
                         await self._dispatch(json.loads(event.data))
         except httpx2.HTTPError as e:
-            unsent = isinstance(e, httpx2.ConnectError | httpx2.ConnectTimeout)
-            ended = RequestFailed(f"{type(e).__name__}: {e}", unsent=unsent)
+            ended = RequestFailed.of_transport(self.url, e)
         except (ValueError, RequestFailed) as e:  # malformed JSON, a foreign endpoint
             ended = RequestFailed(str(e) if isinstance(e, RequestFailed) else "Malformed JSON.")
         finally:
@@ -222,8 +221,7 @@ class LegacySSESession:
             )
             await response.aclose()
         except httpx2.HTTPError as e:
-            unsent = isinstance(e, httpx2.ConnectError | httpx2.ConnectTimeout)
-            raise RequestFailed(f"{type(e).__name__}: {e}", unsent=unsent) from None
+            raise RequestFailed.of_transport(self.url, e) from None
         if response.status_code == 404:
             raise SessionLost("The MCP server no longer knows this session (HTTP 404).")
         if response.status_code >= 400:

@@ -19,8 +19,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+import httpx2
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+
+from ..net.deadline import host_shown
+from ..net.failures import describe_failure
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -87,6 +91,17 @@ class RequestFailed(Exception):
         self.status = status
         #: The request never reached the server (no connection): safe to send again.
         self.unsent = unsent
+
+    @classmethod
+    def of_transport(cls, url: str, error: httpx2.HTTPError) -> RequestFailed:
+        """The exchange with the MCP server at ``url`` failed in transport: the message
+        names the host and what happened (never the exception's class)."""
+        unsent = isinstance(error, httpx2.ConnectError | httpx2.ConnectTimeout)
+        what = "could not be reached" if unsent else "broke off the exchange"
+        return cls(
+            f"The MCP server at {host_shown(url)} {what}: {describe_failure(error)}.",
+            unsent=unsent,
+        )
 
 
 def initialize_params(

@@ -34,8 +34,9 @@ import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
 from .._version import __version__
-from ..exceptions import DodoError, UpstreamError, UpstreamTimeout, describe_error
+from ..exceptions import DodoError, UpstreamError, UpstreamTimeout
 from ..net.deadline import host_shown
+from ..net.failures import describe_failure
 from . import wire
 from .auth import AuthRejected, ConnectionAuth, Headers
 from .legacy_sse import LegacySSESession
@@ -184,7 +185,7 @@ class UpstreamSession:
             self._raise_rejection()
             if isinstance(e, DodoError):  # e.g. NeedsAuth from the token hook
                 raise
-            raise UpstreamError(f"Cannot open an MCP session: {describe_error(e)}") from None
+            raise UpstreamError(f"Cannot open an MCP session: {describe_failure(e)}") from None
         self.failures = 0
         self.last_error = None
 
@@ -225,7 +226,7 @@ class UpstreamSession:
 
     def _failed(self, error: BaseException) -> None:
         self.failures += 1
-        self.last_error = describe_error(error)
+        self.last_error = describe_failure(error)
         self._retry_at = time.monotonic() + min(60.0, 0.5 * 2 ** (self.failures - 1))
 
     async def _shutdown(self) -> None:
@@ -275,9 +276,11 @@ class UpstreamSession:
                         # The connection broke: open a new session on the next use.
                         async with self._lock:
                             await self._shutdown()
-                    raise UpstreamError(f"The MCP server failed: {describe_error(e)}") from None
+                    raise UpstreamError(f"The MCP server failed: {describe_failure(e)}") from None
                 log.info(
-                    "dodo: upstream session %s lost (%s); reconnecting", self.key, describe_error(e)
+                    "dodo: upstream session %s lost (%s); reconnecting",
+                    self.key,
+                    describe_failure(e),
                 )
                 async with self._lock:
                     await self._shutdown()

@@ -41,6 +41,7 @@ from typing import Any
 
 import httpx2
 
+from ..net.failures import describe_failure
 from .messages import (
     MAX_EVENT_BYTES,
     OnNotification,
@@ -278,8 +279,7 @@ async def _request(
         if isinstance(e, asyncio.CancelledError | TimeoutError):
             exchange.cancel_upstream()
         if isinstance(e, httpx2.HTTPError):
-            unsent = isinstance(e, httpx2.ConnectError | httpx2.ConnectTimeout)
-            raise RequestFailed(f"{type(e).__name__}: {e}", unsent=unsent) from None
+            raise RequestFailed.of_transport(str(target.http_url), e) from None
         if isinstance(e, ValueError):  # json.JSONDecodeError
             raise RequestFailed("The MCP server sent malformed JSON.") from None
         raise
@@ -377,7 +377,9 @@ class _Exchange:
                 raise
         except httpx2.SSEError as e:
             if answer is None:
-                raise RequestFailed(f"The MCP server's event stream failed: {e}") from None
+                raise RequestFailed(
+                    f"The MCP server's event stream failed: {describe_failure(e)}."
+                ) from None
         except (httpx2.ReadError, httpx2.RemoteProtocolError) as e:
             # The stream broke; resumable when the server gave event ids.
             log.debug("dodo: upstream stream ended early: %s", type(e).__name__)
