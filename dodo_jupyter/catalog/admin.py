@@ -12,6 +12,11 @@ The REST admin endpoints (``dodo/api/admin/approved-mcps...``) call a
     dodo administrator here; the request is then forwarded with the server's hub token
     and the service decides again, with the hub. Its answer is passed on; after a
     change the server's copy is refreshed at once.
+
+Either way every entry an answer carries says whether this server accepts it
+(``not_accepted``: None, or why not and what to change; :mod:`.acceptance`), and the
+listing names the configured entries that never made it into the catalog
+(:meth:`CatalogAdmin.left_out`).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..identity import Identity
+from . import acceptance
 from .hub_client import HubCatalogClient
 from .mirror import HubCatalogMirror
 from .service import CatalogService
@@ -29,7 +35,33 @@ _ENTRIES = "approved-mcps"
 
 
 class CatalogAdmin:
-    """The administrator's operations on the catalog; see the module docstring."""
+    """The administrator's operations on the catalog; see the module docstring.
+
+    Parameters
+    ----------
+    allow_insecure_loopback:
+        This server's ``DodoApp.allow_insecure_loopback``: each entry is judged by it.
+    """
+
+    #: Whether an entry this server's validation refuses is left out of its users'
+    #: catalog (hub-catalog mode) rather than listed and refused on connecting.
+    leaves_out_refused: bool = False
+
+    def __init__(self, *, allow_insecure_loopback: bool) -> None:
+        self.allow_insecure_loopback = allow_insecure_loopback
+
+    def judged(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``entries``, each with ``not_accepted`` as this server judges it."""
+        return acceptance.with_acceptance(
+            entries,
+            allow_insecure_loopback=self.allow_insecure_loopback,
+            left_out_here=self.leaves_out_refused,
+        )
+
+    def left_out(self) -> list[dict[str, str]]:
+        """Entries this server was configured with that are not in the catalog, each
+        ``{"id", "reason"}``."""
+        return []
 
     def authorize(self, who: Identity) -> Identity:
         """Return ``who`` when they may administer the catalog here, else raise
@@ -59,25 +91,29 @@ class LocalCatalogAdmin(CatalogAdmin):
     """Edits this server's own catalog (:class:`CatalogService`)."""
 
     def __init__(self, catalog: CatalogService) -> None:
+        super().__init__(allow_insecure_loopback=catalog.allow_insecure_loopback)
         self.catalog = catalog
 
     def authorize(self, who: Identity) -> Identity:
         return who.require_admin("administer the approved catalog")
 
+    def left_out(self) -> list[dict[str, str]]:
+        return acceptance.left_out(self.catalog.skipped)
+
     async def entries(self, *, include_deleted: bool = False) -> list[dict[str, Any]]:
-        return await self.catalog.all(include_deleted=include_deleted)
+        return self.judged(await self.catalog.all(include_deleted=include_deleted))
 
     async def get(self, entry_id: str) -> dict[str, Any]:
-        return await self.catalog.get(entry_id)
+        return self.judged([await self.catalog.get(entry_id)])[0]
 
     async def create(self, actor: str, data: object) -> dict[str, Any]:
-        return await self.catalog.create(actor, data)
+        return self.judged([await self.catalog.create(actor, data)])[0]
 
     async def import_document(self, actor: str, doc: object) -> list[dict[str, Any]]:
-        return await self.catalog.import_document(actor, doc)
+        return self.judged(await self.catalog.import_document(actor, doc))
 
     async def update(self, actor: str, entry_id: str, changes: object) -> dict[str, Any]:
-        return await self.catalog.update(actor, entry_id, changes)
+        return self.judged([await self.catalog.update(actor, entry_id, changes)])[0]
 
     async def delete(self, actor: str, entry_id: str) -> None:
         await self.catalog.delete(actor, entry_id)
@@ -87,7 +123,10 @@ class HubCatalogAdmin(CatalogAdmin):
     """Forwards to the hub catalog service; the actor there is the server's owner (whose
     token is sent), which :meth:`authorize` made sure is the caller."""
 
+    leaves_out_refused = True
+
     def __init__(self, client: HubCatalogClient, mirror: HubCatalogMirror) -> None:
+        super().__init__(allow_insecure_loopback=mirror.allow_insecure_loopback)
         self.client = client
         self.mirror = mirror
 
@@ -103,25 +142,25 @@ class HubCatalogAdmin(CatalogAdmin):
     async def entries(self, *, include_deleted: bool = False) -> list[dict[str, Any]]:
         params = {"include_deleted": "true"} if include_deleted else None
         result = await self.client.forward("GET", _ENTRIES, params=params)
-        return list(result["entries"])
+        return self.judged(list(result["entries"]))
 
     async def get(self, entry_id: str) -> dict[str, Any]:
-        return dict(await self.client.forward("GET", f"{_ENTRIES}/{entry_id}"))
+        return self.judged([dict(await self.client.forward("GET", f"{_ENTRIES}/{entry_id}"))])[0]
 
     async def create(self, actor: str, data: object) -> dict[str, Any]:
         result = dict(await self.client.forward("POST", _ENTRIES, body=data))
         await self._changed()
-        return result
+        return self.judged([result])[0]
 
     async def import_document(self, actor: str, doc: object) -> list[dict[str, Any]]:
         result = await self.client.forward("POST", f"{_ENTRIES}/import", body=doc)
         await self._changed()
-        return list(result["entries"])
+        return self.judged(list(result["entries"]))
 
     async def update(self, actor: str, entry_id: str, changes: object) -> dict[str, Any]:
         result = dict(await self.client.forward("PUT", f"{_ENTRIES}/{entry_id}", body=changes))
         await self._changed()
-        return result
+        return self.judged([result])[0]
 
     async def delete(self, actor: str, entry_id: str) -> None:
         await self.client.forward("DELETE", f"{_ENTRIES}/{entry_id}")

@@ -54,7 +54,8 @@ class HubCatalogMirror:
     max_age:
         Seconds a confirmed copy is served before the service is asked again.
     allow_insecure_loopback:
-        This server's URL rule for entries (entries it refuses are left out and logged).
+        This server's URL rule for entries: entries it refuses are left out and logged,
+        and the admin API flags them (``not_accepted``, :mod:`.acceptance`).
     """
 
     def __init__(

@@ -26,6 +26,7 @@ from ..exceptions import Conflict, NotFound, ValidationFailed
 from ..governance.tool_policy import policy_json
 from ..store import Store
 from ..store.models import ApprovedMCP, utcnow
+from .acceptance import ADMIN_MANAGED
 from .entry import EntryInput, parse_entry, row_values, stored_values
 from .registry import entries_from_document
 
@@ -150,6 +151,8 @@ class CatalogService:
         self.cache = CatalogCache(cache_max_age)
         #: Hub-catalog mode: refreshed before the enabled entries are read.
         self.upstream: CatalogUpstream | None = None
+        #: The configured entries the last :meth:`seed_sync` skipped: id → reason.
+        self.skipped: dict[str, str] = {}
 
     def _parse(self, data: object) -> EntryInput:
         return parse_entry(data, allow_insecure_loopback=self.allow_insecure_loopback)
@@ -317,7 +320,8 @@ class CatalogService:
 
         Entries the configuration lists are added or updated; configuration-managed entries
         it no longer lists are soft-deleted; administrator-managed entries are left alone.
-        Invalid configured entries are skipped with a log message, never half-applied.
+        Invalid configured entries are skipped, never half-applied: logged, and kept in
+        :attr:`skipped` for the admin API (:func:`~.acceptance.left_out`).
         """
         report = SeedReport()
         desired: dict[str, EntryInput] = {}
@@ -343,7 +347,7 @@ class CatalogService:
             for entry_id, entry in desired.items():
                 row = rows.get(entry_id)
                 if row is not None and row.managed_by != "config":
-                    report.skipped[entry_id] = "managed by an administrator"
+                    report.skipped[entry_id] = ADMIN_MANAGED
                     continue
                 taken = _live_url_owner(session, entry.url, exclude_id=entry_id)
                 if taken:
@@ -369,6 +373,7 @@ class CatalogService:
 
         self._store.db.write_sync(reconcile)
         self.cache.invalidate()
+        self.skipped = dict(report.skipped)
         for entry_id, reason in report.skipped.items():
             log.warning("Catalog entry %r from the configuration was skipped: %s", entry_id, reason)
         return report

@@ -66,7 +66,8 @@ class CatalogAdminHandler(DodoAPIHandler):
 
 
 class AdminEntryListHandler(CatalogAdminHandler):
-    """``GET/POST /dodo/api/admin/approved-mcps``."""
+    """``GET/POST /dodo/api/admin/approved-mcps``: each entry with ``not_accepted``, and
+    the configured entries ``left_out`` of the catalog."""
 
     @web.authenticated
     @authorized
@@ -78,7 +79,8 @@ class AdminEntryListHandler(CatalogAdminHandler):
                 f"'include_deleted' must be 'true' or 'false', not {include_deleted[:50]!r}.",
                 fields={"include_deleted": "'true' or 'false'"},
             )
-        self.send_json({"entries": await admin.entries(include_deleted=include_deleted == "true")})
+        entries = await admin.entries(include_deleted=include_deleted == "true")
+        self.send_json({"entries": entries, "left_out": admin.left_out()})
 
     @web.authenticated
     @authorized
