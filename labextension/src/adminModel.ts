@@ -8,7 +8,7 @@ import { VDomModel } from '@jupyterlab/ui-components';
 
 import { requestAPI } from './handler';
 import { type IRemote, failed, idle, ready } from './remote';
-import type { IAdminEntry, IAuditRow } from './tokens';
+import type { IAdminEntry, IAuditRow, ILeftOutEntry } from './tokens';
 
 /**
  * How many audit rows the panel shows.
@@ -24,6 +24,14 @@ export class AdminModel extends VDomModel {
    */
   get entries(): IRemote<readonly IAdminEntry[]> {
     return this._entries;
+  }
+
+  /**
+   * Entries of the server's configuration that are not in the catalog, with the
+   * reason (from the last fetch of the entries).
+   */
+  get leftOut(): readonly ILeftOutEntry[] {
+    return this._leftOut;
   }
 
   /**
@@ -46,13 +54,18 @@ export class AdminModel extends VDomModel {
     this._audit = { ...this._audit, status: 'loading', error: null };
     this.stateChanged.emit();
     const [entries, audit] = await Promise.allSettled([
-      requestAPI<{ entries: IAdminEntry[] }>('admin/approved-mcps?include_deleted=true'),
+      requestAPI<{ entries: IAdminEntry[]; left_out?: ILeftOutEntry[] }>(
+        'admin/approved-mcps?include_deleted=true'
+      ),
       requestAPI<{ entries: IAuditRow[] }>(`admin/audit?limit=${AUDIT_PAGE}`)
     ]);
     this._entries =
       entries.status === 'fulfilled'
         ? ready(entries.value?.entries ?? [])
         : failed(this._entries, entries.reason);
+    if (entries.status === 'fulfilled') {
+      this._leftOut = entries.value?.left_out ?? [];
+    }
     this._audit =
       audit.status === 'fulfilled'
         ? ready(audit.value?.entries ?? [])
@@ -122,5 +135,6 @@ export class AdminModel extends VDomModel {
   }
 
   private _entries: IRemote<IAdminEntry[]> = idle([]);
+  private _leftOut: ILeftOutEntry[] = [];
   private _audit: IRemote<IAuditRow[]> = idle([]);
 }

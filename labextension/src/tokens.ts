@@ -75,6 +75,21 @@ export interface IAdminEntry extends ICatalogEntry {
   created_at: string | null;
   updated_at: string | null;
   deleted_at: string | null;
+  /**
+   * Why this server will not use the entry and what to change (it leaves it out
+   * of its users' catalog, or refuses to connect to it); null when it accepts it.
+   * Older servers do not send it.
+   */
+  not_accepted?: string | null;
+}
+
+/**
+ * A configured entry that is not in the catalog (`left_out` of
+ * `GET dodo/api/admin/approved-mcps`), with the reason.
+ */
+export interface ILeftOutEntry {
+  id: string;
+  reason: string;
 }
 
 /**

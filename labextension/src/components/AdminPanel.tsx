@@ -114,6 +114,18 @@ export function AdminPanel({ model }: IAdminPanelProps): React.ReactElement {
         <EntryEditor model={model} entry={null} onDone={() => setEditing(null)} />
       )}
       <ErrorNote title="Could not load the catalog." error={entries.error} />
+      {model.leftOut.length > 0 && (
+        <Note kind="warn">
+          <strong>Configured entries left out of the catalog</strong>
+          <ul className="jp-dodo-AdminLeftOut" aria-label="Configured entries left out">
+            {model.leftOut.map(item => (
+              <li key={item.id} data-entry-id={item.id}>
+                <span className="jp-dodo-Code">{item.id}</span>: {item.reason}
+              </li>
+            ))}
+          </ul>
+        </Note>
+      )}
       {entries.status === 'ready' && entries.value.length === 0 && (
         <Note>
           The catalog is empty. Add a server, or import an MCP Registry <code>server.json</code>.
@@ -175,10 +187,20 @@ function AdminEntry({
             config
           </span>
         )}
+        {!deleted && entry.not_accepted && (
+          <span className="jp-dodo-badge jp-dodo-badge-warn" title={entry.not_accepted}>
+            not accepted
+          </span>
+        )}
       </div>
       <div className="jp-dodo-CatalogEntry-url" title={entry.url}>
         {entry.url}
       </div>
+      {!deleted && entry.not_accepted && (
+        <div className="jp-dodo-CatalogEntry-warning jp-dodo-AdminEntry-notAccepted" role="note">
+          {entry.not_accepted}
+        </div>
+      )}
       {!deleted && (
         <div className="jp-dodo-Actions">
           <button
