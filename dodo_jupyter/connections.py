@@ -93,6 +93,7 @@ class ConnectionService:
         *,
         allowed_hosts: list[str] | None = None,
         allow_insecure_loopback: bool = False,
+        check_timeout: float = 10.0,
     ) -> None:
         self.rows = rows
         self.catalog = catalog
@@ -101,6 +102,8 @@ class ConnectionService:
         self.outbound = outbound
         self.allowed_hosts = parse_host_rules(allowed_hosts or [])
         self.allow_insecure_loopback = allow_insecure_loopback
+        #: Total seconds of each request of a connection's checks (initialize, tools/list).
+        self.check_timeout = check_timeout
         #: Called with a connection id whenever its credentials change or it is deleted
         #: (the gateway closes that connection's upstream session).
         self.listeners: list[Callable[[str], Awaitable[None]]] = []
@@ -265,14 +268,15 @@ class ConnectionService:
             row.url,
             {},
             sse_fallback=row.transport == "sse",
+            timeout=self.check_timeout,
         )
         try:
             tools = await upstream.list_tools()
         except AuthRejected as e:
             return e.challenge
-        except DodoError as e:
+        except DodoError as e:  # the row says so, and so does the answer
             await self._set(row.id, auth_type="none", state="error", error=e.message)
-            return None
+            raise
         await self._set(
             row.id, auth_type="none", state="connected", error="", tool_count=len(tools)
         )
@@ -332,6 +336,7 @@ class ConnectionService:
             row.url,
             headers,
             sse_fallback=row.transport == "sse",
+            timeout=self.check_timeout,
         )
 
     async def _check_with_token(self, row: MCPConnection, **values: Any) -> None:

@@ -245,6 +245,7 @@ class DodoRuntime:
             outbound,
             allowed_hosts=settings.allowed_hosts,
             allow_insecure_loopback=settings.allow_insecure_loopback,
+            check_timeout=settings.upstream_list_timeout,
         )
         self.history = CallHistory(
             self.store,

@@ -250,7 +250,9 @@ class DodoSettings(Configurable):
         config=True,
         help="""Seconds one MCP server may take to list its tools for the gateway; a slower
         server is marked as failing and left out of that listing (the others are not
-        held up).""",
+        held up). Also the total deadline of each request of the checks dodo makes of a
+        connection (after a sign-in, on refresh-state, for step-up): initialize and
+        tools/list; past it the connection shows an error naming the host and the step.""",
     )
 
     upstream_call_timeout = Float(

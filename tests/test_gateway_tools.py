@@ -282,6 +282,23 @@ async def test_a_slow_server_does_not_hold_up_the_others(
     assert servers["open"]["state"] == "connected"
 
 
+async def test_the_check_after_connecting_has_the_listing_deadline(
+    api: Api, jp_serverapp: Any, slow: SlowToolList
+) -> None:
+    runtime = runtime_of(jp_serverapp)
+    await runtime.mcp_ready()
+    runtime.connections.check_timeout = 0.5
+    slow.delay = 3.0
+    status, body = await api("POST", START, {"catalog_id": "open"})
+    assert status == 504, body  # within 0.5 s, not after the server's 3 s
+    assert "within 0.5 s" in body["message"] and "tools/list" in body["message"]
+    servers = (await api("GET", "dodo/api/mcp/servers"))[1]["servers"]
+    assert [s["state"] for s in servers if s["catalog_id"] == "open"] == ["error"]
+    slow.delay = 0.0
+    status, body = await api("POST", START, {"catalog_id": "open"})
+    assert body["state"] == "connected"
+
+
 async def test_reconnects_after_the_upstream_restarts(
     api: Api, jp_fetch: Any, open_server: Restartable
 ) -> None:
