@@ -25,6 +25,7 @@ from .. import audit
 from ..exceptions import Conflict, NotFound, ValidationFailed
 from ..governance.tool_policy import policy_json
 from ..store import Store
+from ..store.database import lock_schema
 from ..store.models import ApprovedMCP, utcnow
 from .acceptance import ADMIN_MANAGED
 from .entry import EntryInput, parse_entry, row_values, stored_values
@@ -321,7 +322,9 @@ class CatalogService:
         Entries the configuration lists are added or updated; configuration-managed entries
         it no longer lists are soft-deleted; administrator-managed entries are left alone.
         Invalid configured entries are skipped, never half-applied: logged, and kept in
-        :attr:`skipped` for the admin API (:func:`~.acceptance.left_out`).
+        :attr:`skipped` for the admin API (:func:`~.acceptance.left_out`). Processes
+        sharing the database reconcile one at a time
+        (:func:`~dodo_jupyter.store.database.lock_schema`).
         """
         report = SeedReport()
         desired: dict[str, EntryInput] = {}
@@ -335,6 +338,8 @@ class CatalogService:
             desired[entry.id] = entry
 
         def reconcile(session: Session) -> None:
+            # Replicas starting together reconcile in turn: the second finds it done.
+            lock_schema(session.connection())
             now = utcnow()
             rows = {row.id: row for row in session.scalars(select(ApprovedMCP))}
             for old in rows.values():

@@ -8,6 +8,11 @@ rolled back when it raises.
 SQLite runs in WAL mode with a busy timeout, and write transactions start with
 ``BEGIN IMMEDIATE`` so concurrent writers queue instead of failing with
 "database is locked".
+
+Several processes may share one PostgreSQL schema (two hub catalog service replicas):
+work every process does once at start (migrations, reconciling the catalog with the
+configuration) runs under :func:`lock_schema`, so they take turns instead of failing on
+each other's half-done work.
 """
 
 from __future__ import annotations
@@ -21,15 +26,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session
 
 from ..exceptions import BadRequest, Unavailable
 
-__all__ = ["Database"]
+__all__ = ["Database", "lock_schema"]
 
 T = TypeVar("T")
 
@@ -37,6 +42,24 @@ log = logging.getLogger(__name__)
 
 #: How long a SQLite writer waits for another writer before giving up.
 SQLITE_BUSY_TIMEOUT_S = 30
+
+#: The first key of dodo's PostgreSQL advisory locks ("dodo" in ASCII); the second is
+#: the schema's name hashed, so stores in other schemas of the database do not wait.
+_LOCK_NAMESPACE = 0x646F646F
+
+
+def lock_schema(conn: Connection) -> None:
+    """Hold the store's start-up lock until ``conn``'s transaction ends.
+
+    On PostgreSQL a transaction-level advisory lock on the current schema: another
+    process doing the same waits here, then sees what this one committed. Elsewhere
+    nothing: processes that share a catalog share a PostgreSQL (docs/jupyterhub.md).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(:space, hashtext(current_schema()))"),
+            {"space": _LOCK_NAMESPACE},
+        )
 
 
 def _create_engine(url: str) -> Engine:

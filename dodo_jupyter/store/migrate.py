@@ -7,12 +7,18 @@ needed a second schema kept equal by a test.) :data:`HEAD` names the newest revi
 an up-to-date database is recognised with one query and without importing Alembic; a test
 keeps it equal to Alembic's head, and another keeps the models equal to what the
 migrations build.
+
+Processes that share a PostgreSQL schema and start together (two hub catalog service
+replicas) migrate one after the other under :func:`~.database.lock_schema`; the second
+finds the work done.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
+
+from .database import lock_schema
 
 __all__ = ["HEAD", "current_revision", "upgrade"]
 
@@ -47,6 +53,7 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
     from alembic import command
 
     with engine.begin() as conn:
+        lock_schema(conn)  # Alembic reads the version after another process's upgrade
         command.upgrade(_alembic_config(conn), revision)
     return before
 
