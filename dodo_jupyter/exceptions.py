@@ -14,6 +14,7 @@ the message says what went wrong and how to fix it, and never contains a secret.
     │       └── RateLimited      429  (governance.gate) over a server's calls per minute
     ├── NotFound            404  unknown or not yours
     ├── Conflict            409  duplicate id or url
+    ├── PreconditionFailed  412  If-Match names a version that is no longer current
     ├── PayloadTooLarge     413  request body over the limit
     ├── TooManyHops         429  a request passed through too many dodo gateways
     ├── UpstreamError       502  a remote server failed, timed out or answered nonsense
@@ -40,6 +41,7 @@ __all__ = [
     "NotFound",
     "OutboundRefused",
     "PayloadTooLarge",
+    "PreconditionFailed",
     "ResponseTooLarge",
     "TooManyHops",
     "Unauthorized",
@@ -120,6 +122,13 @@ class Conflict(DodoError):
     code = "conflict"
 
 
+class PreconditionFailed(DodoError):
+    """A conditional change (``If-Match``) of something changed since it was read."""
+
+    status = 412
+    code = "precondition_failed"
+
+
 class PayloadTooLarge(DodoError):
     """The request body is larger than the configured limit."""
 
@@ -176,14 +185,22 @@ class HubCatalogUnavailable(Unavailable):
 #: Errors a dodo service may answer with that are passed on as they came (by ``error``).
 _PASSED_ON: dict[str, type[DodoError]] = {
     cls.code: cls
-    for cls in (BadRequest, ValidationFailed, Forbidden, NotFound, Conflict, PayloadTooLarge)
+    for cls in (
+        BadRequest,
+        ValidationFailed,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PreconditionFailed,
+        PayloadTooLarge,
+    )
 }
 
 
 def error_from_remote(status: int, body: object, *, service: str) -> DodoError:
     """The :class:`DodoError` to raise for a 4xx/5xx JSON answer of another dodo service.
 
-    Client errors the caller can fix (400, 403, 404, 409, 413) keep their ``error`` code,
+    Client errors the caller can fix (400, 403, 404, 409, 412, 413) keep their ``error`` code,
     message and details; anything else becomes an :class:`UpstreamError` naming
     ``service``.
     """

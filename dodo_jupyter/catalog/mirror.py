@@ -164,7 +164,7 @@ def _replace_copy(
 ) -> bool:
     """Make the live rows of ``approved_mcps`` exactly ``entries`` (one transaction)."""
     wanted = {entry["id"]: entry for entry in entries}
-    rows = {row.id: row for row in session.scalars(select(ApprovedMCP))}
+    rows = {row.id: row for row in session.scalars(select(ApprovedMCP).with_for_update())}
     added: list[str] = []
     updated: list[str] = []
     removed: list[str] = []

@@ -4,8 +4,12 @@ Who may change the catalog is decided by the caller (the REST layer checks
 :attr:`Identity.is_admin`); this service validates, stores and audits. Reads of the
 enabled entries are served from a named in-memory cache (:class:`CatalogCache`) that
 this process's writes invalidate at once and that expires after
-``DodoApp.catalog_cache_ttl`` seconds so changes made by other processes (the CLI)
-show up too.
+``DodoApp.catalog_cache_ttl`` seconds so changes made by other processes (the CLI,
+another hub catalog service replica) show up too.
+
+Edits of one entry are compare-and-set on its revision, with ``If-Match`` when the
+caller sends it (:mod:`.conditional`), and each writes its audit row in its own
+transaction: a refused edit leaves neither.
 """
 
 from __future__ import annotations
@@ -20,14 +24,16 @@ from typing import Any, Protocol
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from .. import audit
-from ..exceptions import Conflict, NotFound, ValidationFailed
+from ..exceptions import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from ..governance.tool_policy import policy_json
 from ..store import Store
 from ..store.database import lock_schema
 from ..store.models import ApprovedMCP, utcnow
 from .acceptance import ADMIN_MANAGED
+from .conditional import check_if_match, entry_etag
 from .entry import EntryInput, parse_entry, row_values, stored_values
 from .registry import entries_from_document
 
@@ -50,6 +56,7 @@ def _public_dict(row: Any) -> dict[str, Any]:
 def _admin_dict(row: ApprovedMCP) -> dict[str, Any]:
     """An entry with the bookkeeping administrators see."""
     data = _public_dict(row)
+    data["etag"] = entry_etag(row.revision)
     data["managed_by"] = row.managed_by
     data["created_by"] = row.created_by
     data["updated_by"] = row.updated_by
@@ -235,9 +242,13 @@ class CatalogService:
             raise ValidationFailed("The import holds the same id twice.")
         return await self._write(self._create_sync, actor, entries, "catalog.import")
 
-    async def update(self, actor: str, entry_id: str, changes: object) -> dict[str, Any]:
+    async def update(
+        self, actor: str, entry_id: str, changes: object, *, if_match: str | None = None
+    ) -> dict[str, Any]:
         """Change some fields of a live entry; unmentioned fields keep their values.
 
+        With ``if_match`` (an ``If-Match`` header) only while the entry is at that
+        revision (:class:`PreconditionFailed` otherwise); without, whatever it is now.
         An entry that came from the configuration becomes administrator-managed: the
         configuration no longer overwrites or removes it.
         """
@@ -250,7 +261,7 @@ class CatalogService:
             )
 
         def change(session: Session) -> dict[str, Any]:
-            row = _live_row(session, entry_id)
+            row = _row_to_change(session, entry_id, if_match)
             current = _public_dict(row)
             entry = self._parse({**current, **changes})
             taken = _live_url_owner(session, entry.url, exclude_id=entry_id)
@@ -262,21 +273,27 @@ class CatalogService:
             row.managed_by = "admin"
             row.updated_at = utcnow()
             row.updated_by = actor
-            audit.record(session, actor, "catalog.update", entry_id, fields=changed)
-            session.flush()
+            session.flush()  # UPDATE ... WHERE id = ? AND revision = ?
+            audit.record(
+                session, actor, "catalog.update", entry_id, fields=changed, revision=row.revision
+            )
             return _admin_dict(row)
 
         return (await self._write(lambda s: [change(s)]))[0]
 
-    async def delete(self, actor: str, entry_id: str) -> None:
-        """Soft-delete a live entry (it stays in the store, marked deleted)."""
+    async def delete(self, actor: str, entry_id: str, *, if_match: str | None = None) -> None:
+        """Soft-delete a live entry (it stays in the store, marked deleted); with
+        ``if_match`` only while it is at that revision, as :meth:`update`."""
 
         def remove(session: Session) -> list[dict[str, Any]]:
-            row = _live_row(session, entry_id)
+            row = _row_to_change(session, entry_id, if_match)
             row.deleted_at = row.updated_at = utcnow()
             row.updated_by = actor
             row.managed_by = "admin"
-            audit.record(session, actor, "catalog.delete", entry_id, url=row.url)
+            session.flush()
+            audit.record(
+                session, actor, "catalog.delete", entry_id, url=row.url, revision=row.revision
+            )
             return []
 
         await self._write(remove)
@@ -286,6 +303,13 @@ class CatalogService:
             return await self._store.db.write(fn, *args)
         except IntegrityError:
             raise Conflict("A catalog entry with this id or url already exists.") from None
+        except StaleDataError:
+            # dodo's own writers lock the row first, so this is for one that does not:
+            # it changed the entry between this transaction's read and its write.
+            raise PreconditionFailed(
+                "The catalog entry changed while this edit was being made: reload it and "
+                "apply your change again."
+            ) from None
         finally:
             self.cache.invalidate()
 
@@ -294,7 +318,7 @@ class CatalogService:
     ) -> list[dict[str, Any]]:
         out = []
         for entry in entries:
-            row = session.get(ApprovedMCP, entry.id)
+            row = session.get(ApprovedMCP, entry.id, with_for_update=True)
             if row is not None and row.deleted_at is None:
                 raise Conflict(f"Catalog entry {entry.id!r} already exists.", field="id")
             taken = _live_url_owner(session, entry.url)
@@ -309,8 +333,8 @@ class CatalogService:
             row.created_at = row.updated_at = now
             row.created_by = row.updated_by = actor
             row.deleted_at = None
-            audit.record(session, actor, action, entry.id, url=entry.url)
             session.flush()
+            audit.record(session, actor, action, entry.id, url=entry.url, revision=row.revision)
             out.append(_admin_dict(row))
         return out
 
@@ -341,7 +365,7 @@ class CatalogService:
             # Replicas starting together reconcile in turn: the second finds it done.
             lock_schema(session.connection())
             now = utcnow()
-            rows = {row.id: row for row in session.scalars(select(ApprovedMCP))}
+            rows = {row.id: row for row in session.scalars(select(ApprovedMCP).with_for_update())}
             for old in rows.values():
                 if old.managed_by == "config" and old.deleted_at is None and old.id not in desired:
                     old.deleted_at = old.updated_at = now
@@ -386,6 +410,18 @@ class CatalogService:
 
 def _live_row(session: Session, entry_id: str) -> ApprovedMCP:
     row = session.get(ApprovedMCP, entry_id)
+    if row is None or row.deleted_at is not None:
+        raise NotFound(f"No catalog entry {entry_id!r}.")
+    return row
+
+
+def _row_to_change(session: Session, entry_id: str, if_match: str | None) -> ApprovedMCP:
+    """The live row an edit changes, locked until the transaction ends; with
+    ``if_match``, only when it names the row's revision (a row deleted since is a 412
+    that says so, not a 404)."""
+    row = session.get(ApprovedMCP, entry_id, with_for_update=True)
+    if row is not None:
+        check_if_match(if_match, row)
     if row is None or row.deleted_at is not None:
         raise NotFound(f"No catalog entry {entry_id!r}.")
     return row

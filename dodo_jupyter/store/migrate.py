@@ -23,7 +23,7 @@ from .database import lock_schema
 __all__ = ["HEAD", "current_revision", "upgrade"]
 
 #: The newest migration's revision id.
-HEAD = "0008"
+HEAD = "0009"
 
 _SCRIPT_LOCATION = "dodo_jupyter.store:migrations"
 

@@ -99,6 +99,10 @@ class ApprovedMCP(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: What agents may do with the server's tools (governance.tool_policy); None: open.
     tool_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: Grows by one with every write of the row (SQLAlchemy's version counter: each ORM
+    #: UPDATE says ``WHERE id = ? AND revision = ?``); the entry's ETag.
+    revision: Mapped[int] = mapped_column(Integer, server_default="1")
+    __mapper_args__ = {"version_id_col": revision}
     # The migration adds a partial unique index on ``url`` WHERE deleted_at IS NULL
     # (uq_approved_mcps_live_url). It is not declared here: its dialect-specific options
     # would load the PostgreSQL dialect on every SQLite server start.
