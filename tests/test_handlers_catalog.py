@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -98,6 +99,41 @@ async def test_admin_crud_round_trip(api: Api) -> None:
         ("catalog.create", "wx"),
     ]
     assert all(a["actor"] and a["at"] for a in audit["entries"])
+
+
+async def test_edits_with_a_stale_if_match_are_412(api: Api, jp_fetch: Any) -> None:
+    status, created = await api("POST", ADMIN, entry("wx"))
+    assert status == 201 and created["etag"] == '"1"'
+    loaded = await jp_fetch(*ADMIN.split("/"), "wx")
+    assert loaded.headers["ETag"] == '"1"' == json.loads(loaded.body)["etag"]
+    assert [e["etag"] for e in (await api("GET", ADMIN))[1]["entries"]] == ['"1"']
+
+    changed = await jp_fetch(
+        *ADMIN.split("/"),
+        "wx",
+        method="PUT",
+        body=json.dumps({"description": "First"}),
+        headers={"If-Match": '"1"'},
+    )
+    assert changed.code == 200 and changed.headers["ETag"] == '"2"'
+    actor = json.loads(changed.body)["updated_by"]
+    # Another editor who loaded revision 1 too.
+    for method, body in (("PUT", {"description": "Second"}), ("DELETE", None)):
+        status, reply = await api(method, f"{ADMIN}/wx", body, headers={"If-Match": '"1"'})
+        assert status == 412, reply
+        assert reply["error"] == "precondition_failed"
+        assert reply["message"].startswith(f"Catalog entry 'wx' was changed by {actor} at ")
+        assert reply["message"].endswith(
+            " UTC since you loaded it: reload it and apply your change again."
+        )
+    assert (await api("GET", f"{ADMIN}/wx"))[1]["description"] == "First"
+    assert (await api("DELETE", f"{ADMIN}/wx", headers={"If-Match": '"2"'})) == (204, None)
+    status, audit = await api("GET", "dodo/api/admin/audit")
+    assert [(a["action"], a["detail"]["revision"]) for a in audit["entries"]] == [
+        ("catalog.delete", 3),
+        ("catalog.update", 2),
+        ("catalog.create", 1),
+    ]
 
 
 async def test_conflicts_are_409(api: Api) -> None:

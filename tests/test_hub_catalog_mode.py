@@ -422,6 +422,32 @@ async def test_service_errors_are_passed_on(api: Api, service: ServiceRunner) ->
     assert status == 404 and body["message"] == "No catalog entry 'nope'."
 
 
+async def test_if_match_is_forwarded_and_a_412_comes_back(
+    api: Api, service: ServiceRunner, jp_fetch: Any
+) -> None:
+    server_token_is(service, admin=True)
+    assert (await api("POST", ADMIN, entry("wx"), headers=as_user("alice")))[0] == 201
+    loaded = await jp_fetch(*ADMIN.split("/"), "wx", headers=as_user("alice"))
+    etag = loaded.headers["ETag"]
+    assert etag == json.loads(loaded.body)["etag"] == '"1"'
+    # Another admin changes the entry at the hub in the meantime.
+    await service.hub.catalog.update("carl", "wx", {"description": "Carl's"})
+    stale = {**as_user("alice"), "If-Match": etag}
+    for method, body in (("PUT", {"enabled": False}), ("DELETE", None)):
+        status, reply = await api(method, f"{ADMIN}/wx", body, headers=stale)
+        assert status == 412 and reply["error"] == "precondition_failed"
+        assert reply["message"].startswith("Catalog entry 'wx' was changed by carl at ")
+    status, listing = await api("GET", ADMIN, headers=as_user("alice"))
+    fresh = {**as_user("alice"), "If-Match": listing["entries"][0]["etag"]}
+    status, changed = await api("PUT", f"{ADMIN}/wx", {"enabled": False}, headers=fresh)
+    assert status == 200 and changed["description"] == "Carl's" and changed["etag"] == '"3"'
+    assert [(r["actor"], r["action"]) for r in await service.hub.audit.recent()] == [
+        ("alice", "catalog.update"),
+        ("carl", "catalog.update"),
+        ("alice", "catalog.create"),
+    ]
+
+
 async def test_the_service_decides_too(api: Api, service: ServiceRunner) -> None:
     # alice is a dodo administrator for her server, but her token carries no admin right
     # at the hub: the service refuses, and says so.

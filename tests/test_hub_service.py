@@ -116,6 +116,30 @@ def model_name(token: str) -> str:
     return token.removesuffix("-token")
 
 
+async def test_edits_with_a_stale_if_match_are_412(call: Client) -> None:
+    await call("POST", ADMIN, body=entry("wx"))
+    loaded = await call.http.get(f"{ADMIN}/wx", headers={"Authorization": "token admin-token"})
+    etag = loaded.headers["ETag"]
+    assert etag == '"1"' == loaded.json()["etag"]
+    stale = {"If-Match": etag}
+    status, changed = await call("PUT", f"{ADMIN}/wx", "scoped-token", {"enabled": False}, stale)
+    assert status == 200 and changed["etag"] == '"2"'
+    for method, body in (("PUT", {"description": "Mine"}), ("DELETE", None)):
+        status, reply = await call(method, f"{ADMIN}/wx", "admin-token", body, stale)
+        assert status == 412 and reply["error"] == "precondition_failed"
+        assert "'wx' was changed by scoped at " in reply["message"]
+        assert reply["message"].endswith("reload it and apply your change again.")
+    status, audit = await call("GET", "api/admin/audit")
+    assert [(a["actor"], a["action"]) for a in audit["entries"]] == [
+        ("scoped", "catalog.update"),
+        ("admin", "catalog.create"),
+    ]
+    status, now = await call("PUT", f"{ADMIN}/wx", body={"enabled": True}, headers=stale)
+    assert status == 412
+    status, now = await call("PUT", f"{ADMIN}/wx", body={"enabled": True})  # last writer wins
+    assert status == 200 and now["enabled"] is True and now["etag"] == '"3"'
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [

@@ -5,10 +5,11 @@ refused, a 405 with ``Allow`` for a method it does not list. The one check left 
 ``missing_required_header``: without credentials Jupyter answers 403 by design.
 
 Where whether a request is acceptable depends on stored data or the server's
-configuration (a PUT's ``id`` must be the path's; the headers a catalog entry asks for;
-the outbound rules for a URL; an OAuth ``state`` this server issued), no JSON Schema can
-say it; tests/schemathesis.toml lists those operations, each with its reason, and lets
-them answer 400 to a request the document allows.
+configuration (a PUT's ``id`` must be the path's; an ``If-Match`` must name the entry's
+current revision; the headers a catalog entry asks for; the outbound rules for a URL; an
+OAuth ``state`` this server issued), no JSON Schema can say it; tests/schemathesis.toml
+lists those operations, each with its reason, and lets them answer 400 (or 412) to a
+request the document allows.
 
 One check is dodo's own, ``no_library_internals`` (tests/schemathesis_hooks.py): no error
 body of any operation, for any of the bad inputs generated, carries a pydantic dump or a

@@ -17,6 +17,10 @@ Either way every entry an answer carries says whether this server accepts it
 (``not_accepted``: None, or why not and what to change; :mod:`.acceptance`), and the
 listing names the configured entries that never made it into the catalog
 (:meth:`CatalogAdmin.left_out`).
+
+Both take the ``If-Match`` of a PUT or DELETE (an entry's ``etag`` as the editor loaded
+it) and refuse the edit with 412 when the entry changed since
+(:mod:`~dodo_jupyter.catalog.conditional`); the hub's 412 comes back as it was.
 """
 
 from __future__ import annotations
@@ -80,10 +84,12 @@ class CatalogAdmin:
     async def import_document(self, actor: str, doc: object) -> list[dict[str, Any]]:
         raise NotImplementedError
 
-    async def update(self, actor: str, entry_id: str, changes: object) -> dict[str, Any]:
+    async def update(
+        self, actor: str, entry_id: str, changes: object, *, if_match: str | None = None
+    ) -> dict[str, Any]:
         raise NotImplementedError
 
-    async def delete(self, actor: str, entry_id: str) -> None:
+    async def delete(self, actor: str, entry_id: str, *, if_match: str | None = None) -> None:
         raise NotImplementedError
 
 
@@ -112,11 +118,15 @@ class LocalCatalogAdmin(CatalogAdmin):
     async def import_document(self, actor: str, doc: object) -> list[dict[str, Any]]:
         return self.judged(await self.catalog.import_document(actor, doc))
 
-    async def update(self, actor: str, entry_id: str, changes: object) -> dict[str, Any]:
-        return self.judged([await self.catalog.update(actor, entry_id, changes)])[0]
+    async def update(
+        self, actor: str, entry_id: str, changes: object, *, if_match: str | None = None
+    ) -> dict[str, Any]:
+        return self.judged(
+            [await self.catalog.update(actor, entry_id, changes, if_match=if_match)]
+        )[0]
 
-    async def delete(self, actor: str, entry_id: str) -> None:
-        await self.catalog.delete(actor, entry_id)
+    async def delete(self, actor: str, entry_id: str, *, if_match: str | None = None) -> None:
+        await self.catalog.delete(actor, entry_id, if_match=if_match)
 
 
 class HubCatalogAdmin(CatalogAdmin):
@@ -157,11 +167,19 @@ class HubCatalogAdmin(CatalogAdmin):
         await self._changed()
         return self.judged(list(result["entries"]))
 
-    async def update(self, actor: str, entry_id: str, changes: object) -> dict[str, Any]:
-        result = dict(await self.client.forward("PUT", f"{_ENTRIES}/{entry_id}", body=changes))
+    async def update(
+        self, actor: str, entry_id: str, changes: object, *, if_match: str | None = None
+    ) -> dict[str, Any]:
+        path = f"{_ENTRIES}/{entry_id}"
+        result = await self.client.forward("PUT", path, body=changes, headers=_if(if_match))
         await self._changed()
         return self.judged([result])[0]
 
-    async def delete(self, actor: str, entry_id: str) -> None:
-        await self.client.forward("DELETE", f"{_ENTRIES}/{entry_id}")
+    async def delete(self, actor: str, entry_id: str, *, if_match: str | None = None) -> None:
+        await self.client.forward("DELETE", f"{_ENTRIES}/{entry_id}", headers=_if(if_match))
         await self._changed()
+
+
+def _if(if_match: str | None) -> dict[str, str] | None:
+    """The ``If-Match`` header to forward, if the request had one."""
+    return None if if_match is None else {"If-Match": if_match}

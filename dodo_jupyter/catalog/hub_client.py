@@ -191,21 +191,23 @@ class HubCatalogClient:
         *,
         params: dict[str, str] | None = None,
         body: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
-        """``method`` on ``api/admin/<path>`` with ``body`` (JSON); the JSON answer, or
-        None for 204.
+        """``method`` on ``api/admin/<path>`` with ``body`` (JSON) and ``headers`` (the
+        admin's ``If-Match``); the JSON answer, or None for 204.
 
         Raises
         ------
         DodoError
-            the service's own 4xx error (same status, code, message and fields);
+            the service's own 4xx error (same status, code, message and fields; a 412
+            for a stale ``If-Match`` too);
             :class:`HubCatalogUnavailable` when it cannot be reached;
             :class:`UpstreamError` for anything else.
         """
         quoted = "/".join(quote(part, safe="") for part in path.split("/"))
         content = json.dumps(body).encode() if body is not None else None
         response, answer = await self._request(
-            method, "api/admin/" + quoted, params=params, content=content
+            method, "api/admin/" + quoted, headers=headers, params=params, content=content
         )
         if response.status_code == 204:
             return None

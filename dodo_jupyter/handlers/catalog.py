@@ -8,7 +8,7 @@ this server's store, or in hub-catalog mode the hub catalog service
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -103,25 +103,33 @@ class AdminImportHandler(CatalogAdminHandler):
 
 
 class AdminEntryHandler(CatalogAdminHandler):
-    """``GET/PUT/DELETE /dodo/api/admin/approved-mcps/{id}``."""
+    """``GET/PUT/DELETE /dodo/api/admin/approved-mcps/{id}``: the entry's ``etag`` is its
+    ``ETag``; a PUT or DELETE with ``If-Match`` is refused with 412 when it is stale."""
+
+    def send_entry(self, entry: dict[str, Any]) -> None:
+        if entry.get("etag"):
+            self.set_header("ETag", entry["etag"])
+        self.send_json(entry)
 
     @web.authenticated
     @authorized
     async def get(self, entry_id: str) -> None:
         admin, _ = await self.catalog_admin()
-        self.send_json(await admin.get(entry_id))
+        self.send_entry(await admin.get(entry_id))
 
     @web.authenticated
     @authorized
     async def put(self, entry_id: str) -> None:
         admin, who = await self.catalog_admin()
-        self.send_json(await admin.update(who.username, entry_id, self.json_object()))
+        if_match = self.request.headers.get("If-Match")
+        changes = self.json_object()
+        self.send_entry(await admin.update(who.username, entry_id, changes, if_match=if_match))
 
     @web.authenticated
     @authorized
     async def delete(self, entry_id: str) -> None:
         admin, who = await self.catalog_admin()
-        await admin.delete(who.username, entry_id)
+        await admin.delete(who.username, entry_id, if_match=self.request.headers.get("If-Match"))
         self.set_status(204)
         self.finish()
 

@@ -8,7 +8,8 @@ path                                     who         what
 ``GET api/me``                           any caller  ``{name, kind, is_admin}`` (setup check)
 ``GET/POST api/admin/approved-mcps``     admins      list (``?include_deleted=true``), add
 ``POST api/admin/approved-mcps/import``  admins      server.json or entries, all or nothing
-``GET/PUT/DELETE api/admin/...{id}``     admins      read, change some fields, soft-delete
+``GET/PUT/DELETE api/admin/...{id}``     admins      read, change some fields, soft-delete;
+                                                     ``ETag``, ``If-Match`` → 412 when stale
 ``GET api/admin/audit``                  admins      newest audit rows (``?limit=&before=``)
 ``POST api/tool-calls``                  a user      its server's call history, kept once by id
 ``GET api/admin/tool-calls``             admins      every user's calls (filters, ``jsonl``)
@@ -143,19 +144,30 @@ class AdminImportHandler(ServiceHandler):
 
 
 class AdminEntryHandler(ServiceHandler):
-    """``GET/PUT/DELETE api/admin/approved-mcps/{id}``."""
+    """``GET/PUT/DELETE api/admin/approved-mcps/{id}``: the entry's ``etag`` is its
+    ``ETag``; a PUT or DELETE with ``If-Match`` is a compare-and-set in the database, so
+    of two replicas' edits from one revision only one succeeds, the other is a 412."""
+
+    def send_entry(self, entry: dict[str, Any]) -> None:
+        self.set_header("ETag", entry["etag"])
+        self.send_json(entry)
 
     async def get(self, entry_id: str) -> None:
         await self.caller(admin=True)
-        self.send_json(await self.hub.catalog.get(entry_id))
+        self.send_entry(await self.hub.catalog.get(entry_id))
 
     async def put(self, entry_id: str) -> None:
         who = await self.caller(admin=True)
-        self.send_json(await self.hub.catalog.update(who.actor, entry_id, self.json_object()))
+        if_match = self.request.headers.get("If-Match")
+        changes = self.json_object()
+        self.send_entry(
+            await self.hub.catalog.update(who.actor, entry_id, changes, if_match=if_match)
+        )
 
     async def delete(self, entry_id: str) -> None:
         who = await self.caller(admin=True)
-        await self.hub.catalog.delete(who.actor, entry_id)
+        if_match = self.request.headers.get("If-Match")
+        await self.hub.catalog.delete(who.actor, entry_id, if_match=if_match)
         self.set_status(204)
         self.clear_header("Content-Type")
         self.finish()
