@@ -6,7 +6,7 @@
  */
 import { VDomModel } from '@jupyterlab/ui-components';
 
-import { requestAPI } from './handler';
+import { DodoAPIError, requestAPI } from './handler';
 import { type IRemote, failed, idle, ready } from './remote';
 import type { IAdminEntry, IAuditRow, ILeftOutEntry } from './tokens';
 
@@ -88,27 +88,34 @@ export class AdminModel extends VDomModel {
   }
 
   /**
-   * Change the fields of an entry that `changes` names.
+   * Change the fields of an entry that `changes` names; with `etag` (the entry's
+   * `etag` as it was loaded) only if nobody changed the entry since.
    *
-   * @throws {DodoAPIError} With `fields` naming each refused field.
+   * @throws {DodoAPIError} With `fields` naming each refused field; status 412 when
+   *   the entry changed since `etag` (the entries are reloaded first).
    */
-  async update(id: string, changes: Record<string, unknown>): Promise<IAdminEntry> {
+  async update(id: string, changes: Record<string, unknown>, etag?: string): Promise<IAdminEntry> {
     return this._change(() =>
       requestAPI<IAdminEntry>(`admin/approved-mcps/${encodeURIComponent(id)}`, {
         method: 'PUT',
-        body: JSON.stringify(changes)
+        body: JSON.stringify(changes),
+        headers: ifMatch(etag)
       })
     );
   }
 
   /**
-   * Soft-delete an entry (it stays in the audit trail).
+   * Soft-delete an entry (it stays in the audit trail); with `etag`, only if nobody
+   * changed it since.
    *
-   * @throws {DodoAPIError} When the server refuses.
+   * @throws {DodoAPIError} When the server refuses; status 412 as for `update`.
    */
-  async remove(id: string): Promise<void> {
+  async remove(id: string, etag?: string): Promise<void> {
     await this._change(() =>
-      requestAPI<void>(`admin/approved-mcps/${encodeURIComponent(id)}`, { method: 'DELETE' })
+      requestAPI<void>(`admin/approved-mcps/${encodeURIComponent(id)}`, {
+        method: 'DELETE',
+        headers: ifMatch(etag)
+      })
     );
   }
 
@@ -128,7 +135,16 @@ export class AdminModel extends VDomModel {
   }
 
   private async _change<T>(call: () => Promise<T>): Promise<T> {
-    const result = await call();
+    let result: T;
+    try {
+      result = await call();
+    } catch (reason) {
+      if (reason instanceof DodoAPIError && reason.status === 412) {
+        // Somebody changed the entry since it was loaded: show it as it is now.
+        await this.refresh();
+      }
+      throw reason;
+    }
     await this.refresh();
     this.onCatalogChanged();
     return result;
@@ -137,4 +153,11 @@ export class AdminModel extends VDomModel {
   private _entries: IRemote<IAdminEntry[]> = idle([]);
   private _leftOut: ILeftOutEntry[] = [];
   private _audit: IRemote<IAuditRow[]> = idle([]);
+}
+
+/**
+ * The `If-Match` header for an entry's `etag`, when there is one.
+ */
+function ifMatch(etag: string | undefined): Record<string, string> {
+  return etag ? { 'If-Match': etag } : {};
 }

@@ -71,6 +71,12 @@ export interface ICatalogEntry {
  * (`GET dodo/api/admin/approved-mcps?include_deleted=true`).
  */
 export interface IAdminEntry extends ICatalogEntry {
+  /**
+   * The entry's revision as an ETag: sent back as `If-Match` so that an edit made
+   * since it was loaded is not overwritten (the server answers 412 instead).
+   * Absent from servers older than it.
+   */
+  etag?: string;
   managed_by: string;
   created_at: string | null;
   updated_at: string | null;

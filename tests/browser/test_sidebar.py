@@ -425,6 +425,45 @@ def test_admin_edits_the_catalog(page: Any, admin_lab: Lab, tmp_path: Path) -> N
     save_screenshot(page, "admin")
 
 
+def test_an_edit_made_meanwhile_is_not_overwritten(page: Any, admin_lab: Lab) -> None:
+    """The editor sends the entry's ETag as If-Match: when somebody changed the entry
+    since the form was opened, the server's 412 message is shown, the form shows the
+    entry as it is now, and saving again applies the change."""
+    entries = "dodo/api/admin/approved-mcps"
+    created = admin_lab.api(
+        "POST", entries, json={"id": "forecast", "url": "https://forecast.example.com/mcp"}
+    )
+    assert created.status_code == 201, created.text
+    open_lab(page, admin_lab)
+    open_panel_from_palette(page)
+    show_only(page, "Admin")
+    admin = page.locator(f"{PANEL} #dodo-section-admin")
+    forecast = admin.locator('.jp-dodo-AdminEntry[data-entry-id="forecast"]')
+    forecast.get_by_role("button", name="Edit forecast").click()
+    edit = admin.get_by_role("form", name="Edit forecast")
+    edit.get_by_label("Description", exact=True).fill("Mine")
+
+    # Another administrator (another tab, the CLI, another hub service replica).
+    elsewhere = admin_lab.api("PUT", f"{entries}/forecast", json={"description": "Theirs"})
+    assert elsewhere.status_code == 200, elsewhere.text
+    edit.get_by_role("button", name="Save").click()
+    alert = edit.get_by_role("alert")
+    alert.wait_for()
+    assert re.search(
+        r"^Catalog entry 'forecast' was changed by \S+ at .* UTC since you loaded it: "
+        r"reload it and apply your change again\.$",
+        alert.inner_text(),
+    ), alert.inner_text()
+    description = edit.get_by_label("Description", exact=True)
+    assert description.input_value() == "Theirs"  # reloaded: nothing of theirs is lost
+    assert admin_lab.api("GET", f"{entries}/forecast").json()["description"] == "Theirs"
+
+    description.fill("Theirs and mine")
+    edit.get_by_role("button", name="Save").click()
+    edit.wait_for(state="detached")
+    assert admin_lab.api("GET", f"{entries}/forecast").json()["description"] == "Theirs and mine"
+
+
 # -- hub mode: alice owns the server and is not an administrator ----------------------
 
 

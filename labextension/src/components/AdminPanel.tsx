@@ -65,7 +65,7 @@ export function AdminPanel({ model }: IAdminPanelProps): React.ReactElement {
       buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
     });
     if (answer.button.accept) {
-      await run(() => model.remove(entry.id), `Deleted ${entry.id}.`);
+      await run(() => model.remove(entry.id, entry.etag), `Deleted ${entry.id}.`);
     }
   };
 
@@ -143,7 +143,7 @@ export function AdminPanel({ model }: IAdminPanelProps): React.ReactElement {
               entry={entry}
               onEdit={() => setEditing(entry.id)}
               onToggle={() =>
-                void run(() => model.update(entry.id, { enabled: !entry.enabled }))
+                void run(() => model.update(entry.id, { enabled: !entry.enabled }, entry.etag))
               }
               onDelete={() => void remove(entry)}
             />

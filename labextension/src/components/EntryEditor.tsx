@@ -2,6 +2,10 @@
  * The administrator's form for one catalog entry (add or edit). The server
  * validates; its per-field messages (`fields` of the 400 answer, dotted for
  * nested fields such as `headers.0.name`) are shown next to the field.
+ *
+ * An edit is sent with the `etag` of the entry as the form loaded it: when
+ * somebody changed the entry since, the server answers 412 and the form shows
+ * its message and the entry as it is now, to apply the change again.
  */
 import * as React from 'react';
 
@@ -112,6 +116,8 @@ function bodyOf(draft: IDraft, creating: boolean): Record<string, unknown> {
 
 export function EntryEditor({ model, entry, onDone }: IEntryEditorProps): React.ReactElement {
   const creating = entry === null;
+  // The entry as the draft was made from it: its etag goes with the edit.
+  const [loaded, setLoaded] = React.useState<IAdminEntry | null>(entry);
   const [draft, setDraft] = React.useState<IDraft>(() => draftOf(entry));
   const [errors, setErrors] = React.useState<Record<string, string>>({});
   const [message, setMessage] = React.useState<string | null>(null);
@@ -129,11 +135,19 @@ export function EntryEditor({ model, entry, onDone }: IEntryEditorProps): React.
       if (creating) {
         await model.create(body);
       } else {
-        await model.update(entry.id, body);
+        await model.update(entry.id, body, loaded?.etag);
       }
       onDone();
     } catch (reason) {
       const error = toAPIError(reason);
+      if (error.status === 412 && !creating) {
+        // Changed by somebody else since: show it as it is now (the model reloaded).
+        const now = model.entries.value.find(e => e.id === entry.id);
+        if (now) {
+          setLoaded(now);
+          setDraft(draftOf(now));
+        }
+      }
       setErrors({ ...error.fields });
       setMessage(
         Object.keys(error.fields).length ? 'Please fix the fields marked below.' : error.message
