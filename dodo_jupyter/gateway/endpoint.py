@@ -87,7 +87,7 @@ from .resume_limits import ResumeLimits
 from .routes import tool_error
 from .tool_gateway import ToolGateway
 
-__all__ = ["SCOPE_KEY", "GatewayEndpoint"]
+__all__ = ["SCOPE_KEY", "GatewayEndpoint", "caller_of", "principal_of"]
 
 log = logging.getLogger("dodo_jupyter.gateway")
 
@@ -100,7 +100,7 @@ _INSTRUCTIONS = (
 )
 
 
-def _principal(caller: Caller) -> AuthenticatedUser:
+def principal_of(caller: Caller) -> AuthenticatedUser:
     """The SDK user a stateful session is bound to: the username, nothing secret."""
     return AuthenticatedUser(
         AccessToken(
@@ -109,7 +109,7 @@ def _principal(caller: Caller) -> AuthenticatedUser:
     )
 
 
-def _caller_of(ctx: ServerRequestContext[Any, Any], meta: Any = None) -> Caller:
+def caller_of(ctx: ServerRequestContext[Any, Any], meta: Any = None) -> Caller:
     """The authenticated caller, with the hop count of the HTTP header or of the request's
     ``_meta`` (set by an upstream dodo gateway), whichever is larger, and the session's
     MCP ``clientInfo`` in its attribution."""
@@ -194,7 +194,7 @@ class GatewayEndpoint:
         self._on_use = on_use
         self.max_request_body_size = max_request_body_size
         self.resume = resume
-        directory = DirectoryHandlers(gateway, _caller_of, _loop_message)
+        directory = DirectoryHandlers(gateway, caller_of, _loop_message)
         with warnings.catch_warnings():
             # Logging is deprecated from 2026-07-28 on, and still what 2025-11-25 clients use.
             warnings.simplefilter("ignore", MCPDeprecationWarning)
@@ -268,7 +268,7 @@ class GatewayEndpoint:
     ) -> None:
         """Serve one HTTP request (ASGI) for ``caller``; ``in_json`` when
         :meth:`answers_in_json` said so."""
-        scope["user"] = _principal(caller)
+        scope["user"] = principal_of(caller)
         scope[SCOPE_KEY] = caller
         token = _current_caller.set(caller)
         try:
@@ -282,7 +282,7 @@ class GatewayEndpoint:
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        caller = _caller_of(ctx, params.meta if params else None)
+        caller = caller_of(ctx, params.meta if params else None)
         if caller.hop > MAX_HOPS:
             raise MCPError(code=types.INVALID_REQUEST, message=_loop_message(caller))
         self._used(caller)
@@ -298,7 +298,7 @@ class GatewayEndpoint:
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        caller = _caller_of(ctx, params.meta)
+        caller = caller_of(ctx, params.meta)
         name = params.name
         progress: ProgressFn | None = None
         if progress_token_from_params(ctx.params) is not None:
