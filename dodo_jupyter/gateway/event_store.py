@@ -366,14 +366,25 @@ class ResumableSessionManager(StreamableHTTPSessionManager):
     resume:
         The limits of the event store; None (or limits that keep nothing): no priming
         events, no replay.
+    on_session_end:
+        Told the id of each session the SDK discards (``DELETE``, idle timeout, a
+        failed opening), once; code mode ends the session's kernel then.
     **options:
         The SDK manager's other keyword arguments (not ``event_store`` or
         ``retry_interval``, which come from ``resume``).
     """
 
-    def __init__(self, app: Server[Any], *, resume: ResumeLimits | None, **options: Any) -> None:
+    def __init__(
+        self,
+        app: Server[Any],
+        *,
+        resume: ResumeLimits | None,
+        on_session_end: Callable[[str], None] | None = None,
+        **options: Any,
+    ) -> None:
         #: The sessions' events; None when streams are not resumable.
         self.events: BoundedEventStore | None = None
+        self._on_session_end = on_session_end
         retry_ms: int | None = None
         if resume is not None and resume.enabled:
             if _sdk_binds_sessions():
@@ -397,8 +408,14 @@ class ResumableSessionManager(StreamableHTTPSessionManager):
     async def _discard_session(
         self, session_id: str, transport: StreamableHTTPServerTransport
     ) -> None:
+        known = session_id in self._server_instances
         try:
             await super()._discard_session(session_id, transport)
         finally:
             if self.events is not None:
                 self.events.forget(session_id)
+            if known and self._on_session_end is not None:
+                try:
+                    self._on_session_end(session_id)
+                except Exception:  # a listener's bug never keeps a session alive
+                    log.exception("dodo gateway: a session-end listener failed")
