@@ -12,10 +12,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..governance.context import CallContext
+from ..governance.context import CallContext, CallPath
 from .attribution import Attribution
 
 __all__ = [
+    "CODE_MODE_TOKEN_KIND",
     "HOP_HEADER",
     "HOP_META_KEY",
     "KERNEL_TOKEN_KIND",
@@ -31,6 +32,14 @@ __all__ = [
 
 #: The kind of the gateway token the server mints for its kernels.
 KERNEL_TOKEN_KIND = "kernel"  # noqa: S105 - a token kind
+#: The kind of the gateway token each code-mode kernel gets (:mod:`dodo_jupyter.codemode`).
+CODE_MODE_TOKEN_KIND = "code_mode"  # noqa: S105 - a token kind
+#: The call path of a caller whose token is of one of these kinds; every other caller
+#: comes "through the gateway".
+_PATH_OF_KIND: dict[str, CallPath] = {
+    KERNEL_TOKEN_KIND: "kernel",
+    CODE_MODE_TOKEN_KIND: "code_mode",
+}
 #: Request header counting how many dodo gateways a request has passed through.
 HOP_HEADER = "X-Dodo-Hop"
 #: The largest hop count the endpoint serves; deeper requests get 429.
@@ -65,12 +74,13 @@ class Caller:
 
     def call_context(self, session_id: str | None = None) -> CallContext:
         """How the governance gate sees this caller's calls: by the kernel client when
-        the token is the kernels' one, else through the gateway; "always for this
-        session" applies to the token, or to the MCP session of a caller without one."""
+        the token is the kernels' one, from code mode's kernels when it is one of
+        theirs, else through the gateway; "always for this session" applies to the
+        token, or to the MCP session of a caller without one."""
         agent = self.agent
         return CallContext(
             username=self.username,
-            path="kernel" if self.token_kind == KERNEL_TOKEN_KIND else "gateway",
+            path=_PATH_OF_KIND.get(self.token_kind, "gateway"),
             token_id=agent.token_id or "",
             token_label=self.token_label,
             client=agent.client or "",
