@@ -64,11 +64,16 @@ def parse_token(token: str) -> tuple[str, str] | None:
 
 
 def mint_token(
-    username: str, label: object = None, *, kind: str = "user", days: int | None = None
+    username: str,
+    label: object = None,
+    *,
+    kind: str = "user",
+    days: int | None = None,
+    lifetime: timedelta | None = None,
 ) -> MintedToken:
-    """A new token (expiring in ``days``, or never) known only in memory until
-    :meth:`TokenService.save` stores it: for a token that must be handed out before the
-    database can be written (the Jupyter AI built-in entry is configured while the
+    """A new token (expiring in ``lifetime`` or ``days``, or never) known only in memory
+    until :meth:`TokenService.save` stores it: for a token that must be handed out before
+    the database can be written (the Jupyter AI built-in entry is configured while the
     server starts)."""
     clean_label = _valid_label(label)
     token_id = secrets.token_hex(8)
@@ -81,7 +86,7 @@ def mint_token(
         label=clean_label,
         kind=kind,
         created_at=now,
-        expires_at=now + timedelta(days=days) if days else None,
+        expires_at=now + (lifetime or timedelta(days=days or 0)) if lifetime or days else None,
     )
     return MintedToken(f"{TOKEN_PREFIX}{token_id}_{secret}", row)
 
@@ -190,13 +195,17 @@ class TokenService:
         *,
         kind: str = "user",
         expires: bool = True,
+        lifetime: timedelta | None = None,
     ) -> NewToken:
         """Make a token for ``username``; the result holds the secret, once.
 
         ``expires=False`` (for the server's own kernel token, which is deleted when the
-        server stops) makes a token without an expiry date."""
+        server stops) makes a token without an expiry date; ``lifetime`` one that expires
+        sooner than a day (a code-mode kernel's)."""
         return await self.save(
-            self.mint(username, label, expires_in_days, kind=kind, expires=expires)
+            self.mint(
+                username, label, expires_in_days, kind=kind, expires=expires, lifetime=lifetime
+            )
         )
 
     def mint(
@@ -207,8 +216,11 @@ class TokenService:
         *,
         kind: str = "user",
         expires: bool = True,
+        lifetime: timedelta | None = None,
     ) -> MintedToken:
         """A new token known only in memory: it authenticates once :meth:`save` stored it."""
+        if lifetime is not None:
+            return mint_token(username, label, kind=kind, lifetime=lifetime)
         days = _valid_lifetime(expires_in_days, self.default_lifetime_days) if expires else None
         return mint_token(username, label, kind=kind, days=days)
 
