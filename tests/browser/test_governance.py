@@ -2,7 +2,7 @@
 approval prompt, the review of a changed tool, and the Activity section.
 
 Its own lab (local mode: the owner is the administrator) with an upstream MCP server
-whose tools say what they do (``governed_server`` of tests/test_governance_gateway.py),
+whose tools say what they do (``governed_server`` of tests/governance_peers.py),
 approved as ``gov`` with ``auth_type: none``; each test sets the entry's ``tool_policy``
 through the admin REST API. The agent is the MCP SDK's client at the lab's gateway with a
 gateway token, run in a background thread (Playwright's sync API owns this thread's
@@ -32,8 +32,8 @@ from mcp.shared.exceptions import MCPError
 
 from dodo_jupyter.demo.testing import DemoHandle
 
+from ..governance_peers import governed_server
 from ..mcp_peers import RunningServer, running_mcp_server
-from ..test_governance_gateway import governed_server
 from .conftest import Lab, running_lab, save_screenshot
 from .test_sidebar import PANEL, open_lab, open_panel_from_palette, show_only
 
