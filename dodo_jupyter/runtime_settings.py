@@ -55,6 +55,17 @@ class RuntimeSettings:
     #: and the seconds a request to it may take.
     hub_catalog_url: str = ""
     hub_catalog_timeout: float = 5.0
+    #: Code mode (:mod:`dodo_jupyter.codemode.settings` has each one's meaning).
+    code_mode: bool = False
+    code_mode_approval: str = "never"
+    code_mode_idle_timeout: float = 900.0
+    code_mode_max_kernels: int = 3
+    code_mode_run_timeout: float = 60.0
+    code_mode_max_run_timeout: float = 600.0
+    code_mode_max_output_bytes: int = 100_000
+    code_mode_memory_limit_mb: int = 4096
+    code_mode_notebook_dir: str = "dodo-agent-runs"
+    code_mode_env_keep: list[str] = field(default_factory=list)
     #: A :class:`~dodo_jupyter.net.policy.Resolver`; None for the system's DNS.
     resolver: Any = None
     environ: dict[str, str] | None = None

@@ -27,8 +27,8 @@ from traitlets import (
     default,
     validate,
 )
-from traitlets.config import Configurable
 
+from .codemode.settings import CodeModeSettings
 from .exceptions import ValidationFailed
 from .identity import make_resolver
 from .net.hosts import parse_host_rules
@@ -44,8 +44,9 @@ __all__ = ["NOT_TRAITS", "DodoSettings"]
 NOT_TRAITS = frozenset({"hub_api_token", "base_url", "resolver", "environ"})
 
 
-class DodoSettings(Configurable):
-    """dodo's settings (configure them as ``c.DodoApp.<name>``)."""
+class DodoSettings(CodeModeSettings):
+    """dodo's settings (configure them as ``c.DodoApp.<name>``); code mode's come from
+    :class:`~dodo_jupyter.codemode.settings.CodeModeSettings`."""
 
     identity_mode = CaselessStrEnum(
         ["auto", "local", "hub"],
