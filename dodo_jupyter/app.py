@@ -11,12 +11,14 @@ Every trait below has help text; ``jupyter server --help-all`` lists them too.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 
 from ._version import __version__
 from .agents_service import gateway_url_of
+from .codemode.host import CodeModeHost
 from .handlers import routes
 from .jupyter_ai import JupyterAIBuiltin
 from .kernel_access import export_kernel_access, revoke_kernel_access
@@ -47,6 +49,12 @@ class DodoApp(ExtensionApp, DodoSettings):
         join_app_log(self._app_log())  # dodo_jupyter.* lines in Jupyter's format, INFO on
         self.runtime = self.make_runtime()
         self.settings["dodo"] = self.runtime
+        serverapp = self.serverapp
+        self.runtime.code_mode = CodeModeHost(
+            self.runtime,
+            root_dir=Path(serverapp.root_dir if serverapp is not None else "."),
+            gateway_url=lambda: gateway_url_of(serverapp),
+        )
         self.log.info(
             "dodo %s: %s mode, owner %r, catalog from %s",
             __version__,

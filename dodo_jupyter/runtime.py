@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .catalog.hub_client import HubCatalogClient
     from .catalog.mirror import HubCatalogMirror
     from .catalog.status import CatalogStatus
+    from .codemode.host import CodeModeHost
     from .connections import ConnectionService
     from .gateway.service import GatewayService
     from .governance.approvals import Approvals
@@ -101,6 +102,8 @@ class DodoRuntime:
         self._hygiene_lock = asyncio.Lock()
         #: Jupyter AI's built-in entry (:mod:`.jupyter_ai`); set when DodoApp starts.
         self.jupyter_ai: JupyterAIBuiltin | None = None
+        #: Code mode (:mod:`.codemode`); set when DodoApp starts.
+        self.code_mode: CodeModeHost | None = None
         #: The MCP endpoint at ``{base_url}dodo/mcp``; DodoApp starts and stops it.
         self.endpoint = EndpointHost(
             lambda: self.gateway,
@@ -470,6 +473,11 @@ class DodoRuntime:
             await self.hygiene()
 
     async def stop(self) -> None:
+        if self.code_mode is not None:
+            try:
+                await self.code_mode.stop()
+            except Exception as e:  # the kernels die with the server anyway
+                log.warning("dodo code mode did not stop cleanly: %s", e, exc_info=e)
         await self.endpoint.stop()
         opening = self._opening
         if opening is not None and not opening.done():

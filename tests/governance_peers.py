@@ -80,15 +80,25 @@ async def govern(api: Api, upstream: RunningServer, **policy: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def agent(runtime: DodoRuntime, url: str, kind: str = "user") -> AsyncIterator[Client]:
-    """An MCP SDK client at the gateway with a fresh gateway token (of ``kind``)."""
+async def agent(
+    runtime: DodoRuntime,
+    url: str,
+    kind: str = "user",
+    *,
+    mode: str = "auto",
+    http_timeout: float = 10,
+) -> AsyncIterator[Client]:
+    """An MCP SDK client at the gateway with a fresh gateway token (of ``kind``);
+    ``mode="legacy"`` opens a 2025-11-25 session (``auto`` is stateless 2026-07-28)."""
     await runtime.ready()
     new = await runtime.tokens.create(runtime.resolver.owner, "an agent", kind=kind)
     headers = {"Authorization": f"Bearer {new.token}"}
     info = types.Implementation(name="test-agent", version="1.0")
     async with (
-        httpx2.AsyncClient(headers=headers, timeout=10) as http,
-        Client(streamable_http_client(url, http_client=http), client_info=info) as client,
+        httpx2.AsyncClient(headers=headers, timeout=http_timeout) as http,
+        Client(
+            streamable_http_client(url, http_client=http), client_info=info, mode=mode
+        ) as client,
     ):
         yield client
 

@@ -21,11 +21,12 @@ example ``catalog_id: demo`` really starts an OAuth flow). The local owner is an
 administrator, so the admin endpoints are reachable. The schema is the one the server
 serves (``GET dodo/api/openapi.json``), so its ``servers`` entry is exercised too.
 
-Left out of the fuzzing: ``/dodo/mcp``. Its bodies are MCP JSON-RPC messages, which the
-document does not describe field by field (the MCP specification does), so generated
-bodies would only test the SDK's JSON-RPC parsing; the official MCP conformance suite
-covers that endpoint (tests/conformance/run-server.sh). Its presence in the document is
-checked by tests/test_openapi.py like every other route. Also left out: the approvals
+Left out of the fuzzing: ``/dodo/mcp`` and ``/dodo/mcp/codemode``. Their bodies are MCP
+JSON-RPC messages, which the document does not describe field by field (the MCP
+specification does), so generated bodies would only test the SDK's JSON-RPC parsing; the
+official MCP conformance suite covers the gateway (tests/conformance/run-server.sh), and
+tests/test_codemode_*.py code mode. Their presence in the document is checked by
+tests/test_openapi.py like every other route. Also left out: the approvals
 long poll (``waitForApprovals``), which by design answers a generated ``wait`` of up to
 30 s only then; tests/test_governance_gateway.py drives it.
 
@@ -71,7 +72,7 @@ HOOKS_ENV = {
     ),
 }
 #: Not fuzzed; see the module docstring.
-EXCLUDED_PATHS = ("/dodo/mcp",)
+EXCLUDED_PATHS = ("/dodo/mcp", "/dodo/mcp/codemode")
 EXCLUDED_OPERATIONS = ("waitForApprovals",)
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "50"))
 #: The whole run must stay well within CI's time.

@@ -10,6 +10,7 @@ from .catalog import (
     AdminImportHandler,
     CatalogHandler,
 )
+from .codemode import AgentNotebookListHandler, CodeModeHandler
 from .connections import (
     CallbackHandler,
     ClientMetadataHandler,
@@ -81,5 +82,7 @@ def routes() -> list[tuple[str, type]]:
         (r"/dodo/api/user/tool-calls", ToolCallHistoryHandler),
         (r"/dodo/api/user/approvals", ApprovalListHandler),
         (r"/dodo/api/user/approvals/" + _ID.format("call_id"), ApprovalHandler),
+        (r"/dodo/api/user/agent-notebooks", AgentNotebookListHandler),
         (r"/dodo/mcp", GatewayHandler),
+        (r"/dodo/mcp/codemode", CodeModeHandler),
     ]
