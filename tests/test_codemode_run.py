@@ -212,6 +212,15 @@ async def test_each_session_has_its_own_kernel_environment_and_token(
         digests = {hashlib.sha256(v.encode()).hexdigest() for v in server_secrets.values()}
         assert not digests & set(env["values"])  # not under another name either
 
+        # Past the memory limit an allocation fails; the kernel goes on.
+        greedy = await run(second, "hoard = bytearray(4 * 1024**3)")
+        assert greedy.is_error and "\nMemoryError" in text(greedy)
+        assert text(greedy).endswith(
+            "Note: The kernel may use at most 3,072 MiB of address space "
+            "(DodoApp.code_mode_memory_limit_mb): work in smaller pieces."
+        )
+        assert text(await run(second, "'still alive'")) == "Out[3]: 'still alive'"
+
         kernel_token = token_file.read_text()
         assert len(await code_mode_tokens(runtime_)) == 2  # one per kernel
         headers = {**MCP_HEADERS, "Authorization": f"Bearer {kernel_token}"}

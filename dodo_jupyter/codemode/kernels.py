@@ -268,6 +268,13 @@ class AgentKernels:
                     f"DodoApp.code_mode_memory_limit_mb = {self.limits.memory_limit_mb}); "
                     "it was started again, so every variable defined so far is gone."
                 )
+            elif done.status == "error" and self.limits.memory_limit_mb > 0:
+                if any(o.get("ename") == "MemoryError" for o in done.outputs.items):
+                    done.notes.append(
+                        "The kernel may use at most "
+                        f"{self.limits.memory_limit_mb:,} MiB of address space "
+                        "(DodoApp.code_mode_memory_limit_mb): work in smaller pieces."
+                    )
             kernel.last_used = time.monotonic()
             return done
 

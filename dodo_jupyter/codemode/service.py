@@ -173,7 +173,7 @@ class CodeMode:
         before = []
         if replaced:
             before.append(
-                f"this session's kernel was replaced because {replaced}: variables, imports "
+                f"This session's kernel was replaced because {replaced}: variables, imports "
                 "and functions of earlier runs are gone."
             )
         try:
