@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -220,6 +221,7 @@ async def test_each_session_has_its_own_kernel_environment_and_token(
             "(DodoApp.code_mode_memory_limit_mb): work in smaller pieces."
         )
         assert text(await run(second, "'still alive'")) == "Out[3]: 'still alive'"
+        second_pid = int(text(await run(second, "import os\nos.getpid()")).split(": ")[1])
 
         kernel_token = token_file.read_text()
         assert len(await code_mode_tokens(runtime_)) == 2  # one per kernel
@@ -253,3 +255,17 @@ async def test_each_session_has_its_own_kernel_environment_and_token(
     async with httpx2.AsyncClient(timeout=10) as http:
         response = await http.post(gateway_url, json=initialize, headers=headers)
     assert response.status_code == 401
+
+    # The server stops (DodoApp.stop_extension stops code mode): the kernel left goes too.
+    assert runtime_.code_mode is not None
+    await runtime_.code_mode.stop()
+    assert await code_mode_tokens(runtime_) == []
+
+    async def process_gone() -> bool:
+        try:
+            os.kill(second_pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    await eventually(process_gone)
