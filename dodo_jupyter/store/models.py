@@ -117,7 +117,8 @@ class UserMCPToken(Base):
     username: Mapped[str] = mapped_column(String(200), index=True)
     secret_hash: Mapped[str] = mapped_column(String(64))
     label: Mapped[str] = mapped_column(String(100), default="")
-    # "user" tokens are made by people; "kernel" tokens by the server for its kernels.
+    # "user" tokens are made by people; "kernel" tokens by the server for its kernels,
+    # "code_mode" ones for each code-mode kernel (dodo_jupyter.codemode.kernels).
     kind: Mapped[str] = mapped_column(String(16), default="user")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
