@@ -9,7 +9,9 @@ the first test, two through the second."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -143,10 +145,19 @@ async def test_a_session_runs_code_keeps_state_and_writes_a_notebook(
         assert "NameError" in text(await run(client, "x"))  # the state went with it
         assert text(await run(client, "print('still here')")) == "still here\n"
 
+        # A run the agent cancels is interrupted: the kernel is free for the next one.
+        cancelled = asyncio.ensure_future(run(client, "import time\ntime.sleep(60)"))
+        await asyncio.sleep(1.5)
+        cancelled.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cancelled
+        after_cancel = await run(client, "'next'", timeout_s=20)  # the sleep had 60 s
+        assert not after_cancel.is_error and text(after_cancel).endswith("'next'")
+
         status, body = await api("GET", NOTEBOOKS)
         (listed_nb,) = body["notebooks"]
         assert listed_nb["active"] is True
-    assert listed_nb["runs"] == 10
+    assert listed_nb["runs"] == 11
     assert listed_nb["agent"]["client"] == "test-agent 1.0"
     assert listed_nb["agent"]["token_label"] == "an agent"
     assert listed_nb["path"].startswith("dodo-agent-runs/")
@@ -155,9 +166,9 @@ async def test_a_session_runs_code_keeps_state_and_writes_a_notebook(
     notebook = nbformat.read(jp_root_dir / listed_nb["path"], as_version=4)
     nbformat.validate(notebook)
     assert notebook.metadata.kernelspec.name == "python3"
-    assert notebook.metadata.dodo.code_mode.runs == 10
+    assert notebook.metadata.dodo.code_mode.runs == 11
     cells = notebook.cells
-    assert [c.cell_type for c in cells] == ["code"] * 10
+    assert [c.cell_type for c in cells] == ["code"] * 11
     assert cells[0].source == "x = 6 * 7\nprint('hello from the kernel')\nx"
     assert [o["output_type"] for o in cells[0].outputs] == ["stream", "execute_result"]
     assert cells[0].outputs[1]["data"]["text/plain"] == "42"

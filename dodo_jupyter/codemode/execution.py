@@ -135,7 +135,9 @@ async def execute(
     started = time.monotonic()
     deadline = started + seconds
     outputs = Outputs(max_output_bytes)
-    msg_id = client.execute(code, store_history=True, allow_stdin=False)
+    # One run at a time per kernel: nothing is queued behind this one for the kernel to
+    # abort after an error (which it would do to a run sent right after an interrupt).
+    msg_id = client.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
     status: RunStatus = "ok"
     count: int | None = None
 

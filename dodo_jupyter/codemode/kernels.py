@@ -30,7 +30,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -56,6 +56,11 @@ _TOKEN_MARGIN_S = 600.0
 START_TIMEOUT = 60.0
 #: Seconds an interrupted run is given to stop before its kernel restarts anyway.
 INTERRUPT_GRACE = 2.0
+_TIMEOUT_NOTE = (
+    "Timed out after {:g} s: the kernel was interrupted and restarted, so every variable, "
+    "import and function defined so far is gone. Run the setup again; do long work in "
+    "smaller steps or give a larger timeout_s."
+)
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,7 @@ class AgentKernels:
         self._folder: str | None = None
         self._culler: asyncio.Task[None] | None = None
         self._stopped = False
+        self._aftercare: set[asyncio.Task[None]] = set()
         #: How many kernels were started (and restarted): for tests and the log.
         self.starts = 0
 
@@ -170,12 +176,12 @@ class AgentKernels:
                 )
                 km = manager.get_kernel(kernel_id)
                 client = await self._client(km)
-            except Exception as e:
+            except BaseException as e:
+                # Also when the request was cancelled: no kernel or token is left behind.
+                await asyncio.shield(self._abandon(manager, kernel_id, username, token_id))
+                if not isinstance(e, Exception):
+                    raise
                 log.error("dodo code mode: a kernel did not start: %s", e, exc_info=e)
-                await self._forget_token(username, token_id)
-                if kernel_id is not None:
-                    with contextlib.suppress(Exception):
-                        await manager.shutdown_kernel(kernel_id, now=True)
                 raise Unavailable(
                     "The code-mode kernel did not start; the Jupyter server log says why "
                     "(is ipykernel installed in the server's Python?)."
@@ -186,6 +192,15 @@ class AgentKernels:
             self._watch()
             log.info("dodo code mode: kernel %s started for %r", kernel_id[:8], username)
             return kernel
+
+    async def _abandon(
+        self, manager: Any, kernel_id: str | None, username: str, token_id: str
+    ) -> None:
+        """Undo a start that failed: its token, and its kernel if it was started."""
+        await self._forget_token(username, token_id)
+        if kernel_id is not None:
+            with contextlib.suppress(Exception):
+                await manager.shutdown_kernel(kernel_id, now=True)
 
     async def _make_room(self, username: str) -> None:
         mine = self.of(username)
@@ -235,8 +250,15 @@ class AgentKernels:
     async def run(self, kernel: AgentKernel, code: str, seconds: float) -> Execution:
         """Run ``code`` in ``kernel`` (after any run already in it) for at most
         ``seconds``; a timeout interrupts and restarts it, a dead kernel is started
-        again; the notes say which."""
-        async with kernel.lock:
+        again; the notes say which.
+
+        What must finish even when the agent stops waiting (the interrupt after a
+        cancelled run, a restart) runs in a task of its own that keeps the kernel's turn
+        until it is done: the SDK cancels a request's task at every await once it is
+        cancelled, and the next run must not start while the kernel still settles."""
+        await kernel.lock.acquire()
+        handed_over = False
+        try:
             kernel.last_used = time.monotonic()
             try:
                 done = await execute(
@@ -248,26 +270,16 @@ class AgentKernels:
                 )
             except asyncio.CancelledError:
                 # The agent cancelled the call: stop the code, keep the kernel.
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(kernel.manager.interrupt_kernel())
+                handed_over = True
+                self._hand_over(kernel, self._interrupt(kernel))
                 raise
-            finally:
-                kernel.last_used = time.monotonic()
-            if done.status == "timeout":
-                await self._settle(kernel, interrupt=True)
-                done.notes.append(
-                    f"Timed out after {seconds:g} s: the kernel was interrupted and "
-                    "restarted, so every variable, import and function defined so far is "
-                    "gone. Run the setup again; do long work in smaller steps or give a "
-                    "larger timeout_s."
-                )
-            elif done.status == "died":
-                await self._settle(kernel, interrupt=False)
-                done.notes.append(
-                    "The kernel's process died during this run (out of memory? the limit is "
-                    f"DodoApp.code_mode_memory_limit_mb = {self.limits.memory_limit_mb}); "
-                    "it was started again, so every variable defined so far is gone."
-                )
+            if kernel.ended is not None:  # shut down while it ran (its session ended)
+                done.notes.append(f"The kernel was shut down during this run: {kernel.ended}.")
+            elif done.status in ("timeout", "died"):
+                handed_over = True
+                timed_out = done.status == "timeout"
+                await asyncio.shield(self._hand_over(kernel, self._settle(kernel, timed_out)))
+                done.notes.append(_TIMEOUT_NOTE.format(seconds) if timed_out else self._died_note)
             elif done.status == "error" and self.limits.memory_limit_mb > 0:
                 if any(o.get("ename") == "MemoryError" for o in done.outputs.items):
                     done.notes.append(
@@ -275,28 +287,61 @@ class AgentKernels:
                         f"{self.limits.memory_limit_mb:,} MiB of address space "
                         "(DodoApp.code_mode_memory_limit_mb): work in smaller pieces."
                     )
-            kernel.last_used = time.monotonic()
             return done
+        finally:
+            kernel.last_used = time.monotonic()
+            if not handed_over:
+                kernel.lock.release()
+
+    @property
+    def _died_note(self) -> str:
+        return (
+            "The kernel's process died during this run (out of memory? the limit is "
+            f"DodoApp.code_mode_memory_limit_mb = {self.limits.memory_limit_mb}); it was "
+            "started again, so every variable defined so far is gone."
+        )
 
     async def reset(self, kernel: AgentKernel) -> None:
         """Restart ``kernel``: its state is gone, its token stays (shut down instead when
         it cannot restart: the session's next run starts a new one)."""
-        async with kernel.lock:
-            await self._settle(kernel, interrupt=False)
+        await kernel.lock.acquire()
+        await asyncio.shield(self._hand_over(kernel, self._settle(kernel, False)))
 
-    async def _settle(self, kernel: AgentKernel, *, interrupt: bool) -> None:
+    def _hand_over(
+        self, kernel: AgentKernel, work: Coroutine[Any, Any, None]
+    ) -> asyncio.Task[None]:
+        """Run ``work`` in a task of its own that gives up ``kernel``'s turn (held by the
+        caller) when it is done."""
+
+        async def then_release() -> None:
+            try:
+                await work
+            finally:
+                kernel.lock.release()
+
+        task = asyncio.ensure_future(then_release())
+        self._aftercare.add(task)
+        task.add_done_callback(self._aftercare.discard)
+        return task
+
+    async def _settle(self, kernel: AgentKernel, interrupt: bool) -> None:
         """After a run that timed out (``interrupt``) or whose kernel died: a restarted
         kernel, or none (shut down) when even that fails."""
         if interrupt:
-            with contextlib.suppress(Exception):
-                await kernel.manager.interrupt_kernel()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(_idle(kernel.client), INTERRUPT_GRACE)
+            await self._interrupt(kernel)
         try:
             await self._restart(kernel)
         except Exception as e:
             log.error("dodo code mode: kernel %s did not restart: %s", kernel.kernel_id[:8], e)
             await self.shutdown(kernel, "it could not be restarted (the server log says why)")
+
+    @staticmethod
+    async def _interrupt(kernel: AgentKernel) -> None:
+        """Interrupt the code ``kernel`` runs and wait (a little) until it is idle."""
+        with contextlib.suppress(Exception):
+            await kernel.manager.interrupt_kernel()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(_idle(kernel.client), INTERRUPT_GRACE)
 
     async def _restart(self, kernel: AgentKernel) -> None:
         kernel.client.stop_channels()
@@ -360,6 +405,8 @@ class AgentKernels:
         self._stopped = True
         if self._culler is not None:
             self._culler.cancel()
+        for task in list(self._aftercare):
+            task.cancel()
         for kernel in list(self._kernels.values()):
             await self.shutdown(kernel, "the Jupyter server stopped")
         if self._manager is not None:
