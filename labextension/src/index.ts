@@ -13,12 +13,14 @@ import * as React from 'react';
 
 import { ActivityModel } from './activityModel';
 import { AdminModel } from './adminModel';
+import { AgentNotebooksModel } from './agentNotebooksModel';
 import { AgentsModel } from './agentsModel';
 import { ApprovalWatcher } from './approvals';
 import { fetchWaitingCalls, sendApprovalDecision } from './approvalsAPI';
 import { ActivityPanel } from './components/ActivityPanel';
 import { AdminPanel } from './components/AdminPanel';
 import { AgentAccessPanel } from './components/AgentAccessPanel';
+import { AgentNotebooksPanel } from './components/AgentNotebooksPanel';
 import { AgentsPanel } from './components/AgentsPanel';
 import { openApprovalPrompt } from './components/ApprovalPrompt';
 import { CatalogPanel } from './components/CatalogPanel';
@@ -43,7 +45,7 @@ const PANEL_ID = 'dodo-mcp-panel';
 const panelPlugin: JupyterFrontEndPlugin<void> = {
   id: 'dodo-jupyter:panel',
   description:
-    'Left-sidebar MCP panel: approved servers, connections, tools, resources, prompts, agent access, agents, activity and the admin editor; approval prompts for held tool calls.',
+    'Left-sidebar MCP panel: approved servers, connections, tools, resources, prompts, agent access, agents, activity, agent notebooks and the admin editor; approval prompts for held tool calls.',
   autoStart: true,
   optional: [ILayoutRestorer, ICommandPalette],
   activate: (
@@ -56,6 +58,9 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     admin.onCatalogChanged = () => void model.refresh();
     const agents = new AgentsModel();
     const activity = new ActivityModel();
+    const agentNotebooks = new AgentNotebooksModel(async path => {
+      await app.commands.execute('docmanager:open', { path });
+    });
     const directory = new DirectoryModel(id => {
       const entry = model.catalog.value.find(e => e.id === id);
       return entry ? entry.display_name || entry.name : id;
@@ -156,6 +161,15 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
         model: activity,
         render: m => React.createElement(ActivityPanel, { model: m }),
         load: () => activity.refresh()
+      })
+    );
+    panel.addWidget(
+      createSection({
+        id: 'dodo-section-agent-notebooks',
+        title: 'Agent notebooks',
+        model: agentNotebooks,
+        render: m => React.createElement(AgentNotebooksPanel, { model: m }),
+        load: () => agentNotebooks.refresh()
       })
     );
     const accordion = panel.content as AccordionPanel;

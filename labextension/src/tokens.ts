@@ -485,6 +485,48 @@ export interface IToolCallRecord {
 }
 
 /**
+ * Who ran an agent notebook's session (labels from its MCP client and token).
+ */
+export interface IAgentNotebookAgent {
+  client: string | null;
+  token_label: string | null;
+  token_id: string | null;
+  chat_id: string | null;
+  persona_id: string | null;
+}
+
+/**
+ * A notebook code mode kept of one agent session's runs
+ * (`GET dodo/api/user/agent-notebooks`).
+ */
+export interface IAgentNotebook {
+  /**
+   * Relative to the server's root, as the file browser opens it.
+   */
+  path: string;
+  agent: IAgentNotebookAgent;
+  started_at: string | null;
+  runs: number;
+  last_run_at: string | null;
+  /**
+   * Whether its session has a running kernel.
+   */
+  active: boolean;
+}
+
+/**
+ * The answer of `GET dodo/api/user/agent-notebooks`.
+ */
+export interface IAgentNotebookList {
+  /**
+   * Whether code mode is on (`DodoApp.code_mode`).
+   */
+  enabled: boolean;
+  folder: string;
+  notebooks: IAgentNotebook[];
+}
+
+/**
  * One resource of the caller's servers (`GET dodo/api/mcp/resources`): MCP's
  * `Resource` under its gateway URI (`dodo://<server>/<original_uri>`).
  */

@@ -487,6 +487,7 @@ def test_non_admin_sees_no_editor_in_dark_theme(page: Any, hub_lab: Lab) -> None
         "Agent access Section",
         "Agents Section",
         "Activity Section",
+        "Agent notebooks Section",
     ]
     # The server refuses the admin API anyway.
     status = page.evaluate("""async () => (await fetch('/dodo/api/admin/approved-mcps')).status""")
