@@ -133,7 +133,7 @@ async def test_a_session_runs_code_keeps_state_and_writes_a_notebook(
         ) in text(cut)
 
         found = await client.call_tool("search_tools", {"query": ""})
-        assert text(found) == "No tool matches ''."  # nothing connected yet: no tools
+        assert text(found).startswith("No tools yet")  # nothing connected yet
 
         # Past its timeout the run is interrupted and the kernel restarted.
         slow = await run(

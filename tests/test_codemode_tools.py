@@ -24,16 +24,17 @@ pytestmark = pytest.mark.usefixtures("upstreams_closed_first")
 APPROVALS = "dodo/api/user/approvals"
 
 THREE_CALLS = """\
-from dodo_jupyter.client import DodoClient
+from dodo_jupyter import tools
 
-dodo = DodoClient()
-before = dodo.call_tool("gov__list_items", {}).text
-renamed = dodo.call_tool("gov__rename_item", {"name": "a", "to": "z"}).text
-after = dodo.call_tool("gov__list_items", {}).text
+before = tools.gov.list_items()
+renamed = tools.gov.rename_item(name="a", to="z")
+after = tools.gov.list_items()
 items = sorted(set(before.split(", ")) | set(after.split(", ")))
 print(f"3 calls: {len(items)} distinct items; {renamed}")
 """
 
+#: The policy hides delete_item from listings (so from ``tools``); code that calls it by
+#: its gateway name anyway is refused by the gate.
 REFUSED = """\
 from dodo_jupyter.client import DodoClient
 
@@ -73,8 +74,9 @@ async def test_code_calls_tools_through_the_gate_and_returns_only_a_summary(
     await govern(api, upstream, deny=["delete_*"])
     async with agent(runtime_, codemode_url, mode="legacy") as client:
         found = text(await client.call_tool("search_tools", {"query": "item"}))
-        assert "gov__list_items: List the items." in found
-        assert "gov__delete_item" not in found  # refused by policy: not offered either
+        assert "# tools.gov\ndef list_items() -> str:" in found and "List the items." in found
+        assert "rename_item(*, name: str, to: str)" in found
+        assert "delete_item" not in found  # refused by policy: not offered either
 
         summary = await run(client, THREE_CALLS)
         assert not summary.is_error, text(summary)

@@ -87,6 +87,11 @@ def _render(shapes: list[ToolShape], detail: Detail) -> list[str]:
 
 
 def _header(query: str, found: int, shown: int, total: int, detail: Detail) -> str:
+    if total == 0:
+        return (
+            "No tools yet: the user has connected no MCP server with tools switched on "
+            "(they connect servers in JupyterLab's MCP panel)."
+        )
     if found == 0:
         return f"No tool matches {query!r} ({total} tools; an empty query lists them all)."
     what = f"{found} of {total} tools match {query!r}" if query.strip() else f"{total} tools"
