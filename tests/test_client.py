@@ -17,6 +17,8 @@ from dodo_jupyter.client.errors import clean_message
 from dodo_jupyter.codemode.typed_api import tool_function
 from dodo_jupyter.magics import parse_arguments, parse_cell
 
+from .mcp_peers import running_mcp_server, tool_server
+
 
 def write_server_file(runtime: Path, pid: int, url: str, token: str) -> None:
     runtime.mkdir(parents=True, exist_ok=True)
@@ -179,3 +181,33 @@ def test_magic_arguments() -> None:
     assert parse_cell("a: 1\nb: [x, y]\n") == {"a": 1, "b": ["x", "y"]}
     with pytest.raises(UsageError, match="one object"):
         parse_cell("- 1\n- 2")
+
+
+class CountConnections:
+    """ASGI middleware: the client addresses (one per TCP connection) requests came from."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.peers: set[tuple[str, int]] = set()
+        self.requests = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            self.peers.add(tuple(scope["client"]))
+            self.requests += 1
+        await self.app(scope, receive, send)
+
+
+def test_code_calling_tool_after_tool_keeps_one_connection() -> None:
+    """The kernel client holds its MCP client open: ten calls (from new DodoClient objects,
+    as a loop in a notebook may make them) are ten POSTs on one connection, not ten
+    connections each with a discovery first."""
+    counted = CountConnections(tool_server("plain").streamable_http_app(host="127.0.0.1"))
+    with running_mcp_server(app=counted) as server:
+        endpoint = Endpoint(mcp_url=server.url, mcp_headers={})
+        for n in range(10):
+            assert DodoClient(endpoint).call_tool("double", {"n": n}).text == str(2 * n)
+    # One connection for the requests (a server that speaks only 2025-11-25, as this one,
+    # also gets the session's GET stream on a second), and the handshake once.
+    assert len(counted.peers) <= 2
+    assert counted.requests <= 15

@@ -4,8 +4,9 @@ catalog, connecting) when the Jupyter server is known.
 
 :class:`AsyncDodoClient` is the asyncio client; :class:`DodoClient` runs it on a private
 event-loop thread, so its methods can be called from a notebook cell (whose own loop is
-already running) or any other code. Each gateway request opens a short MCP session (the
-MCP SDK's ``Client``, stateless 2026-07-28 when the gateway offers it). Errors are
+already running) or any other code. Gateway requests go through one MCP client per event
+loop, kept open (the MCP SDK's ``Client``, stateless 2026-07-28 when the gateway offers
+it; :mod:`.held_session`), shared by the clients of one gateway and token. Errors are
 :class:`DodoClientError` with a message that says what to do (a resource or prompt the
 gateway or its server refuses: their words); a tool that answers with an error raises
 :class:`ToolError` carrying the upstream message.
@@ -23,6 +24,7 @@ from typing import Any, TypeVar
 
 from .discovery import Endpoint, discover
 from .errors import DodoClientError, ToolError, clean_message
+from .held_session import HeldSessions
 from .results import (
     Prompt,
     PromptArgument,
@@ -99,6 +101,7 @@ class AsyncDodoClient:
     def __init__(self, endpoint: Endpoint | None = None, *, timeout: float = 120.0) -> None:
         self.endpoint = endpoint if endpoint is not None else discover()
         self.timeout = timeout
+        self._sessions = _held_sessions(self)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.endpoint.mcp_url} ({self.endpoint.source})>"
@@ -106,32 +109,43 @@ class AsyncDodoClient:
     # -- the gateway (MCP) --------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def _mcp(self) -> AsyncIterator[Any]:
+    async def _open_mcp(self, failed: list[int]) -> AsyncIterator[Any]:
+        """A new MCP client to the gateway (stateless 2026-07-28 when offered); the status
+        of every failed HTTP answer goes to ``failed`` (the SDK reports failures without
+        it)."""
         import httpx2
         from mcp import Client
         from mcp.client.streamable_http import streamable_http_client
-
-        url = self.endpoint.mcp_url
-        # The SDK reports HTTP failures without their status; the hook keeps it.
-        failed: list[int] = []
 
         async def record(response: httpx2.Response) -> None:
             if response.status_code >= 400:
                 failed.append(response.status_code)
 
+        async with httpx2.AsyncClient(
+            headers=self.endpoint.mcp_headers,
+            timeout=self.timeout,
+            event_hooks={"response": [record]},
+        ) as http:
+            transport = streamable_http_client(self.endpoint.mcp_url, http_client=http)
+            async with Client(transport, mode="auto", cache=None) as client:
+                yield client
+
+    @contextlib.asynccontextmanager
+    async def _mcp(self) -> AsyncIterator[Any]:
+        """This loop's MCP client to the gateway, kept open between requests
+        (:mod:`.held_session`); failures become :class:`DodoClientError`."""
+        failed: list[int] = []
         try:
-            async with httpx2.AsyncClient(
-                headers=self.endpoint.mcp_headers,
-                timeout=self.timeout,
-                event_hooks={"response": [record]},
-            ) as http:
-                transport = streamable_http_client(url, http_client=http)
-                async with Client(transport, mode="auto", cache=None) as client:
-                    yield client
+            async with self._sessions.use(failed) as client:
+                yield client
         except DodoClientError:
             raise
         except Exception as e:
             raise self._gateway_error(e, failed[-1] if failed else None) from None
+
+    async def aclose(self) -> None:
+        """Close the MCP client this event loop holds (others close with their loops)."""
+        await self._sessions.close()
 
     def _gateway_error(self, error: BaseException, status: int | None) -> DodoClientError:
         url = self.endpoint.mcp_url
@@ -354,6 +368,21 @@ class AsyncDodoClient:
         for connection_id in ids:
             await self._api("POST", "mcp/delete-auth", {"connection_id": connection_id})
         return len(ids)
+
+
+#: The open MCP clients, shared by every client of the same gateway, credentials and
+#: timeout (code that makes a client per call does not open a connection per call).
+_held: dict[tuple[Any, ...], HeldSessions] = {}
+_held_lock = threading.Lock()
+
+
+def _held_sessions(client: AsyncDodoClient) -> HeldSessions:
+    endpoint = client.endpoint
+    key = (endpoint.mcp_url, tuple(sorted(endpoint.mcp_headers.items())), client.timeout)
+    with _held_lock:
+        if key not in _held:
+            _held[key] = HeldSessions(client._open_mcp)
+        return _held[key]
 
 
 class _LoopThread:
