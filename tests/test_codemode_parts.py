@@ -193,3 +193,38 @@ def test_the_listing_reads_only_code_mode_notebooks_and_trusts_nothing_in_them(
     }
     written = json.loads((tmp_path / path).read_text())
     nbformat.validate(nbformat.from_dict(written))
+
+
+def test_runs_are_written_after_the_answer_in_order_and_a_failed_write_is_told_once(
+    tmp_path: Path,
+) -> None:
+    notebooks = RunNotebooks(tmp_path, "runs")
+    agent = {"client": "a 1", "token_label": "t", "token_id": "1"}
+    path = notebooks.new_path(agent, now_local())
+
+    def run(code: str) -> Execution:
+        outputs = Outputs(100)
+        outputs.add(_stream(f"{code}\n"))
+        return Execution("ok", outputs, 0.1, 1)
+
+    async def scenario() -> str | None:
+        for n in range(5):
+            notebooks.append_later(
+                path, run(str(n)), f"print({n})", agent=agent, started=now_local()
+            )
+        await notebooks.listing()  # a listing waits for the writes under way
+        cells = nbformat.read(tmp_path / path, as_version=4).cells
+        assert [c.source for c in cells] == [f"print({n})" for n in range(5)]
+
+        blocker = (tmp_path / path).with_name(f".~{Path(path).name}.tmp")
+        blocker.mkdir()  # the write's temporary file cannot be made (root ignores modes)
+        notebooks.append_later(path, run("5"), "print(5)", agent=agent, started=now_local())
+        await notebooks.flush()
+        blocker.rmdir()
+        return notebooks.take_failure(path)
+
+    failure = asyncio.run(scenario())
+    assert failure is not None
+    assert failure.startswith(f"An earlier run could not be added to its notebook {path}")
+    assert failure.endswith("tell the user.")
+    assert notebooks.take_failure(path) is None  # told once

@@ -21,14 +21,16 @@ timeout, output that was cut) is the cell's last output, and a new kernel for th
 session is announced by a Markdown cell.
 
 Files are read and written on a thread, never on the event loop, one write at a time per
-notebook; each write reads the file first (so cells the user added in between stay) and
-replaces it whole (a temporary file renamed over it).
+notebook, after the run's answer has left (the agent does not wait for the file; a failed
+write is told with the session's next answer); each write reads the file first (so cells
+the user added in between stay) and replaces it whole (a temporary file renamed over it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import secrets
@@ -40,6 +42,8 @@ import nbformat
 from nbformat import NotebookNode
 
 from .execution import Execution
+
+log = logging.getLogger(__name__)
 
 __all__ = ["MAX_LISTED", "RunNotebooks", "agent_slug", "now_local"]
 
@@ -77,6 +81,9 @@ class RunNotebooks:
         self.root_dir = root_dir
         self.folder = folder
         self._locks: dict[str, asyncio.Lock] = {}
+        #: Writes under way (:meth:`append_later`), and why the last one of a path failed.
+        self._writing: set[asyncio.Task[None]] = set()
+        self._failed: dict[str, str] = {}
 
     @property
     def directory(self) -> Path:
@@ -134,9 +141,39 @@ class RunNotebooks:
         temporary.write_text(nbformat.writes(notebook, version=4), encoding="utf-8")
         os.replace(temporary, file)
 
+    def append_later(self, path: str, execution: Execution, code: str, **kw: Any) -> None:
+        """:meth:`append` after the run's answer has left (the agent does not wait for
+        the file); writes of one path keep their order. A failure is logged and kept
+        for :meth:`take_failure`."""
+
+        async def write() -> None:
+            try:
+                await self.append(path, execution, code, **kw)
+            except OSError as e:
+                log.warning("dodo code mode: a run was not added to %s: %s", path, e)
+                self._failed[path] = (
+                    f"An earlier run could not be added to its notebook {path} "
+                    f"({e.strerror or e}); tell the user."
+                )
+
+        task = asyncio.get_running_loop().create_task(write())
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+
+    def take_failure(self, path: str) -> str | None:
+        """Why the last write of ``path`` failed (once), or None."""
+        return self._failed.pop(path, None)
+
+    async def flush(self) -> None:
+        """Wait for the writes under way."""
+        while self._writing:
+            await asyncio.gather(*list(self._writing), return_exceptions=True)
+
     async def listing(self, limit: int = MAX_LISTED) -> list[dict[str, Any]]:
         """The runs' notebooks, most recently run first: ``{path, agent, started_at,
-        runs, last_run_at}`` each (other notebooks in the folder are left out)."""
+        runs, last_run_at}`` each (other notebooks in the folder are left out), with
+        every run answered so far written."""
+        await self.flush()
         return await asyncio.to_thread(self._list, limit)
 
     def _list(self, limit: int) -> list[dict[str, Any]]:

@@ -176,21 +176,17 @@ class CodeMode:
                 f"This session's kernel was replaced because {replaced}: variables, imports "
                 "and functions of earlier runs are gone."
             )
-        try:
-            await self.notebooks.append(
-                session.notebook,
-                execution,
-                code,
-                agent=session.agent,
-                started=session.started,
-                new_kernel=replaced,
-            )
-        except OSError as e:
-            log.warning("dodo code mode: %s not written: %s", session.notebook, e)
-            execution.notes.append(
-                f"This run could not be added to its notebook {session.notebook} "
-                f"({e.strerror or e}); tell the user."
-            )
+        failed = self.notebooks.take_failure(session.notebook)
+        if failed is not None:
+            execution.notes.append(failed)
+        self.notebooks.append_later(
+            session.notebook,
+            execution,
+            code,
+            agent=session.agent,
+            started=session.started,
+            new_kernel=replaced,
+        )
         return tool_result(execution, before=before)
 
     async def reset(self, caller: Caller, key: str) -> types.CallToolResult:
@@ -264,6 +260,7 @@ class CodeMode:
         if self._endings:
             await asyncio.gather(*list(self._endings), return_exceptions=True)
         await self.kernels.stop()
+        await self.notebooks.flush()
 
     # -- checks -------------------------------------------------------------------------
 
