@@ -399,6 +399,8 @@ class JupyterGateway:
         ``{catalog id: MCP URL}``; each becomes an ``auth_type: "none"`` entry.
     policies:
         ``{catalog id: tool_policy}`` for entries that have one (the others are open).
+    settings:
+        More ``DodoApp`` settings (they win over the ones set here).
     """
 
     def __init__(
@@ -406,9 +408,11 @@ class JupyterGateway:
         tmp: Path,
         upstreams: dict[str, str],
         policies: dict[str, dict[str, Any]] | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> None:
         self.tmp = tmp
         self.policies = policies or {}
+        self.settings = settings or {}
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}/"
         self.mcp_url = f"{self.base}dodo/mcp"
@@ -448,6 +452,7 @@ class JupyterGateway:
                 "allow_insecure_loopback": True,
                 "kernel_access": False,
                 "catalog": catalog,
+                **self.settings,
             },
         }
         path = self.tmp / "server_config.json"
