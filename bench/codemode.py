@@ -27,8 +27,8 @@ writes in each (arguments, the code) for information; ``classic_wall_ms``,
 each way takes (``classic_model_turns=11``, ``codemode_model_turns=3``). The model's own
 time is not part of either wall time: with no model in the loop the two ways make the same
 ten calls through the gateway, so the wall ratio measures what code mode adds (the search
-and a kernel round trip) against what it saves (the client's round trips). Figures only; nothing is asserted. Run from the
-repository root::
+and a kernel round trip) against what it saves (the client's round trips). Figures only;
+nothing is asserted. Run from the repository root::
 
     .venv/bin/python bench/codemode.py [--rounds 7]
 """
