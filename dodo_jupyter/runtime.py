@@ -17,7 +17,7 @@ import dataclasses
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._imports import IMPORT_LOCK
 from .exceptions import DodoError, Unavailable
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from .catalog.hub_client import HubCatalogClient
     from .catalog.mirror import HubCatalogMirror
     from .catalog.status import CatalogStatus
-    from .codemode.host import CodeModeHost
     from .connections import ConnectionService
     from .gateway.service import GatewayService
     from .governance.approvals import Approvals
@@ -50,6 +49,12 @@ log = logging.getLogger("dodo_jupyter")
 RETRY_OPEN_AFTER_S = 5.0
 #: Requests trigger a hub hygiene check when the last one is older than this.
 REQUEST_HYGIENE_SPACING_S = 60.0
+
+
+class Stoppable(Protocol):
+    """What the runtime needs of a part built on top of it: that it stops."""
+
+    async def stop(self) -> None: ...
 
 
 class DodoRuntime:
@@ -102,8 +107,9 @@ class DodoRuntime:
         self._hygiene_lock = asyncio.Lock()
         #: Jupyter AI's built-in entry (:mod:`.jupyter_ai`); set when DodoApp starts.
         self.jupyter_ai: JupyterAIBuiltin | None = None
-        #: Code mode (:mod:`.codemode`); set when DodoApp starts.
-        self.code_mode: CodeModeHost | None = None
+        #: Code mode (:class:`~.codemode.host.CodeModeHost`, which builds on this runtime);
+        #: set when DodoApp starts.
+        self.code_mode: Stoppable | None = None
         #: The MCP endpoint at ``{base_url}dodo/mcp``; DodoApp starts and stops it.
         self.endpoint = EndpointHost(
             lambda: self.gateway,

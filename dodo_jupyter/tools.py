@@ -9,8 +9,8 @@
 
 ``tools.<server>.<tool>`` is a function per tool the gateway offers this kernel
 (switched on in the MCP panel), named, typed and documented from the tool's JSON Schema
-(:mod:`dodo_jupyter.codemode.typed_api`; names made Python-safe by
-:mod:`dodo_jupyter.codemode.python_names`: ``srv-1a2b3c`` → ``srv_1a2b3c``). Calls go
+(:mod:`dodo_jupyter.client.typed_api`; names made Python-safe by
+:mod:`dodo_jupyter.client.python_names`: ``srv-1a2b3c`` → ``srv_1a2b3c``). Calls go
 through the gateway (``DODO_MCP_URL``, ``DODO_MCP_TOKEN``), so its governance applies and
 the call history records them. A tool's error raises
 :class:`~dodo_jupyter.client.errors.ToolError` with the server's message.
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 if _TYPE_CHECKING:
-    from .codemode.typed_api import ToolNamespace as _ToolNamespace
+    from .client.typed_api import ToolNamespace as _ToolNamespace
 
 __all__ = ["refresh"]
 
@@ -47,7 +47,7 @@ def _listing() -> "dict[str, _ToolNamespace]":
     with _lock:
         if _servers is None:
             from .client.dodo_client import DodoClient
-            from .codemode.typed_api import build_namespaces
+            from .client.typed_api import build_namespaces
 
             client = DodoClient()
             _servers = build_namespaces(client, client.list_tools())
@@ -60,7 +60,7 @@ def __getattr__(name: str) -> _Any:
     servers = _listing()
     if name in servers:
         return servers[name]
-    from .codemode.typed_api import close_matches
+    from .client.typed_api import close_matches
 
     raise AttributeError(
         f"tools has no server {name!r}: {close_matches(name, sorted(servers))}"

@@ -14,7 +14,7 @@ from IPython.core.error import UsageError
 from dodo_jupyter.client import DodoClient, Endpoint, NotFoundError, Tool, ToolResult, discover
 from dodo_jupyter.client.adapters import openai_tools
 from dodo_jupyter.client.errors import clean_message
-from dodo_jupyter.codemode.typed_api import tool_function
+from dodo_jupyter.client.typed_api import tool_function
 from dodo_jupyter.magics import parse_arguments, parse_cell
 
 from .mcp_peers import running_mcp_server, tool_server

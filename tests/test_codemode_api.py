@@ -16,10 +16,10 @@ import mcp_types
 import pytest
 
 from dodo_jupyter.client import DodoClient, Endpoint, Tool, ToolError, ToolResult
-from dodo_jupyter.codemode.python_names import python_name, python_names, tool_paths
-from dodo_jupyter.codemode.schema_types import format_signature
+from dodo_jupyter.client.python_names import python_name, python_names, tool_paths
+from dodo_jupyter.client.schema_types import format_signature
+from dodo_jupyter.client.typed_api import build_namespaces, tool_function, tool_functions
 from dodo_jupyter.codemode.search import python_path, search_tools
-from dodo_jupyter.codemode.typed_api import build_namespaces, tool_function, tool_functions
 from dodo_jupyter.runtime import DodoRuntime
 
 from .conftest import Api

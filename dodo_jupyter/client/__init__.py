@@ -8,7 +8,7 @@
 >>> dodo.get_prompt("docs__summarize", topic="MCP").text     # doctest: +SKIP
 
 See :mod:`.discovery` for how dodo is found, :mod:`.adapters` for OpenAI specs,
-:mod:`dodo_jupyter.codemode.typed_api` for the tools as typed Python functions, and
+:mod:`dodo_jupyter.client.typed_api` for the tools as typed Python functions, and
 :mod:`.results` for how results display.
 """
 

@@ -1,5 +1,5 @@
 """The gateway's tools as OpenAI function-calling specs. (Tools as Python functions:
-:mod:`dodo_jupyter.codemode.typed_api`, behind ``DodoClient.functions()``.)"""
+:mod:`dodo_jupyter.client.typed_api`, behind ``DodoClient.functions()``.)"""
 
 from __future__ import annotations
 

@@ -481,7 +481,7 @@ class DodoClient:
     def functions(self) -> dict[str, Any]:
         """The tools as Python functions by gateway name: keyword arguments, signatures
         and docstrings from their schemas, the result's value returned (the functions of
-        ``from dodo_jupyter import tools``; see :mod:`dodo_jupyter.codemode.typed_api`)."""
-        from ..codemode.typed_api import tool_functions
+        ``from dodo_jupyter import tools``; see :mod:`.typed_api`)."""
+        from .typed_api import tool_functions
 
         return tool_functions(self, self.list_tools())

@@ -6,14 +6,14 @@ and gets three tools: ``search_tools``, ``run_python`` and ``reset``. Each MCP s
 has its own kernel, which reaches the tools only through the gateway (``/dodo/mcp``) with
 a short-lived token of its own, so every call made from code passes the governance gate.
 
-Modules, kernel side: :mod:`.typed_api` (the tools as typed Python functions, behind
-``from dodo_jupyter import tools``), :mod:`.python_names` and :mod:`.schema_types` (its
-names and types), :mod:`.search` (what ``search_tools`` shows a model: the same names and
-signatures). Server side: :mod:`.settings` (the ``DodoApp.code_mode*`` traits),
-:mod:`.launch` (the kernel's launcher, with its memory limit), :mod:`.kernelspec` (the
-``dodo-agent`` spec and the kernel's environment), :mod:`.kernels` (one kernel per
-session: start, limits, culling), :mod:`.execution` (running code and collecting its
-outputs), :mod:`.results` (outputs as MCP content, tracebacks trimmed), :mod:`.notebooks`
-(the runs' notebooks), :mod:`.service` (the three tools), :mod:`.endpoint` (their MCP
-server), :mod:`.host` (all of it inside one Jupyter server). See docs/code-mode.md.
+The kernel side, the tools as typed Python functions behind ``from dodo_jupyter import
+tools``, is :mod:`dodo_jupyter.client.typed_api`. Here: :mod:`.search` (what
+``search_tools`` shows a model: the same names and signatures), :mod:`.settings` (the
+``DodoApp.code_mode*`` traits), :mod:`.launch` (the kernel's launcher, with its memory
+limit), :mod:`.kernelspec` (the ``dodo-agent`` spec and the kernel's environment),
+:mod:`.kernels` (one kernel per session: start, limits, culling), :mod:`.execution`
+(running code and collecting its outputs), :mod:`.results` (outputs as MCP content,
+tracebacks trimmed), :mod:`.notebooks` (the runs' notebooks), :mod:`.service` (the three
+tools), :mod:`.endpoint` (their MCP server), :mod:`.host` (all of it inside one Jupyter
+server). See docs/code-mode.md.
 """

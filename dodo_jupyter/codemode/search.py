@@ -10,8 +10,9 @@ tools it means to use)::
                               \"\"\"Add two numbers.\"\"\"
     detail="full"         the same with the whole generated docstrings
 
-The names and signatures are those of :mod:`.typed_api`, the generator of the kernel's
-``from dodo_jupyter import tools``: what a model reads is exactly what its code can call.
+The names and signatures are those of :mod:`~dodo_jupyter.client.typed_api`, the
+generator of the kernel's ``from dodo_jupyter import tools``: what a model reads is
+exactly what its code can call.
 
 Matching: the query's words (case-insensitive) are looked for in each tool's gateway
 name, Python path and description; a tool matches when any word does, and tools that
@@ -24,9 +25,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
+from ..client.python_names import python_path, tool_paths
 from ..client.results import Tool
-from .python_names import python_path, tool_paths
-from .typed_api import ToolShape, shape_of
+from ..client.typed_api import ToolShape, shape_of
 
 if TYPE_CHECKING:
     import mcp_types

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -33,7 +33,7 @@ _OFF = (
 
 
 def _code_mode(handler: DodoAPIHandler) -> CodeModeHost:
-    host = handler.dodo.code_mode
+    host = cast("CodeModeHost | None", handler.dodo.code_mode)
     if host is None:  # before DodoApp started it: a request during start-up
         raise Unavailable("dodo is starting; try again in a moment.")
     return host

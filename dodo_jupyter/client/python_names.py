@@ -28,7 +28,9 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable
 
-from ..gateway.naming import SEPARATOR
+#: How the gateway joins a server's alias and a tool's name (``SEPARATOR`` of
+#: :mod:`dodo_jupyter.gateway.naming`; this side runs in kernels, which do not load it).
+SEPARATOR = "__"
 
 __all__ = [
     "ROOT",

@@ -36,8 +36,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from ..client.results import Tool, ToolResult
 from .python_names import ROOT, python_names, tool_paths
+from .results import Tool, ToolResult
 from .schema_types import (
     Schema,
     annotation_of,
