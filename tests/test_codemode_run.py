@@ -30,7 +30,7 @@ from dodo_jupyter.runtime import DodoRuntime
 from .codemode_peers import NOTEBOOKS, code_mode_config, code_mode_tokens, eventually, run, text
 from .conftest import Api
 from .governance_peers import agent, governed_upstream
-from .mcp_peers import MCP_HEADERS, RunningServer
+from .mcp_peers import INITIALIZE, MCP_HEADERS, RunningServer
 
 pytestmark = pytest.mark.usefixtures("upstreams_closed_first")
 
@@ -237,18 +237,8 @@ async def test_each_session_has_its_own_kernel_environment_and_token(
         kernel_token = token_file.read_text()
         assert len(await code_mode_tokens(runtime_)) == 2  # one per kernel
         headers = {**MCP_HEADERS, "Authorization": f"Bearer {kernel_token}"}
-        initialize = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "kernel", "version": "0"},
-            },
-        }
         async with httpx2.AsyncClient(timeout=10) as http:
-            response = await http.post(gateway_url, json=initialize, headers=headers)
+            response = await http.post(gateway_url, json=INITIALIZE, headers=headers)
             assert response.status_code == 200
 
         # Not among the user's kernels or kernel specs.
@@ -264,7 +254,7 @@ async def test_each_session_has_its_own_kernel_environment_and_token(
 
     await eventually(one_token_left)
     async with httpx2.AsyncClient(timeout=10) as http:
-        response = await http.post(gateway_url, json=initialize, headers=headers)
+        response = await http.post(gateway_url, json=INITIALIZE, headers=headers)
     assert response.status_code == 401
 
     # The server stops (DodoApp.stop_extension stops code mode): the kernel left goes too.
