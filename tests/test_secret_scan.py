@@ -10,6 +10,7 @@ import asyncio
 import json
 import secrets
 import subprocess
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,12 @@ def test_no_secret_in_the_database_or_the_log(
             assert asyncio.run(gateway_call(gateway, token, "keyed__greet", {"who": argument}))
             asyncio.run(gateway_call(gateway, token, "demo__add", {"a": 1, "b": 2}))
             created |= stored_secrets(server)
+            # The history is written in batches (FLUSH_SECONDS): wait for the argument's
+            # record, so that it is one the kill below cannot lose.
+            for _ in range(200):
+                if {"who": argument} in captured_arguments(server):
+                    break
+                time.sleep(0.05)
             # Expire the access token while the server is down (a running server keeps
             # a fresh token in memory), so the next call refreshes it and rotates the
             # refresh token.
@@ -171,8 +178,7 @@ def test_no_secret_in_the_database_or_the_log(
         finally:
             server.stop()
         assert len(created) >= 6  # header, argument, gateway token, 2 access + 2 refresh
-        # Kept (encrypted), from before the kill -9 too; a kill can lose only the records
-        # of its last FLUSH_SECONDS.
+        # Kept (encrypted), through the kill -9 too.
         assert {"who": argument} in captured_arguments(server)
 
         log = server.log_path.read_bytes()
