@@ -18,7 +18,7 @@ from jupyter_server.extension.application import ExtensionApp
 
 from ._version import __version__
 from .agents_service import gateway_url_of
-from .codemode.host import CodeModeHost
+from .codemode.host import CodeModeHost, server_runtime_dirs
 from .handlers import routes
 from .jupyter_ai import JupyterAIBuiltin
 from .kernel_access import export_kernel_access, revoke_kernel_access
@@ -54,6 +54,7 @@ class DodoApp(ExtensionApp, DodoSettings):
             self.runtime,
             root_dir=Path(serverapp.root_dir if serverapp is not None else "."),
             gateway_url=lambda: gateway_url_of(serverapp),
+            runtime_dirs=lambda: server_runtime_dirs(serverapp),
         )
         self.log.info(
             "dodo %s: %s mode, owner %r, catalog from %s",

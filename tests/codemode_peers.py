@@ -8,8 +8,10 @@ import time
 from typing import Any
 
 import mcp_types as types
+import pytest
 from mcp import Client
 
+from dodo_jupyter.codemode.landlock import Unavailable, abi_version
 from dodo_jupyter.runtime import DodoRuntime
 
 from .mcp_peers import RunningServer
@@ -17,14 +19,30 @@ from .mcp_peers import RunningServer
 NOTEBOOKS = "dodo/api/user/agent-notebooks"
 
 
+def landlock_abi() -> int:
+    """This machine's Landlock ABI; 0 where there is none."""
+    try:
+        return abi_version()
+    except Unavailable:
+        return 0
+
+
+#: Tests of isolation need Landlock; elsewhere they say so and are skipped.
+needs_landlock = pytest.mark.skipif(
+    landlock_abi() == 0, reason="Linux Landlock is not available here"
+)
+
+
 def code_mode_config(
     config: dict[str, Any], upstream: RunningServer, **more: Any
 ) -> dict[str, Any]:
     """The test server's DodoApp settings with code mode on and the governed upstream
-    approved as ``gov``."""
+    approved as ``gov``; kernels are isolated where Landlock is (elsewhere the first
+    result of each kernel would carry a note saying they are not)."""
     return {
         **config,
         "code_mode": True,
+        "code_mode_filesystem_isolation": "best_effort" if landlock_abi() else "off",
         "approval_timeout": 5.0,
         "catalog": [{"id": "gov", "url": upstream.url, "auth_type": "none"}],
         **more,

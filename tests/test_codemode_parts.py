@@ -16,7 +16,7 @@ import pytest
 
 from dodo_jupyter.codemode.execution import Execution, Outputs
 from dodo_jupyter.codemode.kernelspec import AgentKernelSpecs, kernel_env
-from dodo_jupyter.codemode.launch import split_memory_option
+from dodo_jupyter.codemode.launch import LaunchOptions, split_options
 from dodo_jupyter.codemode.notebooks import RunNotebooks, agent_slug, now_local
 from dodo_jupyter.codemode.results import tool_result, trim_traceback
 from dodo_jupyter.codemode.settings import check_notebook_dir
@@ -128,9 +128,20 @@ def test_the_agent_kernel_spec_is_known_only_to_its_own_manager() -> None:
     assert spec.argv[:3] == [sys.executable, "-m", "dodo_jupyter.codemode.launch"]
     assert spec.argv[3:] == ["--memory-mb", "512", "-f", "{connection_file}"]
     assert list(specs.get_all_specs()) == ["dodo-agent"]
-    assert split_memory_option(["--memory-mb=64", "-f", "c.json"]) == (64, ["-f", "c.json"])
+    isolated = AgentKernelSpecs(0, "best_effort", ["/a b", "/c"]).get_kernel_spec("dodo-agent")
+    assert isolated.argv[3:] == [
+        *("--isolation", "best_effort", "--hide", "/a b", "--hide", "/c"),
+        *("-f", "{connection_file}"),
+    ]
+    assert split_options(["--memory-mb=64", "-f", "c.json"]) == (
+        LaunchOptions(memory_mb=64),
+        ["-f", "c.json"],
+    )
+    assert split_options(isolated.argv[3:])[0] == LaunchOptions(0, "best_effort", ["/a b", "/c"])
     with pytest.raises(SystemExit, match="needs a whole number of MiB"):
-        split_memory_option(["--memory-mb", "lots"])
+        split_options(["--memory-mb", "lots"])
+    with pytest.raises(SystemExit, match="needs one of off, best_effort, required"):
+        split_options(["--isolation=on"])
 
 
 def test_the_launcher_limits_the_kernels_memory() -> None:

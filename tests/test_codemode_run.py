@@ -194,7 +194,10 @@ async def test_each_session_has_its_own_kernel_environment_and_token(
     server_secrets: dict[str, str],
     tmp_path: Path,
 ) -> None:
-    token_file = tmp_path / "kernel-token"
+    # A folder made before the kernel starts: tmp_path is on the way to paths the kernel
+    # must not see (the runtime directory, the store), so nothing new is made in it.
+    token_file = tmp_path / "shared" / "kernel-token"
+    token_file.parent.mkdir()
     async with (
         agent(runtime_, codemode_url, mode="legacy") as first,  # a 2025-11-25 session
         agent(runtime_, codemode_url) as second,  # stateless 2026-07-28: by its token

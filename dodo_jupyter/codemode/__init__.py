@@ -9,11 +9,12 @@ a short-lived token of its own, so every call made from code passes the governan
 The kernel side, the tools as typed Python functions behind ``from dodo_jupyter import
 tools``, is :mod:`dodo_jupyter.client.typed_api`. Here: :mod:`.search` (what
 ``search_tools`` shows a model: the same names and signatures), :mod:`.settings` (the
-``DodoApp.code_mode*`` traits), :mod:`.launch` (the kernel's launcher, with its memory
-limit), :mod:`.kernelspec` (the ``dodo-agent`` spec and the kernel's environment),
-:mod:`.kernels` (one kernel per session: start, limits, culling), :mod:`.execution`
-(running code and collecting its outputs), :mod:`.results` (outputs as MCP content,
-tracebacks trimmed), :mod:`.notebooks` (the runs' notebooks), :mod:`.service` (the three
-tools), :mod:`.endpoint` (their MCP server), :mod:`.host` (all of it inside one Jupyter
-server). See docs/code-mode.md.
+``DodoApp.code_mode*`` traits), :mod:`.launch` (the kernel's launcher: isolation with
+:mod:`.landlock` and :mod:`.capabilities`, memory limit), :mod:`.isolation` (which paths
+kernels must not see, and what the launcher reports), :mod:`.kernelspec` (the
+``dodo-agent`` spec and the kernel's environment), :mod:`.kernels` (one kernel per
+session: start, limits, culling), :mod:`.execution` (running code and collecting its
+outputs), :mod:`.results` (outputs as MCP content, tracebacks trimmed), :mod:`.notebooks`
+(the runs' notebooks), :mod:`.service` (the three tools), :mod:`.endpoint` (their MCP
+server), :mod:`.host` (all of it inside one Jupyter server). See docs/code-mode.md.
 """

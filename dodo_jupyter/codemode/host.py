@@ -4,7 +4,8 @@ its service (built on first use), its notebooks, and their end when the server s
 ``DodoApp`` makes one at start, whether code mode is on or not (the list of agent
 notebooks answers either way), and puts it in the runtime as ``runtime.code_mode``.
 Light to build: the endpoint (the MCP SDK's server side) is imported on a thread with
-the first request, and the kernels' machinery with the first kernel.
+the first request, and the kernels' machinery with the first kernel, which is when the
+paths to hide from kernels are found (:func:`~.isolation.hidden_paths`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,20 @@ if TYPE_CHECKING:
     from .endpoint import CodeModeEndpoint
     from .service import CodeMode
 
-__all__ = ["CodeModeHost"]
+__all__ = ["CodeModeHost", "server_runtime_dirs"]
+
+
+def server_runtime_dirs(serverapp: Any) -> list[str]:
+    """Where a Jupyter server keeps its credentials: the Jupyter runtime directory, the
+    server's own (``ServerApp.runtime_dir``) and its kernels' connection files' folder,
+    when they are elsewhere."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    found: list[Any] = [jupyter_runtime_dir()]
+    if serverapp is not None:
+        found.append(getattr(serverapp, "runtime_dir", None))
+        found.append(getattr(getattr(serverapp, "kernel_manager", None), "connection_dir", None))
+    return list(dict.fromkeys(str(d) for d in found if d))
 
 
 class _EndpointTask(HostedTask["CodeModeEndpoint"]):
@@ -68,14 +82,23 @@ class CodeModeHost:
     gateway_url:
         Returns the gateway URL kernels call tools through (asked when the first kernel
         starts: the server's port is known by then).
+    runtime_dirs:
+        Returns the server's runtime directories (:func:`server_runtime_dirs`), hidden
+        from kernels; asked when the first kernel starts.
     """
 
     def __init__(
-        self, runtime: DodoRuntime, *, root_dir: Path, gateway_url: Callable[[], str]
+        self,
+        runtime: DodoRuntime,
+        *,
+        root_dir: Path,
+        gateway_url: Callable[[], str],
+        runtime_dirs: Callable[[], list[str]] = lambda: server_runtime_dirs(None),
     ) -> None:
         self.runtime = runtime
         self.enabled = runtime.settings.code_mode
         self.gateway_url = gateway_url
+        self.runtime_dirs = runtime_dirs
         self.notebooks = RunNotebooks(root_dir, runtime.settings.code_mode_notebook_dir)
         self.endpoint = _EndpointTask(self)
         self._service: asyncio.Future[CodeMode] | None = None
@@ -91,12 +114,24 @@ class CodeModeHost:
             raise
 
     async def _build(self) -> CodeMode:
+        from .isolation import hidden_paths
         from .kernels import AgentKernels, KernelLimits
         from .service import CodeMode
 
         runtime = self.runtime
         await runtime.mcp_ready()
         settings = runtime.settings
+        isolation = settings.code_mode_filesystem_isolation
+        hidden: tuple[str, ...] = ()
+        if isolation != "off":
+            hidden = tuple(
+                hidden_paths(
+                    db_url=settings.db_url,
+                    key_file=settings.key_file,
+                    runtime_dirs=self.runtime_dirs(),
+                    extra=settings.code_mode_hidden_paths,
+                )
+            )
         kernels = AgentKernels(
             runtime.tokens,
             gateway_url=self.gateway_url(),
@@ -107,6 +142,8 @@ class CodeModeHost:
                 memory_limit_mb=settings.code_mode_memory_limit_mb,
                 max_output_bytes=settings.code_mode_max_output_bytes,
                 env_keep=tuple(settings.code_mode_env_keep),
+                isolation=isolation,
+                hidden_paths=hidden,
             ),
             server_env=settings.environ,
         )

@@ -13,6 +13,12 @@ calls are recorded with the path ``code_mode``) that expires after
 when the kernel is shut down. The process dies with the server (ipykernel watches its
 parent).
 
+**Isolation.** Unless ``DodoApp.code_mode_filesystem_isolation`` is ``'off'``, the
+kernel's launcher hides dodo's store, key and the Jupyter runtime directory from it
+(:mod:`.isolation`, :mod:`.landlock`) and reports what it did. A kernel that could not
+be isolated starts anyway (``'best_effort'``; the server log warns, and the session's
+first result says so) or not at all (``'required'``: the run is refused saying why).
+
 **Limits.** At most ``max_kernels`` per user: starting one more shuts down the user's
 kernel idle the longest, or is refused (:class:`~dodo_jupyter.exceptions.Conflict`) when
 every one is running code. A kernel idle for ``idle_timeout`` seconds is shut down, and
@@ -39,7 +45,9 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import Conflict, NotFound, Unavailable
 from ..gateway.caller import CODE_MODE_TOKEN_KIND
 from .execution import Execution, execute
+from .isolation import ROOT_WARNING, not_isolated_note, read_report, refusal
 from .kernelspec import AGENT_KERNEL_NAME, AgentKernelSpecs, kernel_env
+from .launch import report_path
 
 if TYPE_CHECKING:
     from ..tokens import TokenService
@@ -72,6 +80,8 @@ class KernelLimits:
     memory_limit_mb: int = 4096
     max_output_bytes: int = 100_000
     env_keep: tuple[str, ...] = ()
+    isolation: str = "off"
+    hidden_paths: tuple[str, ...] = ()
 
 
 @dataclass(eq=False)
@@ -88,6 +98,8 @@ class AgentKernel:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: Why it was shut down (None while it runs).
     ended: str | None = None
+    #: What its next run's result must say (once).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def busy(self) -> bool:
@@ -133,6 +145,7 @@ class AgentKernels:
         self._culler: asyncio.Task[None] | None = None
         self._stopped = False
         self._aftercare: set[asyncio.Task[None]] = set()
+        self._warned_root = False
         #: How many kernels were started (and restarted): for tests and the log.
         self.starts = 0
 
@@ -169,6 +182,7 @@ class AgentKernels:
                 keep=self.limits.env_keep,
             )
             kernel_id: str | None = None
+            km: Any = None
             try:
                 await asyncio.to_thread(self.cwd.mkdir, parents=True, exist_ok=True)
                 kernel_id = await manager.start_kernel(
@@ -181,12 +195,17 @@ class AgentKernels:
                 await asyncio.shield(self._abandon(manager, kernel_id, username, token_id))
                 if not isinstance(e, Exception):
                     raise
+                refused = await asyncio.to_thread(self._isolation_refused, km)
+                if refused is not None:
+                    log.error("dodo code mode: a kernel did not start: %s", refused)
+                    raise Unavailable(refused) from None
                 log.error("dodo code mode: a kernel did not start: %s", e, exc_info=e)
                 raise Unavailable(
                     "The code-mode kernel did not start; the Jupyter server log says why "
                     "(is ipykernel installed in the server's Python?)."
                 ) from None
             kernel = AgentKernel(kernel_id, username, token_id, km, client)
+            await self._check_isolation(kernel)
             self._kernels[kernel_id] = kernel
             self.starts += 1
             self._watch()
@@ -201,6 +220,39 @@ class AgentKernels:
         if kernel_id is not None:
             with contextlib.suppress(Exception):
                 await manager.shutdown_kernel(kernel_id, now=True)
+
+    async def _check_isolation(self, kernel: AgentKernel) -> None:
+        """Read what the kernel's launcher did: warn (log, and the session's next result)
+        when it could not isolate the kernel."""
+        if self.limits.isolation == "off":
+            return
+        report = await asyncio.to_thread(read_report, kernel.manager.connection_file)
+        for remark in report.remarks if report else []:
+            log.warning("dodo code mode: isolating kernel %s: %s", kernel.kernel_id[:8], remark)
+        if report is not None and report.as_root and not self._warned_root:
+            self._warned_root = True
+            log.warning(ROOT_WARNING)
+        if report is not None and report.isolated:
+            return
+        reason = report.reason if report else "its launcher said nothing of it"
+        log.warning(
+            "dodo code mode: kernel %s runs without filesystem isolation: %s "
+            "(DodoApp.code_mode_filesystem_isolation = 'required' refuses such kernels)",
+            kernel.kernel_id[:8],
+            reason,
+        )
+        kernel.notes.append(not_isolated_note(reason))
+
+    def _isolation_refused(self, km: Any) -> str | None:
+        """Why a kernel that did not start was refused for want of isolation, if it was
+        (its launcher's report is removed)."""
+        if km is None:
+            return None
+        report = read_report(km.connection_file)
+        report_path(km.connection_file).unlink(missing_ok=True)
+        if self.limits.isolation != "required" or report is None or report.isolated:
+            return None
+        return refusal(report.reason)
 
     async def _make_room(self, username: str) -> None:
         mine = self.of(username)
@@ -227,7 +279,11 @@ class AgentKernels:
             self._folder = await asyncio.to_thread(tempfile.mkdtemp, prefix="dodo-agent-")
             transport = "ipc" if os.name == "posix" else "tcp"
             self._manager = AsyncMultiKernelManager(
-                kernel_spec_manager=AgentKernelSpecs(self.limits.memory_limit_mb),
+                kernel_spec_manager=AgentKernelSpecs(
+                    self.limits.memory_limit_mb,
+                    self.limits.isolation,
+                    self.limits.hidden_paths,
+                ),
                 connection_dir=self._folder,
                 default_kernel_name=AGENT_KERNEL_NAME,
                 config=Config({"KernelManager": {"autorestart": False, "transport": transport}}),
@@ -273,6 +329,8 @@ class AgentKernels:
                 handed_over = True
                 self._hand_over(kernel, self._interrupt(kernel))
                 raise
+            done.notes.extend(kernel.notes)
+            kernel.notes.clear()
             if kernel.ended is not None:  # shut down while it ran (its session ended)
                 done.notes.append(f"The kernel was shut down during this run: {kernel.ended}.")
             elif done.status in ("timeout", "died"):
@@ -362,6 +420,8 @@ class AgentKernels:
             await self._manager.shutdown_kernel(kernel.kernel_id, now=self._stopped)
         except Exception as e:  # already gone: nothing left to stop
             log.warning("dodo code mode: kernel %s: %s", kernel.kernel_id[:8], e)
+        with contextlib.suppress(OSError):
+            report_path(kernel.manager.connection_file).unlink(missing_ok=True)
         await self._forget_token(kernel.username, kernel.token_id)
         log.info("dodo code mode: kernel %s shut down: %s", kernel.kernel_id[:8], reason)
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
 
-from .launch import MEMORY_OPTION
+from .launch import HIDE_OPTION, ISOLATION_OPTION, MEMORY_OPTION
 
 __all__ = [
     "AGENT_KERNEL_NAME",
@@ -83,12 +83,19 @@ SAFE_ENV = frozenset(
 SAFE_PREFIXES = ("LC_", "XDG_")
 
 
-def agent_kernel_spec(memory_limit_mb: int = 0) -> KernelSpec:
+def agent_kernel_spec(
+    memory_limit_mb: int = 0, isolation: str = "off", hidden: Iterable[str] = ()
+) -> KernelSpec:
     """The ``dodo-agent`` spec: ipykernel in this server's Python, through :mod:`.launch`
-    with a ``memory_limit_mb`` MiB address-space limit (0: none)."""
+    with a ``memory_limit_mb`` MiB address-space limit (0: none), and ``isolation``
+    (``best_effort`` or ``required``: ``hidden`` are hidden from it; ``off``: nothing)."""
     argv = [sys.executable, "-m", "dodo_jupyter.codemode.launch"]
     if memory_limit_mb > 0:
         argv += [MEMORY_OPTION, str(memory_limit_mb)]
+    if isolation != "off":
+        argv += [ISOLATION_OPTION, isolation]
+        for path in hidden:
+            argv += [HIDE_OPTION, path]
     argv += ["-f", "{connection_file}"]
     return KernelSpec(
         argv=argv,
@@ -102,11 +109,17 @@ def agent_kernel_spec(memory_limit_mb: int = 0) -> KernelSpec:
 
 class AgentKernelSpecs(KernelSpecManager):
     """A kernel spec manager that knows the ``dodo-agent`` spec only (see the module
-    docstring); ``memory_limit_mb`` goes into its command."""
+    docstring); the arguments of :func:`agent_kernel_spec` go into its command."""
 
-    def __init__(self, memory_limit_mb: int = 0, **kwargs: object) -> None:
+    def __init__(
+        self,
+        memory_limit_mb: int = 0,
+        isolation: str = "off",
+        hidden: Iterable[str] = (),
+        **kwargs: object,
+    ) -> None:
         super().__init__(**kwargs)
-        self._spec = agent_kernel_spec(memory_limit_mb)
+        self._spec = agent_kernel_spec(memory_limit_mb, isolation, hidden)
 
     def find_kernel_specs(self) -> dict[str, str]:
         return {AGENT_KERNEL_NAME: ""}

@@ -46,8 +46,10 @@ class CodeModeSettings(Configurable):
         calling the owner's tools from code, and every run is kept as a notebook. Off
         (the default), that URL answers 404 naming this setting. Default: the
         DODO_CODE_MODE environment variable ('1', 'true', 'yes' or 'on'), else False.
-        Security: code runs as the server's OS user, with that user's files and network
-        (see docs/code-mode.md, "Security"); its tool calls pass the governance gate.""",
+        Security: code runs as the server's OS user, with that user's network and files
+        except dodo's store, key and the Jupyter runtime directory, which Landlock hides
+        where Linux has it (DodoApp.code_mode_filesystem_isolation; see docs/code-mode.md,
+        "Security"); its tool calls pass the governance gate.""",
     )
 
     @default("code_mode")
@@ -145,4 +147,28 @@ class CodeModeSettings(Configurable):
         other variable is left out: dodo's own, JupyterHub's token, credentials. Example:
         ['HTTPS_PROXY', 'NO_PROXY']. Security: whatever is listed here, agents' code can
         read.""",
+    )
+
+    code_mode_filesystem_isolation = CaselessStrEnum(
+        ["best_effort", "required", "off"],
+        default_value="best_effort",
+        config=True,
+        help="""Hide dodo's database and key file, the Jupyter runtime directory (the
+        server's token, other kernels' keys) and DodoApp.code_mode_hidden_paths from
+        code-mode kernels with Linux Landlock (5.13 or later), which also keeps kernels
+        from reading other processes' environments; the rest of the filesystem stays as
+        it was (see docs/code-mode.md, "Security"). 'best_effort' (default): isolate
+        where Landlock is available; where not, kernels start anyway, the server log
+        warns and the agent's first result says so. 'required': refuse to start kernels
+        that cannot be isolated. 'off': no isolation (for debugging).""",
+    )
+
+    code_mode_hidden_paths = List(
+        Unicode(),
+        config=True,
+        help="""More files or folders to hide from code-mode kernels (with
+        DodoApp.code_mode_filesystem_isolation), such as ['~/.aws', '~/.ssh',
+        '~/.jupyter']; '~' is the server user's home. A path holding what a kernel needs
+        (its Python, its working directory) is not hidden, and the server log says so.
+        Default: none.""",
     )

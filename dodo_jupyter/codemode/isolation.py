@@ -1,0 +1,134 @@
+"""What code-mode kernels are kept from (:func:`hidden_paths`), and what their launcher
+says it did (:func:`read_report`, :class:`IsolationReport`).
+
+**Hidden** from every code-mode kernel (``DodoApp.code_mode_filesystem_isolation``, on
+by default where Linux has Landlock; :mod:`.launch` does it):
+
+- dodo's SQLite database and its ``-wal``, ``-shm`` and ``-journal`` files, and the key
+  file: together they are every stored secret. When they are in dodo's own data folder
+  (``<jupyter data dir>/dodo``, where they are by default), that whole folder.
+- the Jupyter runtime directory: the server's ``jpserver-<pid>.json`` (its token),
+  ``dodo-<pid>.json``, and the connection files (HMAC keys) of the user's own kernels.
+  The agent kernels' connection files are elsewhere, in a private temporary folder.
+- whatever the admin adds (``DodoApp.code_mode_hidden_paths``).
+
+The notebook folder, the kernel's working directory, its Python, ``/tmp``, ``/proc``
+and ``/dev`` stay as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .launch import report_path
+
+__all__ = [
+    "ROOT_WARNING",
+    "IsolationReport",
+    "hidden_paths",
+    "not_isolated_note",
+    "read_report",
+    "refusal",
+    "sqlite_file",
+]
+
+_SQLITE_SIBLINGS = ("-wal", "-shm", "-journal")
+
+
+def sqlite_file(db_url: str) -> Path | None:
+    """The file of a SQLite database URL (absolute); None for another database or one in
+    memory."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url)
+    database = url.database or ""
+    if not url.drivername.startswith("sqlite") or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):  # a URI filename: file:path?options
+        database = database[len("file:") :].split("?", 1)[0]
+    return Path(os.path.abspath(database))
+
+
+def hidden_paths(
+    *,
+    db_url: str,
+    key_file: Path | str | None,
+    runtime_dirs: Iterable[Path | str],
+    extra: Iterable[str] = (),
+    data_dir: Path | str | None = None,
+) -> list[str]:
+    """The absolute paths to hide from code-mode kernels (see the module docstring);
+    ``data_dir`` is dodo's own data folder (default: ``<jupyter data dir>/dodo``)."""
+    if data_dir is None:
+        from jupyter_core.paths import jupyter_data_dir
+
+        data_dir = Path(jupyter_data_dir()) / "dodo"
+    own = os.path.abspath(data_dir)
+    found: list[str] = []
+    database = sqlite_file(db_url)
+    secrets = [] if database is None else [str(database) + s for s in ("", *_SQLITE_SIBLINGS)]
+    if key_file:
+        secrets.append(os.path.abspath(key_file))
+    for path in secrets:
+        found.append(own if os.path.dirname(path) == own else path)
+    found.extend(os.path.abspath(d) for d in runtime_dirs)
+    found.extend(os.path.abspath(os.path.expanduser(p)) for p in extra)
+    return list(dict.fromkeys(found))
+
+
+@dataclass
+class IsolationReport:
+    """What a kernel's launcher did (see :func:`~.launch.isolate`)."""
+
+    isolated: bool
+    reason: str = ""
+    hidden: list[str] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)
+    as_root: bool = False
+
+
+def read_report(connection_file: str) -> IsolationReport | None:
+    """The report of the launcher of the kernel with ``connection_file``; None when
+    there is none (or it cannot be read)."""
+    try:
+        data = json.loads(report_path(connection_file).read_text(encoding="utf-8"))
+        return IsolationReport(
+            bool(data["isolated"]),
+            str(data.get("reason") or ""),
+            [str(p) for p in data.get("hidden", [])],
+            [str(p) for p in data.get("remarks", [])],
+            bool(data.get("as_root")),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def not_isolated_note(reason: str) -> str:
+    """What the agent is told (once) about a kernel that could not be isolated."""
+    return (
+        "This kernel runs without filesystem isolation: dodo could not hide its store and "
+        f"the Jupyter runtime directory from it ({reason})."
+    )
+
+
+def refusal(reason: str) -> str:
+    """Why a kernel is not started with ``'required'`` isolation."""
+    return (
+        "The code-mode kernel was not started: it could not be isolated from the server's "
+        f"files ({reason}), and DodoApp.code_mode_filesystem_isolation is 'required'. Ask "
+        "the server's admin to run Jupyter where Linux has Landlock (5.13 or later), or to "
+        "set it to 'best_effort'."
+    )
+
+
+#: The server log's warning when the server (so each kernel's launcher) runs as root.
+ROOT_WARNING = (
+    "dodo code mode: the Jupyter server runs as root: code-mode kernels give up root's "
+    "capabilities, but the files root owns stay within their reach (the disks' device "
+    "files, kernel settings under /proc/sys and /sys): run Jupyter as an ordinary user for "
+    "the isolation to hold."
+)
