@@ -320,8 +320,10 @@ class McpClient:
         self.http, self.url = http, url
         self.headers = {**SSE_HEADERS, "Authorization": f"Bearer {token}"}
 
-    async def open(self) -> None:
-        response = await self.http.post(self.url, json=INITIALIZE, headers=self.headers)
+    async def open(self, version: str = "2025-11-25") -> None:
+        """Initialize a session asking for protocol ``version``."""
+        initialize = {**INITIALIZE, "params": {**INITIALIZE["params"], "protocolVersion": version}}
+        response = await self.http.post(self.url, json=initialize, headers=self.headers)
         assert response.status_code == 200, response.text
         self.headers["Mcp-Session-Id"] = response.headers["mcp-session-id"]
         notice = {"jsonrpc": "2.0", "method": "notifications/initialized"}
@@ -428,6 +430,35 @@ class TestThroughTheGateway:
         assert priming["retry"] == str(RETRY_MS)
         assert steps_and_result([message_of(e) for e in rest]) == ([1], "all 1 steps done")
         assert all(e["id"] for e in rest)
+
+    async def test_a_session_opened_at_2025_11_25_is_primed_whatever_a_requests_header_says(
+        self, api: Api, gateway_url: str, gate: Gate
+    ) -> None:
+        # The pinned conformance suite sends "MCP-Protocol-Version: 2025-03-26" on the
+        # calls of a session it opened at 2025-11-25; its streams must still resume.
+        async with session(api, gateway_url) as client:
+            client.headers["MCP-Protocol-Version"] = "2025-03-26"
+            priming, last_id = await start_and_drop(client, 7)
+            gate.opened.set()
+            seen: list[Any] = []
+            await read_until_result(client, last_id, seen)
+        assert priming["data"] == "" and priming["retry"] == str(RETRY_MS)
+        assert steps_and_result(seen) == ([2, 3], "all 3 steps done")
+
+    async def test_a_session_opened_at_an_older_version_gets_no_priming_event(
+        self, api: Api, gateway_url: str, gate: Gate
+    ) -> None:
+        gate.opened.set()
+        token = (await api("POST", "dodo/api/user/mcp-tokens", {"label": "old"}))[1]["token"]
+        await api("POST", "dodo/api/mcp/start-auth", {"catalog_id": "peer"})
+        async with httpx.AsyncClient(timeout=15) as http:
+            client = McpClient(http, gateway_url, token)
+            client.headers["MCP-Protocol-Version"] = "2025-06-18"
+            await client.open("2025-06-18")  # a client too old to parse a priming event
+            async with client.call(8, 2) as response:
+                events = [e async for e in _until_end(Sse(response))]
+        assert all(e.get("data") and "retry" not in e for e in events), events
+        assert steps_and_result([message_of(e) for e in events]) == ([1, 2], "all 2 steps done")
 
     async def test_a_call_finished_while_disconnected_is_replayed(
         self, api: Api, gateway_url: str, gate: Gate

@@ -59,19 +59,30 @@ from mcp.server.streamable_http import (
     EventId,
     EventMessage,
     EventStore,
+    StreamableHTTPServerTransport,
     StreamId,
 )
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp_types import JSONRPCMessage, jsonrpc_message_adapter
+from mcp_types.version import is_version_at_least
 
 if TYPE_CHECKING:
     from mcp.server.auth.middleware.bearer_auth import AuthorizationContext
     from mcp.server.lowlevel import Server
-    from mcp.server.streamable_http import StreamableHTTPServerTransport
+    from mcp.server.streamable_http import SSEEvent
+    from mcp.shared.message import SessionMessage
+    from mcp_types import JSONRPCRequest
+    from starlette.requests import Request
 
     from .resume_limits import ResumeLimits
 
-__all__ = ["EVENT_OVERHEAD", "BoundedEventStore", "ResumableSessionManager", "SessionEvents"]
+__all__ = [
+    "EVENT_OVERHEAD",
+    "BoundedEventStore",
+    "ResumableSessionManager",
+    "SessionEvents",
+    "SessionVersionTransport",
+]
 
 log = logging.getLogger("dodo_jupyter.gateway")
 
@@ -351,6 +362,41 @@ def _sdk_binds_sessions() -> bool:
     )
 
 
+class SessionVersionTransport(StreamableHTTPServerTransport):
+    """The SDK's transport of one session, which primes a stream (and lets a tool close it
+    to be resumed) by the protocol version the *session* opened with, not only by the
+    request's ``MCP-Protocol-Version`` header.
+
+    The SDK decides per request, from the header: below 2025-11-25 a stream gets no
+    priming event, because a client that old cannot parse one. A client whose
+    ``initialize`` asked for 2025-11-25 can, whatever a later request's header says; some
+    send an older header on later requests (the pinned conformance suite sends
+    2025-03-26 on the calls of its SEP-1699 scenario), and without this their streams
+    could not be resumed. A session opened at an older version is left as the SDK has it.
+    """
+
+    #: The protocol version the session's ``initialize`` asked for (None until then).
+    _session_version: str | None = None
+
+    def _version(self, header_version: str) -> str:
+        """The later of the request's version and the session's."""
+        session = self._session_version
+        if session is not None and is_version_at_least(session, header_version):
+            return session
+        return header_version
+
+    async def _mint_priming_event(self, stream_id: StreamId, protocol_version: str) -> SSEEvent | None:
+        return await super()._mint_priming_event(stream_id, self._version(protocol_version))
+
+    def _create_session_message(
+        self, message: JSONRPCRequest, request: Request, request_id: Any, protocol_version: str
+    ) -> SessionMessage:
+        if message.method == "initialize":
+            self._session_version = protocol_version
+        version = self._version(protocol_version)
+        return super()._create_session_message(message, request, request_id, version)
+
+
 class ResumableSessionManager(StreamableHTTPSessionManager):
     """The SDK's session manager, with each session's transport given its own
     :class:`SessionEvents` (see the module docstring for why not one shared store).
@@ -403,6 +449,8 @@ class ResumableSessionManager(StreamableHTTPSessionManager):
         transport = super()._admit_session(requestor)
         if transport is not None and self.events is not None and transport.mcp_session_id:
             transport._event_store = self.events.for_session(transport.mcp_session_id)
+            # The SDK builds its own transport class; this one only adds two overrides.
+            transport.__class__ = SessionVersionTransport
         return transport
 
     async def _discard_session(
