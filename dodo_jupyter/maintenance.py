@@ -52,7 +52,8 @@ async def maintain(runtime: DodoRuntime, interval: float = MAINTENANCE_INTERVAL_
             await forward_history(runtime)
         if hasattr(runtime, "gateway"):
             try:
-                closed = await runtime.gateway.pool.reap()
+                gateway = runtime.gateway
+                closed = await gateway.pool.reap(keep=gateway.directory.keeps)
             except Exception:  # keep maintaining; the next round may do better
                 log.exception("dodo: closing idle upstream sessions failed")
                 continue

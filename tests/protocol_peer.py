@@ -135,7 +135,8 @@ class _Peer:
             return types.CallToolResult(content=[_text("changed")])
         if name == "touch":
             for other in self.log.sessions:
-                await other.send_resource_updated("note://readme")
+                with contextlib.suppress(Exception):  # a session the gateway closed since
+                    await other.send_resource_updated("note://readme")
             return types.CallToolResult(content=[_text("touched")])
         return types.CallToolResult(content=[_text(f"unknown {name}")], is_error=True)
 

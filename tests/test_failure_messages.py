@@ -27,7 +27,7 @@ from dodo_jupyter.exceptions import UpstreamError
 from dodo_jupyter.net.failures import UNEXPECTED, describe_failure
 from dodo_jupyter.net.guard import OutboundPolicy, get_json, guarded_client
 from dodo_jupyter.oauth.discovery import fetch_json
-from dodo_jupyter.upstream.session import Upstream
+from dodo_jupyter.upstream.short import Upstream
 
 from .conftest import Api
 from .scripted_server import Peer, ScriptedServer, Serve

@@ -24,10 +24,12 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from dodo_jupyter.gateway.uris import ORIGIN_KEY
+from dodo_jupyter.runtime import DodoRuntime
 
 from .conftest import Api
 from .mcp_peers import RunningServer
 from .protocol_peer import BLOB, PeerLog, running_protocol_peer
+from .scripted_server import until
 
 pytestmark = [
     pytest.mark.usefixtures("upstreams_closed_first"),
@@ -332,6 +334,51 @@ async def test_a_subscribed_resource_update_reaches_the_session(
         assert updated.params.uri == "dodo://north/note://readme"
         await client.unsubscribe_resource("dodo://north/note://readme")
         assert peers["north"][1].unsubscribed == ["note://readme"]
+
+
+async def test_subscriptions_and_the_log_level_outlive_a_new_upstream_session(
+    gateway_url: str,
+    api: Api,
+    peers: dict[str, tuple[RunningServer, PeerLog]],
+    runtime_: DodoRuntime,
+) -> None:
+    token = await connect_peers(api)
+    north = peers["north"][1]
+    heard = Heard()
+    async with session(gateway_url, token, message_handler=heard.message) as client:
+        await client.subscribe_resource("dodo://north/note://readme")
+        await client.set_logging_level("error")
+        status, servers = await api("GET", "dodo/api/mcp/servers")
+        (row,) = [s for s in servers["servers"] if s.get("catalog_id") == "north"]
+        # What a new sign-in, new header values or a refresh do: the connection's
+        # upstream session is closed and a new one takes its place.
+        await runtime_.gateway.forget(row["id"])
+        # The new session is opened at once and asked again for both, with no request.
+        await until(lambda: north.subscribed == ["note://readme"] * 2)
+        assert north.levels == ["error", "error"]
+        await client.call_tool("north__touch", {})
+        updated = await heard.wait_for("notifications/resources/updated")
+        assert updated.params.uri == "dodo://north/note://readme"
+        assert runtime_.gateway.directory.keeps(row["id"])
+
+
+async def test_a_session_that_ends_subscribed_is_unsubscribed_at_the_server(
+    gateway_url: str,
+    api: Api,
+    peers: dict[str, tuple[RunningServer, PeerLog]],
+    runtime_: DodoRuntime,
+) -> None:
+    token = await connect_peers(api)
+    north = peers["north"][1]
+    async with session(gateway_url, token) as first, session(gateway_url, token) as second:
+        await first.subscribe_resource("dodo://north/note://readme")
+        await second.subscribe_resource("dodo://north/note://readme")
+    # Both ended without unsubscribing: once the last one is gone, so is the subscription
+    # (until then the other session still wanted it).
+    await until(lambda: north.unsubscribed == ["note://readme"])
+    status, servers = await api("GET", "dodo/api/mcp/servers")
+    (row,) = [s for s in servers["servers"] if s.get("catalog_id") == "north"]
+    assert not runtime_.gateway.directory.keeps(row["id"])
 
 
 async def test_a_stateless_client_listening_hears_of_list_changes_and_updates(

@@ -11,6 +11,11 @@ connected servers offer besides tools, under one set of names.
   when the name is not in it).
 * **Logging**: ``logging/setLevel`` is sent to every server of the user that declared
   ``logging``.
+* **What a server keeps per session** (the subscriptions, the log level) is asked for
+  again whenever the server's session opens anew: after the connection broke or the
+  server forgot the session, and after a new sign-in or a refresh replaced it
+  (:meth:`Directory.restore`, :meth:`Directory.reopen`). Without this, a client
+  subscribed before would hear of no update again.
 
 Upstream JSON-RPC errors keep their code and message (an agent reading a resource that
 does not exist gets the server's "resource not found"); a name or URI the gateway cannot
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -60,6 +66,15 @@ class Servers(Protocol):
         ...
 
 
+@dataclass
+class _Kept:
+    """What one connection's server was asked to keep for its session."""
+
+    username: str
+    #: The resources subscribed to: gateway URI → the server's own URI.
+    subscribed: dict[str, str]
+
+
 @dataclass(frozen=True)
 class _PromptRoute:
     connection_id: str
@@ -75,6 +90,10 @@ class Directory:
         self._service = service
         #: Each user's prompts by gateway name, from their last prompt listing.
         self._prompts: dict[str, dict[str, _PromptRoute]] = {}
+        #: Subscriptions by connection id, and the log level each user last set.
+        self._kept: dict[str, _Kept] = {}
+        self._levels: dict[str, str] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- fan-out --------------------------------------------------------------------------
 
@@ -168,6 +187,11 @@ class Directory:
         server, original = await self._routed(username, uri, "this resource")
         method = "resources/subscribe" if on else "resources/unsubscribe"
         await server.session.request(method, _params(uri=original))
+        kept = self._kept.setdefault(server.row.id, _Kept(username, {}))
+        if on:
+            kept.subscribed[str(uri)] = original
+        else:
+            kept.subscribed.pop(str(uri), None)
         return server.row.id, original
 
     # -- prompts --------------------------------------------------------------------------
@@ -254,8 +278,75 @@ class Directory:
             except Exception as e:
                 log.info("dodo: %s did not take log level %r: %s", server.alias, level, e)
 
+        self._levels[username] = level
         servers = await self._offering(username, "logging")
         await asyncio.gather(*(send(server) for server in servers))
+
+    # -- a session opened anew ------------------------------------------------------------
+
+    async def restore(self, username: str, connection_id: str, session: UpstreamSession) -> None:
+        """Ask a connection's newly opened session for what the server was asked to keep:
+        the log level the user set, and the subscriptions (``on_open`` of the shared
+        session, so it runs each time the session opens)."""
+        level = self._levels.get(username)
+        if level is not None and "logging" in session.server_capabilities:
+            await session.request_once("logging/setLevel", _params(level=level))
+        kept = self._kept.get(connection_id)
+        for uri in sorted(kept.subscribed.values() if kept else ()):
+            await session.request_once("resources/subscribe", _params(uri=uri))
+
+    def keeps(self, connection_id: str) -> bool:
+        """Whether the connection's server holds subscriptions (its session must stay)."""
+        kept = self._kept.get(connection_id)
+        return kept is not None and bool(kept.subscribed)
+
+    def reopen(self, connection_id: str) -> None:
+        """After a connection's session was replaced (a new sign-in, new headers, a
+        refresh): open the new one at once when it has subscriptions, so that their
+        updates keep coming without waiting for a request; forget them when the
+        connection is gone."""
+        kept = self._kept.get(connection_id)
+        if kept is None or not kept.subscribed:
+            return
+
+        async def reopen() -> None:
+            for server in await self._service.servers(kept.username):
+                if server.row.id == connection_id:
+                    await server.session.offers("resources")  # opens it: restore() runs
+                    return
+            self._kept.pop(connection_id, None)
+
+        async def logged() -> None:
+            try:
+                await asyncio.wait_for(reopen(), self._service.server_timeout)
+            except Exception as e:
+                log.info("dodo: %s not reopened for its subscriptions: %s", connection_id, e)
+
+        self._in_background(logged(), f"dodo-reopen-{connection_id}")
+
+    def release(self, username: str, uris: set[str]) -> None:
+        """Unsubscribe, at their servers, from resources no client session of the user
+        wants any more (its last subscriber ended without unsubscribing)."""
+        for kept in self._kept.values():
+            if kept.username == username:
+                for uri in uris:
+                    kept.subscribed.pop(uri, None)  # whatever the servers answer
+
+        async def unsubscribe() -> None:
+            for uri in sorted(uris):
+                try:
+                    await asyncio.wait_for(
+                        self.subscribe(username, uri, False), self._service.server_timeout
+                    )
+                except Exception as e:
+                    log.info("dodo: not unsubscribed from %s: %s", uri[:200], e)
+
+        self._in_background(unsubscribe(), "dodo-unsubscribe")
+
+    def _in_background(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
 
 def _params(**values: Any) -> dict[str, Any]:

@@ -95,8 +95,19 @@ class DirectoryHandlers:
             downstream = Downstream(caller.username, connection.outbound)
             connection.state[DOWNSTREAM_KEY] = downstream
             live.add(downstream)
-            connection.exit_stack.callback(live.remove, downstream)
+            connection.exit_stack.callback(self._ended, downstream)
         return result
+
+    def _ended(self, downstream: Downstream) -> None:
+        """A client session ended: forget it, and release at their servers the resources
+        it subscribed to that no other session of the user wants."""
+        gateway = self._gateway()
+        gateway.live.remove(downstream)
+        wanted = {
+            uri for other in gateway.live.of(downstream.username) for uri in other.subscriptions
+        }
+        if gone := downstream.subscriptions - wanted:
+            gateway.directory.release(downstream.username, gone)
 
     async def _run(self, ctx: Context, meta: Any, work: Callable[[str], Awaitable[T]]) -> T:
         caller = self._caller_of(ctx, meta)

@@ -385,7 +385,9 @@ class SessionVersionTransport(StreamableHTTPServerTransport):
             return session
         return header_version
 
-    async def _mint_priming_event(self, stream_id: StreamId, protocol_version: str) -> SSEEvent | None:
+    async def _mint_priming_event(
+        self, stream_id: StreamId, protocol_version: str
+    ) -> SSEEvent | None:
         return await super()._mint_priming_event(stream_id, self._version(protocol_version))
 
     def _create_session_message(

@@ -25,6 +25,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import mcp_types as types
@@ -35,7 +36,7 @@ from ..connections import ConnectionService
 from ..exceptions import DodoError, NotFound, ValidationFailed
 from ..governance.gate import CallContext, ToolGate, ToolRefused
 from ..governance.pins import PinBook
-from ..governance.tool_policy import ToolPolicy, policy_from
+from ..governance.tool_policy import ToolPolicy
 from ..oauth.token_keeper import NeedsAuth
 from ..store import Store
 from ..store.models import MCPConnection, ToolSetting, utcnow
@@ -46,6 +47,7 @@ from .directory import Directory, Server
 from .listing import ListingCache
 from .live import LiveSessions
 from .naming import aggregate_names
+from .policies import CatalogPolicies
 from .relay import capabilities_key
 from .routes import Inputs, Listing, Route, alias_of, tool_error, unrouted
 from .step_up import StepUps
@@ -105,9 +107,7 @@ class GatewayService:
         self.tools_ttl = tools_ttl
         self.max_concurrency = max_concurrency
         self._routes: dict[str, dict[str, Route]] = {}
-        #: The catalog's policies by entry id, and the catalog copy they were read from.
-        self._policy_map: dict[str, ToolPolicy] = {}
-        self._policy_source: object = None
+        self._policies = CatalogPolicies(connections.catalog)
         self._listings: ListingCache[Listing] = ListingCache(listing_ttl)
         #: The inputs of each user's last listing, valid on the listing cache's terms
         #: without its tool stamps (:meth:`_inputs_of`).
@@ -163,6 +163,7 @@ class GatewayService:
                 listen=not variant,
                 capabilities=capabilities,
                 on_event=None if variant else on_event,
+                on_open=None if variant else partial(self.directory.restore, row.username, row.id),
             ),
         )
 
@@ -177,25 +178,6 @@ class GatewayService:
             return {row.name: row.enabled for row in rows}
 
         return await self._store.db.read(query)
-
-    async def _policies(self) -> dict[str, ToolPolicy]:
-        """The tool policy of each enabled catalog entry, by id, from the catalog's
-        in-memory copy (read again only when that expired)."""
-        catalog = self.connections.catalog
-        cached = catalog.cache.get() or await catalog.enabled()
-        if self._policy_source is not cached:
-            self._policy_map = {
-                entry["id"]: policy_from(entry.get("tool_policy")) for entry in cached.entries
-            }
-            self._policy_source = cached
-        return self._policy_map
-
-    @staticmethod
-    def _policy_of(row: MCPConnection, policies: dict[str, ToolPolicy]) -> ToolPolicy:
-        """A catalog server's policy is the administrator's; another server's, its user's."""
-        if row.catalog_id:
-            return policies.get(row.catalog_id) or policy_from(None)
-        return policy_from(row.tool_policy)
 
     # -- listing ------------------------------------------------------------------------
 
@@ -281,8 +263,8 @@ class GatewayService:
             return cached
         generation = self._generation()
         rows, switches = await self._inputs_of(username, generation)
-        policies = await self._policies()
-        row_policies = [self._policy_of(row, policies) for row in rows]
+        policies = await self._policies.current()
+        row_policies = [self._policies.of(row, policies) for row in rows]
         listed = await asyncio.gather(
             *(self._server_tools(r, p) for r, p in zip(rows, row_policies, strict=True))
         )
@@ -434,8 +416,7 @@ class GatewayService:
         if not route.enabled:
             return tool_error(f"The tool {name!r} is switched off for agents in the MCP panel.")
         if route.catalog_id:  # the administrator's policy as it is now
-            policies = await self._policies()
-            route = replace(route, policy=policies.get(route.catalog_id) or policy_from(None))
+            route = replace(route, policy=await self._policies.of_entry(route.catalog_id))
 
         relayed = relay(route.alias) if relay is not None else None
 
@@ -486,6 +467,7 @@ class GatewayService:
         """Close every upstream session and drop every route table (after a wipe)."""
         await self.live.close()
         await self.pool.close()
+        self.directory = Directory(self)
         self._routes.clear()
         self._listings.clear()
         self._inputs.clear()
@@ -493,6 +475,7 @@ class GatewayService:
     async def forget(self, connection_id: str) -> None:
         """Close the session of a connection that was removed or re-authorized."""
         await self.pool.discard(connection_id)
+        self.directory.reopen(connection_id)
         self._listings.drop_connection(connection_id)
         for table in self._routes.values():
             for name in [n for n, r in table.items() if r.connection_id == connection_id]:

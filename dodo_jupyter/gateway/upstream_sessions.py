@@ -37,10 +37,15 @@ class UpstreamSessions:
             if session is not None:
                 await session.close()
 
-    async def reap(self) -> int:
-        """Close sessions idle for longer than ``idle_timeout``; returns how many."""
+    async def reap(self, keep: Callable[[str], bool] = lambda key: False) -> int:
+        """Close sessions idle for longer than ``idle_timeout``, but those ``keep`` names
+        (a session with subscriptions waits for updates, however idle); returns how many."""
         now = time.monotonic()
-        idle = [k for k, s in self._sessions.items() if now - s.last_used > self.idle_timeout]
+        idle = [
+            k
+            for k, s in self._sessions.items()
+            if now - s.last_used > self.idle_timeout and not keep(k)
+        ]
         for key in idle:
             session = self._sessions.pop(key, None)
             if session is not None:

@@ -1,5 +1,4 @@
-"""One MCP client per upstream server (:class:`UpstreamSession`), and short sessions for
-single operations (:class:`Upstream`).
+"""One MCP client per upstream server (:class:`UpstreamSession`).
 
 An :class:`UpstreamSession` opens its session on first use (:func:`.wire.initialize`),
 keeps it for any number of concurrent calls (bounded by a semaphore), reads the server's
@@ -42,7 +41,7 @@ from .auth import AuthRejected, ConnectionAuth, Headers
 from .legacy_sse import LegacySSESession
 from .messages import OnNotification, Relay, RequestFailed, SessionLost
 
-__all__ = ["Upstream", "UpstreamSession"]
+__all__ = ["UpstreamSession"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +93,10 @@ class UpstreamSession:
         declared: ``elicitation``, ``sampling``, ``roots``); none by default.
     on_event:
         Told the notifications that concern the session (see the module docstring).
+    on_open:
+        Awaited after each time the session opened, to ask the new session for what the
+        server forgot with the old one (subscriptions, a log level; see
+        :meth:`request_once`). Its errors are logged, never raised.
     """
 
     def __init__(
@@ -110,8 +113,10 @@ class UpstreamSession:
         listen: bool = True,
         capabilities: dict[str, Any] | None = None,
         on_event: OnNotification | None = None,
+        on_open: Callable[[UpstreamSession], Awaitable[None]] | None = None,
     ) -> None:
         self.key = key
+        self._on_open = on_open
         self.capabilities = capabilities or {}
         self._on_event = on_event
         self.url = url
@@ -163,6 +168,11 @@ class UpstreamSession:
                     f"The MCP server is unavailable ({self.last_error}); retrying in {wait:.0f} s."
                 )
             await self._open_locked()
+        if self._on_open is not None:
+            try:
+                await self._on_open(self)
+            except Exception as e:  # the session is open: what it could not restore is lost
+                log.info("dodo: %s reopened without its earlier requests: %s", self.key, e)
 
     async def _open_locked(self) -> None:
         await self._shutdown()
@@ -349,6 +359,12 @@ class UpstreamSession:
         :class:`~mcp.shared.exceptions.MCPError`."""
         return await self._with_session(lambda: self._request(method, params, relay=relay))
 
+    async def request_once(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`request` on the session as it is now, never opening it again (for
+        ``on_open``, which runs when it just opened)."""
+        async with self._limit:
+            return await self._request(method, params)
+
     def tools_stamp(self) -> int | None:
         """Which fetch the cached tool list came from, while it is fresh; None once it was
         dropped (``tools/list_changed``, a reconnect) or is older than the TTL. Equal
@@ -453,48 +469,3 @@ def _errors_as_upstream() -> Iterator[None]:
         raise UpstreamError(
             f"The MCP server answered with an error: {e.message} (code {e.code})."
         ) from None
-
-
-class Upstream:
-    """Fixed request headers and a fresh short session per operation: probes after a
-    sign-in, tool counts, step-up checks. (The gateway keeps sessions open instead.)"""
-
-    def __init__(
-        self,
-        make_client: Callable[..., httpx2.AsyncClient],
-        url: str,
-        headers: dict[str, str],
-        *,
-        sse_fallback: bool = False,
-        timeout: float = 30.0,
-    ) -> None:
-        self._make_client = make_client
-        self.url = url
-        self.headers = headers
-        self._sse_fallback = sse_fallback
-        self._timeout = timeout
-
-    async def _once(self, work: Callable[[UpstreamSession], Awaitable[T]]) -> T:
-        async def fixed(stale: str | None) -> dict[str, str]:
-            return self.headers
-
-        session = UpstreamSession(
-            "once",
-            self.url,
-            self._make_client,
-            fixed,
-            tools_ttl=0.0,
-            timeout=self._timeout,
-            sse_fallback=self._sse_fallback,
-            listen=False,
-        )
-        try:
-            return await work(session)
-        finally:
-            await session.close()
-
-    async def list_tools(self) -> list[types.Tool]:
-        return await self._once(lambda session: session.list_tools())
-
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
-        return await self._once(lambda session: session.call_tool(name, arguments))
