@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from mcp.server.mcpserver import MCPServer
 
-__all__ = ["ISSUES", "WORKFLOW", "build_server"]
+__all__ = ["ISSUES", "WORKFLOW", "WORKFLOW_SEQUENTIAL", "build_server"]
 
 LABELS = ("bug", "feature", "docs", "p1", "p2", "p3", "ui", "api", "security", "perf")
 LOGINS = tuple(f"dev{i:02d}" for i in range(40))
@@ -156,9 +156,36 @@ def build_server() -> MCPServer:
     return mcp
 
 
-#: The benchmark's ten dependent steps, as the code an agent writes in code mode; the
-#: classic client makes the same calls one by one (``bench/codemode.py``).
+#: The benchmark's ten dependent steps, as the code an agent writes in code mode: the
+#: steps that need only the issue list run together (``.aio`` and ``asyncio.gather``), as a
+#: program can and a model calling one tool per turn cannot. The classic client makes the
+#: same calls one by one (``bench/codemode.py``); so does :data:`WORKFLOW_SEQUENTIAL`.
 WORKFLOW = """\
+import asyncio
+from dodo_jupyter import tools
+
+t = tools.{server}
+bugs = [
+    i for i in await t.list_issues.aio(state="open") if "bug" in i["labels"] and "p1" in i["labels"]
+]
+top = sorted(bugs, key=lambda i: -i["comments"])[:3]
+details, threads = await asyncio.gather(
+    asyncio.gather(*(t.get_issue.aio(number=i["number"]) for i in top)),
+    asyncio.gather(*(t.list_comments.aio(number=i["number"]) for i in top)),
+)
+owners = await asyncio.gather(*(t.get_user.aio(login=d["assignee"]) for d in details[:2]))
+lines = [
+    f"#{{d['number']}} {{d['title']}} ({{len(c)}} comments, {{d['reactions']['+1']}} +1)"
+    for d, c in zip(details, threads)
+]
+lines += [f"owner: {{u['name']}} ({{u['team']}}, {{u['timezone']}})" for u in owners]
+summary = "Top open P1 bugs:\\n" + "\\n".join(lines)
+await t.add_comment.aio(number=1, body=summary)
+summary
+"""
+
+#: The same steps one call after the other (the figure without concurrency).
+WORKFLOW_SEQUENTIAL = """\
 from dodo_jupyter import tools
 
 t = tools.{server}

@@ -14,20 +14,25 @@ look up the owners of the first two, post a summary, answer the summary.
   ``tools/call`` requests itself, as an agent host does for a model. What the model reads
   is every tool definition (the ``tools/list`` result) and the text of every result.
 * **code mode**: an MCP client on ``/dodo/mcp/codemode`` lists its three tools, calls
-  ``search_tools`` once (signatures) and ``run_python`` once with the workflow's code.
-  What the model reads is those three tools' definitions, the search text and the run's
-  answer (the summary).
+  ``search_tools`` once (signatures) and ``run_python`` once with the workflow's code,
+  which makes the calls that need only the issue list together (``.aio`` and
+  ``asyncio.gather``), as a program can. What the model reads is those three tools'
+  definitions, the search text and the run's answer (the summary).
+* **sequential**: code mode again, with code that makes the ten calls one after the
+  other (for the figure without concurrency).
 
 Printed: ``classic_model_bytes``, ``codemode_model_bytes`` and
 ``codemode_model_bytes_ratio`` = code mode / classic (goal <= 0.2); the bytes the model
 writes in each (arguments, the code) for information; ``classic_wall_ms``,
 ``codemode_wall_ms`` (medians over ``--rounds`` interleaved rounds, the kernel warm) and
-``codemode_wall_ratio`` = code mode / classic (goal <= 0.7); ``codemode_kernel_start_s``
-(the first ``run_python`` of a new session: the agent kernel starts); and the model turns
-each way takes (``classic_model_turns=11``, ``codemode_model_turns=3``). The model's own
-time is not part of either wall time: with no model in the loop the two ways make the same
-ten calls through the gateway, so the wall ratio measures what code mode adds (the search
-and a kernel round trip) against what it saves (the client's round trips). Figures only;
+``codemode_wall_ratio`` = code mode / classic (goal <= 0.7); the same for the sequential
+code (``codemode_sequential_wall_ms``, ``codemode_sequential_wall_ratio``);
+``codemode_kernel_start_s`` (the first ``run_python`` of a new session: the agent kernel
+starts); and the model turns each way takes (``classic_model_turns=11``,
+``codemode_model_turns=3``). The model's own time is not part of either wall time: with
+no model in the loop both ways make the same ten calls through the gateway, so the wall
+ratio measures what code mode adds (the search and a kernel round trip) against what it
+saves (the client's round trips, and the wait for calls that can run together). Figures only;
 nothing is asserted. Run from the repository root::
 
     .venv/bin/python bench/codemode.py [--rounds 7]
@@ -47,7 +52,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _issues_upstream import WORKFLOW
+from _issues_upstream import WORKFLOW, WORKFLOW_SEQUENTIAL
 from _mcp_bench import (
     JupyterGateway,
     McpClient,
@@ -64,6 +69,9 @@ SERVER = "tracker"
 PROTOCOL = "2025-11-25"  # a session: code mode keeps one kernel per session
 #: What turns code mode on for the benchmark's server.
 CODE_MODE_SETTINGS: dict[str, Any] = {"code_mode": True, "kernel_access": False}
+#: The ways timed: the classic client, the workflow's code (independent steps together),
+#: the same code one call after the other.
+WAYS = ["classic", "codemode", "sequential"]
 HERE = Path(__file__).resolve().parent
 
 
@@ -113,13 +121,13 @@ async def classic(client: McpClient) -> Reading:
     return reading
 
 
-async def code_mode(client: McpClient) -> tuple[Reading, str]:
-    """The same as a model does it in code mode: one search, one run."""
+async def code_mode(client: McpClient, workflow: str = WORKFLOW) -> tuple[Reading, str]:
+    """The same as a model does it in code mode: one search, one run of ``workflow``."""
     reading = Reading()
     reading.read += _definitions_bytes(await client.list_tools())
     search = {"query": "issues comments user", "detail": "signatures"}
     await reading.call(client, "search_tools", search)
-    run = {"code": WORKFLOW.format(server=SERVER), "timeout_s": 60}
+    run = {"code": workflow.format(server=SERVER), "timeout_s": 60}
     return reading, tool_text(await reading.call(client, "run_python", run))
 
 
@@ -133,23 +141,29 @@ async def measure(gateway: JupyterGateway, token: str, rounds: int) -> dict[str,
         started = time.perf_counter()
         tool_text(await coded.call_tool("run_python", {"code": "1 + 1", "timeout_s": 120}))
         kernel_start = time.perf_counter() - started
-        walls: dict[str, list[float]] = {"classic": [], "codemode": []}
+        walls: dict[str, list[float]] = {way: [] for way in WAYS}
         readings: dict[str, Reading] = {}
-        answer = ""
-        for index in range(rounds + 1):  # the first round warms both up, untimed
-            order = ["classic", "codemode"] if index % 2 else ["codemode", "classic"]
-            for way in order:
+        answers: dict[str, str] = {}
+        for index in range(rounds + 1):  # the first round warms all up, untimed
+            shift = index % len(WAYS)
+            for way in WAYS[shift:] + WAYS[:shift]:
                 t0 = time.perf_counter()
                 if way == "classic":
                     readings[way] = await classic(plain)
                 else:
-                    readings[way], answer = await code_mode(coded)
+                    workflow = WORKFLOW if way == "codemode" else WORKFLOW_SEQUENTIAL
+                    readings[way], answers[way] = await code_mode(coded, workflow)
                 if index:
                     walls[way].append((time.perf_counter() - t0) * 1000.0)
-    if "Top open P1 bugs" not in answer:
-        raise RuntimeError(f"the code-mode run did not answer the summary: {answer[:500]}")
+    for way, answer in answers.items():
+        if "Top open P1 bugs" not in answer:
+            raise RuntimeError(f"the {way} run did not answer the summary: {answer[:500]}")
+    values = {way: answer.partition(": ")[2] for way, answer in answers.items()}  # no Out[n]
+    if values["codemode"] != values["sequential"]:
+        raise RuntimeError(f"the two codes answered differently: {answers}")
     classic_ms = statistics.median(walls["classic"])
     coded_ms = statistics.median(walls["codemode"])
+    sequential_ms = statistics.median(walls["sequential"])
     return {
         "classic_model_bytes": str(readings["classic"].read),
         "codemode_model_bytes": str(readings["codemode"].read),
@@ -159,6 +173,8 @@ async def measure(gateway: JupyterGateway, token: str, rounds: int) -> dict[str,
         "classic_wall_ms": f"{classic_ms:.1f}",
         "codemode_wall_ms": f"{coded_ms:.1f}",
         "codemode_wall_ratio": f"{coded_ms / classic_ms:.3f}",
+        "codemode_sequential_wall_ms": f"{sequential_ms:.1f}",
+        "codemode_sequential_wall_ratio": f"{sequential_ms / classic_ms:.3f}",
         "codemode_kernel_start_s": f"{kernel_start:.2f}",
         # What the model must do in between: write each call after reading the last
         # result (ten calls and the answer), or the search, the code and the answer.

@@ -206,6 +206,38 @@ def test_the_listing_reads_only_code_mode_notebooks_and_trusts_nothing_in_them(
     nbformat.validate(nbformat.from_dict(written))
 
 
+def test_every_kind_of_output_makes_a_valid_notebook_the_way_nbformat_reads_it(
+    tmp_path: Path,
+) -> None:
+    notebooks = RunNotebooks(tmp_path, "runs")
+    agent = {"client": "a 1", "token_label": "t", "token_id": "1"}
+    path = notebooks.new_path(agent, now_local())
+    outputs = Outputs(10_000)
+    outputs.add(_stream("out\n"))
+    outputs.add(_stream("warn\n", "stderr"))
+    outputs.add(_display({"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}))
+    outputs.add(_msg("display_data", data={"application/json": {"a": [1, {"b": None}]}}))
+    outputs.add(_msg("execute_result", data={"text/plain": "42"}, metadata={}, execution_count=3))
+    outputs.add(_msg("error", ename="ValueError", evalue="no", traceback=["line 1", "line 2"]))
+    run = Execution("error", outputs, 0.5, 3, notes=["the kernel was restarted"])
+    for new_kernel in (None, "it ran out of time"):
+        asyncio.run(
+            notebooks.append(
+                path, run, "x = 1", agent=agent, started=now_local(), new_kernel=new_kernel
+            )
+        )
+    notebook = nbformat.read(tmp_path / path, as_version=4)
+    nbformat.validate(notebook)
+    kinds = [(c.cell_type, [o.output_type for o in c.get("outputs", [])]) for c in notebook.cells]
+    shown = ["stream", "stream", "display_data", "display_data", "execute_result", "error"]
+    assert kinds == [("code", [*shown, "stream"]), ("markdown", []), ("code", [*shown, "stream"])]
+    first = notebook.cells[0]
+    assert first.outputs[3].data["application/json"] == {"a": [1, {"b": None}]}
+    assert first.outputs[5].traceback == ["line 1", "line 2"]
+    assert first.outputs[-1].text == "dodo: the kernel was restarted\n"
+    assert len({cell.id for cell in notebook.cells}) == 3
+
+
 def test_runs_are_written_after_the_answer_in_order_and_a_failed_write_is_told_once(
     tmp_path: Path,
 ) -> None:

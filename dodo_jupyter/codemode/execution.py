@@ -4,8 +4,11 @@
 The code is sent as an ``execute_request`` on the kernel client's shell channel; its
 outputs arrive on the IOPub channel (``stream``, ``display_data``, ``execute_result``,
 ``error``, ``clear_output``) until the kernel says it is ``idle`` for that request. The
-outputs are kept in nbformat v4's shape (``nbformat.v4.output_from_msg``), so the same
-list goes into the run's notebook cell and, rendered, to the agent (:mod:`.results`).
+outputs are kept in nbformat v4's shape (:func:`output_of`, what
+``nbformat.v4.output_from_msg`` builds, without validating each output against the
+notebook schema: that took a sixth of a short run's time on the server's event loop),
+so the same list goes into the run's notebook cell and, rendered, to the agent
+(:mod:`.results`).
 
 **Budget.** At most ``max_bytes`` of output are kept: printed text is cut at the budget
 (consecutive prints to the same stream are merged first, as a notebook shows them), a
@@ -28,14 +31,13 @@ from dataclasses import dataclass, field
 from queue import Empty
 from typing import Any, Literal
 
-from nbformat.v4 import output_from_msg
+from nbformat import NotebookNode
 
-__all__ = ["Execution", "Outputs", "RunStatus", "execute"]
+__all__ = ["Execution", "Outputs", "RunStatus", "execute", "output_of"]
 
 RunStatus = Literal["ok", "error", "timeout", "died"]
 #: How often (seconds) a silent kernel is checked for being alive.
 POLL_SECONDS = 0.5
-_OUTPUT_KINDS = frozenset({"stream", "display_data", "execute_result", "error"})
 
 
 def _size(output: dict[str, Any]) -> int:
@@ -51,6 +53,22 @@ def _size(output: dict[str, Any]) -> int:
 def _head(text: str, limit: int) -> str:
     """The longest start of ``text`` that takes at most ``limit`` bytes in UTF-8."""
     return text.encode()[: max(limit, 0)].decode(errors="ignore")
+
+
+#: What each output kind keeps of its IOPub message's content (nbformat v4), and the
+#: value when the message has none.
+_OUTPUT_FIELDS: dict[str, dict[str, Any]] = {
+    "stream": {"name": "stdout", "text": ""},
+    "display_data": {"data": {}, "metadata": {}},
+    "execute_result": {"data": {}, "metadata": {}, "execution_count": None},
+    "error": {"ename": "", "evalue": "", "traceback": []},
+}
+
+
+def output_of(kind: str, content: dict[str, Any]) -> NotebookNode:
+    """The notebook output of an IOPub message of ``kind`` (one of :data:`_OUTPUT_FIELDS`)."""
+    fields = _OUTPUT_FIELDS[kind]
+    return NotebookNode(output_type=kind, **{k: content.get(k, v) for k, v in fields.items()})
 
 
 class Outputs:
@@ -70,9 +88,9 @@ class Outputs:
             self.items.clear()
             self.used = 0
             return
-        if kind not in _OUTPUT_KINDS:
+        if kind not in _OUTPUT_FIELDS:
             return  # update_display_data, comm messages...: nothing a cell keeps
-        output = output_from_msg(msg)
+        output = output_of(kind, msg["content"])
         if kind == "error":
             self.items.append(output)
             return

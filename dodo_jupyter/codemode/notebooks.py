@@ -40,8 +40,9 @@ from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
+from nbformat.v4.nbbase import random_cell_id
 
-from .execution import Execution
+from .execution import Execution, output_of
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,8 @@ class RunNotebooks:
         record["runs"] = int(record.get("runs") or 0) + 1
         record["last_run_at"] = ran_at.isoformat(timespec="seconds")
         temporary = file.with_name(f".~{file.name}.tmp")
-        temporary.write_text(nbformat.writes(notebook, version=4), encoding="utf-8")
+        # nbformat.writes would check the whole notebook against the schema at every run.
+        temporary.write_text(nbformat.v4.writes(notebook), encoding="utf-8")
         os.replace(temporary, file)
 
     def append_later(self, path: str, execution: Execution, code: str, **kw: Any) -> None:
@@ -203,8 +205,11 @@ def _code_cell(code: str, execution: Execution, ran_at: datetime) -> NotebookNod
         )
     if notes:
         text = "".join(f"dodo: {note}\n" for note in notes)
-        outputs.append(nbformat.v4.new_output("stream", name="stderr", text=text))
-    return nbformat.v4.new_code_cell(
+        outputs.append(output_of("stream", {"name": "stderr", "text": text}))
+    # Built as nbformat.v4.new_code_cell does, without its schema check of every cell.
+    return NotebookNode(
+        id=random_cell_id(),
+        cell_type="code",
         source=code,
         outputs=outputs,
         execution_count=execution.execution_count,
