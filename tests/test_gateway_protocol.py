@@ -84,6 +84,13 @@ async def connect_peers(api: Api) -> str:
     return str(created["token"])
 
 
+async def connection_id(api: Api, catalog_id: str) -> str:
+    """The id of the user's connection to catalog entry ``catalog_id``."""
+    status, servers = await api("GET", "dodo/api/mcp/servers")
+    (row,) = [s for s in servers["servers"] if s.get("catalog_id") == catalog_id]
+    return str(row["id"])
+
+
 class Heard:
     """What the gateway told a client session on its own (notifications)."""
 
@@ -296,9 +303,8 @@ async def test_an_open_session_hears_of_list_changes(gateway_url: str, api: Api)
         assert after - before == {"north__added_0"}
 
         heard.messages.clear()
-        status, servers = await api("GET", "dodo/api/mcp/servers")
-        (south,) = [s for s in servers["servers"] if s.get("catalog_id") == "south"]
-        status, _ = await api("POST", "dodo/api/mcp/delete-auth", {"connection_id": south["id"]})
+        south_id = await connection_id(api, "south")
+        status, _ = await api("POST", "dodo/api/mcp/delete-auth", {"connection_id": south_id})
         assert status == 200
         await heard.wait_for("notifications/tools/list_changed")
         await heard.wait_for("notifications/prompts/list_changed")
@@ -348,18 +354,17 @@ async def test_subscriptions_and_the_log_level_outlive_a_new_upstream_session(
     async with session(gateway_url, token, message_handler=heard.message) as client:
         await client.subscribe_resource("dodo://north/note://readme")
         await client.set_logging_level("error")
-        status, servers = await api("GET", "dodo/api/mcp/servers")
-        (row,) = [s for s in servers["servers"] if s.get("catalog_id") == "north"]
+        north_id = await connection_id(api, "north")
         # What a new sign-in, new header values or a refresh do: the connection's
         # upstream session is closed and a new one takes its place.
-        await runtime_.gateway.forget(row["id"])
+        await runtime_.gateway.forget(north_id)
         # The new session is opened at once and asked again for both, with no request.
         await until(lambda: north.subscribed == ["note://readme"] * 2)
         assert north.levels == ["error", "error"]
         await client.call_tool("north__touch", {})
         updated = await heard.wait_for("notifications/resources/updated")
         assert updated.params.uri == "dodo://north/note://readme"
-        assert runtime_.gateway.directory.keeps(row["id"])
+        assert runtime_.gateway.directory.keeps(north_id)
 
 
 async def test_a_session_that_ends_subscribed_is_unsubscribed_at_the_server(
@@ -376,9 +381,7 @@ async def test_a_session_that_ends_subscribed_is_unsubscribed_at_the_server(
     # Both ended without unsubscribing: once the last one is gone, so is the subscription
     # (until then the other session still wanted it).
     await until(lambda: north.unsubscribed == ["note://readme"])
-    status, servers = await api("GET", "dodo/api/mcp/servers")
-    (row,) = [s for s in servers["servers"] if s.get("catalog_id") == "north"]
-    assert not runtime_.gateway.directory.keeps(row["id"])
+    assert not runtime_.gateway.directory.keeps(await connection_id(api, "north"))
 
 
 async def test_a_stateless_client_listening_hears_of_list_changes_and_updates(
