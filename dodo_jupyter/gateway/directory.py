@@ -278,9 +278,10 @@ class Directory:
             except Exception as e:
                 log.info("dodo: %s did not take log level %r: %s", server.alias, level, e)
 
-        self._levels[username] = level
         servers = await self._offering(username, "logging")
         await asyncio.gather(*(send(server) for server in servers))
+        # Only now: a session that the sending opened must not be asked twice.
+        self._levels[username] = level
 
     # -- a session opened anew ------------------------------------------------------------
 
