@@ -128,16 +128,22 @@ def test_the_agent_kernel_spec_is_known_only_to_its_own_manager() -> None:
     assert spec.argv[:3] == [sys.executable, "-m", "dodo_jupyter.codemode.launch"]
     assert spec.argv[3:] == ["--memory-mb", "512", "-f", "{connection_file}"]
     assert list(specs.get_all_specs()) == ["dodo-agent"]
-    isolated = AgentKernelSpecs(0, "best_effort", ["/a b", "/c"]).get_kernel_spec("dodo-agent")
+    isolated = AgentKernelSpecs(0, "best_effort", ["/a b", "/c"], ["/r"]).get_kernel_spec(
+        "dodo-agent"
+    )
     assert isolated.argv[3:] == [
-        *("--isolation", "best_effort", "--hide", "/a b", "--hide", "/c"),
+        *("--isolation", "best_effort", "--hide", "/a b", "--hide", "/c", "--read-only", "/r"),
         *("-f", "{connection_file}"),
     ]
     assert split_options(["--memory-mb=64", "-f", "c.json"]) == (
         LaunchOptions(memory_mb=64),
         ["-f", "c.json"],
     )
-    assert split_options(isolated.argv[3:])[0] == LaunchOptions(0, "best_effort", ["/a b", "/c"])
+    assert split_options(isolated.argv[3:])[0] == LaunchOptions(
+        0, "best_effort", ["/a b", "/c"], ["/r"]
+    )
+    with pytest.raises(SystemExit, match="--read-only needs a path"):
+        split_options(["--read-only="])
     with pytest.raises(SystemExit, match="needs a whole number of MiB"):
         split_options(["--memory-mb", "lots"])
     with pytest.raises(SystemExit, match="needs one of off, best_effort, required"):

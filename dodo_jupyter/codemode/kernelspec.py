@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
 
-from .launch import HIDE_OPTION, ISOLATION_OPTION, MEMORY_OPTION
+from .launch import HIDE_OPTION, ISOLATION_OPTION, MEMORY_OPTION, READ_ONLY_OPTION
 
 __all__ = [
     "AGENT_KERNEL_NAME",
@@ -84,11 +84,15 @@ SAFE_PREFIXES = ("LC_", "XDG_")
 
 
 def agent_kernel_spec(
-    memory_limit_mb: int = 0, isolation: str = "off", hidden: Iterable[str] = ()
+    memory_limit_mb: int = 0,
+    isolation: str = "off",
+    hidden: Iterable[str] = (),
+    read_only: Iterable[str] = (),
 ) -> KernelSpec:
     """The ``dodo-agent`` spec: ipykernel in this server's Python, through :mod:`.launch`
     with a ``memory_limit_mb`` MiB address-space limit (0: none), and ``isolation``
-    (``best_effort`` or ``required``: ``hidden`` are hidden from it; ``off``: nothing)."""
+    (``best_effort`` or ``required``: ``hidden`` are hidden from it, ``read_only`` are
+    read-only to it; ``off``: nothing)."""
     argv = [sys.executable, "-m", "dodo_jupyter.codemode.launch"]
     if memory_limit_mb > 0:
         argv += [MEMORY_OPTION, str(memory_limit_mb)]
@@ -96,6 +100,8 @@ def agent_kernel_spec(
         argv += [ISOLATION_OPTION, isolation]
         for path in hidden:
             argv += [HIDE_OPTION, path]
+        for path in read_only:
+            argv += [READ_ONLY_OPTION, path]
     argv += ["-f", "{connection_file}"]
     return KernelSpec(
         argv=argv,
@@ -116,10 +122,11 @@ class AgentKernelSpecs(KernelSpecManager):
         memory_limit_mb: int = 0,
         isolation: str = "off",
         hidden: Iterable[str] = (),
+        read_only: Iterable[str] = (),
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)
-        self._spec = agent_kernel_spec(memory_limit_mb, isolation, hidden)
+        self._spec = agent_kernel_spec(memory_limit_mb, isolation, hidden, read_only)
 
     def find_kernel_specs(self) -> dict[str, str]:
         return {AGENT_KERNEL_NAME: ""}

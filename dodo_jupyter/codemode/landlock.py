@@ -1,26 +1,34 @@
-"""Hiding paths from this process and its children with Linux Landlock (:func:`hide`):
-what the code-mode kernel launcher does before ipykernel starts.
+"""Hiding paths from this process and its children, and making others read-only, with
+Linux Landlock (:func:`hide`): what the code-mode kernel launcher does before ipykernel
+starts.
 
 **How.** Landlock only allows: a process restricts itself to a ruleset that *handles*
 some filesystem rights, and may then use a handled right only beneath a path a rule
-grants it on. To take everything away from a few paths and nothing from the rest, the
-ruleset handles every right the kernel's Landlock ABI knows except ``EXECUTE`` (reading
-and writing files, listing directories, making and removing entries, renaming across
-directories, truncating, device ioctls), and grants:
+grants it on. To take everything away from a few paths, the writing rights from a few
+others and nothing from the rest, the ruleset handles every right the kernel's Landlock
+ABI knows except ``EXECUTE`` (reading and writing files, listing directories, making
+and removing entries, renaming across directories, truncating, device ioctls), and
+grants:
 
 - ``READ_DIR`` beneath ``/``: every directory stays listable (names only);
-- every right beneath each entry of an *ancestor* of a hidden path (``/``, ``/home``,
-  ``/home/u``, ... up to the hidden path's parent) except the entries on the way to a
-  hidden path, and the hidden paths themselves. A directory gets every right, any other
-  file the file rights; a symbolic link gets none (what it points to has its own).
+- every right beneath each entry of an *ancestor* of a hidden or read-only path (``/``,
+  ``/home``, ``/home/u``, ... up to the path's parent) except the entries on the way to
+  such a path, and those paths themselves. A directory gets every right, any other file
+  the file rights; a symbolic link gets none (what it points to has its own).
+- beneath a read-only path, ``READ_FILE`` and ``READ_DIR`` (a file: ``READ_FILE``).
+  When a hidden path lies inside it, or one the process needs to write (``keep``), the
+  read-only path is not granted whole: the walk goes down the way to that path as it
+  does from ``/``, granting the read-only rights to the entries beside the way (and
+  every right to the path kept writable).
 
 A right granted on a directory holds for everything beneath it, so the ancestors
 themselves get nothing but ``READ_DIR``: no new entries directly in them (making a file
 in the home directory would allow it in ``~/.local/share/jupyter/runtime`` too), no
 removing or renaming their entries, and entries made there by others after the kernel
-started are out of its reach. Rules hold on what the paths name when the kernel starts
-(inodes, not names). Another name for a hidden file (a hard link, a bind mount) is not
-hidden.
+started are out of its reach. So a read-only or hidden path that does not exist cannot
+be made either. Rules hold on what the paths name when the kernel starts (inodes, not
+names). Another name for a hidden or read-only file (a hard link, a bind mount) is not
+covered.
 
 **Also.** Any Landlock domain keeps its processes from tracing processes outside it, so
 the kernel cannot read ``/proc/<pid>/environ``, ``mem`` or ``fd`` of the Jupyter server
@@ -102,6 +110,8 @@ class Outcome:
     abi: int = 0
     #: The paths hidden (resolved).
     hidden: list[str] = field(default_factory=list)
+    #: The paths made read-only (resolved), but for what they hold that is kept writable.
+    read_only: list[str] = field(default_factory=list)
     #: What did not go as asked, each with why: a path not hidden, an entry out of reach.
     remarks: list[str] = field(default_factory=list)
     rules: int = 0
@@ -202,23 +212,41 @@ class _Ruleset:
         os.close(self.fd)
 
 
-#: A tree of path components: a directory on the way to hidden paths maps names to
-#: subtrees; None marks a hidden path.
-_Tree = dict[str, "_Tree | None"]
+#: What a leaf of a :data:`_Tree` is: a path hidden, read-only, or writable (a path the
+#: process needs to write, inside a read-only one).
+_HIDDEN, _READ_ONLY, _WRITABLE = "hidden", "read-only", "writable"
 
 
-def _tree(paths: Iterable[str]) -> _Tree:
-    root: _Tree = {}
-    for path in sorted(paths, key=len):  # shorter first: a hidden folder covers its insides
+class _Tree(dict[str, "_Tree | str"]):
+    """A directory on the way to the paths :func:`hide` restricts: its entries on the way,
+    each a subtree or a leaf (:data:`_HIDDEN`, :data:`_READ_ONLY`, :data:`_WRITABLE`).
+    ``read_only``: it lies in a read-only path, so its other entries are read-only too."""
+
+    def __init__(self, read_only: bool = False) -> None:
+        super().__init__()
+        self.read_only = read_only
+
+
+def _tree(paths: Mapping[str, str]) -> _Tree:
+    """The tree of ``paths`` (each to its kind of leaf). A path inside a hidden one is
+    hidden; inside a read-only one a read-only path is covered, a hidden or writable one
+    cuts the read-only leaf open into a subtree whose other entries are read-only."""
+    root = _Tree()
+    for path in sorted(paths, key=len):  # shorter first: the outer path decides
+        kind = paths[path]
         node = root
         *parents, last = path.strip("/").split("/")
         for part in parents:
-            child = node.setdefault(part, {})
+            child = node.get(part)
+            if child in (_HIDDEN, kind):
+                break  # covered
             if child is None:
-                break
+                child = node[part] = _Tree(node.read_only)
+            elif not isinstance(child, _Tree):  # a leaf to cut open
+                child = node[part] = _Tree(child == _READ_ONLY)
             node = child
         else:
-            node[last] = None
+            node[last] = kind
     return root
 
 
@@ -234,71 +262,132 @@ def _names(dir_fd: int) -> list[str]:
         os.close(fd)
 
 
+def _rights(kind: str, mode: int, abi: int) -> int:
+    """The rights granted beneath an entry of ``mode`` that is ``kind``: read-only, or
+    anything else within reach (every right). None on a symbolic link: what it points to
+    has its own."""
+    if stat.S_ISLNK(mode):
+        return 0
+    if kind == _READ_ONLY:
+        return _READ_FILE | _READ_DIR if stat.S_ISDIR(mode) else _READ_FILE
+    return _all_rights(abi) if stat.S_ISDIR(mode) else _file_rights(abi)
+
+
 def _grant_around(
     ruleset: _Ruleset, dir_fd: int, where: str, tree: _Tree, abi: int, notes: list[str]
 ) -> None:
-    """Grant every right beneath each entry of the directory ``dir_fd`` (at ``where``)
-    that is not in ``tree``, and go down the entries that are."""
+    """Grant rights beneath each entry of the directory ``dir_fd`` (at ``where``): to an
+    entry not in ``tree`` every right (read-only ones when ``tree`` lies in a read-only
+    path), to a leaf what it is, and go down the subtrees."""
     try:
         names = set(_names(dir_fd))
     except OSError as e:
         notes.append(
             f"{where}: not listable ({e.strerror}): of its entries only the way to the "
-            "hidden paths is within reach"
+            "hidden and read-only paths is within reach"
         )
         names = set()
+    beside = _READ_ONLY if tree.read_only else _WRITABLE
     for name in sorted(names | set(tree)):
-        below = tree.get(name, {})
+        below = tree.get(name, beside)
         path = os.path.join(where, name)
-        if name in tree:
-            if below is None:
-                continue  # hidden
-            try:
-                fd = os.open(
-                    name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd
-                )
-            except OSError:
-                continue  # missing, or no folder: nothing below it to hide
-            try:
-                _grant_around(ruleset, fd, path, below, abi, notes)
-            finally:
-                os.close(fd)
+        if below == _HIDDEN:
             continue
+        flags = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+            fd = os.open(
+                name, flags | (os.O_DIRECTORY if isinstance(below, _Tree) else 0), dir_fd=dir_fd
+            )
         except OSError:
-            continue  # gone meanwhile
+            continue  # missing (or gone meanwhile), or no folder: nothing below it
         try:
-            mode = os.fstat(fd).st_mode
-            if not stat.S_ISLNK(mode):
-                rights = _all_rights(abi) if stat.S_ISDIR(mode) else _file_rights(abi)
+            if isinstance(below, _Tree):
+                _grant_around(ruleset, fd, path, below, abi, notes)
+            elif rights := _rights(below, os.fstat(fd).st_mode, abi):
                 ruleset.allow(fd, rights)
-        except _TooMany:
-            raise _TooMany(where) from None
+        except _TooMany as e:
+            raise _TooMany(e.args[0] if e.args else where) from None
         except OSError as e:
             notes.append(f"{path}: out of reach (no rule: {e.strerror})")
         finally:
             os.close(fd)
 
 
-def hide(
-    paths: Iterable[str], keep: Mapping[str, str] | None = None, max_rules: int = MAX_RULES
-) -> Outcome:
-    """Restrict this process (and what it starts) so that ``paths`` cannot be read,
-    written or listed inside, leaving the rest of the filesystem as it was (see the
-    module docstring); never raises. ``keep`` maps paths the process needs to what they
-    are: a path to hide that holds one of them is left alone, saying so in
-    :attr:`Outcome.remarks`."""
-    outcome = Outcome(False)
-    kept = {os.path.realpath(path): what for path, what in (keep or {}).items()}
-    for path in dict.fromkeys(os.path.realpath(p) for p in paths):
-        needed = [what for held, what in kept.items() if _within(held, path)]
+def _sorted_out(
+    outcome: Outcome,
+    paths: Iterable[str],
+    read_only: Iterable[str],
+    keep: Mapping[str, str],
+    readable: Mapping[str, str],
+) -> dict[str, str]:
+    """Fill ``outcome``'s hidden and read-only paths and remarks; the paths (resolved)
+    to the kind of leaf each is in the tree (:func:`_tree`)."""
+    needed = {**readable, **keep}
+    for path in dict.fromkeys(paths):
+        held = [what for kept, what in needed.items() if _within(kept, path)]
         if path == "/":
             outcome.remarks.append("/: not hidden: hiding it would hide everything")
-        elif needed:
-            outcome.remarks.append(f"{path}: not hidden: it holds {needed[0]}")
+        elif held:
+            outcome.remarks.append(f"{path}: not hidden: it holds {held[0]}")
         else:
             outcome.hidden.append(path)
+    for path in dict.fromkeys(read_only):
+        if any(_within(path, hidden) for hidden in outcome.hidden):
+            continue  # simply hidden
+        if path == "/":
+            outcome.remarks.append(
+                "/: not read-only: it would make everything read-only (name the folders "
+                "to protect instead)"
+            )
+        elif path in keep:
+            outcome.remarks.append(f"{path}: not read-only: it is {keep[path]}")
+        else:
+            outcome.read_only.append(path)
+            outcome.remarks.extend(
+                f"{path}: read-only but for {kept}, {what}, which stays writable"
+                for kept, what in keep.items()
+                if _within(kept, path)
+            )
+    # Only inside a read-only path: elsewhere, what the process writes is as it was.
+    leaves = {p: _WRITABLE for p in keep if any(_within(p, r) for r in outcome.read_only)}
+    leaves.update({path: _READ_ONLY for path in outcome.read_only})
+    leaves.update({path: _HIDDEN for path in outcome.hidden})
+    for kept, what in keep.items():
+        inside = [p for p in (*outcome.hidden, *outcome.read_only) if _within(p, kept)]
+        if inside:
+            outcome.remarks.append(
+                f"{kept} ({what}): nothing new can be made directly in it: it is on the "
+                f"way to {inside[0]}"
+            )
+    return leaves
+
+
+def hide(
+    paths: Iterable[str],
+    keep: Mapping[str, str] | None = None,
+    *,
+    read_only: Iterable[str] = (),
+    readable: Mapping[str, str] | None = None,
+    max_rules: int = MAX_RULES,
+) -> Outcome:
+    """Restrict this process (and what it starts) so that ``paths`` cannot be read,
+    written or listed inside and ``read_only`` paths can be read and listed but nothing
+    beneath them written, made, removed, renamed or truncated, leaving the rest of the
+    filesystem as it was (see the module docstring); never raises.
+
+    ``keep`` maps paths the process needs to write to what they are: a path to hide that
+    holds one is left alone, a read-only path that holds one is read-only but for it.
+    ``readable`` does the same for paths it needs to read only (its Python): a path to
+    hide that holds one is left alone, a read-only one stays read-only. Each is said in
+    :attr:`Outcome.remarks`."""
+    outcome = Outcome(False)
+    leaves = _sorted_out(
+        outcome,
+        (os.path.realpath(p) for p in paths),
+        (os.path.realpath(p) for p in read_only),
+        {os.path.realpath(p): what for p, what in (keep or {}).items()},
+        {os.path.realpath(p): what for p, what in (readable or {}).items()},
+    )
     try:
         outcome.abi = abi_version()
         ruleset = _Ruleset(outcome.abi, max_rules)
@@ -308,11 +397,9 @@ def hide(
     try:
         root = os.open("/", os.O_PATH | os.O_DIRECTORY)
         try:
-            if outcome.hidden:
+            if outcome.hidden or outcome.read_only:
                 ruleset.allow(root, _READ_DIR)
-                _grant_around(
-                    ruleset, root, "/", _tree(outcome.hidden), outcome.abi, outcome.remarks
-                )
+                _grant_around(ruleset, root, "/", _tree(leaves), outcome.abi, outcome.remarks)
             else:
                 ruleset.allow(root, _all_rights(outcome.abi))
         finally:
@@ -321,8 +408,8 @@ def hide(
     except _TooMany as e:
         outcome.reason = (
             f"more than {max_rules} entries lie beside the way to the paths to hide "
-            f"(in {e.args[0] if e.args else '?'}): hide paths in a folder with fewer "
-            "neighbours"
+            f"or make read-only (in {e.args[0] if e.args else '?'}): name paths in a "
+            "folder with fewer neighbours"
         )
     except Unavailable as e:
         outcome.reason = str(e)

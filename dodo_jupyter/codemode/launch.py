@@ -1,14 +1,17 @@
 """The launcher of code-mode kernels: ``python -m dodo_jupyter.codemode.launch
-[--memory-mb N] [--isolation MODE] [--hide PATH]... -f <connection file>``.
+[--memory-mb N] [--isolation MODE] [--hide PATH]... [--read-only PATH]... -f <connection
+file>``.
 
 **Isolation** (``--isolation best_effort`` or ``required``; ``off``, the default, does
 nothing): the paths given with ``--hide`` become unreadable, unwritable and unlistable
-to the kernel and whatever it starts, through Linux Landlock (:mod:`.landlock`: the
-rest of the filesystem stays as it was), the kernel cannot look into other processes
-(``/proc/<pid>/environ``) or signal them, and a kernel started by root gives up root's
-capabilities (:mod:`.capabilities`). A path to hide that holds what the kernel needs
-(its connection file, working directory or Python) is left alone. What was done goes to
-``<connection file>-isolation.json`` (:func:`report_path`) for dodo to read; where
+to the kernel and whatever it starts, those given with ``--read-only`` readable but not
+writable, through Linux Landlock (:mod:`.landlock`: the rest of the filesystem stays as
+it was), the kernel cannot look into other processes (``/proc/<pid>/environ``) or
+signal them, and a kernel started by root gives up root's capabilities
+(:mod:`.capabilities`). A path to hide that holds what the kernel needs (its connection
+file, working directory or Python) is left alone; what it writes (its connection file's
+folder, its working directory) stays writable inside a read-only path. What was done
+goes to ``<connection file>-isolation.json`` (:func:`report_path`) for dodo to read; where
 Landlock is missing a line on stderr says why, and ``required`` stops there (exit 1)
 instead of starting ipykernel.
 
@@ -41,6 +44,7 @@ __all__ = [
     "ISOLATION_MODES",
     "ISOLATION_OPTION",
     "MEMORY_OPTION",
+    "READ_ONLY_OPTION",
     "LaunchOptions",
     "apply_memory_limit",
     "isolate",
@@ -53,6 +57,8 @@ __all__ = [
 MEMORY_OPTION = "--memory-mb"
 #: The option naming a path to hide (repeated).
 HIDE_OPTION = "--hide"
+#: The option naming a path to make read-only (repeated).
+READ_ONLY_OPTION = "--read-only"
 #: The option saying whether to isolate: one of :data:`ISOLATION_MODES`.
 ISOLATION_OPTION = "--isolation"
 ISOLATION_MODES = ("off", "best_effort", "required")
@@ -65,6 +71,7 @@ class LaunchOptions:
     memory_mb: int = 0
     isolation: str = "off"
     hide: list[str] = field(default_factory=list)
+    read_only: list[str] = field(default_factory=list)
 
 
 def split_options(argv: list[str]) -> tuple[LaunchOptions, list[str]]:
@@ -80,7 +87,7 @@ def split_options(argv: list[str]) -> tuple[LaunchOptions, list[str]]:
     args = iter(argv)
     for arg in args:
         name, equals, value = arg.partition("=")
-        if name not in (MEMORY_OPTION, HIDE_OPTION, ISOLATION_OPTION):
+        if name not in (MEMORY_OPTION, HIDE_OPTION, READ_ONLY_OPTION, ISOLATION_OPTION):
             rest.append(arg)
             continue
         if not equals:
@@ -96,9 +103,9 @@ def split_options(argv: list[str]) -> tuple[LaunchOptions, list[str]]:
                 )
             options.isolation = value
         elif not value:
-            raise SystemExit(f"{HIDE_OPTION} needs a path")
+            raise SystemExit(f"{name} needs a path")
         else:
-            options.hide.append(value)
+            (options.hide if name == HIDE_OPTION else options.read_only).append(value)
     return options, rest
 
 
@@ -137,18 +144,32 @@ def _connection_file(ipykernel_args: list[str]) -> str | None:
     return None
 
 
-def _needed(connection_file: str | None) -> dict[str, str]:
-    """What the kernel cannot do without, to what it is."""
+def _written(connection_file: str | None) -> dict[str, str]:
+    """Where the kernel writes and cannot do without, to what it is: its working
+    directory and its connection file's folder (its IPC sockets, its IPython directory,
+    the report)."""
     needed = {os.getcwd(): "the kernel's working directory"}
-    for path in (sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path):
-        if path and os.path.isdir(path):
-            needed.setdefault(path, f"the kernel's Python ({path})")
     if connection_file:
         needed[os.path.dirname(os.path.abspath(connection_file))] = "the kernel's connection file"
     return needed
 
 
-def isolate(hide: list[str], *, required: bool, connection_file: str | None) -> dict[str, object]:
+def _read() -> dict[str, str]:
+    """What the kernel reads and cannot do without, to what it is: its Python."""
+    needed: dict[str, str] = {}
+    for path in (sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path):
+        if path and os.path.isdir(path):
+            needed.setdefault(path, f"the kernel's Python ({path})")
+    return needed
+
+
+def isolate(
+    hide: list[str],
+    *,
+    read_only: list[str] | None = None,
+    required: bool,
+    connection_file: str | None,
+) -> dict[str, object]:
     """Isolate this process (see the module docstring); what was done, as reported.
 
     Raises
@@ -164,13 +185,16 @@ def isolate(hide: list[str], *, required: bool, connection_file: str | None) -> 
     ipython_dir = os.environ.get("IPYTHONDIR") or os.path.join(os.path.expanduser("~"), ".ipython")
     with contextlib.suppress(OSError):
         os.makedirs(ipython_dir, exist_ok=True)
-    outcome = hide_paths(hide, _needed(connection_file))
+    outcome = hide_paths(
+        hide, _written(connection_file), read_only=read_only or [], readable=_read()
+    )
     as_root = has_capabilities()
     report: dict[str, object] = {
         "isolated": outcome.isolated,
         "reason": outcome.reason,
         "abi": outcome.abi,
         "hidden": outcome.hidden,
+        "read_only": outcome.read_only,
         "remarks": outcome.remarks,
         "rules": outcome.rules,
         "as_root": as_root,
@@ -201,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     if options.isolation != "off":
         isolate(
             options.hide,
+            read_only=options.read_only,
             required=options.isolation == "required",
             connection_file=_connection_file(rest),
         )
