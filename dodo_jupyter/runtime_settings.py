@@ -68,6 +68,7 @@ class RuntimeSettings:
     code_mode_env_keep: list[str] = field(default_factory=list)
     code_mode_filesystem_isolation: str = "best_effort"
     code_mode_hidden_paths: list[str] = field(default_factory=list)
+    code_mode_read_only_paths: list[str] = field(default_factory=list)
     #: A :class:`~dodo_jupyter.net.policy.Resolver`; None for the system's DNS.
     resolver: Any = None
     environ: dict[str, str] | None = None

@@ -1,9 +1,11 @@
 """Code-mode kernels kept from the server's secrets (DodoApp.code_mode_filesystem_isolation,
 Linux Landlock): the rules on a temporary tree, run in a subprocess (Landlock cannot be
-undone); the launcher where it cannot isolate; the paths dodo hides; and a real kernel
-behind /dodo/mcp/codemode that cannot open dodo's database, its key file, the runtime
-directory's files or the server's environment in /proc, yet works in its notebook
-folder, /tmp and the home directory and calls tools through the gateway."""
+undone), hidden and read-only paths; the launcher where it cannot isolate; the paths dodo
+hides and makes read-only; and a real kernel behind /dodo/mcp/codemode that cannot open
+dodo's database, its key file, the runtime directory's files or the server's environment
+in /proc, nor write the Jupyter config, the server's Python or the user's IPython
+directory, yet imports packages, works in its notebook folder, /tmp and the home
+directory, has an IPython directory of its own and calls tools through the gateway."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from dodo_jupyter.codemode.isolation import hidden_paths
+from dodo_jupyter.codemode.isolation import hidden_paths, read_only_paths
 from dodo_jupyter.runtime import DodoRuntime
 
 from .codemode_peers import (
@@ -42,12 +44,12 @@ import json, os, subprocess, sys
 from dodo_jupyter.codemode import launch
 from dodo_jupyter.codemode.landlock import hide
 
-hidden, attempts, max_rules = json.loads(sys.argv[1])
+hidden, read_only, attempts, max_rules = json.loads(sys.argv[1])
 if max_rules:
     outcome = hide(hidden, max_rules=max_rules)
     done = {"isolated": outcome.isolated, "reason": outcome.reason}
 else:
-    done = launch.isolate(hidden, required=False, connection_file=None)
+    done = launch.isolate(hidden, read_only=read_only, required=False, connection_file=None)
 
 def attempt(what, path):
     try:
@@ -61,6 +63,14 @@ def attempt(what, path):
             return sorted(os.listdir(path))
         elif what == "mkdir":
             os.mkdir(path)
+        elif what == "remove":
+            os.remove(path)
+        elif what == "rmdir":
+            os.rmdir(path)
+        elif what == "rename":
+            os.rename(path, path + "-renamed")
+        elif what == "truncate":
+            os.truncate(path, 0)
         elif what == "move out":
             os.rename(path, path + "-moved-to-outside")
         elif what == "link out":
@@ -83,9 +93,15 @@ def probe(
     attempts: list[tuple[str, Path | str]],
     max_rules: int = 0,
     cwd: Path | None = None,
+    read_only: list[Path | str] | None = None,
 ) -> dict[str, Any]:
     arguments = json.dumps(
-        [[str(p) for p in hidden], [[w, str(p)] for w, p in attempts], max_rules]
+        [
+            [str(p) for p in hidden],
+            [str(p) for p in read_only or []],
+            [[w, str(p)] for w, p in attempts],
+            max_rules,
+        ]
     )
     done = subprocess.run(
         [sys.executable, "-c", PROBE, arguments],
@@ -152,6 +168,53 @@ def test_hidden_paths_are_out_of_reach_and_the_rest_stays_as_it_was(tree: Path) 
         ["key.txt", "link-to-secret", "secret", "sub", "visible.txt"],
         *(denied, denied, "ok", refused_signal),
     ]
+
+
+@needs_landlock
+def test_read_only_paths_are_read_and_listed_but_not_changed_but_for_what_is_kept(
+    tree: Path,
+) -> None:
+    a, outside = tree / "a", tree / "outside"
+    attempts: list[tuple[str, Path | str]] = [
+        ("read", a / "visible.txt"),
+        ("list", a),
+        ("cat", a / "visible.txt"),
+        ("append", a / "visible.txt"),
+        ("truncate", a / "visible.txt"),
+        ("create", a / "new.txt"),
+        ("mkdir", a / "folder"),
+        ("remove", a / "key.txt"),
+        ("move out", a / "key.txt"),
+        ("read", a / "secret" / "f.txt"),  # hidden inside read-only: hidden
+        ("list", a / "secret"),  # names only
+        ("create", a / "sub" / "new.txt"),  # the working directory, inside: writable
+        ("mkdir", a / "sub" / "folder"),
+        ("remove", a / "sub" / "new.txt"),
+        ("read", outside / "file.txt"),  # a read-only file
+        ("append", outside / "file.txt"),
+        ("create", outside / "not-yet"),  # a read-only path that is missing
+    ]
+    read_only = [a, a / "secret" / "f.txt", a / "sub", outside / "file.txt", outside / "not-yet"]
+    done = probe([a / "secret"], attempts, cwd=a / "sub", read_only=read_only)
+    assert done["isolated"], done["reason"]
+    assert done["hidden"] == [str(a / "secret")]
+    assert done["read_only"] == [str(a), str(outside / "file.txt"), str(outside / "not-yet")]
+    assert done["remarks"] == [
+        f"{a}: read-only but for {a / 'sub'}, the kernel's working directory, which stays writable",
+        f"{a / 'sub'}: not read-only: it is the kernel's working directory",
+    ]
+    denied = "PermissionError"
+    assert done["attempts"] == [
+        "ok",
+        ["key.txt", "link-to-secret", "secret", "sub", "visible.txt"],
+        0,
+        *(denied,) * 6,
+        denied,
+        ["f.txt"],
+        *("ok", "ok", "ok"),
+        *("ok", denied, denied),
+    ]
+    assert (a / "key.txt").read_text() == (a / "visible.txt").read_text() == "content"
 
 
 @needs_landlock
@@ -224,14 +287,46 @@ def test_dodo_hides_its_store_key_runtime_directory_and_what_the_admin_adds(
     ) == [str(runtime[0])]
 
 
+def test_dodo_makes_the_jupyter_config_python_and_ipython_read_only_but_not_the_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import site
+
+    config = tmp_path / "config"
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(config))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    root = tmp_path / "srv" / "notebooks"
+    found, left = read_only_paths(
+        keep={str(root): "the Jupyter server's root_dir"},
+        extra=[str(tmp_path / "admin"), str(tmp_path / "srv")],
+    )
+    site_packages = [p for p in sys.path if os.path.basename(p) == "site-packages"]
+    assert site_packages
+    for path in (
+        str(config),
+        sys.prefix,
+        sys.base_prefix,
+        site.getusersitepackages(),
+        *site_packages,
+        str(tmp_path / "ipython"),
+        str(tmp_path / "admin"),
+    ):
+        assert os.path.abspath(path) in found
+    assert str(tmp_path / "srv") not in found
+    assert left == [
+        f"{tmp_path / 'srv'}: not read-only to code-mode kernels: it holds the Jupyter "
+        "server's root_dir"
+    ]
+
+
 # -- a real kernel ------------------------------------------------------------------------
 
 
 @pytest.fixture
 def outside_tmp() -> Iterator[Path]:
-    """Where the server keeps its store and runtime directory in these tests: outside
-    /tmp, so that /tmp is not on the way to them (new files directly in a folder on
-    the way to a hidden path cannot be made)."""
+    """Where the server keeps its store, runtime and config directories in these tests:
+    outside /tmp, so that /tmp is not on the way to them (new files directly in a folder
+    on the way to a hidden or read-only path cannot be made)."""
     if not os.path.isdir("/var/tmp"):
         pytest.skip("no /var/tmp")
     folder = Path(tempfile.mkdtemp(prefix="dodo-isolation-", dir="/var/tmp"))
@@ -243,6 +338,28 @@ def outside_tmp() -> Iterator[Path]:
 def jp_runtime_dir(outside_tmp: Path) -> Path:
     folder = outside_tmp / "runtime"
     folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def jp_config_dir(outside_tmp: Path) -> Path:
+    """The Jupyter config directories, read-only to kernels, outside /tmp too."""
+    folder = outside_tmp / "config"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def jp_env_config_path(outside_tmp: Path) -> Path:
+    folder = outside_tmp / "env" / "etc" / "jupyter"
+    folder.mkdir(parents=True)
+    return folder
+
+
+@pytest.fixture
+def jp_system_config_path(outside_tmp: Path) -> Path:
+    folder = outside_tmp / "etc" / "jupyter"
+    folder.mkdir(parents=True)
     return folder
 
 
@@ -294,6 +411,16 @@ def dodo_config(
 
 
 @pytest.fixture
+def site_packages_probe() -> Iterator[Path]:
+    """Where the kernel tries to write in the server's site-packages (removed after, in
+    case it could)."""
+    folder = next(p for p in sys.path if os.path.basename(p) == "site-packages")
+    path = Path(folder) / f"dodo-isolation-{uuid.uuid4().hex}.txt"
+    yield path
+    path.unlink(missing_ok=True)
+
+
+@pytest.fixture
 def codemode_url(gateway_url: str) -> str:
     return f"{gateway_url}/codemode"
 
@@ -301,17 +428,28 @@ def codemode_url(gateway_url: str) -> str:
 KERNEL_PROBE = """\
 import json, os
 from dodo_jupyter import tools
+from ipykernel.connect import get_connection_file
 
-def attempt(path, mode="r"):
+def attempt(path, mode="r", folders=False):
     try:
+        if folders:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, mode) as f:
             f.read(1) if mode == "r" else f.write("written by the agent")
         return "ok"
     except OSError as e:
         return type(e).__name__
 
+def imported(name):
+    try:
+        __import__(name)
+        return "ok"
+    except ImportError as e:
+        return repr(e)
+
 home = os.path.expanduser("~")
 scratch = "/tmp/dodo-isolation-{scratch}"
+ipython_dir = get_ipython().ipython_dir
 print(json.dumps({{
     "database": attempt({database!r}),
     "key file": attempt({key_file!r}),
@@ -325,6 +463,17 @@ print(json.dumps({{
     "file in the home directory": attempt(os.path.join(home, "notes.txt")),
     "new file in the home directory": attempt(os.path.join(home, "new.txt"), "w"),
     "a tool": tools.gov.list_items(),
+    "Jupyter config": attempt(os.path.join({config!r}, "jupyter_server_config.py"), "w"),
+    "server's site-packages": attempt({site_packages!r}, "w"),
+    "user's IPython startup": attempt(
+        os.path.join(home, ".ipython", "profile_default", "startup", "00-agent.py"), "w", True
+    ),
+    "a package": imported("sqlalchemy"),
+    "own IPython directory": [
+        ipython_dir == os.environ["IPYTHONDIR"],
+        os.path.dirname(ipython_dir) == os.path.dirname(get_connection_file()),
+        attempt(os.path.join(ipython_dir, "profile_default", "startup", "00-own.py"), "w", True),
+    ],
 }}))
 os.remove(scratch)
 """
@@ -340,10 +489,14 @@ async def test_a_kernel_cannot_open_the_servers_secrets_but_works_and_calls_tool
     outside_tmp: Path,
     jp_runtime_dir: Path,
     jp_root_dir: Path,
+    jp_config_dir: Path,
+    site_packages_probe: Path,
 ) -> None:
     await govern(api, upstream)
     server = outside_tmp / "server"
     code = KERNEL_PROBE.format(
+        config=str(jp_config_dir),
+        site_packages=str(site_packages_probe),
         scratch=uuid.uuid4().hex,
         database=str(server / "dodo.sqlite"),
         key_file=str(server / "crypt.key"),
@@ -371,7 +524,13 @@ async def test_a_kernel_cannot_open_the_servers_secrets_but_works_and_calls_tool
         "file in the home directory": "ok",
         "new file in the home directory": denied,
         "a tool": "a, b",
+        "Jupyter config": denied,
+        "server's site-packages": denied,
+        "user's IPython startup": denied,
+        "a package": "ok",
+        "own IPython directory": [True, True, "ok"],
     }
+    assert not (jp_config_dir / "jupyter_server_config.py").exists()
     assert (jp_root_dir / "dodo-agent-runs" / "agent-notes.txt").exists()
     assert direct.is_error
     assert text(direct).endswith(
@@ -391,7 +550,7 @@ async def test_a_kernel_that_cannot_be_isolated_is_flagged_or_refused(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     crowd = crowd.parent
-    why = "more than 4096 entries lie beside the way to the paths to hide (in "
+    why = "more than 4096 entries lie beside the way to the paths to hide or make read-only (in "
     async with agent(runtime_, codemode_url, mode="legacy") as client:
         first = await run(client, "'ran'")
         if isolation == "required":

@@ -5,12 +5,14 @@ its service (built on first use), its notebooks, and their end when the server s
 notebooks answers either way), and puts it in the runtime as ``runtime.code_mode``.
 Light to build: the endpoint (the MCP SDK's server side) is imported on a thread with
 the first request, and the kernels' machinery with the first kernel, which is when the
-paths to hide from kernels are found (:func:`~.isolation.hidden_paths`).
+paths to hide from kernels and to make read-only to them are found
+(:func:`~.isolation.hidden_paths`, :func:`~.isolation.read_only_paths`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
     from .service import CodeMode
 
 __all__ = ["CodeModeHost", "server_runtime_dirs"]
+
+log = logging.getLogger("dodo_jupyter.codemode")
 
 
 def server_runtime_dirs(serverapp: Any) -> list[str]:
@@ -78,7 +82,8 @@ class CodeModeHost:
     runtime:
         The runtime (its settings, tokens, gateway and approvals).
     root_dir:
-        The Jupyter server's ``root_dir`` (the notebooks' folder is below it).
+        The Jupyter server's ``root_dir`` (the notebooks' folder is below it; neither is
+        made read-only to kernels).
     gateway_url:
         Returns the gateway URL kernels call tools through (asked when the first kernel
         starts: the server's port is known by then).
@@ -99,6 +104,7 @@ class CodeModeHost:
         self.enabled = runtime.settings.code_mode
         self.gateway_url = gateway_url
         self.runtime_dirs = runtime_dirs
+        self.root_dir = root_dir
         self.notebooks = RunNotebooks(root_dir, runtime.settings.code_mode_notebook_dir)
         self.endpoint = _EndpointTask(self)
         self._service: asyncio.Future[CodeMode] | None = None
@@ -114,7 +120,7 @@ class CodeModeHost:
             raise
 
     async def _build(self) -> CodeMode:
-        from .isolation import hidden_paths
+        from .isolation import hidden_paths, read_only_paths
         from .kernels import AgentKernels, KernelLimits
         from .service import CodeMode
 
@@ -123,6 +129,7 @@ class CodeModeHost:
         settings = runtime.settings
         isolation = settings.code_mode_filesystem_isolation
         hidden: tuple[str, ...] = ()
+        read_only: list[str] = []
         if isolation != "off":
             hidden = tuple(
                 hidden_paths(
@@ -132,6 +139,16 @@ class CodeModeHost:
                     extra=settings.code_mode_hidden_paths,
                 )
             )
+            read_only, left = await asyncio.to_thread(
+                read_only_paths,
+                keep={
+                    str(self.root_dir): "the Jupyter server's root_dir",
+                    str(self.notebooks.directory): "the agent notebooks' folder",
+                },
+                extra=settings.code_mode_read_only_paths,
+            )
+            for remark in left:
+                log.warning("dodo code mode: %s", remark)
         kernels = AgentKernels(
             runtime.tokens,
             gateway_url=self.gateway_url(),
@@ -144,6 +161,7 @@ class CodeModeHost:
                 env_keep=tuple(settings.code_mode_env_keep),
                 isolation=isolation,
                 hidden_paths=hidden,
+                read_only_paths=tuple(read_only),
             ),
             server_env=settings.environ,
         )

@@ -1,5 +1,6 @@
-"""What code-mode kernels are kept from (:func:`hidden_paths`), and what their launcher
-says it did (:func:`read_report`, :class:`IsolationReport`).
+"""What code-mode kernels are kept from (:func:`hidden_paths`), what they may read but
+not write (:func:`read_only_paths`), and what their launcher says it did
+(:func:`read_report`, :class:`IsolationReport`).
 
 **Hidden** from every code-mode kernel (``DodoApp.code_mode_filesystem_isolation``, on
 by default where Linux has Landlock; :mod:`.launch` does it):
@@ -12,15 +13,32 @@ by default where Linux has Landlock; :mod:`.launch` does it):
   The agent kernels' connection files are elsewhere, in a private temporary folder.
 - whatever the admin adds (``DodoApp.code_mode_hidden_paths``).
 
-The notebook folder, the kernel's working directory, its Python, ``/tmp``, ``/proc``
-and ``/dev`` stay as they were.
+**Read-only** (readable and listable; nothing beneath written, made, removed or
+renamed), being what runs later with more privilege than the kernel's:
+
+- the Jupyter config directories (``jupyter_config_path()``, those missing too: then
+  they cannot be made): a ``jupyter_server_config.py`` there runs in the server;
+- the server's Python: ``sys.prefix``, ``sys.base_prefix`` (may be ``/usr``: harmless
+  to read only), the site-packages and dist-packages folders on its ``sys.path``, and the
+  user's site-packages (``site.getusersitepackages()``): a ``.pth`` file there runs in
+  every Python started;
+- the user's IPython directory (``~/.ipython``): its ``profile_*/startup`` files run in
+  the user's own kernels. Agent kernels get an IPython directory of their own;
+- whatever the admin adds (``DodoApp.code_mode_read_only_paths``).
+
+A path that holds the server's ``root_dir`` or the notebook folder is not made
+read-only; the kernel's launcher keeps its working directory and connection file's
+folder writable inside a read-only path.
+
+The notebook folder, the kernel's working directory, ``/tmp``, ``/proc`` and ``/dev``
+stay as they were.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +49,7 @@ __all__ = [
     "IsolationReport",
     "hidden_paths",
     "not_isolated_note",
+    "read_only_paths",
     "read_report",
     "refusal",
     "sqlite_file",
@@ -80,6 +99,48 @@ def hidden_paths(
     return list(dict.fromkeys(found))
 
 
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _python_paths() -> list[str]:
+    """The server's Python environment, as far as writing there changes what runs."""
+    import site
+    import sys
+
+    found = [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix]
+    found.append(site.getusersitepackages())
+    found.extend(
+        entry
+        for entry in sys.path
+        if os.path.basename(entry.rstrip(os.sep)) in ("site-packages", "dist-packages")
+    )
+    return found
+
+
+def read_only_paths(
+    *, keep: Mapping[str, str], extra: Iterable[str] = ()
+) -> tuple[list[str], list[str]]:
+    """The absolute paths to make read-only to code-mode kernels (see the module
+    docstring), and a remark on each candidate left out because it holds one of
+    ``keep`` (paths kernels write, such as the server's ``root_dir``, to what each is)."""
+    from IPython.paths import get_ipython_dir
+    from jupyter_core.paths import jupyter_config_path
+
+    candidates = [*jupyter_config_path(), *_python_paths(), get_ipython_dir()]
+    candidates.extend(os.path.expanduser(p) for p in extra)
+    kept = {os.path.realpath(path): what for path, what in keep.items()}
+    found: list[str] = []
+    left: list[str] = []
+    for path in dict.fromkeys(os.path.abspath(p) for p in candidates if p):
+        held = [what for k, what in kept.items() if _within(k, os.path.realpath(path))]
+        if held:
+            left.append(f"{path}: not read-only to code-mode kernels: it holds {held[0]}")
+        else:
+            found.append(path)
+    return found, left
+
+
 @dataclass
 class IsolationReport:
     """What a kernel's launcher did (see :func:`~.launch.isolate`)."""
@@ -89,6 +150,7 @@ class IsolationReport:
     hidden: list[str] = field(default_factory=list)
     remarks: list[str] = field(default_factory=list)
     as_root: bool = False
+    read_only: list[str] = field(default_factory=list)
 
 
 def read_report(connection_file: str) -> IsolationReport | None:
@@ -102,6 +164,7 @@ def read_report(connection_file: str) -> IsolationReport | None:
             [str(p) for p in data.get("hidden", [])],
             [str(p) for p in data.get("remarks", [])],
             bool(data.get("as_root")),
+            [str(p) for p in data.get("read_only", [])],
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None

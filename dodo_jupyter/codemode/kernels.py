@@ -6,7 +6,9 @@ dodo's own (not the server's ``kernel_manager``), with the ``dodo-agent`` spec o
 :mod:`.kernelspec`: so code-mode kernels are not among the user's kernels in JupyterLab
 or ``/api/kernels``, and the server's kernel culling does not apply to them (this
 module's does). Their connection files (and, on POSIX, their IPC sockets, so that no TCP
-port is opened) live in a private temporary folder. Each kernel gets a new gateway token
+port is opened) live in a private temporary folder, and so does each kernel's IPython
+directory (``IPYTHONDIR``): a kernel neither runs the user's IPython startup files nor
+can write them, nor shares its own with other kernels. Each kernel gets a new gateway token
 of kind ``code_mode`` (:data:`~dodo_jupyter.gateway.caller.CODE_MODE_TOKEN_KIND`, so its
 calls are recorded with the path ``code_mode``) that expires after
 :data:`TOKEN_LIFETIME`, in its environment as ``DODO_MCP_TOKEN``; the token is deleted
@@ -14,7 +16,8 @@ when the kernel is shut down. The process dies with the server (ipykernel watche
 parent).
 
 **Isolation.** Unless ``DodoApp.code_mode_filesystem_isolation`` is ``'off'``, the
-kernel's launcher hides dodo's store, key and the Jupyter runtime directory from it
+kernel's launcher hides dodo's store, key and the Jupyter runtime directory from it,
+makes the Jupyter config directories and the server's Python read-only to it
 (:mod:`.isolation`, :mod:`.landlock`) and reports what it did. A kernel that could not
 be isolated starts anyway (``'best_effort'``; the server log warns, and the session's
 first result says so) or not at all (``'required'``: the run is refused saying why).
@@ -82,6 +85,7 @@ class KernelLimits:
     env_keep: tuple[str, ...] = ()
     isolation: str = "off"
     hidden_paths: tuple[str, ...] = ()
+    read_only_paths: tuple[str, ...] = ()
 
 
 @dataclass(eq=False)
@@ -93,6 +97,8 @@ class AgentKernel:
     token_id: str
     manager: Any
     client: Any
+    #: Its own IPython directory (``IPYTHONDIR``), in the kernels' private folder.
+    ipython_dir: str = ""
     started_at: float = field(default_factory=time.monotonic)
     last_used: float = field(default_factory=time.monotonic)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -183,8 +189,13 @@ class AgentKernels:
             )
             kernel_id: str | None = None
             km: Any = None
+            ipython_dir = ""
             try:
                 await asyncio.to_thread(self.cwd.mkdir, parents=True, exist_ok=True)
+                ipython_dir = await asyncio.to_thread(
+                    tempfile.mkdtemp, prefix="ipython-", dir=self._folder
+                )
+                env["IPYTHONDIR"] = ipython_dir
                 kernel_id = await manager.start_kernel(
                     kernel_name=AGENT_KERNEL_NAME, env=env, cwd=str(self.cwd)
                 )
@@ -193,6 +204,8 @@ class AgentKernels:
             except BaseException as e:
                 # Also when the request was cancelled: no kernel or token is left behind.
                 await asyncio.shield(self._abandon(manager, kernel_id, username, token_id))
+                if ipython_dir:
+                    await asyncio.to_thread(shutil.rmtree, ipython_dir, True)
                 if not isinstance(e, Exception):
                     raise
                 refused = await asyncio.to_thread(self._isolation_refused, km)
@@ -204,7 +217,7 @@ class AgentKernels:
                     "The code-mode kernel did not start; the Jupyter server log says why "
                     "(is ipykernel installed in the server's Python?)."
                 ) from None
-            kernel = AgentKernel(kernel_id, username, token_id, km, client)
+            kernel = AgentKernel(kernel_id, username, token_id, km, client, ipython_dir)
             await self._check_isolation(kernel)
             self._kernels[kernel_id] = kernel
             self.starts += 1
@@ -283,6 +296,7 @@ class AgentKernels:
                     self.limits.memory_limit_mb,
                     self.limits.isolation,
                     self.limits.hidden_paths,
+                    self.limits.read_only_paths,
                 ),
                 connection_dir=self._folder,
                 default_kernel_name=AGENT_KERNEL_NAME,
@@ -422,6 +436,8 @@ class AgentKernels:
             log.warning("dodo code mode: kernel %s: %s", kernel.kernel_id[:8], e)
         with contextlib.suppress(OSError):
             report_path(kernel.manager.connection_file).unlink(missing_ok=True)
+        if kernel.ipython_dir:
+            await asyncio.to_thread(shutil.rmtree, kernel.ipython_dir, True)
         await self._forget_token(kernel.username, kernel.token_id)
         log.info("dodo code mode: kernel %s shut down: %s", kernel.kernel_id[:8], reason)
 

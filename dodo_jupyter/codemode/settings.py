@@ -156,11 +156,13 @@ class CodeModeSettings(Configurable):
         help="""Hide dodo's database and key file, the Jupyter runtime directory (the
         server's token, other kernels' keys) and DodoApp.code_mode_hidden_paths from
         code-mode kernels with Linux Landlock (5.13 or later), which also keeps kernels
-        from reading other processes' environments; the rest of the filesystem stays as
-        it was (see docs/code-mode.md, "Security"). 'best_effort' (default): isolate
-        where Landlock is available; where not, kernels start anyway, the server log
-        warns and the agent's first result says so. 'required': refuse to start kernels
-        that cannot be isolated. 'off': no isolation (for debugging).""",
+        from reading other processes' environments, and make what runs later with more
+        privilege read-only to them (the Jupyter config directories, the server's Python
+        environment, ~/.ipython, DodoApp.code_mode_read_only_paths); the rest of the
+        filesystem stays as it was (see docs/code-mode.md, "Security"). 'best_effort'
+        (default): isolate where Landlock is available; where not, kernels start anyway,
+        the server log warns and the agent's first result says so. 'required': refuse to
+        start kernels that cannot be isolated. 'off': no isolation (for debugging).""",
     )
 
     code_mode_hidden_paths = List(
@@ -171,4 +173,16 @@ class CodeModeSettings(Configurable):
         '~/.jupyter']; '~' is the server user's home. A path holding what a kernel needs
         (its Python, its working directory) is not hidden, and the server log says so.
         Default: none.""",
+    )
+
+    code_mode_read_only_paths = List(
+        Unicode(),
+        config=True,
+        help="""More files or folders code-mode kernels may read but not write (with
+        DodoApp.code_mode_filesystem_isolation), such as ['~/.bashrc', '~/.profile',
+        '~/bin']; '~' is the server user's home. Read-only already: the Jupyter config
+        directories, the server's Python environment (its prefixes, site-packages and
+        the user's site-packages) and the user's IPython directory. A path holding the
+        server's root_dir is not made read-only, and the server log says so; the
+        kernel's working directory stays writable inside one. Default: none.""",
     )
