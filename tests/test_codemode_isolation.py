@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from dodo_jupyter.codemode.isolation import hidden_paths, read_only_paths
+from dodo_jupyter.codemode.isolation import hidden_paths, in_temporary_folder, read_only_paths
 from dodo_jupyter.runtime import DodoRuntime
 
 from .codemode_peers import (
@@ -288,35 +288,44 @@ def test_dodo_hides_its_store_key_runtime_directory_and_what_the_admin_adds(
 
 
 def test_dodo_makes_the_jupyter_config_python_and_ipython_read_only_but_not_the_root(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    outside_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import site
 
-    config = tmp_path / "config"
+    from jupyter_core.paths import jupyter_config_path
+
+    config = outside_tmp / "config"
     monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(config))
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-    root = tmp_path / "srv" / "notebooks"
+    monkeypatch.setenv("IPYTHONDIR", str(outside_tmp / "ipython"))
+    root = outside_tmp / "srv" / "notebooks"
+    in_tmp_by_admin = os.path.join(os.path.realpath(tempfile.gettempdir()), "in-tmp")
     found, left = read_only_paths(
         keep={str(root): "the Jupyter server's root_dir"},
-        extra=[str(tmp_path / "admin"), str(tmp_path / "srv")],
+        extra=[str(outside_tmp / "admin"), str(outside_tmp / "srv"), in_tmp_by_admin],
     )
     site_packages = [p for p in sys.path if os.path.basename(p) == "site-packages"]
     assert site_packages
-    for path in (
-        str(config),
-        sys.prefix,
-        sys.base_prefix,
-        site.getusersitepackages(),
-        *site_packages,
-        str(tmp_path / "ipython"),
-        str(tmp_path / "admin"),
-    ):
-        assert os.path.abspath(path) in found
-    assert str(tmp_path / "srv") not in found
-    assert left == [
-        f"{tmp_path / 'srv'}: not read-only to code-mode kernels: it holds the Jupyter "
+    python = [sys.prefix, sys.base_prefix, site.getusersitepackages(), *site_packages]
+    # What lies in the temporary folder (a Python in a CI's clean clone in /tmp) is left
+    # out, with a remark.
+    candidates = [*jupyter_config_path(), *python]
+    in_tmp = {os.path.abspath(p) for p in candidates if in_temporary_folder(p) is not None}
+    for path in (*python, config, outside_tmp / "ipython", outside_tmp / "admin"):
+        assert (os.path.abspath(path) in found) is (os.path.abspath(path) not in in_tmp), path
+    assert str(outside_tmp / "srv") not in found and in_tmp_by_admin not in found
+    assert (
+        f"{outside_tmp / 'srv'}: not read-only to code-mode kernels: it holds the Jupyter "
         "server's root_dir"
-    ]
+    ) in left
+    temporary = {remark.split(":")[0] for remark in left if "temporary folder" in remark}
+    assert temporary == {*in_tmp, in_tmp_by_admin} and len(left) == 1 + len(temporary)
+
+
+def test_only_paths_inside_the_temporary_folder_are_in_it() -> None:
+    temporary = os.path.realpath(tempfile.gettempdir())
+    assert in_temporary_folder(os.path.join(temporary, "a", "b")) == temporary
+    assert in_temporary_folder(temporary) is None
+    assert in_temporary_folder("/var/lib/x") is None
 
 
 # -- a real kernel ------------------------------------------------------------------------
@@ -525,7 +534,11 @@ async def test_a_kernel_cannot_open_the_servers_secrets_but_works_and_calls_tool
         "new file in the home directory": denied,
         "a tool": "a, b",
         "Jupyter config": denied,
-        "server's site-packages": denied,
+        # Writable only where the Python lies in /tmp (a CI's clean clone: see
+        # test_dodo_makes_the_jupyter_config_python_and_ipython_read_only_but_not_the_root).
+        "server's site-packages": denied
+        if in_temporary_folder(str(site_packages_probe)) is None
+        else "ok",
         "user's IPython startup": denied,
         "a package": "ok",
         "own IPython directory": [True, True, "ok"],

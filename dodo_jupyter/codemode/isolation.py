@@ -27,7 +27,9 @@ renamed), being what runs later with more privilege than the kernel's:
 - whatever the admin adds (``DodoApp.code_mode_read_only_paths``).
 
 A path that holds the server's ``root_dir`` or the notebook folder is not made
-read-only; the kernel's launcher keeps its working directory and connection file's
+read-only, nor is one inside the temporary folder, such as ``/tmp``
+(:func:`in_temporary_folder`: restricting it would leave the kernel no new files
+there); the kernel's launcher keeps its working directory and connection file's
 folder writable inside a read-only path.
 
 The notebook folder, the kernel's working directory, ``/tmp``, ``/proc`` and ``/dev``
@@ -48,6 +50,7 @@ __all__ = [
     "ROOT_WARNING",
     "IsolationReport",
     "hidden_paths",
+    "in_temporary_folder",
     "not_isolated_note",
     "read_only_paths",
     "read_report",
@@ -134,11 +137,30 @@ def read_only_paths(
     left: list[str] = []
     for path in dict.fromkeys(os.path.abspath(p) for p in candidates if p):
         held = [what for k, what in kept.items() if _within(k, os.path.realpath(path))]
+        temporary = in_temporary_folder(path)
         if held:
             left.append(f"{path}: not read-only to code-mode kernels: it holds {held[0]}")
+        elif temporary is not None:
+            left.append(
+                f"{path}: not read-only to code-mode kernels: it lies in the temporary "
+                f"folder {temporary}, where kernels could then make no new file (install "
+                "the server's Python elsewhere to protect it)"
+            )
         else:
             found.append(path)
     return found, left
+
+
+def in_temporary_folder(path: str) -> str | None:
+    """The temporary folder (``tempfile.gettempdir()``, usually ``/tmp``) when ``path``
+    lies inside it, else None. A path restricted with Landlock leaves the folders above
+    it no room for new entries (:mod:`.landlock`), and kernels make their temporary
+    files there."""
+    import tempfile
+
+    folder = os.path.realpath(tempfile.gettempdir())
+    real = os.path.realpath(path)
+    return folder if real != folder and _within(real, folder) else None
 
 
 @dataclass
