@@ -145,8 +145,11 @@ async def test_a_session_runs_code_keeps_state_and_writes_a_notebook(
         assert "NameError" in text(await run(client, "x"))  # the state went with it
         assert text(await run(client, "print('still here')")) == "still here\n"
 
-        # A run the agent cancels is interrupted: the kernel is free for the next one.
-        cancelled = asyncio.ensure_future(run(client, "import time\ntime.sleep(60)"))
+        # A run the agent cancels is interrupted: the kernel is free for the next one,
+        # and the notebook keeps what it printed.
+        cancelled = asyncio.ensure_future(
+            run(client, "import time\nprint('waiting', flush=True)\ntime.sleep(60)")
+        )
         await asyncio.sleep(1.5)
         cancelled.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -157,7 +160,7 @@ async def test_a_session_runs_code_keeps_state_and_writes_a_notebook(
         status, body = await api("GET", NOTEBOOKS)
         (listed_nb,) = body["notebooks"]
         assert listed_nb["active"] is True
-    assert listed_nb["runs"] == 11
+    assert listed_nb["runs"] == 12
     assert listed_nb["agent"]["client"] == "test-agent 1.0"
     assert listed_nb["agent"]["token_label"] == "an agent"
     assert listed_nb["path"].startswith("dodo-agent-runs/")
@@ -166,9 +169,9 @@ async def test_a_session_runs_code_keeps_state_and_writes_a_notebook(
     notebook = nbformat.read(jp_root_dir / listed_nb["path"], as_version=4)
     nbformat.validate(notebook)
     assert notebook.metadata.kernelspec.name == "python3"
-    assert notebook.metadata.dodo.code_mode.runs == 11
+    assert notebook.metadata.dodo.code_mode.runs == 12
     cells = notebook.cells
-    assert [c.cell_type for c in cells] == ["code"] * 11
+    assert [c.cell_type for c in cells] == ["code"] * 12
     assert cells[0].source == "x = 6 * 7\nprint('hello from the kernel')\nx"
     assert [o["output_type"] for o in cells[0].outputs] == ["stream", "execute_result"]
     assert cells[0].outputs[1]["data"]["text/plain"] == "42"
@@ -178,6 +181,13 @@ async def test_a_session_runs_code_keeps_state_and_writes_a_notebook(
     assert cells[6].outputs[-1]["text"].startswith("dodo: ")  # what was cut, said
     assert cells[7].metadata.dodo.status == "timeout"
     assert "Timed out" in cells[7].outputs[-1]["text"]
+    assert cells[10].metadata.dodo.status == "cancelled"
+    assert [o.get("text") for o in cells[10].outputs] == [
+        "waiting\n",
+        "dodo: The agent cancelled this run before it ended: the kernel was interrupted; "
+        "the outputs above are what it printed until then.\n",
+    ]
+    assert cells[11].source == "'next'"
 
     async def kernel_gone() -> bool:  # the session ended: its kernel too
         status, body = await api("GET", NOTEBOOKS)

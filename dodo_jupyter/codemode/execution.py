@@ -35,7 +35,7 @@ from nbformat import NotebookNode
 
 __all__ = ["Execution", "Outputs", "RunStatus", "execute", "output_of"]
 
-RunStatus = Literal["ok", "error", "timeout", "died"]
+RunStatus = Literal["ok", "error", "timeout", "died", "cancelled"]
 #: How often (seconds) a silent kernel is checked for being alive.
 POLL_SECONDS = 0.5
 
@@ -146,13 +146,16 @@ async def execute(
     seconds: float,
     max_output_bytes: int,
     alive: Callable[[], Awaitable[bool]],
+    outputs: Outputs | None = None,
 ) -> Execution:
     """Run ``code`` through the (started) async kernel ``client`` for at most
     ``seconds``; see the module docstring. ``alive`` says whether the kernel's process
-    still runs."""
+    still runs; ``outputs``, when given, collects the outputs (the caller keeps what came
+    of a run that is cancelled)."""
     started = time.monotonic()
     deadline = started + seconds
-    outputs = Outputs(max_output_bytes)
+    if outputs is None:
+        outputs = Outputs(max_output_bytes)
     # One run at a time per kernel: nothing is queued behind this one for the kernel to
     # abort after an error (which it would do to a run sent right after an interrupt).
     msg_id = client.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)

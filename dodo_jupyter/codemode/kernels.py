@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import Conflict, NotFound, Unavailable
 from ..gateway.caller import CODE_MODE_TOKEN_KIND
-from .execution import Execution, execute
+from .execution import Execution, Outputs, execute
 from .isolation import ROOT_WARNING, not_isolated_note, read_report, refusal
 from .kernelspec import AGENT_KERNEL_NAME, AgentKernelSpecs, kernel_env
 from .launch import report_path
@@ -317,10 +317,13 @@ class AgentKernels:
 
     # -- running ----------------------------------------------------------------------
 
-    async def run(self, kernel: AgentKernel, code: str, seconds: float) -> Execution:
+    async def run(
+        self, kernel: AgentKernel, code: str, seconds: float, outputs: Outputs | None = None
+    ) -> Execution:
         """Run ``code`` in ``kernel`` (after any run already in it) for at most
         ``seconds``; a timeout interrupts and restarts it, a dead kernel is started
-        again; the notes say which.
+        again; the notes say which. ``outputs`` collects the outputs (see
+        :func:`~.execution.execute`).
 
         What must finish even when the agent stops waiting (the interrupt after a
         cancelled run, a restart) runs in a task of its own that keeps the kernel's turn
@@ -337,6 +340,7 @@ class AgentKernels:
                     seconds=seconds,
                     max_output_bytes=self.limits.max_output_bytes,
                     alive=kernel.manager.is_alive,
+                    outputs=outputs,
                 )
             except asyncio.CancelledError:
                 # The agent cancelled the call: stop the code, keep the kernel.

@@ -33,6 +33,7 @@ import mcp_types as types
 
 from ..exceptions import DodoError
 from ..gateway.routes import tool_error
+from .execution import Execution, Outputs
 from .notebooks import RunNotebooks, now_local
 from .results import tool_result
 
@@ -51,6 +52,11 @@ APPROVAL_SERVER_ID = "code_mode"
 #: The most sessions remembered; the oldest without a kernel are forgotten first.
 MAX_SESSIONS = 1000
 DETAILS = ("names", "signatures", "full")
+#: The note of a run the agent cancelled, in its notebook cell.
+CANCELLED_NOTE = (
+    "The agent cancelled this run before it ended: the kernel was interrupted; the "
+    "outputs above are what it printed until then."
+)
 
 
 def session_key(caller: Caller, mcp_session_id: str | None) -> str:
@@ -167,9 +173,15 @@ class CodeMode:
             kernel, replaced = await self._kernel(session)
         except DodoError as e:
             return tool_error(f"run_python: {e.message}")
-        execution = await self.kernels.run(kernel, code, timeout)
-        session.runs += 1
-        session.last_used = time.monotonic()
+        outputs = Outputs(self.kernels.limits.max_output_bytes)
+        started = time.monotonic()
+        try:
+            execution = await self.kernels.run(kernel, code, timeout, outputs)
+        except asyncio.CancelledError:  # the notebook keeps what the run did until then
+            cancelled = Execution("cancelled", outputs, time.monotonic() - started)
+            cancelled.notes.append(CANCELLED_NOTE)
+            self._record(session, cancelled, code, replaced)
+            raise
         before = []
         if replaced:
             before.append(
@@ -179,6 +191,15 @@ class CodeMode:
         failed = self.notebooks.take_failure(session.notebook)
         if failed is not None:
             execution.notes.append(failed)
+        self._record(session, execution, code, replaced)
+        return tool_result(execution, before=before)
+
+    def _record(
+        self, session: Session, execution: Execution, code: str, replaced: str | None
+    ) -> None:
+        """Count the run and add it to the session's notebook (after the answer)."""
+        session.runs += 1
+        session.last_used = time.monotonic()
         self.notebooks.append_later(
             session.notebook,
             execution,
@@ -187,7 +208,6 @@ class CodeMode:
             started=session.started,
             new_kernel=replaced,
         )
-        return tool_result(execution, before=before)
 
     async def reset(self, caller: Caller, key: str) -> types.CallToolResult:
         """Restart the session's kernel (its state is gone; its notebook goes on)."""
