@@ -244,6 +244,32 @@ def test_every_kind_of_output_makes_a_valid_notebook_the_way_nbformat_reads_it(
     assert len({cell.id for cell in notebook.cells}) == 3
 
 
+@pytest.mark.parametrize(
+    "found", ["{not json", "{}", "[1, 2]", '"x"', '{"nbformat": 4, "cells": "x"}', "old"]
+)
+def test_a_notebook_file_that_is_no_notebook_any_more_is_started_again(
+    tmp_path: Path, found: str
+) -> None:
+    notebooks = RunNotebooks(tmp_path, "runs")
+    agent = {"client": "a 1", "token_label": "t", "token_id": "1"}
+    path = notebooks.new_path(agent, now_local())
+    file = tmp_path / path
+    file.parent.mkdir(parents=True)
+    if found == "old":  # an nbformat 3 notebook with one cell: converted, its cell kept
+        cell = {"cell_type": "markdown", "source": "mine", "metadata": {}}
+        worksheets = [{"cells": [cell], "metadata": {}}]
+        found = json.dumps(
+            {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": worksheets}
+        )
+    file.write_text(found)
+    run = Execution("ok", Outputs(100), 0.1, 1)
+    asyncio.run(notebooks.append(path, run, "1 + 1", agent=agent, started=now_local()))
+    notebook = nbformat.read(file, as_version=4)
+    nbformat.validate(notebook)
+    kept = ["mine"] if "worksheets" in found else []
+    assert [c.source for c in notebook.cells] == [*kept, "1 + 1"]
+
+
 def test_runs_are_written_after_the_answer_in_order_and_a_failed_write_is_told_once(
     tmp_path: Path,
 ) -> None:

@@ -240,12 +240,22 @@ def _new_notebook(agent: dict[str, Any], started: datetime) -> NotebookNode:
 
 def _read(file: Path) -> NotebookNode | None:
     """The notebook at ``file``; None when there is none (or it is no notebook any more:
-    it is then replaced)."""
+    it is then replaced). A version 4 notebook is taken as it is, without nbformat's
+    check of it against the schema (which grew with every run); an older one is
+    converted."""
     try:
-        notebook: NotebookNode = nbformat.read(file, as_version=4)
-    except (OSError, ValueError, nbformat.reader.NotJSONError):
+        text = file.read_text(encoding="utf-8")
+        data = json.loads(text)
+    except (OSError, ValueError):
         return None
-    return notebook
+    if isinstance(data, dict) and data.get("nbformat") == 4 and isinstance(data.get("cells"), list):
+        notebook: NotebookNode = nbformat.from_dict(data)
+        return notebook
+    try:
+        converted: NotebookNode = nbformat.reads(text, as_version=4)
+    except Exception:  # nbformat raises assorted errors for what is not a notebook
+        return None
+    return converted
 
 
 def _record_of(file: Path) -> dict[str, Any] | None:
