@@ -26,6 +26,9 @@
   the hub's environment). Servers also get ``DODO_TEST_PROXY_URL``, the proxy's URL
   (``JUPYTERHUB_PUBLIC_URL`` is empty: ``c.JupyterHub.public_url`` is not set).
 
+The configuration itself (users, secrets, ``jupyterhub_config.py``) is written by
+:mod:`.hub_config`.
+
 :meth:`Hub.stop` sends SIGTERM (the hub stops servers, services and proxy), then kills
 whatever is left of this run (processes whose cwd is in the run directory or whose
 environment has its :data:`RUN_MARKER`) and reports it.
@@ -35,13 +38,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
@@ -50,10 +51,26 @@ from typing import Any
 
 import httpx
 
+from .hub_config import (
+    ADMIN_API_TOKEN,
+    ADMIN_GROUP,
+    ADMIN_PASSWORD,
+    CHP,
+    JUPYTERHUB_DOC,
+    RUN_MARKER,
+    USER_PASSWORD,
+    USERS,
+    HubError,
+    base_environment,
+    docs_catalog_config,
+    write_config,
+)
+
 __all__ = [
     "ADMIN_GROUP",
     "AUTH_CACHE_SECONDS",
     "CHP",
+    "JUPYTERHUB_DOC",
     "RUN_MARKER",
     "USERS",
     "Hub",
@@ -62,41 +79,13 @@ __all__ = [
     "free_ports",
 ]
 
-REPO = Path(__file__).resolve().parents[2]
-
-#: The document whose ``jupyterhub_config.py`` block the catalog-service hubs run.
-JUPYTERHUB_DOC = REPO / "docs" / "jupyterhub.md"
-
-#: configurable-http-proxy as installed by ``tests/hub/install-proxy.sh``.
-CHP = Path(
-    os.environ.get(
-        "DODO_TEST_CHP", Path(__file__).parent / ".node/node_modules/.bin/configurable-http-proxy"
-    )
-)
-
-#: The hub's users; ``admin`` is a hub admin and in :data:`ADMIN_GROUP`.
-USERS = ("admin", "alice", "bob")
-ADMIN_GROUP = "dodo-admins"
-
 #: ``HubOAuth.cache_max_age`` of the single-user servers, and how long to sleep after a
 #: change at the hub (share, revoke, rename) before a server sees it.
 AUTH_CACHE_SECONDS = 1.1
 
-#: Environment variable every process of one run carries (value: the run directory).
-RUN_MARKER = "DODO_HUB_E2E_RUN"
-
-_USER_PASSWORD = "user-password-for-tests"
-_ADMIN_PASSWORD = "admin-password-for-tests-0123456789abcdef"
-_ADMIN_API_TOKEN = "test-admin-api-token-0123456789abcdef"
-_PROXY_AUTH_TOKEN = "test-proxy-auth-token-0123456789abcdef"
-
 _START_TIMEOUT = 60.0
 _SPAWN_TIMEOUT = 60.0
 _STOP_TIMEOUT = 20.0
-
-
-class HubError(AssertionError):
-    """The hub did not do what a test needed; the message ends with the log's tail."""
 
 
 def free_ports(count: int) -> list[int]:
@@ -106,27 +95,6 @@ def free_ports(count: int) -> list[int]:
         for s in sockets:
             s.bind(("127.0.0.1", 0))
         return [int(s.getsockname()[1]) for s in sockets]
-
-
-def docs_catalog_config(port: int, db_url: str) -> str:
-    """The ``jupyterhub_config.py`` block of ``docs/jupyterhub.md`` (the first ```python
-    block after its "run as-is by the end-to-end tests" comment), with ``dodo_port`` and
-    ``dodo_db_url`` set to ``port`` and ``db_url``."""
-    text = JUPYTERHUB_DOC.read_text()
-    marker = text.index("run as-is by the end-to-end tests")
-    start = text.index("```python\n", marker) + len("```python\n")
-    block = text[start : text.index("```", start)]
-    replaced = []
-    for line in block.splitlines():
-        if line.startswith("dodo_port = "):
-            line = f"dodo_port = {port}"
-        elif line.startswith("dodo_db_url = "):
-            line = f"dodo_db_url = {db_url!r}"
-        replaced.append(line)
-    out = "\n".join(replaced) + "\n"
-    if f"dodo_port = {port}" not in out or f"dodo_db_url = {db_url!r}" not in out:
-        raise HubError(f"{JUPYTERHUB_DOC}: the block lost its dodo_port/dodo_db_url lines")
-    return out
 
 
 def _restore_signals() -> None:
@@ -181,7 +149,7 @@ class Hub:
         self.proxy_port, self.proxy_api_port, self.hub_port, self.catalog_port = free_ports(4)
         self.url = f"http://127.0.0.1:{self.proxy_port}"
         self.log_path = self.run_dir / "hub.log"
-        self.admin_token = _ADMIN_API_TOKEN
+        self.admin_token = ADMIN_API_TOKEN
         self.process: subprocess.Popen[bytes] | None = None
         self.client = httpx.Client(base_url=self.url, timeout=30)
 
@@ -201,9 +169,9 @@ class Hub:
                 f"configurable-http-proxy not found at {CHP}: run tests/hub/install-proxy.sh "
                 "(or set DODO_TEST_CHP)"
             )
-        config = self._write_config()
+        config = write_config(self)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "DODO_"))}
-        env.update(self._base_environment())
+        env.update(base_environment(self.run_dir))
         log = self.log_path.open("ab")
         try:
             self.process = subprocess.Popen(
@@ -284,144 +252,6 @@ class Hub:
             if cwd == prefix or cwd.startswith(prefix + "/") or marker in environ:
                 yield int(entry.name), cmdline.strip()
 
-    # -- config -----------------------------------------------------------------------
-
-    def _base_environment(self) -> dict[str, str]:
-        return {"PYTHONPATH": str(REPO), RUN_MARKER: str(self.run_dir)}
-
-    def _write_config(self) -> Path:
-        run = self.run_dir
-        (run / "home").mkdir(parents=True, exist_ok=True)
-        jupyter_config = run / "jupyter-config"
-        jupyter_config.mkdir(exist_ok=True)
-        (jupyter_config / "jupyter_server_config.json").write_text(
-            json.dumps(
-                {
-                    "ServerApp": {"jpserver_extensions": {"dodo_jupyter": True}},
-                    "DodoApp": {
-                        "default_catalog": False,
-                        "allow_insecure_loopback": True,
-                        **self.dodo_settings,
-                    },
-                },
-                indent=2,
-            )
-        )
-        # Per-user paths need $HOME (set by the spawner), so they live in a .py config.
-        if "db_url" not in self.dodo_settings or "key_file" not in self.dodo_settings:
-            (jupyter_config / "jupyter_server_config.py").write_text(
-                textwrap.dedent(
-                    """\
-                    import os
-
-                    _home = os.environ["HOME"]
-                    c.DodoApp.db_url = "sqlite:///" + os.path.join(_home, "dodo", "dodo.sqlite")
-                    c.DodoApp.key_file = os.path.join(_home, "dodo", "crypt.key")
-                    """
-                )
-            )
-        services: list[dict[str, Any]] = [
-            {"name": "test-admin", "api_token": self.admin_token},
-        ]
-        access_services: list[str] = []
-        for spec in self.services:
-            spec = dict(spec)
-            spec["environment"] = {**self._base_environment(), **spec.get("environment", {})}
-            services.append(spec)
-            if spec.get("url"):
-                access_services.append(f"access:services!service={spec['name']}")
-        settings: dict[str, Any] = {
-            "JupyterHub.bind_url": self.url,
-            "JupyterHub.hub_bind_url": f"http://127.0.0.1:{self.hub_port}",
-            "JupyterHub.db_url": f"sqlite:///{run / 'jupyterhub.sqlite'}",
-            "JupyterHub.cookie_secret_file": str(run / "jupyterhub_cookie_secret"),
-            "JupyterHub.pid_file": str(run / "jupyterhub.pid"),
-            "JupyterHub.cleanup_servers": True,
-            "JupyterHub.cleanup_proxy": True,
-            # POST .../server answers 202 at once; spawn() polls for readiness.
-            "JupyterHub.tornado_settings": {"slow_spawn_timeout": 0},
-            "ConfigurableHTTPProxy.command": [str(CHP)],
-            "ConfigurableHTTPProxy.api_url": f"http://127.0.0.1:{self.proxy_api_port}",
-            "ConfigurableHTTPProxy.auth_token": _PROXY_AUTH_TOKEN,
-            "ConfigurableHTTPProxy.pid_file": str(run / "proxy.pid"),
-            "JupyterHub.authenticator_class": "shared-password",
-            "SharedPasswordAuthenticator.user_password": _USER_PASSWORD,
-            "SharedPasswordAuthenticator.admin_password": _ADMIN_PASSWORD,
-            "Authenticator.admin_users": {"admin"},
-            "Authenticator.allowed_users": set(USERS),
-            "JupyterHub.spawner_class": "simple",
-            "SimpleLocalProcessSpawner.home_dir_template": str(run / "home" / "{username}"),
-            "Spawner.ip": "127.0.0.1",
-            "Spawner.cmd": [sys.executable, "-m", "jupyterhub.singleuser"],
-            "Spawner.args": ["--allow-root", "--HubOAuth.cache_max_age=1"],
-            "Spawner.environment": {
-                **self._base_environment(),
-                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                "JUPYTER_CONFIG_DIR": str(jupyter_config),
-                "DODO_TEST_PROXY_URL": self.url,
-            },
-            "Spawner.server_token_scopes": [
-                "users:activity!user",
-                "access:servers!server",
-                *access_services,
-                "custom:dodo:admin",
-                "read:users!user",  # the owner's creation time, as docs/jupyterhub.md
-            ],
-            # A set: the docs' block adds to it with .add().
-            "JupyterHub.extra_user_scopes": {
-                "shares!user",
-                "read:users:name",
-                "read:groups:name",
-                *access_services,
-            },
-            "JupyterHub.custom_scopes": {
-                "custom:dodo:admin": {"description": "Administer dodo's approved MCP catalog."}
-            },
-            "JupyterHub.load_groups": {ADMIN_GROUP: {"users": ["admin"]}},
-            "JupyterHub.load_roles": [
-                {"name": "admin", "services": ["test-admin"]},
-                {"name": "dodo-admin", "scopes": ["custom:dodo:admin"], "groups": [ADMIN_GROUP]},
-            ],
-            "JupyterHub.services": services,
-        }
-        docs_block = ""
-        if self.catalog_db_url is not None or self.z2jh:
-            # The docs' block sets these itself; the harness keeps only what it adds.
-            del settings["JupyterHub.custom_scopes"]
-            settings["JupyterHub.load_roles"] = settings["JupyterHub.load_roles"][:1]
-        if self.catalog_db_url is not None:
-            docs_block = docs_catalog_config(self.catalog_port, self.catalog_db_url)
-        if self.z2jh:
-            docs_block = self._z2jh_config(settings)
-        if docs_block:
-            # Services inherit next to nothing: give the catalog service this checkout.
-            docs_block += (
-                "\nfor _service in c.JupyterHub.services:\n"
-                f"    _service['environment'] = {{**{self._base_environment()!r}, "
-                "**_service.get('environment', {})}\n"
-            )
-        lines = ["# Written by tests/hub/harness.py", "c = get_config()  # noqa: F821", ""]
-        lines += [f"c.{name} = {value!r}" for name, value in settings.items()]
-        path = run / "jupyterhub_config.py"
-        path.write_text("\n".join(lines) + "\n\n" + docs_block + "\n" + self.extra_config + "\n")
-        return path
-
-    def _z2jh_config(self, settings: dict[str, Any]) -> str:
-        """The chart's configuration for the documented values, with the harness's
-        ``extra_user_scopes`` (taken out of ``settings``) as a YAML list in ``hub.config``
-        and its own token scopes left to the documented ``hub.extraConfig``."""
-        from .z2jh import docs_values, jupyterhub_config, merge_values, on_this_machine
-
-        volume = self.run_dir / "volume"
-        volume.mkdir(exist_ok=True)
-        documented = on_this_machine(
-            docs_values(JUPYTERHUB_DOC), port=self.catalog_port, volume=volume
-        )
-        extra_user_scopes = sorted(settings.pop("JupyterHub.extra_user_scopes"))
-        del settings["Spawner.server_token_scopes"]
-        operator = {"hub": {"config": {"JupyterHub": {"extra_user_scopes": extra_user_scopes}}}}
-        return jupyterhub_config(merge_values(documented, operator))
-
     # -- HTTP -------------------------------------------------------------------------
 
     def request(
@@ -472,7 +302,7 @@ class Hub:
 
     def password(self, name: str) -> str:
         """The password ``name`` signs in with at ``/hub/login``."""
-        return _ADMIN_PASSWORD if name == "admin" else _USER_PASSWORD
+        return ADMIN_PASSWORD if name == "admin" else USER_PASSWORD
 
     def user(self, name: str) -> dict[str, Any]:
         """The hub's user model (with server state), via the admin token."""
