@@ -44,6 +44,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .landlock import within
 from .launch import report_path
 
 __all__ = [
@@ -102,10 +103,6 @@ def hidden_paths(
     return list(dict.fromkeys(found))
 
 
-def _within(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
 def _python_paths() -> list[str]:
     """The server's Python environment, as far as writing there changes what runs."""
     import site
@@ -136,7 +133,7 @@ def read_only_paths(
     found: list[str] = []
     left: list[str] = []
     for path in dict.fromkeys(os.path.abspath(p) for p in candidates if p):
-        held = [what for k, what in kept.items() if _within(k, os.path.realpath(path))]
+        held = [what for k, what in kept.items() if within(k, os.path.realpath(path))]
         temporary = in_temporary_folder(path)
         if held:
             left.append(f"{path}: not read-only to code-mode kernels: it holds {held[0]}")
@@ -160,7 +157,7 @@ def in_temporary_folder(path: str) -> str | None:
 
     folder = os.path.realpath(tempfile.gettempdir())
     real = os.path.realpath(path)
-    return folder if real != folder and _within(real, folder) else None
+    return folder if real != folder and within(real, folder) else None
 
 
 @dataclass

@@ -54,7 +54,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["MAX_RULES", "Outcome", "Unavailable", "abi_version", "hide"]
+__all__ = ["MAX_RULES", "Outcome", "Unavailable", "abi_version", "hide", "within"]
 
 #: The most rules :func:`hide` makes; past it the process is left as it was.
 MAX_RULES = 4096
@@ -250,7 +250,8 @@ def _tree(paths: Mapping[str, str]) -> _Tree:
     return root
 
 
-def _within(path: str, folder: str) -> bool:
+def within(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or lies beneath it (both absolute, as written)."""
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
@@ -324,7 +325,7 @@ def _sorted_out(
     to the kind of leaf each is in the tree (:func:`_tree`)."""
     needed = {**readable, **keep}
     for path in dict.fromkeys(paths):
-        held = [what for kept, what in needed.items() if _within(kept, path)]
+        held = [what for kept, what in needed.items() if within(kept, path)]
         if path == "/":
             outcome.remarks.append("/: not hidden: hiding it would hide everything")
         elif held:
@@ -332,7 +333,7 @@ def _sorted_out(
         else:
             outcome.hidden.append(path)
     for path in dict.fromkeys(read_only):
-        if any(_within(path, hidden) for hidden in outcome.hidden):
+        if any(within(path, hidden) for hidden in outcome.hidden):
             continue  # simply hidden
         if path == "/":
             outcome.remarks.append(
@@ -346,14 +347,14 @@ def _sorted_out(
             outcome.remarks.extend(
                 f"{path}: read-only but for {kept}, {what}, which stays writable"
                 for kept, what in keep.items()
-                if _within(kept, path)
+                if within(kept, path)
             )
     # Only inside a read-only path: elsewhere, what the process writes is as it was.
-    leaves = {p: _WRITABLE for p in keep if any(_within(p, r) for r in outcome.read_only)}
+    leaves = {p: _WRITABLE for p in keep if any(within(p, r) for r in outcome.read_only)}
     leaves.update({path: _READ_ONLY for path in outcome.read_only})
     leaves.update({path: _HIDDEN for path in outcome.hidden})
     for kept, what in keep.items():
-        inside = [p for p in (*outcome.hidden, *outcome.read_only) if _within(p, kept)]
+        inside = [p for p in (*outcome.hidden, *outcome.read_only) if within(p, kept)]
         if inside:
             outcome.remarks.append(
                 f"{kept} ({what}): nothing new can be made directly in it: it is on the "
