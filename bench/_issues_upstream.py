@@ -156,11 +156,22 @@ def build_server() -> MCPServer:
     return mcp
 
 
+#: The workflow's last steps, the same in both codes: the summary from what was fetched.
+_SUMMARY = """\
+lines = [
+    f"#{{d['number']}} {{d['title']}} ({{len(c)}} comments, {{d['reactions']['+1']}} +1)"
+    for d, c in zip(details, threads)
+]
+lines += [f"owner: {{u['name']}} ({{u['team']}}, {{u['timezone']}})" for u in owners]
+summary = "Top open P1 bugs:\\n" + "\\n".join(lines)
+"""
+
 #: The benchmark's ten dependent steps, as the code an agent writes in code mode: the
 #: steps that need only the issue list run together (``.aio`` and ``asyncio.gather``), as a
 #: program can and a model calling one tool per turn cannot. The classic client makes the
 #: same calls one by one (``bench/codemode.py``); so does :data:`WORKFLOW_SEQUENTIAL`.
-WORKFLOW = """\
+WORKFLOW = (
+    """\
 import asyncio
 from dodo_jupyter import tools
 
@@ -174,18 +185,16 @@ details, threads = await asyncio.gather(
     asyncio.gather(*(t.list_comments.aio(number=i["number"]) for i in top)),
 )
 owners = await asyncio.gather(*(t.get_user.aio(login=d["assignee"]) for d in details[:2]))
-lines = [
-    f"#{{d['number']}} {{d['title']}} ({{len(c)}} comments, {{d['reactions']['+1']}} +1)"
-    for d, c in zip(details, threads)
-]
-lines += [f"owner: {{u['name']}} ({{u['team']}}, {{u['timezone']}})" for u in owners]
-summary = "Top open P1 bugs:\\n" + "\\n".join(lines)
-await t.add_comment.aio(number=1, body=summary)
+"""
+    + _SUMMARY
+    + """await t.add_comment.aio(number=1, body=summary)
 summary
 """
+)
 
 #: The same steps one call after the other (the figure without concurrency).
-WORKFLOW_SEQUENTIAL = """\
+WORKFLOW_SEQUENTIAL = (
+    """\
 from dodo_jupyter import tools
 
 t = tools.{server}
@@ -194,15 +203,12 @@ top = sorted(bugs, key=lambda i: -i["comments"])[:3]
 details = [t.get_issue(number=i["number"]) for i in top]
 threads = [t.list_comments(number=i["number"]) for i in top]
 owners = [t.get_user(login=d["assignee"]) for d in details[:2]]
-lines = [
-    f"#{{d['number']}} {{d['title']}} ({{len(c)}} comments, {{d['reactions']['+1']}} +1)"
-    for d, c in zip(details, threads)
-]
-lines += [f"owner: {{u['name']}} ({{u['team']}}, {{u['timezone']}})" for u in owners]
-summary = "Top open P1 bugs:\\n" + "\\n".join(lines)
-t.add_comment(number=1, body=summary)
+"""
+    + _SUMMARY
+    + """t.add_comment(number=1, body=summary)
 summary
 """
+)
 
 
 def main() -> None:
