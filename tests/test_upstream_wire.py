@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from dodo_jupyter.exceptions import UpstreamError
 from dodo_jupyter.upstream import UpstreamSession
-from dodo_jupyter.upstream.wire import send_request
+from dodo_jupyter.upstream.wire import connect, send_request
 
 from .mcp_peers import RunningServer, running_mcp_server
 
@@ -419,3 +419,66 @@ async def test_without_a_relay_a_server_request_is_refused_at_once(
         )
     result = outcome[0]
     assert isinstance(result, Exception) or result.is_error
+
+
+class Refuse2026:
+    """ASGI middleware: the server as one from before 2026-07-28, which refuses a request
+    in that version (an SDK 1.x server answers 400 "Unsupported protocol version"), and
+    the headers of every MCP request."""
+
+    def __init__(self, app: Any, refuse: bool) -> None:
+        self.app = app
+        self.refuse = refuse
+        self.headers: list[dict[str, str]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] != "/mcp":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        self.headers.append(headers)
+        if self.refuse and headers.get("mcp-protocol-version") == "2026-07-28":
+            body = (
+                b'{"jsonrpc":"2.0","id":"server-error","error":{"code":-32600,'
+                b'"message":"Bad Request: Unsupported protocol version: 2026-07-28"}}'
+            )
+            start = {"type": "http.response.start", "status": 400}
+            await send({**start, "headers": [(b"content-type", b"application/json")]})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.parametrize("refuse", [False, True], ids=["2026-07-28", "2025-11-25 only"])
+async def test_connect_speaks_2026_07_28_when_the_server_does_else_opens_a_session(
+    refuse: bool,
+) -> None:
+    """:func:`connect` sends stateless requests (version, method and name in headers, no
+    session) to a server that speaks 2026-07-28, and opens a 2025-11-25 session with one
+    that refuses it."""
+    seen = Upstream()
+    app = Refuse2026(upstream_server(seen).streamable_http_app(host="127.0.0.1"), refuse)
+    with running_mcp_server(app=app) as server:
+        async with httpx2.AsyncClient(timeout=10) as http:
+            target = await connect(http, server.url, "1.0")
+            result = await send_request(
+                http,
+                target,
+                "tools/call",
+                {"name": "count", "arguments": {"n": 2}},
+                on_notification=ignore_notification,
+            )
+    assert result["content"][0]["text"] == "counted to 2"
+    call = app.headers[-1]
+    if refuse:
+        assert not target.stateless and target.protocol_version == "2025-11-25"
+        assert call["mcp-session-id"] == target.session_id and "mcp-method" not in call
+    else:
+        assert target.stateless and target.session_id is None
+        assert [h["mcp-method"] for h in app.headers] == ["server/discover", "tools/call"]
+        assert call["mcp-name"] == "count" and call["mcp-protocol-version"] == "2026-07-28"
+        assert "mcp-session-id" not in call
+
+
+async def ignore_notification(message: dict[str, Any]) -> None:
+    return None

@@ -1,6 +1,7 @@
 """The JSON-RPC messages of dodo's MCP client, whatever the transport carries them
 (streamable HTTP in :mod:`.wire`, HTTP+SSE in :mod:`.legacy_sse`): requests and their
-ids, ``initialize``, answers to server requests, cancellation notices, and the errors
+ids, ``initialize``, what a stateless 2026-07-28 request carries besides (its ``_meta``,
+its routing headers), answers to server requests, cancellation notices, and the errors
 both transports raise.
 
 **Server requests.** A server may ask its client something while it works on a call
@@ -21,13 +22,25 @@ from typing import Any, Protocol
 
 import httpx2
 from mcp.shared.exceptions import MCPError
-from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
+from mcp.shared.inbound import (
+    MCP_METHOD_HEADER,
+    MCP_NAME_HEADER,
+    NAME_BEARING_METHODS,
+    encode_header_value,
+)
+from mcp_types import (
+    CLIENT_CAPABILITIES_META_KEY,
+    CLIENT_INFO_META_KEY,
+    PROTOCOL_VERSION_META_KEY,
+)
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_MODERN_VERSION
 
 from ..net.deadline import host_shown
 from ..net.failures import describe_failure
 
 __all__ = [
     "MAX_EVENT_BYTES",
+    "MODERN_VERSION",
     "PROTOCOL_VERSION",
     "OnNotification",
     "Relay",
@@ -36,11 +49,13 @@ __all__ = [
     "cancelled_notice",
     "in_background",
     "initialize_params",
+    "modern_meta",
     "negotiated_version",
     "relayed_answer",
     "reply_to",
     "request_message",
     "result_of",
+    "routing_headers",
 ]
 
 log = logging.getLogger(__name__)
@@ -68,6 +83,8 @@ class Relay(Protocol):
 
 #: The protocol version dodo asks for; the server may answer with another it speaks.
 PROTOCOL_VERSION = "2025-11-25"
+#: The stateless protocol version dodo speaks (:func:`.wire.connect`).
+MODERN_VERSION = LATEST_MODERN_VERSION
 #: Largest SSE event accepted (bytes, as the SDK's default).
 MAX_EVENT_BYTES = 1024 * 1024
 
@@ -85,12 +102,17 @@ class SessionLost(Exception):
 class RequestFailed(Exception):
     """The exchange failed without a JSON-RPC answer."""
 
-    def __init__(self, message: str, status: int | None = None, *, unsent: bool = False) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, *, unsent: bool = False, reason: str = ""
+    ) -> None:
         super().__init__(message)
         #: The HTTP status, when the server answered.
         self.status = status
         #: The request never reached the server (no connection): safe to send again.
         self.unsent = unsent
+        #: What happened to the connection ("the connection was refused"), for a failure
+        #: in transport.
+        self.reason = reason
 
     @classmethod
     def of_transport(cls, url: str, error: httpx2.HTTPError) -> RequestFailed:
@@ -98,9 +120,9 @@ class RequestFailed(Exception):
         names the host and what happened (never the exception's class)."""
         unsent = isinstance(error, httpx2.ConnectError | httpx2.ConnectTimeout)
         what = "could not be reached" if unsent else "broke off the exchange"
+        reason = describe_failure(error)
         return cls(
-            f"The MCP server at {host_shown(url)} {what}: {describe_failure(error)}.",
-            unsent=unsent,
+            f"The MCP server at {host_shown(url)} {what}: {reason}.", unsent=unsent, reason=reason
         )
 
 
@@ -114,6 +136,27 @@ def initialize_params(
         "capabilities": capabilities or {},
         "clientInfo": {"name": "dodo-jupyter", "version": client_version},
     }
+
+
+def modern_meta(client_version: str, capabilities: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The ``_meta`` every stateless 2026-07-28 request carries: its version, dodo as its
+    client and the client ``capabilities``."""
+    return {
+        PROTOCOL_VERSION_META_KEY: MODERN_VERSION,
+        CLIENT_INFO_META_KEY: {"name": "dodo-jupyter", "version": client_version},
+        CLIENT_CAPABILITIES_META_KEY: capabilities or {},
+    }
+
+
+def routing_headers(method: str, params: dict[str, Any]) -> dict[str, str]:
+    """The headers a stateless request repeats from its body: ``Mcp-Method``, and
+    ``Mcp-Name`` for a request that names a tool, prompt or resource."""
+    headers = {MCP_METHOD_HEADER: method}
+    key = NAME_BEARING_METHODS.get(method)
+    name = params.get(key) if key is not None else None
+    if isinstance(name, str):
+        headers[MCP_NAME_HEADER] = encode_header_value(name)
+    return headers
 
 
 def negotiated_version(result: dict[str, Any]) -> str:

@@ -1,6 +1,8 @@
-"""MCP over streamable HTTP (2025-11-25), the client side, on dodo's one HTTP stack: every
-exchange of a streamable-HTTP session goes through this module (the messages themselves
-are :mod:`.messages`'; the deprecated HTTP+SSE transport is :mod:`.legacy_sse`).
+"""MCP over streamable HTTP, the client side, on dodo's one HTTP stack: every exchange of
+a streamable-HTTP session (2025-11-25) or of a stateless 2026-07-28 target goes through
+this module (the messages themselves are :mod:`.messages`'; the deprecated HTTP+SSE
+transport is :mod:`.legacy_sse`). The gateway uses it for its upstream servers, and the
+kernel client (:mod:`dodo_jupyter.client`) for the gateway.
 
 The MCP SDK's ``ClientSession`` routes every request through a writer task, a task per
 POST, memory streams and a receive loop; measured on loopback it costs about twice the
@@ -9,6 +11,13 @@ and a client-only loop), so dodo speaks the transport itself, entirely:
 
 * :func:`initialize` opens a session (``initialize``, the session id from the answer's
   header, the negotiated version checked, ``notifications/initialized``);
+* :func:`connect` asks first whether the server speaks 2026-07-28 (``server/discover``)
+  and then sends each request on its own, with no session: the request names its
+  protocol version, client and capabilities in ``_meta``, and its method and name in the
+  ``Mcp-Method`` and ``Mcp-Name`` headers; a server that does not (any error answer, a
+  discovery without 2026-07-28) gets the 2025-11-25 handshake instead, as the SDK's
+  ``mode="auto"`` does. Such a request cannot be resumed and has no notices to send: a
+  caller that gives up closes its connection, which is 2026-07-28's cancellation;
 * :func:`send_request` POSTs one request with the session id and version through the
   session's guarded httpx2 client (whose auth flow refreshes the token once after a
   401) and reads the answer as JSON or as an event stream (httpx2's ``EventSource``,
@@ -40,10 +49,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
+from mcp.shared.exceptions import MCPError
 
 from ..net.failures import describe_failure
 from .messages import (
     MAX_EVENT_BYTES,
+    MODERN_VERSION,
     OnNotification,
     Relay,
     RequestFailed,
@@ -51,16 +62,19 @@ from .messages import (
     cancelled_notice,
     in_background,
     initialize_params,
+    modern_meta,
     negotiated_version,
     relayed_answer,
     reply_to,
     request_message,
     result_of,
+    routing_headers,
 )
 
 __all__ = [
     "StreamableTarget",
     "close",
+    "connect",
     "initialize",
     "listen",
     "send_request",
@@ -85,12 +99,20 @@ LISTEN_BACKOFF_MAX = 60.0
 @dataclass(frozen=True)
 class StreamableTarget:
     """An open session: where, which session id, which negotiated version (empty before
-    ``initialize`` answered), and the capabilities the server declared."""
+    ``initialize`` answered), and the capabilities the server declared. A stateless
+    2026-07-28 target (:func:`connect`) has no session id, and ``meta``: the ``_meta``
+    each of its requests carries."""
 
     url: str
     session_id: str | None
     protocol_version: str
     server_capabilities: dict[str, Any] = field(default_factory=dict, compare=False)
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def stateless(self) -> bool:
+        """Whether each request stands alone (2026-07-28): no session, no resumption."""
+        return bool(self.meta)
 
     @functools.cached_property
     def http_url(self) -> httpx2.URL:
@@ -116,16 +138,18 @@ async def send_request(
     progress: bool = False,
     http_timeouts: httpx2.Timeout | None = None,
     relay: Relay | None = None,
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Send one request and return its ``result``; see the module docstring.
 
     With ``progress`` the request asks for progress notifications (its progress token is
     its request id); they reach ``on_notification`` with the other notifications.
     ``http_timeouts`` replace the client's for this request and its resumptions (see
-    :func:`waiting`). Server requests on its stream go to ``relay``.
+    :func:`waiting`). Server requests on its stream go to ``relay``. ``headers`` are
+    added to the POST (a 2026-07-28 ``tools/call``'s ``Mcp-Param-*`` headers).
     """
     result, _ = await _request(
-        client, target, method, params, on_notification, progress, http_timeouts, relay
+        client, target, method, params, on_notification, progress, http_timeouts, relay, headers
     )
     return result
 
@@ -164,6 +188,36 @@ async def initialize(
     )
     await _post(client, target, {"jsonrpc": "2.0", "method": "notifications/initialized"})
     return target
+
+
+async def connect(
+    client: httpx2.AsyncClient,
+    url: str,
+    client_version: str,
+    capabilities: dict[str, Any] | None = None,
+) -> StreamableTarget:
+    """A stateless 2026-07-28 target at ``url`` when the server speaks that version, else
+    a 2025-11-25 session (:func:`initialize`); see the module docstring. A failure to
+    reach the server raises :class:`RequestFailed` without trying the handshake."""
+    meta = modern_meta(client_version, capabilities)
+    probe = StreamableTarget(url, None, MODERN_VERSION, meta=meta)
+    try:
+        result = await send_request(
+            client, probe, "server/discover", {}, on_notification=_ignore_notification
+        )
+    except MCPError:
+        result = {}
+    except RequestFailed as e:
+        if e.status is None:
+            raise
+        result = {}
+    versions = result.get("supportedVersions")
+    if isinstance(versions, list) and MODERN_VERSION in versions:
+        declared = result.get("capabilities")
+        return StreamableTarget(
+            url, None, MODERN_VERSION, declared if isinstance(declared, dict) else {}, meta
+        )
+    return await initialize(client, url, client_version, capabilities)
 
 
 async def close(client: httpx2.AsyncClient, target: StreamableTarget) -> None:
@@ -259,11 +313,18 @@ async def _request(
     progress: bool,
     http_timeouts: httpx2.Timeout | None = None,
     relay: Relay | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> tuple[dict[str, Any], _Exchange]:
+    if target.stateless:
+        params = {**params, "_meta": {**target.meta, **(params.get("_meta") or {})}}
     message = request_message(method, params, progress)
     body = json.dumps(message, separators=(",", ":")).encode()
     headers = target.headers()
     headers["Content-Type"] = "application/json"
+    if target.stateless:
+        headers.update(routing_headers(method, params))
+    if extra_headers:
+        headers.update(extra_headers)
     exchange = _Exchange(client, target, message["id"], on_notification, http_timeouts, relay)
     try:
         async with client.stream(
@@ -271,7 +332,7 @@ async def _request(
         ) as response:
             answer = await exchange.read(response)
         for _ in range(MAX_RESUMPTIONS):
-            if answer is not None or exchange.last_event_id is None:
+            if answer is not None or exchange.last_event_id is None or target.stateless:
                 break
             await asyncio.sleep(exchange.retry_ms / 1000.0)
             answer = await exchange.resume()
@@ -419,5 +480,7 @@ class _Exchange:
             return await self.read(response)
 
     def cancel_upstream(self) -> None:
-        """Tell the server the caller gave up (best effort, in the background)."""
-        in_background(_post(self._client, self._target, cancelled_notice(self._id)))
+        """Tell the server the caller gave up (best effort, in the background); a
+        stateless request's closed connection told it already."""
+        if not self._target.stateless:
+            in_background(_post(self._client, self._target, cancelled_notice(self._id)))
