@@ -6,10 +6,12 @@ from __future__ import annotations
 import inspect
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 from IPython.core.error import UsageError
+from mcp.server.mcpserver import MCPServer
+from pydantic import Field
 
 from dodo_jupyter.client import DodoClient, Endpoint, NotFoundError, Tool, ToolResult, discover
 from dodo_jupyter.client.adapters import openai_tools
@@ -184,30 +186,65 @@ def test_magic_arguments() -> None:
 
 
 class CountConnections:
-    """ASGI middleware: the client addresses (one per TCP connection) requests came from."""
+    """ASGI middleware: the client addresses (one per TCP connection) MCP requests came
+    from, and each one's headers (the server's readiness probe left out)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.peers: set[tuple[str, int]] = set()
         self.requests = 0
+        self.headers: list[dict[str, str]] = []
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and scope["path"] == "/mcp":
             self.peers.add(tuple(scope["client"]))
             self.requests += 1
+            self.headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
         await self.app(scope, receive, send)
 
 
 def test_code_calling_tool_after_tool_keeps_one_connection() -> None:
-    """The kernel client holds its MCP client open: ten calls (from new DodoClient objects,
-    as a loop in a notebook may make them) are ten POSTs on one connection, not ten
-    connections each with a discovery first."""
+    """The kernel client holds its connection open: ten calls (from new DodoClient
+    objects, as a loop in a notebook may make them) are ten POSTs on one connection, after
+    one discovery, with no session (the server speaks 2026-07-28)."""
     counted = CountConnections(tool_server("plain").streamable_http_app(host="127.0.0.1"))
     with running_mcp_server(app=counted) as server:
         endpoint = Endpoint(mcp_url=server.url, mcp_headers={})
         for n in range(10):
             assert DodoClient(endpoint).call_tool("double", {"n": n}).text == str(2 * n)
-    # One connection for the requests (a server that speaks only 2025-11-25, as this one,
-    # also gets the session's GET stream on a second), and the handshake once.
-    assert len(counted.peers) <= 2
-    assert counted.requests <= 15
+    assert len(counted.peers) == 1
+    assert counted.requests == 11
+    methods = [h.get("mcp-method") for h in counted.headers]
+    assert methods == ["server/discover"] + ["tools/call"] * 10
+    assert all(h["mcp-protocol-version"] == "2026-07-28" for h in counted.headers)
+    assert not any("mcp-session-id" in h for h in counted.headers)
+
+
+def regional_server() -> MCPServer:
+    """A tool with an argument that a 2026-07-28 call repeats in a header."""
+    mcp = MCPServer("regional")
+
+    @mcp.tool()
+    def forecast(
+        region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})], days: int = 1
+    ) -> str:
+        """The weather of a region."""
+        return f"sunny in {region} for {days} days"
+
+    return mcp
+
+
+def test_arguments_a_tool_wants_in_headers_are_sent_there() -> None:
+    """A tool whose schema marks an argument ``x-mcp-header`` is refused by a 2026-07-28
+    server unless the call repeats it as ``Mcp-Param-<name>``: the client learns that from
+    the listing, also when the first call comes before any listing."""
+    counted = CountConnections(regional_server().streamable_http_app(host="127.0.0.1"))
+    with running_mcp_server(app=counted) as server:
+        client = DodoClient(Endpoint(mcp_url=server.url, mcp_headers={}), timeout=30)
+        assert client.call_tool("forecast", {"region": "eu", "days": 2}).text == (
+            "sunny in eu for 2 days"
+        )
+        sent = [h for h in counted.headers if h.get("mcp-method") == "tools/call"]
+        assert [h.get("mcp-param-region") for h in sent] == [None, "eu"]  # refused, then sent
+        assert client.call_tool("forecast", {"region": "north"}).text.startswith("sunny in north")
+        assert counted.headers[-1]["mcp-param-region"] == "north"

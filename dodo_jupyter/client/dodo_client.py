@@ -4,39 +4,52 @@ catalog, connecting) when the Jupyter server is known.
 
 :class:`AsyncDodoClient` is the asyncio client; :class:`DodoClient` runs it on a private
 event-loop thread, so its methods can be called from a notebook cell (whose own loop is
-already running) or any other code. Gateway requests go through one MCP client per event
-loop, kept open (the MCP SDK's ``Client``, stateless 2026-07-28 when the gateway offers
-it; :mod:`.held_session`), shared by the clients of one gateway and token. Errors are
-:class:`DodoClientError` with a message that says what to do (a resource or prompt the
-gateway or its server refuses: their words); a tool that answers with an error raises
-:class:`ToolError` carrying the upstream message.
+already running) or any other code. Gateway requests go through dodo's own MCP client
+(:mod:`dodo_jupyter.upstream.wire`: stateless 2026-07-28 when the gateway offers it), one
+connection per event loop kept open (:mod:`.held_session`) and shared by the clients of
+one gateway and token; answers are read as plain JSON (:mod:`.answers`). Every request
+has a total deadline (``timeout``). Errors are :class:`DodoClientError` with a message
+that says what to do (a resource or prompt the gateway or its server refuses: their
+words); a tool that answers with an error raises :class:`ToolError` carrying the
+upstream message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import json
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from .answers import (
+    BadAnswer,
+    items_of,
+    prompt_result_of,
+    prompts_of,
+    resource_result_of,
+    resources_of,
+    templates_of,
+    tool_result_of,
+    tools_of,
+)
 from .discovery import Endpoint, discover
 from .errors import DodoClientError, ToolError, clean_message
-from .held_session import HeldSessions
+from .held_session import GatewayLink, HeldLinks
 from .results import (
     Prompt,
-    PromptArgument,
     PromptResult,
     Resource,
-    ResourceContent,
     ResourceResult,
     ResourceTemplate,
     Tool,
     ToolResult,
-    origin_of,
 )
+
+if TYPE_CHECKING:
+    from ..upstream.messages import RequestFailed
 
 __all__ = ["AsyncDodoClient", "DodoClient"]
 
@@ -45,45 +58,16 @@ T = TypeVar("T")
 MAX_PAGES = 100
 
 
-def _short(error: BaseException) -> str:
-    """What went wrong, in one short line a person can read: no exception class names,
-    no validation dumps, no documentation links."""
-    import httpx2  # only on the way out of a failure: kernels import this module early
-    from pydantic import ValidationError
+class _Refused(Exception):
+    """The gateway answered a request with a JSON-RPC error (its message, for people)."""
 
-    from ..net.failures import describe_failure
-
-    if isinstance(error, BaseExceptionGroup):
-        return "; ".join(dict.fromkeys(_short(e) for e in error.exceptions))
-    if isinstance(error, TimeoutError | OSError | httpx2.TransportError):
-        return describe_failure(error)
-    if isinstance(error, ValidationError):
-        return "its answer did not have the shape MCP requires"
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    if not lines or (len(lines) > 1 and "validation error" in lines[0]):
-        return "an unexpected answer"
-    return clean_message(lines[0], limit=240) or "an unexpected answer"
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
-def _unreachable(error: BaseException) -> bool:
-    """Whether ``error`` (or every failure of a group) is a connection never made."""
-    import httpx2
-
-    if isinstance(error, BaseExceptionGroup):
-        return all(_unreachable(e) for e in error.exceptions)
-    return isinstance(error, OSError | httpx2.ConnectError | httpx2.ConnectTimeout)
-
-
-def _status_of(error: BaseException) -> int | None:
-    if isinstance(error, BaseExceptionGroup):
-        for inner in error.exceptions:
-            status = _status_of(inner)
-            if status is not None:
-                return status
-        return None
-    response = getattr(error, "response", None)
-    status = getattr(response, "status_code", None)
-    return status if isinstance(status, int) else None
+async def _ignore(message: dict[str, Any]) -> None:
+    return None
 
 
 class AsyncDodoClient:
@@ -101,84 +85,141 @@ class AsyncDodoClient:
     def __init__(self, endpoint: Endpoint | None = None, *, timeout: float = 120.0) -> None:
         self.endpoint = endpoint if endpoint is not None else discover()
         self.timeout = timeout
-        self._sessions = _held_sessions(self)
+        self._links = _held_links(self)
+        #: Per tool, the arguments a 2026-07-28 call repeats as ``Mcp-Param-*`` headers.
+        self._param_headers: dict[str, dict[tuple[str, ...], str]] = {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.endpoint.mcp_url} ({self.endpoint.source})>"
 
     # -- the gateway (MCP) --------------------------------------------------------------
 
-    @contextlib.asynccontextmanager
-    async def _open_mcp(self, failed: list[int]) -> AsyncIterator[Any]:
-        """A new MCP client to the gateway (stateless 2026-07-28 when offered); the status
-        of every failed HTTP answer goes to ``failed`` (the SDK reports failures without
-        it)."""
+    async def _open_link(self) -> GatewayLink:
+        """A new connection to the gateway (stateless 2026-07-28 when offered)."""
         import httpx2
-        from mcp import Client
-        from mcp.client.streamable_http import streamable_http_client
 
-        async def record(response: httpx2.Response) -> None:
-            if response.status_code >= 400:
-                failed.append(response.status_code)
+        from .._version import __version__
+        from ..upstream.wire import connect
 
-        async with httpx2.AsyncClient(
-            headers=self.endpoint.mcp_headers,
-            timeout=self.timeout,
-            event_hooks={"response": [record]},
-        ) as http:
-            transport = streamable_http_client(self.endpoint.mcp_url, http_client=http)
-            async with Client(transport, mode="auto", cache=None) as client:
-                yield client
-
-    @contextlib.asynccontextmanager
-    async def _mcp(self) -> AsyncIterator[Any]:
-        """This loop's MCP client to the gateway, kept open between requests
-        (:mod:`.held_session`); failures become :class:`DodoClientError`."""
-        failed: list[int] = []
+        http = httpx2.AsyncClient(headers=self.endpoint.mcp_headers, timeout=self.timeout)
         try:
-            async with self._sessions.use(failed) as client:
-                yield client
-        except DodoClientError:
+            target = await connect(http, self.endpoint.mcp_url, __version__)
+        except BaseException:
+            await http.aclose()
             raise
-        except Exception as e:
-            raise self._gateway_error(e, failed[-1] if failed else None) from None
+        return GatewayLink(http, target)
+
+    async def _request(
+        self, method: str, params: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """One request to the gateway, within ``timeout``: its result. A JSON-RPC error is
+        :class:`_Refused`; any other failure a :class:`DodoClientError`. A session the
+        gateway forgot (it restarted) is opened again once."""
+        from mcp.shared.exceptions import MCPError
+
+        from ..upstream.messages import RequestFailed, SessionLost
+        from ..upstream.wire import send_request
+
+        try:
+            async with asyncio.timeout(self.timeout):
+                for attempt in range(2):
+                    link = await self._links.link()
+                    try:
+                        return await send_request(
+                            link.http,
+                            link.target,
+                            method,
+                            params,
+                            on_notification=_ignore,
+                            headers=headers,
+                        )
+                    except (SessionLost, RequestFailed):
+                        await self._links.drop(link)
+                        if attempt:
+                            raise
+        except SessionLost:
+            raise DodoClientError(
+                f"The dodo gateway at {self.endpoint.mcp_url} forgot this kernel's session "
+                "twice in a row: is the Jupyter server restarting? Try again in a moment."
+            ) from None
+        except RequestFailed as e:
+            raise self._gateway_error(e) from None
+        except MCPError as e:
+            raise _Refused(e.error.message or "refused", e.error.code) from None
+        except TimeoutError:
+            raise DodoClientError(
+                f"The dodo gateway at {self.endpoint.mcp_url} did not answer within "
+                f"{self.timeout:g} s."
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def aclose(self) -> None:
-        """Close the MCP client this event loop holds (others close with their loops)."""
-        await self._sessions.close()
+        """Close the connection this event loop holds (others close with their loops)."""
+        await self._links.close()
 
-    def _gateway_error(self, error: BaseException, status: int | None) -> DodoClientError:
+    def _gateway_error(self, error: RequestFailed) -> DodoClientError:
         url = self.endpoint.mcp_url
-        status = status or _status_of(error)
-        if status in (401, 403):
+        if error.status in (401, 403):
             return DodoClientError(
-                f"The dodo gateway refused this kernel's credentials (HTTP {status}): the token "
-                "was revoked or the server restarted. Restart the kernel, or create a token in "
-                "JupyterLab's MCP panel (Agent access) and set DODO_MCP_TOKEN."
+                f"The dodo gateway refused this kernel's credentials (HTTP {error.status}): the "
+                "token was revoked or the server restarted. Restart the kernel, or create a "
+                "token in JupyterLab's MCP panel (Agent access) and set DODO_MCP_TOKEN."
             )
-        text = _short(error)
-        if _unreachable(error):
+        if error.unsent:
             return DodoClientError(
-                f"The dodo gateway at {url} cannot be reached: {text}. Is the Jupyter server "
-                "running, and is dodo enabled (jupyter server extension list)?"
+                f"The dodo gateway at {url} cannot be reached: {error.reason}. Is the Jupyter "
+                "server running, and is dodo enabled (jupyter server extension list)?"
             )
-        if status is not None:
-            text = f"HTTP {status}: {text}"
+        text = error.reason or str(error).rstrip(".")
+        if error.status is not None:
+            text = f"HTTP {error.status}: {text}"
         return DodoClientError(f"The dodo gateway at {url} failed ({text}).")
+
+    async def _ask(self, what: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`_request`; a JSON-RPC error (the gateway's or its server's: an unknown
+        URI, a refused argument) is a :class:`DodoClientError` that starts with ``what``
+        and carries their message, as is an answer without MCP's shape."""
+        try:
+            return await self._request(method, params)
+        except _Refused as e:
+            raise DodoClientError(clean_message(f"{what}: {e}")) from None
+
+    async def _listed(self, method: str, key: str) -> list[dict[str, Any]]:
+        """Every item of a listing (``resources/list`` and its ``resources``), all pages."""
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = await self._ask(method, method, {"cursor": cursor} if cursor else {})
+            items.extend(_shaped(self, functools.partial(items_of, page, key)))
+            cursor = page.get("nextCursor") if isinstance(page.get("nextCursor"), str) else None
+            if not cursor:
+                break
+        return items
 
     async def list_tools(self) -> list[Tool]:
         """The tools agents may use (switched on in the MCP panel)."""
-        async with self._mcp() as client:
-            result = await client.list_tools()
-        return [
-            Tool(
-                tool.name,
-                tool.description or "",
-                dict(tool.input_schema or {}),
-                dict(tool.output_schema or {}),
-            )
-            for tool in result.tools
-        ]
+        listed = await self._listed("tools/list", "tools")
+        link = await self._links.link()
+        if link.target.stateless:
+            listed = self._absorb_param_headers(listed)
+        return _shaped(self, lambda: tools_of(listed))
+
+    def _absorb_param_headers(self, listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The listing without tools whose ``x-mcp-header`` annotations are invalid (a
+        2026-07-28 client must drop them), remembering the others' header maps."""
+        from mcp.shared.inbound import find_invalid_x_mcp_header, x_mcp_header_map
+
+        kept = []
+        self._param_headers = {}
+        for tool in listed:
+            schema = tool.get("inputSchema")
+            if find_invalid_x_mcp_header(schema) is not None:
+                continue
+            header_map = x_mcp_header_map(schema)
+            if header_map and isinstance(tool.get("name"), str):
+                self._param_headers[tool["name"]] = header_map
+            kept.append(tool)
+        return kept
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any] | None = None, *, raise_on_error: bool = True
@@ -186,110 +227,46 @@ class AsyncDodoClient:
         """Call a tool by its gateway name (``<server>__<tool>``).
 
         A tool error raises :class:`ToolError` (``raise_on_error=False`` returns it)."""
-        async with self._mcp() as client:
-            answer = await client.call_tool(name, arguments or {})
-        dumped = answer.model_dump(by_alias=True, mode="json", exclude_none=True)
-        result = ToolResult(
-            name=name,
-            content=list(dumped.get("content") or []),
-            structured=dumped.get("structuredContent"),
-            is_error=bool(answer.is_error),
-        )
+        from mcp.shared.inbound import mcp_param_headers
+        from mcp_types.jsonrpc import HEADER_MISMATCH
+
+        arguments = arguments or {}
+        params = {"name": name, "arguments": arguments}
+        for attempt in range(2):
+            header_map = self._param_headers.get(name)
+            headers = mcp_param_headers(header_map, arguments) if header_map else None
+            try:
+                answer = await self._request("tools/call", params, headers)
+                break
+            except _Refused as e:
+                # A tool whose arguments go in headers too, not listed yet: list, then again.
+                if e.code != HEADER_MISMATCH or attempt:
+                    raise DodoClientError(clean_message(f"{name}: {e}")) from None
+                await self.list_tools()
+        result = _shaped(self, lambda: tool_result_of(name, answer))
         if result.is_error and raise_on_error:
             raise ToolError(clean_message(f"{name}: {result.text or 'the tool failed'}"), result)
         return result
 
-    async def _ask(self, what: str, request: Callable[[Any], Awaitable[T]]) -> T:
-        """``request(client)`` in an MCP session; a JSON-RPC error answer (the gateway's
-        or its server's: an unknown URI, a refused argument) is a :class:`DodoClientError`
-        that starts with ``what`` and carries their message."""
-        from mcp.shared.exceptions import MCPError
-
-        refused = ""
-        async with self._mcp() as client:
-            try:
-                return await request(client)
-            except MCPError as e:
-                refused = e.error.message or "refused"
-        raise DodoClientError(clean_message(f"{what}: {refused}"))
-
-    async def _listed(self, method: str, key: str) -> list[Any]:
-        """Every item of a listing (``list_resources`` and its ``resources``), all pages."""
-
-        async def pages(client: Any) -> list[Any]:
-            items: list[Any] = []
-            cursor: str | None = None
-            for _ in range(MAX_PAGES):
-                page = await getattr(client, method)(cursor=cursor)
-                items.extend(getattr(page, key))
-                cursor = page.next_cursor
-                if not cursor:
-                    break
-            return items
-
-        return await self._ask(method.replace("_", " "), pages)
-
     async def list_resources(self) -> list[Resource]:
         """The resources of your connected servers, under gateway URIs."""
-        return [
-            Resource(
-                uri=str(r.uri),
-                name=r.name,
-                title=r.title or "",
-                description=r.description or "",
-                mime_type=r.mime_type or "",
-                size=r.size,
-                server_id=str(origin_of(r.meta).get("server", "")),
-                original_uri=str(origin_of(r.meta).get("uri", "")),
-            )
-            for r in await self._listed("list_resources", "resources")
-        ]
+        listed = await self._listed("resources/list", "resources")
+        return _shaped(self, lambda: resources_of(listed))
 
     async def list_resource_templates(self) -> list[ResourceTemplate]:
         """The resource templates of your connected servers, under gateway URIs."""
-        return [
-            ResourceTemplate(
-                uri_template=t.uri_template,
-                name=t.name,
-                title=t.title or "",
-                description=t.description or "",
-                mime_type=t.mime_type or "",
-                server_id=str(origin_of(t.meta).get("server", "")),
-                original_uri_template=str(origin_of(t.meta).get("uriTemplate", "")),
-            )
-            for t in await self._listed("list_resource_templates", "resource_templates")
-        ]
+        listed = await self._listed("resources/templates/list", "resourceTemplates")
+        return _shaped(self, lambda: templates_of(listed))
 
     async def read_resource(self, uri: str) -> ResourceResult:
         """Read a resource by its gateway URI (``dodo://<server>/<uri>``, as listed)."""
-        answer = await self._ask(uri, lambda client: client.read_resource(uri))
-        contents = [
-            ResourceContent(
-                uri=str(item.get("uri", uri)),
-                mime_type=str(item.get("mimeType") or ""),
-                text=item.get("text") if isinstance(item.get("text"), str) else None,
-                blob=item.get("blob") if isinstance(item.get("blob"), str) else None,
-            )
-            for item in answer.model_dump(by_alias=True, mode="json")["contents"]
-        ]
-        return ResourceResult(uri, contents)
+        answer = await self._ask(uri, "resources/read", {"uri": uri})
+        return _shaped(self, lambda: resource_result_of(uri, answer))
 
     async def list_prompts(self) -> list[Prompt]:
         """The prompts of your connected servers (``<server>__<prompt>``)."""
-        return [
-            Prompt(
-                name=p.name,
-                description=p.description or "",
-                arguments=[
-                    PromptArgument(a.name, a.description or "", bool(a.required))
-                    for a in p.arguments or []
-                ],
-                title=p.title or "",
-                server_id=str(origin_of(p.meta).get("server", "")),
-                original_name=str(origin_of(p.meta).get("name", "")),
-            )
-            for p in await self._listed("list_prompts", "prompts")
-        ]
+        listed = await self._listed("prompts/list", "prompts")
+        return _shaped(self, lambda: prompts_of(listed))
 
     async def get_prompt(self, name: str, /, **arguments: Any) -> PromptResult:
         """A prompt's messages, filled in with ``arguments``; MCP's arguments are text, so
@@ -298,9 +275,8 @@ class AsyncDodoClient:
             key: value if isinstance(value, str) else json.dumps(value)
             for key, value in arguments.items()
         }
-        answer = await self._ask(name, lambda client: client.get_prompt(name, texts))
-        dumped = answer.model_dump(by_alias=True, mode="json", exclude_none=True)
-        return PromptResult(name, list(dumped.get("messages") or []), answer.description or "")
+        answer = await self._ask(name, "prompts/get", {"name": name, "arguments": texts})
+        return _shaped(self, lambda: prompt_result_of(name, answer))
 
     # -- the REST API -------------------------------------------------------------------
 
@@ -314,6 +290,8 @@ class AsyncDodoClient:
             )
         import httpx2
 
+        from ..net.failures import describe_failure
+
         url = endpoint.server_url + "dodo/api/" + path
         try:
             async with httpx2.AsyncClient(
@@ -323,7 +301,7 @@ class AsyncDodoClient:
         except httpx2.HTTPError as e:
             raise DodoClientError(
                 f"The Jupyter server at {endpoint.server_url} cannot be reached: "
-                f"{_short(e)}. Is it running?"
+                f"{describe_failure(e)}. Is it running?"
             ) from None
         if response.status_code >= 400:
             try:
@@ -370,19 +348,29 @@ class AsyncDodoClient:
         return len(ids)
 
 
-#: The open MCP clients, shared by every client of the same gateway, credentials and
+#: The open connections, shared by every client of the same gateway, credentials and
 #: timeout (code that makes a client per call does not open a connection per call).
-_held: dict[tuple[Any, ...], HeldSessions] = {}
+_held: dict[tuple[Any, ...], HeldLinks] = {}
 _held_lock = threading.Lock()
 
 
-def _held_sessions(client: AsyncDodoClient) -> HeldSessions:
+def _held_links(client: AsyncDodoClient) -> HeldLinks:
     endpoint = client.endpoint
     key = (endpoint.mcp_url, tuple(sorted(endpoint.mcp_headers.items())), client.timeout)
     with _held_lock:
         if key not in _held:
-            _held[key] = HeldSessions(client._open_mcp)
+            _held[key] = HeldLinks(client._open_link)
         return _held[key]
+
+
+def _shaped(client: AsyncDodoClient, read: Callable[[], T]) -> T:
+    """``read()``, whose :class:`BadAnswer` becomes a :class:`DodoClientError`."""
+    try:
+        return read()
+    except BadAnswer as e:
+        raise DodoClientError(
+            f"The dodo gateway at {client.endpoint.mcp_url} failed ({e})."
+        ) from None
 
 
 class _LoopThread:

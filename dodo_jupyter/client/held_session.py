@@ -1,13 +1,14 @@
-"""One MCP client to the gateway kept open per event loop, for code that makes request
-after request (a notebook, or an agent's code in code mode calling tool after tool).
+"""One connection to the gateway kept per event loop, for code that makes request after
+request (a notebook, or an agent's code in code mode calling tool after tool).
 
-Opening a client costs a TCP connection and, the first time, the version discovery; kept
-open, each later request is one POST on a kept-alive connection. The MCP SDK's client
-lives in a task group, which must be left by the task that entered it, while requests
-come from many tasks (each synchronous call is a new task on the client's loop thread):
-so a small owner task per loop opens the client, hands it out, and closes it when told.
-A request that fails below MCP (the connection, the HTTP status) drops the client; the
-next request opens a new one.
+The kernel client speaks MCP with dodo's own client (:mod:`dodo_jupyter.upstream.wire`,
+the one the gateway uses for its upstream servers): against a gateway that speaks
+2026-07-28 each request is one POST on a kept-alive connection, with no session; against
+an older one, a 2025-11-25 session is opened once. What is kept per loop is the HTTP
+client and where its requests go (:class:`GatewayLink`); the first request of a loop
+opens it (one at a time, so requests that start together share it). A request that
+fails below MCP (the connection, the HTTP status) drops it; the next request opens a
+new one.
 """
 
 from __future__ import annotations
@@ -15,76 +16,77 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["HeldSessions"]
+if TYPE_CHECKING:
+    import httpx2
 
-OpenClient = Callable[[list[int]], AbstractAsyncContextManager[Any]]
-"""Opens a client; it appends the status of every failed HTTP answer to the list."""
+    from ..upstream.wire import StreamableTarget
 
-
-class _Held:
-    """The owner task of one loop's client."""
-
-    def __init__(self, open_client: OpenClient) -> None:
-        self.failed: list[int] = []
-        loop = asyncio.get_running_loop()
-        self._ready: asyncio.Future[Any] = loop.create_future()
-        self._stop = asyncio.Event()
-        self._task = loop.create_task(self._own(open_client), name="dodo-client-session")
-
-    async def _own(self, open_client: OpenClient) -> None:
-        try:
-            async with open_client(self.failed) as client:
-                self._ready.set_result(client)
-                await self._stop.wait()
-        except BaseException as e:
-            if not self._ready.done():
-                self._ready.set_exception(e)
-            elif not isinstance(e, Exception):
-                raise
-
-    async def client(self) -> Any:
-        return await asyncio.shield(self._ready)
-
-    async def close(self) -> None:
-        self._stop.set()
-        with contextlib.suppress(Exception):
-            await self._task
+__all__ = ["GatewayLink", "HeldLinks"]
 
 
-class HeldSessions:
-    """An open client per event loop (see the module docstring)."""
+@dataclass(frozen=True)
+class GatewayLink:
+    """An HTTP client and the gateway target its requests go to."""
 
-    def __init__(self, open_client: OpenClient) -> None:
-        self._open = open_client
-        self._held: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Held] = (
+    http: httpx2.AsyncClient
+    target: StreamableTarget
+
+
+OpenLink = Callable[[], Awaitable[GatewayLink]]
+
+
+class _Loop:
+    """One loop's link, and the lock under which it is opened."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.link: GatewayLink | None = None
+
+
+class HeldLinks:
+    """An open :class:`GatewayLink` per event loop (see the module docstring)."""
+
+    def __init__(self, open_link: OpenLink) -> None:
+        self._open = open_link
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Loop] = (
             weakref.WeakKeyDictionary()
         )
 
-    @contextlib.asynccontextmanager
-    async def use(self, failed: list[int]) -> AsyncIterator[Any]:
-        """The loop's client. A failure drops it, and the statuses of the failed HTTP
-        answers it saw since go to ``failed``; a cancellation leaves it open (the request
-        was the caller's, not the connection's)."""
+    def _loop(self) -> _Loop:
         loop = asyncio.get_running_loop()
-        held = self._held.get(loop)
+        held = self._loops.get(loop)
         if held is None:
-            held = self._held[loop] = _Held(self._open)
-        held.failed.clear()
-        try:
-            yield await held.client()
-        except Exception:
-            failed.extend(held.failed)
-            if self._held.get(loop) is held:
-                del self._held[loop]
-                await held.close()
-            raise
+            held = self._loops[loop] = _Loop()
+        return held
+
+    async def link(self) -> GatewayLink:
+        """This loop's link, opened when it has none."""
+        held = self._loop()
+        if held.link is not None:
+            return held.link
+        async with held.lock:
+            if held.link is None:
+                held.link = await self._open()
+            return held.link
+
+    async def drop(self, link: GatewayLink) -> None:
+        """Forget ``link`` (it failed) and close it; the next request opens another."""
+        held = self._loop()
+        if held.link is link:
+            held.link = None
+        with contextlib.suppress(Exception):
+            await link.http.aclose()
 
     async def close(self) -> None:
-        """Close this loop's client (the others close with their loops)."""
-        held = self._held.pop(asyncio.get_running_loop(), None)
-        if held is not None:
-            await held.close()
+        """Close this loop's link (the others close with their loops)."""
+        from ..upstream.wire import close
+
+        held = self._loops.pop(asyncio.get_running_loop(), None)
+        if held is not None and held.link is not None:
+            with contextlib.suppress(Exception):
+                await close(held.link.http, held.link.target)  # a 2025-11-25 session ends
+                await held.link.http.aclose()
