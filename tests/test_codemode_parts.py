@@ -15,7 +15,7 @@ import nbformat
 import pytest
 
 from dodo_jupyter.codemode.execution import Execution, Outputs
-from dodo_jupyter.codemode.kernelspec import AgentKernelSpecs, kernel_env
+from dodo_jupyter.codemode.kernelspec import KERNEL_OPTIONS, AgentKernelSpecs, kernel_env
 from dodo_jupyter.codemode.launch import LaunchOptions, split_options
 from dodo_jupyter.codemode.notebooks import RunNotebooks, agent_slug, now_local
 from dodo_jupyter.codemode.results import tool_result, trim_traceback
@@ -126,14 +126,15 @@ def test_the_agent_kernel_spec_is_known_only_to_its_own_manager() -> None:
     specs = AgentKernelSpecs(memory_limit_mb=512)
     spec = specs.get_kernel_spec("dodo-agent")
     assert spec.argv[:3] == [sys.executable, "-m", "dodo_jupyter.codemode.launch"]
-    assert spec.argv[3:] == ["--memory-mb", "512", "-f", "{connection_file}"]
+    options = list(KERNEL_OPTIONS)
+    assert spec.argv[3:] == ["--memory-mb", "512", "-f", "{connection_file}", *options]
     assert list(specs.get_all_specs()) == ["dodo-agent"]
     isolated = AgentKernelSpecs(0, "best_effort", ["/a b", "/c"], ["/r"]).get_kernel_spec(
         "dodo-agent"
     )
     assert isolated.argv[3:] == [
         *("--isolation", "best_effort", "--hide", "/a b", "--hide", "/c", "--read-only", "/r"),
-        *("-f", "{connection_file}"),
+        *("-f", "{connection_file}", *options),
     ]
     assert split_options(["--memory-mb=64", "-f", "c.json"]) == (
         LaunchOptions(memory_mb=64),

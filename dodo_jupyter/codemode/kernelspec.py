@@ -83,6 +83,13 @@ SAFE_ENV = frozenset(
 SAFE_PREFIXES = ("LC_", "XDG_")
 
 
+#: IPython settings of agent kernels: no input history in SQLite (the run's notebook is
+#: the record, and its writes cost every run CPU), and no pause of half a millisecond
+#: before each reply (an old ipykernel workaround for late output; dodo reads output
+#: until the kernel says it is idle).
+KERNEL_OPTIONS = ("--HistoryManager.enabled=False", "--IPythonKernel._execute_sleep=0")
+
+
 def agent_kernel_spec(
     memory_limit_mb: int = 0,
     isolation: str = "off",
@@ -102,7 +109,7 @@ def agent_kernel_spec(
             argv += [HIDE_OPTION, path]
         for path in read_only:
             argv += [READ_ONLY_OPTION, path]
-    argv += ["-f", "{connection_file}"]
+    argv += ["-f", "{connection_file}", *KERNEL_OPTIONS]
     return KernelSpec(
         argv=argv,
         display_name="Agent code (dodo code mode)",
