@@ -22,8 +22,16 @@ session is announced by a Markdown cell.
 
 Files are read and written on a thread, never on the event loop, one write at a time per
 notebook, after the run's answer has left (the agent does not wait for the file; a failed
-write is told with the session's next answer); each write reads the file first (so cells
-the user added in between stay) and replaces it whole (a temporary file renamed over it).
+write is told with the session's next answer); each write replaces the file whole (a
+temporary file renamed over it). What dodo last wrote to a notebook is kept in memory
+(:class:`.notebook_file.NotebookText`: its cells already serialized) with the file's
+identity then (modification time, size, inode): while the file still has it, a run is
+added without reading the file again or serializing the cells before it, so a run costs
+what its own cell does, not the notebook's length. A file changed since (the user saved
+it, added cells, deleted or replaced it) is read first, so cells the user added stay.
+The last writes of the :data:`CACHED_NOTEBOOKS` most recently written notebooks are kept,
+within :data:`CACHED_CHARS` characters together; another notebook is read again at its
+next run.
 """
 
 from __future__ import annotations
@@ -34,6 +42,9 @@ import logging
 import os
 import re
 import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +54,7 @@ from nbformat import NotebookNode
 from nbformat.v4.nbbase import random_cell_id
 
 from .execution import Execution, output_of
+from .notebook_file import NotebookText
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +66,10 @@ _KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "langu
 _SLUG = re.compile(r"[^a-z0-9]+")
 #: What a notebook records of the agent (labels from its Caller's Attribution).
 AGENT_KEYS = ("client", "token_label", "token_id", "chat_id", "persona_id")
+#: How many notebooks' last writes :class:`RunNotebooks` keeps (the most recently
+#: written), and how many characters of cells they may take together.
+CACHED_NOTEBOOKS = 64
+CACHED_CHARS = 64_000_000
 
 
 def now_local() -> datetime:
@@ -75,6 +91,22 @@ def agent_slug(agent: dict[str, Any]) -> str:
     return "agent"
 
 
+#: A file's identity: its modification time (ns), size and inode.
+FileIdentity = tuple[int, int, int]
+
+
+def _identity(status: os.stat_result) -> FileIdentity:
+    return (status.st_mtime_ns, status.st_size, status.st_ino)
+
+
+@dataclass
+class _Written:
+    """What dodo last wrote to a notebook, and the file's identity then."""
+
+    notebook: NotebookText
+    identity: FileIdentity
+
+
 class RunNotebooks:
     """The runs' notebooks below ``root_dir/folder`` (see the module docstring)."""
 
@@ -85,6 +117,9 @@ class RunNotebooks:
         #: Writes under way (:meth:`append_later`), and why the last one of a path failed.
         self._writing: set[asyncio.Task[None]] = set()
         self._failed: dict[str, str] = {}
+        #: The last writes kept (least recently written first); written by the threads.
+        self._written: OrderedDict[str, _Written] = OrderedDict()
+        self._written_lock = threading.Lock()
 
     @property
     def directory(self) -> Path:
@@ -133,15 +168,44 @@ class RunNotebooks:
     ) -> None:
         file = self.root_dir / path
         file.parent.mkdir(parents=True, exist_ok=True)
-        notebook = _read(file) or _new_notebook(agent, started)
-        notebook.cells.extend(cells)
+        notebook = self._take_written(path, file)
+        if notebook is None:
+            notebook = NotebookText(_read(file) or _new_notebook(agent, started))
+        notebook.extend(cells)
         record = notebook.metadata.setdefault("dodo", {}).setdefault("code_mode", {})
         record["runs"] = int(record.get("runs") or 0) + 1
         record["last_run_at"] = ran_at.isoformat(timespec="seconds")
         temporary = file.with_name(f".~{file.name}.tmp")
-        # nbformat.writes would check the whole notebook against the schema at every run.
-        temporary.write_text(nbformat.v4.writes(notebook), encoding="utf-8")
+        # What nbformat.v4.writes makes of it (nbformat.writes would also check the whole
+        # notebook against the schema at every run).
+        temporary.write_text(notebook.text(), encoding="utf-8")
+        identity = _identity(temporary.stat())  # a rename keeps it
         os.replace(temporary, file)
+        self._keep_written(path, _Written(notebook, identity))
+
+    def _take_written(self, path: str, file: Path) -> NotebookText | None:
+        """What dodo last wrote to ``path`` when ``file`` is still as dodo left it, else
+        None; either way it is forgotten until the write under way keeps it again (a
+        write that fails midway leaves nothing behind)."""
+        with self._written_lock:
+            written = self._written.pop(path, None)
+        if written is None:
+            return None
+        try:
+            identity = _identity(file.stat())
+        except OSError:  # deleted: started again
+            return None
+        return written.notebook if identity == written.identity else None
+
+    def _keep_written(self, path: str, written: _Written) -> None:
+        """Keep ``written`` as ``path``'s last write, forgetting the least recently
+        written notebooks beyond :data:`CACHED_NOTEBOOKS` or :data:`CACHED_CHARS`."""
+        with self._written_lock:
+            self._written[path] = written
+            size = sum(kept.notebook.size for kept in self._written.values())
+            while len(self._written) > CACHED_NOTEBOOKS or size > CACHED_CHARS:
+                _, forgotten = self._written.popitem(last=False)
+                size -= forgotten.notebook.size
 
     def append_later(self, path: str, execution: Execution, code: str, **kw: Any) -> None:
         """:meth:`append` after the run's answer has left (the agent does not wait for
