@@ -5,9 +5,11 @@ catalog, connecting) when the Jupyter server is known.
 :class:`AsyncDodoClient` is the asyncio client; :class:`DodoClient` runs it on a private
 event-loop thread, so its methods can be called from a notebook cell (whose own loop is
 already running) or any other code. Gateway requests go through dodo's own MCP client
-(:mod:`dodo_jupyter.upstream.wire`: stateless 2026-07-28 when the gateway offers it), one
-connection per event loop kept open (:mod:`.held_session`) and shared by the clients of
-one gateway and token; answers are read as plain JSON (:mod:`.answers`). Every request
+(:mod:`dodo_jupyter.upstream.wire`: stateless 2026-07-28 when the gateway offers it) on
+dodo's HTTP stack (:func:`~dodo_jupyter.net.outbound.trusted_client`: a request's head
+and body in one write, no proxy from the environment), one connection per event loop
+kept open (:mod:`.held_session`) and shared by the clients of one gateway and token;
+answers are read as plain JSON (:mod:`.answers`). Every request
 has a total deadline (``timeout``). Errors are :class:`DodoClientError` with a message
 that says what to do (a resource or prompt the gateway or its server refuses: their
 words); a tool that answers with an error raises :class:`ToolError` carrying the
@@ -96,12 +98,11 @@ class AsyncDodoClient:
 
     async def _open_link(self) -> GatewayLink:
         """A new connection to the gateway (stateless 2026-07-28 when offered)."""
-        import httpx2
-
         from .._version import __version__
+        from ..net.outbound import trusted_client
         from ..upstream.wire import connect
 
-        http = httpx2.AsyncClient(headers=self.endpoint.mcp_headers, timeout=self.timeout)
+        http = trusted_client(self.timeout, headers=self.endpoint.mcp_headers)
         try:
             target = await connect(http, self.endpoint.mcp_url, __version__)
         except BaseException:

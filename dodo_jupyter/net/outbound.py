@@ -33,9 +33,10 @@ class Outbound:
 
 
 def trusted_client(timeout: float, **kwargs: Any) -> httpx2.AsyncClient:
-    """A client on dodo's HTTP stack without the SSRF guard, for the one service dodo is
+    """A client on dodo's HTTP stack without the SSRF guard, for the services dodo is
     told to trust by its deployment: the JupyterHub API and the hub catalog service
-    (internal addresses, plain http). Never for a URL a user or a catalog gave.
+    (internal addresses, plain http), and, from a kernel, the user's own dodo gateway
+    (:mod:`dodo_jupyter.client`). Never for a URL a user or a catalog gave.
 
     Like a guarded client it ignores proxy environment variables and has a total
     deadline on each answer's head (:class:`~.deadline.DeadlineTransport`): ``timeout``
