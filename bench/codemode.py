@@ -35,7 +35,7 @@ ratio measures what code mode adds (the search and a kernel round trip) against 
 saves (the client's round trips, and the wait for calls that can run together). Figures only;
 nothing is asserted. Run from the repository root::
 
-    .venv/bin/python bench/codemode.py [--rounds 7]
+    .venv/bin/python bench/codemode.py [--rounds 15]
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def start_tracker(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=7, help="timed rounds of each way")
+    parser.add_argument("--rounds", type=int, default=15, help="timed rounds of each way")
     args = parser.parse_args(argv)
     exit_cleanly_on_sigterm()
     tmp = Path(tempfile.mkdtemp(prefix="dodo-bench-codemode-"))
