@@ -13,7 +13,15 @@ from IPython.core.error import UsageError
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
-from dodo_jupyter.client import DodoClient, Endpoint, NotFoundError, Tool, ToolResult, discover
+from dodo_jupyter.client import (
+    DodoClient,
+    DodoClientError,
+    Endpoint,
+    NotFoundError,
+    Tool,
+    ToolResult,
+    discover,
+)
 from dodo_jupyter.client.adapters import openai_tools
 from dodo_jupyter.client.errors import clean_message
 from dodo_jupyter.client.typed_api import tool_function
@@ -248,3 +256,40 @@ def test_arguments_a_tool_wants_in_headers_are_sent_there() -> None:
         assert [h.get("mcp-param-region") for h in sent] == [None, "eu"]  # refused, then sent
         assert client.call_tool("forecast", {"region": "north"}).text.startswith("sunny in north")
         assert counted.headers[-1]["mcp-param-region"] == "north"
+
+
+class AnswerLost:
+    """ASGI middleware: a ``tools/call`` is served, but its answer is lost (the server
+    fails with HTTP 500 after the tool ran)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and dict(scope["headers"]).get(b"mcp-method") == b"tools/call":
+
+            async def lose(message: Any) -> None:
+                return None
+
+            await self.app(scope, receive, lose)
+            raise RuntimeError("the answer was lost on its way")
+        await self.app(scope, receive, send)
+
+
+def test_a_call_whose_answer_was_lost_is_not_made_again() -> None:
+    """The client sends a request again only when the server cannot have acted on it: a
+    tool that ran, but whose answer never came, is not run a second time."""
+    posted: list[str] = []
+    mcp = MCPServer("comments")
+
+    @mcp.tool()
+    def add_comment(body: str) -> str:
+        """Post a comment."""
+        posted.append(body)
+        return "posted"
+
+    with running_mcp_server(app=AnswerLost(mcp.streamable_http_app(host="127.0.0.1"))) as server:
+        client = DodoClient(Endpoint(mcp_url=server.url, mcp_headers={}), timeout=30)
+        with pytest.raises(DodoClientError, match=r"failed \(HTTP 500"):
+            client.call_tool("add_comment", {"body": "once"})
+    assert posted == ["once"]

@@ -114,8 +114,9 @@ class AsyncDodoClient:
         self, method: str, params: dict[str, Any], headers: dict[str, str] | None = None
     ) -> dict[str, Any]:
         """One request to the gateway, within ``timeout``: its result. A JSON-RPC error is
-        :class:`_Refused`; any other failure a :class:`DodoClientError`. A session the
-        gateway forgot (it restarted) is opened again once."""
+        :class:`_Refused`; any other failure a :class:`DodoClientError`. It is sent again
+        (once, on a new connection) only when the gateway cannot have acted on it: the
+        connection was never made, or the gateway forgot the session (it restarted)."""
         from mcp.shared.exceptions import MCPError
 
         from ..upstream.messages import RequestFailed, SessionLost
@@ -134,9 +135,9 @@ class AsyncDodoClient:
                             on_notification=_ignore,
                             headers=headers,
                         )
-                    except (SessionLost, RequestFailed):
+                    except (SessionLost, RequestFailed) as e:
                         await self._links.drop(link)
-                        if attempt:
+                        if attempt or (isinstance(e, RequestFailed) and not e.unsent):
                             raise
         except SessionLost:
             raise DodoClientError(
