@@ -31,8 +31,8 @@ from starlette.types import Receive, Scope, Send
 from .._version import __version__
 from ..gateway.caller import MAX_HOPS, Caller, _current_caller
 from ..gateway.endpoint import SCOPE_KEY, caller_of, principal_of
-from ..gateway.event_store import ResumableSessionManager
 from ..gateway.routes import tool_error
+from ..gateway.session_manager import ResumableSessionManager
 from .definitions import INSTRUCTIONS
 from .service import CodeMode, session_key
 

@@ -81,10 +81,10 @@ from .caller import (
     hop_from_meta,
 )
 from .directory_handlers import DirectoryHandlers, downstream_of
-from .event_store import ResumableSessionManager
 from .relay import DownstreamRelay
 from .resume_limits import ResumeLimits
 from .routes import tool_error
+from .session_manager import ResumableSessionManager
 from .tool_gateway import ToolGateway
 
 __all__ = ["SCOPE_KEY", "GatewayEndpoint", "caller_of", "principal_of"]

@@ -37,7 +37,7 @@ resources, resource template, prompts and completion are in :mod:`.upstream_cont
 relays by the level each client session set.
 
 It is built from the MCP SDK's own low-level :class:`~mcp.server.lowlevel.Server` and
-session manager (dodo's :class:`~dodo_jupyter.gateway.event_store.ResumableSessionManager`,
+session manager (dodo's :class:`~dodo_jupyter.gateway.session_manager.ResumableSessionManager`,
 which keeps each session's events, so a closed stream can be resumed) and served by
 uvicorn on a loopback port, in a thread (:func:`running_upstream`).
 """
@@ -64,8 +64,8 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp.shared.message import ServerMessageMetadata
 from starlette.applications import Starlette
 
-from dodo_jupyter.gateway.event_store import ResumableSessionManager
 from dodo_jupyter.gateway.resume_limits import ResumeLimits
+from dodo_jupyter.gateway.session_manager import ResumableSessionManager
 
 from ..mcp_peers import mcp_app
 from .upstream_content import ContentHandlers, png
