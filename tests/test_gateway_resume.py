@@ -19,7 +19,7 @@ import pytest
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.streamable_http import EventMessage
 
-from dodo_jupyter.gateway.event_store import EVENT_OVERHEAD, BoundedEventStore
+from dodo_jupyter.gateway.event_store import EVENT_OVERHEAD, HANDOFF_SECONDS, BoundedEventStore
 from dodo_jupyter.gateway.resume_limits import ResumeLimits
 from dodo_jupyter.runtime import DodoRuntime
 
@@ -204,6 +204,58 @@ async def test_events_stored_while_a_replay_runs_are_sent_too() -> None:
 
     assert await session.replay_events_after(cursor, send) == "1"
     assert sent == [wire(progress(2)), wire(result(1, "done"))]
+
+
+async def a_few_turns() -> None:
+    """Let every ready task of the loop run a few times (no time passes)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def test_a_message_coming_while_a_replayed_stream_turns_live_waits_for_it() -> None:
+    """After a replay the SDK sends the resumed stream's priming event and only then takes
+    the stream over (``live``): a message of that stream routed in between would be kept
+    but sent to no one, so storing it waits until the stream is live."""
+    events = store()
+    live: set[object] = set()
+    session = events.for_session("s", live=live)
+    cursor = await session.store_event("1", progress(1))
+    assert await session.replay_events_after(cursor, _ignore_event) == "1"
+
+    waiting = asyncio.ensure_future(session.store_event("1", progress(2)))
+    await a_few_turns()
+    assert not waiting.done()
+    # The SDK's own priming event, and the messages of other streams, do not wait.
+    priming = asyncio.ensure_future(session.store_event("1", None))
+    other = asyncio.ensure_future(session.store_event("2", progress(9)))
+    await a_few_turns()
+    assert priming.done() and other.done() and not waiting.done()
+
+    live.add("1")  # the SDK took the stream over
+    stored = await asyncio.wait_for(waiting, 5)
+    assert int(stored) < int(other.result())  # kept in the order it came
+    after = asyncio.ensure_future(session.store_event("1", progress(3)))
+    await a_few_turns()
+    assert after.done()
+
+
+async def test_a_replayed_stream_that_never_turns_live_holds_a_message_only_briefly() -> None:
+    """A resumed client that went away again before the SDK took the stream over holds the
+    session's next message of that stream for at most HANDOFF_SECONDS, once."""
+    events = store()
+    session = events.for_session("s", live=set())
+    cursor = await session.store_event("1", progress(1))
+    assert await session.replay_events_after(cursor, _ignore_event) == "1"
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(session.store_event("1", progress(2)), HANDOFF_SECONDS + 5)
+    assert asyncio.get_running_loop().time() - started >= HANDOFF_SECONDS
+    later = asyncio.ensure_future(session.store_event("1", progress(3)))
+    await a_few_turns()
+    assert later.done()
+
+
+async def _ignore_event(event: EventMessage) -> None:
+    return None
 
 
 async def test_a_replay_stops_when_the_events_after_it_are_dropped() -> None:

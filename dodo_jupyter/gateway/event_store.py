@@ -19,7 +19,10 @@ mix sessions up and replay one client's messages to another. Here every session 
 own view (:class:`SessionEvents`) of one :class:`BoundedEventStore`: the session manager
 (:mod:`.session_manager`) binds the view when the SDK admits a session and drops the
 session's events when the SDK discards it (``DELETE``, idle timeout). A
-``Last-Event-ID`` is looked up only among the caller's own session's events.
+``Last-Event-ID`` is looked up only among the caller's own session's events. A message
+of a stream being resumed that comes while the SDK turns from the replay to the live
+stream waits for the live stream (:class:`SessionEvents`), instead of being kept but
+sent to no one.
 
 **Limits** (:class:`BoundedEventStore`), applied whenever an event is stored:
 
@@ -50,7 +53,7 @@ import logging
 import re
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -68,6 +71,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EVENT_OVERHEAD",
+    "HANDOFF_SECONDS",
     "BoundedEventStore",
     "SessionEvents",
 ]
@@ -77,6 +81,11 @@ log = logging.getLogger("dodo_jupyter.gateway")
 #: Bytes counted for each kept event besides its JSON and stream id: its record and the
 #: slots that index it (about 330 measured on CPython 3.11). A priming event costs this.
 EVENT_OVERHEAD = 400
+
+#: Longest a message of a stream just replayed waits for the SDK to send it live, and how
+#: often it looks (:class:`SessionEvents`); the SDK takes a stream over within a send.
+HANDOFF_SECONDS = 0.5
+HANDOFF_POLL_SECONDS = 0.001
 
 #: An event id this store hands out: a decimal number (never reused while the server runs).
 _EVENT_ID = re.compile(r"[0-9]{1,19}")
@@ -184,9 +193,10 @@ class BoundedEventStore:
             max_age=limits.max_age,
         )
 
-    def for_session(self, session_id: str) -> SessionEvents:
-        """The SDK ``EventStore`` of one session (its transport's ``event_store``)."""
-        return SessionEvents(self, session_id)
+    def for_session(self, session_id: str, live: Container[object] | None = None) -> SessionEvents:
+        """The SDK ``EventStore`` of one session (its transport's ``event_store``);
+        ``live``: the streams the transport sends live (see :class:`SessionEvents`)."""
+        return SessionEvents(self, session_id, live)
 
     @property
     def events_kept(self) -> int:
@@ -276,7 +286,8 @@ class BoundedEventStore:
                     break
                 index += 1
             else:
-                # Nothing is awaited between this check and the SDK taking the stream over.
+                # The SDK takes the stream over after this returns and after it sent the
+                # resumed stream's priming event; SessionEvents holds what comes between.
                 return stream
             message = jsonrpc_message_adapter.validate_json(event.data, by_name=False)
             await send(EventMessage(message, str(event.number)))
@@ -327,16 +338,45 @@ class BoundedEventStore:
 
 
 class SessionEvents(EventStore):
-    """The SDK's ``EventStore`` for one session: a view of a :class:`BoundedEventStore`."""
+    """The SDK's ``EventStore`` for one session: a view of a :class:`BoundedEventStore`.
 
-    def __init__(self, store: BoundedEventStore, session_id: str) -> None:
+    Given ``live``, the streams its transport sends live (the SDK transport's request
+    streams), it also closes the SDK's replay-to-live window: after a replay the SDK
+    sends the resumed stream's priming event and only then takes the stream over, so a
+    message of that stream routed meanwhile would be stored but sent to no one. Such a
+    message waits here, once stored, until the stream is live (at most
+    :data:`HANDOFF_SECONDS`), and the SDK then sends it on the resumed stream.
+    """
+
+    def __init__(
+        self, store: BoundedEventStore, session_id: str, live: Container[object] | None = None
+    ) -> None:
         self._store = store
         self._session_id = session_id
+        self._live = live
+        #: Streams replayed but maybe not live yet, and until when to wait for them.
+        self._handoffs: dict[StreamId, float] = {}
 
     async def store_event(self, stream_id: StreamId, message: JSONRPCMessage | None) -> EventId:
-        return self._store.store(self._session_id, stream_id, message)
+        event_id = self._store.store(self._session_id, stream_id, message)
+        # A priming event is the SDK's own, stored before it takes the stream over.
+        if message is not None and stream_id in self._handoffs:
+            await self._until_live(stream_id)
+        return event_id
 
     async def replay_events_after(
         self, last_event_id: EventId, send_callback: EventCallback
     ) -> StreamId | None:
-        return await self._store.replay(self._session_id, last_event_id, send_callback)
+        stream = await self._store.replay(self._session_id, last_event_id, send_callback)
+        if stream is not None and self._live is not None:
+            self._handoffs[stream] = asyncio.get_running_loop().time() + HANDOFF_SECONDS
+        return stream
+
+    async def _until_live(self, stream_id: StreamId) -> None:
+        assert self._live is not None
+        loop = asyncio.get_running_loop()
+        deadline = self._handoffs[stream_id]
+        # Polled: the SDK takes a stream over by setting a dict entry, which tells no one.
+        while stream_id not in self._live and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(HANDOFF_POLL_SECONDS)
+        self._handoffs.pop(stream_id, None)

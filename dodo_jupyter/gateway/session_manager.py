@@ -127,7 +127,9 @@ class ResumableSessionManager(StreamableHTTPSessionManager):
     ) -> StreamableHTTPServerTransport | None:
         transport = super()._admit_session(requestor)
         if transport is not None and self.events is not None and transport.mcp_session_id:
-            transport._event_store = self.events.for_session(transport.mcp_session_id)
+            transport._event_store = self.events.for_session(
+                transport.mcp_session_id, live=transport._request_streams
+            )
             # The SDK builds its own transport class; this one only adds two overrides.
             transport.__class__ = SessionVersionTransport
         return transport
