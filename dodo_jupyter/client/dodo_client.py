@@ -8,7 +8,7 @@ already running) or any other code. Gateway requests go through dodo's own MCP c
 (:mod:`dodo_jupyter.upstream.wire`: stateless 2026-07-28 when the gateway offers it) on
 dodo's HTTP stack (:func:`~dodo_jupyter.net.outbound.trusted_client`: a request's head
 and body in one write, no proxy from the environment), one connection per event loop
-kept open (:mod:`.held_session`) and shared by the clients of one gateway and token;
+kept open (:mod:`.gateway_link`) and shared by the clients of one gateway and token;
 answers are read as plain JSON (:mod:`.answers`). Every request
 has a total deadline (``timeout``). Errors are :class:`DodoClientError` with a message
 that says what to do (a resource or prompt the gateway or its server refuses: their
@@ -39,7 +39,7 @@ from .answers import (
 )
 from .discovery import Endpoint, discover
 from .errors import DodoClientError, ToolError, clean_message
-from .held_session import GatewayLink, HeldLinks
+from .gateway_link import GatewayLink, HeldLinks
 from .results import (
     Prompt,
     PromptResult,

@@ -89,4 +89,5 @@ class HeldLinks:
         if held is not None and held.link is not None:
             with contextlib.suppress(Exception):
                 await close(held.link.http, held.link.target)  # a 2025-11-25 session ends
+            with contextlib.suppress(Exception):
                 await held.link.http.aclose()
