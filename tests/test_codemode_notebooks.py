@@ -351,3 +351,35 @@ def test_many_runs_make_a_valid_notebook_with_every_cell_in_order(tmp_path: Path
     assert len({cell.id for cell in notebook.cells}) == len(expected)
     text = file.read_text(encoding="utf-8")
     assert text == nbformat.v4.writes(nbformat.from_dict(json.loads(text)))
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [{"source": "x"}]},
+        {"nbformat": 4, "nbformat_minor": 5, "metadata": [], "cells": []},
+    ],
+    ids=["a cell without its type", "metadata that is a list"],
+)
+def test_a_notebook_of_a_broken_shape_is_left_as_it_is_and_the_agent_told(
+    tmp_path: Path, broken: dict[str, object]
+) -> None:
+    """A version 4 notebook whose cells or metadata do not have nbformat's shape (the
+    user's hand edit, say) is not rewritten; the session's next answer says why."""
+    notebooks = RunNotebooks(tmp_path, "runs")
+    agent = {"client": "claude-code"}
+    path = notebooks.new_path(agent, now_local())
+    file = tmp_path / path
+    file.parent.mkdir(parents=True)
+    file.write_text(json.dumps(broken))
+
+    async def run() -> str | None:
+        notebooks.append_later(
+            path, Execution("ok", Outputs(1000), 0.1), "1 + 1", agent=agent, started=now_local()
+        )
+        await notebooks.flush()
+        return notebooks.take_failure(path)
+
+    told = asyncio.run(run())
+    assert told is not None and path in told and "not a notebook dodo can add a cell to" in told
+    assert json.loads(file.read_text()) == broken

@@ -221,6 +221,14 @@ class RunNotebooks:
                     f"An earlier run could not be added to its notebook {path} "
                     f"({e.strerror or e}); tell the user."
                 )
+            except Exception:  # a version 4 notebook of a broken shape: left as it is
+                log.warning("dodo code mode: %s is no notebook a run can be added to", path)
+                self._failed[path] = (
+                    f"An earlier run could not be added to its notebook {path}: the file "
+                    "is not a notebook dodo can add a cell to (a cell or its metadata is "
+                    "not what nbformat 4 says). Tell the user; once they fix or move it, "
+                    "the next run is added again."
+                )
 
         task = asyncio.get_running_loop().create_task(write())
         self._writing.add(task)
