@@ -19,20 +19,39 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["DODO_LOGGER", "join_app_log", "leave_app_log"]
+__all__ = ["DODO_LOGGER", "join_app_log", "leave_app_log", "shown_level"]
 
 #: The logger every dodo module logs below.
 DODO_LOGGER = "dodo_jupyter"
 
 
+def shown_level(logger: logging.Logger) -> int:
+    """The lowest level at which a record of ``logger`` is written anywhere: its own
+    level, and its handlers' (and those of the loggers it propagates to).
+
+    traitlets gives an application's logger the level DEBUG and its handler the
+    application's ``log_level``, so ``logger.isEnabledFor(DEBUG)`` holds even where
+    debug lines are never shown."""
+    handlers: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        handlers += current.handlers
+        current = current.parent if current.propagate else None
+    if not handlers:  # Python's last resort writes warnings and worse
+        handlers = [logging.lastResort] if logging.lastResort is not None else []
+    lowest = min((h.level for h in handlers), default=logging.CRITICAL + 1)
+    return max(logger.getEffectiveLevel(), lowest)
+
+
 def join_app_log(app_log: logging.Logger, name: str = DODO_LOGGER) -> logging.Logger:
     """Send the records of logger ``name`` (default ``dodo_jupyter``) through
-    ``app_log``'s handlers, at ``app_log``'s level; returns that logger."""
+    ``app_log``'s handlers, at the level ``app_log`` shows (:func:`shown_level`: no
+    debug record is made for nothing); returns that logger."""
     logger = logging.getLogger(name)
     for handler in app_log.handlers:
         if handler not in logger.handlers:
             logger.addHandler(handler)
-    logger.setLevel(app_log.getEffectiveLevel())
+    logger.setLevel(shown_level(app_log))
     return logger
 
 

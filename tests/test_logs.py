@@ -19,7 +19,7 @@ import pytest
 
 from dodo_jupyter.demo.server import DemoConfig
 from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
-from dodo_jupyter.logs import join_app_log, leave_app_log
+from dodo_jupyter.logs import join_app_log, leave_app_log, shown_level
 
 from .jupyter_process import REPO, ServerProcess, free_port
 
@@ -135,3 +135,31 @@ def test_join_and_leave_the_app_log() -> None:
         assert dodo.handlers == [] and dodo.level == logging.NOTSET
     finally:
         app_log.removeHandler(handler)
+
+
+def test_the_level_shown_is_the_handlers_not_only_the_loggers() -> None:
+    # What traitlets builds for an application: the logger at DEBUG, the handler at the
+    # application's log_level. Debug records would be made and then dropped.
+    app_log = logging.getLogger("test-app-shown")
+    app_log.propagate = False
+    handler = logging.NullHandler(logging.INFO)
+    app_log.addHandler(handler)
+    app_log.setLevel(logging.DEBUG)
+    try:
+        assert app_log.isEnabledFor(logging.DEBUG)
+        assert shown_level(app_log) == logging.INFO
+        dodo = join_app_log(app_log, "dodo_jupyter.test_logs_shown")
+        assert dodo.level == logging.INFO and not dodo.isEnabledFor(logging.DEBUG)
+        handler.setLevel(logging.DEBUG)  # --debug
+        assert shown_level(app_log) == logging.DEBUG
+        app_log.setLevel(logging.WARNING)
+        assert shown_level(app_log) == logging.WARNING
+        # Without a handler of its own, the ones it propagates to decide.
+        child = logging.getLogger("test-app-shown.child")
+        child.setLevel(logging.DEBUG)
+        assert shown_level(child) == logging.DEBUG
+        app_log.removeHandler(handler)
+        assert shown_level(child) == logging.WARNING  # Python's last resort
+    finally:
+        app_log.removeHandler(handler)
+        leave_app_log(app_log, "dodo_jupyter.test_logs_shown")

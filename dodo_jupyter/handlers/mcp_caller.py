@@ -51,6 +51,7 @@ from ..exceptions import (
 from ..gateway.attribution import Attribution
 from ..gateway.caller import HOP_HEADER, MAX_HOPS, Caller, Via
 from ..jupyter_ai import BUILTIN_TOKEN_KIND, refusal_for_builtin_request
+from ..logs import shown_level
 from .asgi_bridge import ASGIBridge
 from .base import DodoAPIHandler
 
@@ -230,7 +231,7 @@ class MCPCallerHandler(ASGIBridge, DodoAPIHandler):
         """Answered MCP requests skip jupyter_server's access line unless debug logging is
         on (it is formatted even when not shown: a measurable share of a gateway call);
         failures are logged as usual and request metrics are always recorded."""
-        if self.get_status() >= 300 or self.log.isEnabledFor(logging.DEBUG):
+        if self.get_status() >= 300 or shown_level(self.log) <= logging.DEBUG:
             super()._log()
         elif getattr(self.serverapp, "record_http_request_metrics", True):
             prometheus_log_method(self)
