@@ -157,10 +157,20 @@ async def test_a_session_runs_code_keeps_state_and_writes_a_notebook(
         after_cancel = await run(client, "'next'", timeout_s=20)  # the sleep had 60 s
         assert not after_cancel.is_error and text(after_cancel).endswith("'next'")
 
+        # What was printed comes whole and before the value: many lines, and from a thread.
+        printed = await run(
+            client,
+            "import threading\nfor i in range(300):\n    print(i)\n"
+            "t = threading.Thread(target=print, args=('from a thread',))\n"
+            "t.start()\nt.join()\n'done'",
+        )
+        lines = "\n".join(map(str, range(300))) + "\nfrom a thread\n"
+        assert text(printed).startswith(lines) and text(printed).endswith("]: 'done'")
+
         status, body = await api("GET", NOTEBOOKS)
         (listed_nb,) = body["notebooks"]
         assert listed_nb["active"] is True
-    assert listed_nb["runs"] == 12
+    assert listed_nb["runs"] == 13
     assert listed_nb["agent"]["client"] == "test-agent 1.0"
     assert listed_nb["agent"]["token_label"] == "an agent"
     assert listed_nb["path"].startswith("dodo-agent-runs/")
@@ -169,9 +179,9 @@ async def test_a_session_runs_code_keeps_state_and_writes_a_notebook(
     notebook = nbformat.read(jp_root_dir / listed_nb["path"], as_version=4)
     nbformat.validate(notebook)
     assert notebook.metadata.kernelspec.name == "python3"
-    assert notebook.metadata.dodo.code_mode.runs == 12
+    assert notebook.metadata.dodo.code_mode.runs == 13
     cells = notebook.cells
-    assert [c.cell_type for c in cells] == ["code"] * 12
+    assert [c.cell_type for c in cells] == ["code"] * 13
     assert cells[0].source == "x = 6 * 7\nprint('hello from the kernel')\nx"
     assert [o["output_type"] for o in cells[0].outputs] == ["stream", "execute_result"]
     assert cells[0].outputs[1]["data"]["text/plain"] == "42"
