@@ -122,13 +122,12 @@ class ToolShape:
     def arguments(self, positional: tuple[Any, ...], given: dict[str, Any]) -> dict[str, Any]:
         """The call's arguments under their schema names; :class:`TypeError` with the
         signature for arguments the tool does not take."""
-        signature = f"{self.python_path}{format_signature(self.signature)}"
         if positional:
-            raise TypeError(f"{self.python_path}() takes keyword arguments only: {signature}")
+            raise TypeError(f"{self.python_path}() takes keyword arguments only: {self._it}")
         try:
             bound = self.signature.bind(**given)
         except TypeError as e:
-            raise TypeError(f"{self.python_path}(): {e}. It is {signature}") from None
+            raise TypeError(f"{self.python_path}(): {e}. It is {self._it}") from None
         sent: dict[str, Any] = {}
         for key, value in bound.arguments.items():
             if key in self.parameter_names:
@@ -138,6 +137,11 @@ class ToolShape:
             else:  # **arguments of a tool without listed properties
                 sent.update(value)
         return sent
+
+    @property
+    def _it(self) -> str:
+        """``tools.server.add(*, a: float, b: float = 0) -> float``, for error messages."""
+        return f"{self.python_path}{format_signature(self.signature)}"
 
     def value(self, result: ToolResult) -> Any:
         value = result.value
