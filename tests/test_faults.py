@@ -1,7 +1,7 @@
-"""Faults through the gateway: an MCP server that answers 500, malformed JSON or SSE,
-cuts its stream, or is slower than the timeout (a server that is down:
-``test_gateway_tools``). Each gives a tool error (or a
-server state) with a clear message, the other server keeps working, and everything
+"""Faults through the gateway: an MCP server that answers 500, malformed JSON or SSE, a
+tool result that is not MCP's, cuts its stream, or is slower than the timeout (a server
+that is down: ``test_gateway_tools``). Each gives a tool error (or a server state) with a
+clear message, the other server keeps working, and everything
 recovers by itself once the fault clears; and an authorization server whose token
 endpoint fails or is too slow while a token must be refreshed (the sign-in is kept) —
 against real MCP and authorization servers on loopback."""
@@ -46,9 +46,10 @@ class Faults:
             return
         body, replay = await buffered(receive)
         try:
-            method = json.loads(body or b"{}").get("method")
+            message = json.loads(body or b"{}")
+            method = message.get("method")
         except ValueError:
-            method = None
+            message, method = {}, None
 
         if method != self.method:
             await self.app(scope, replay, send)
@@ -62,6 +63,8 @@ class Faults:
             "bad_json": (200, b"application/json", b'{"jsonrpc": "2.0", "id": ', False),
             "bad_sse": (200, b"text/event-stream", b"event: message\ndata: {oops\n\n", False),
             "cut": (200, b"text/event-stream", b'event: message\ndata: {"jsonrpc"', True),
+            # An answer, but no tool result: a text block without its text.
+            "bad_result": (200, b"application/json", _bad_result(message.get("id")), False),
         }[self.mode]
         await send(
             {
@@ -73,6 +76,11 @@ class Faults:
         await send({"type": "http.response.body", "body": payload, "more_body": cut})
         if cut:
             raise ConnectionResetError("the test server cuts the stream")
+
+
+def _bad_result(request_id: Any) -> bytes:
+    result = {"content": [{"type": "text"}], "isError": False}
+    return json.dumps({"jsonrpc": "2.0", "id": request_id, "result": result}).encode()
 
 
 @pytest.fixture
@@ -134,6 +142,7 @@ def text(result: dict[str, Any]) -> str:
         ("bad_sse", "malformed JSON"),
         ("cut", "ended without an answer"),
         ("slow", "did not answer within 1.5 s (tools/call)"),
+        ("bad_result", "a tool result that is not valid MCP: content[0] (text) has no 'text'"),
     ],
 )
 async def test_a_failing_call_is_a_clear_tool_error_and_recovers(

@@ -54,7 +54,7 @@ import dataclasses
 import logging
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import mcp_types as types
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -72,6 +72,7 @@ from starlette.types import Receive, Scope, Send
 from .._version import __version__
 from ..exceptions import DodoError
 from ..governance.gate import REFUSED_CODE, ToolRefused
+from ..tool_results import ToolCallResult
 from .caller import (
     LOOP_ERROR,
     MAX_HOPS,
@@ -204,7 +205,9 @@ class GatewayEndpoint:
                 title="Jupyter MCP gateway (dodo)",
                 instructions=_INSTRUCTIONS,
                 on_list_tools=self._list_tools,
-                on_call_tool=self._call_tool,
+                # The SDK's runner also takes a result as a dict (its HandlerResult); a
+                # server's tool result goes on as it came (dodo_jupyter.tool_results).
+                on_call_tool=cast(Any, self._call_tool),
                 get_tool_input_schema=self._input_schema,
                 **directory.handlers(),
             )
@@ -297,7 +300,7 @@ class GatewayEndpoint:
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> ToolCallResult:
         caller = caller_of(ctx, params.meta)
         name = params.name
         progress: ProgressFn | None = None
@@ -328,7 +331,7 @@ class GatewayEndpoint:
         progress: ProgressFn | None,
         session_id: str | None = None,
         relay: Callable[[str], DownstreamRelay] | None = None,
-    ) -> types.CallToolResult:
+    ) -> ToolCallResult:
         """Call the tool for ``caller``: every failure becomes a tool error, except a
         call the governance gate refused, which is a JSON-RPC error naming why."""
         if caller.hop > MAX_HOPS:

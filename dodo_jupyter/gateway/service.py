@@ -40,6 +40,7 @@ from ..governance.tool_policy import ToolPolicy
 from ..oauth.token_keeper import NeedsAuth
 from ..store import Store
 from ..store.models import MCPConnection, ToolSetting, utcnow
+from ..tool_results import ToolCallResult
 from ..upstream import AuthRejected, UpstreamSession
 from ..upstream.messages import Relay
 from .caller import LOOP_ERROR, current_caller, outbound_meta
@@ -402,7 +403,7 @@ class GatewayService:
         progress: ProgressFn | None = None,
         context: CallContext | None = None,
         relay: Callable[[str], Relay] | None = None,
-    ) -> types.CallToolResult:
+    ) -> ToolCallResult:
         """Call a tool by its aggregated name, through the governance gate (``context``
         says who calls and how; by default the user through the gateway). ``relay(alias)``
         gives the caller's relay for server requests (:mod:`.relay`), when it has one.
@@ -420,7 +421,7 @@ class GatewayService:
 
         relayed = relay(route.alias) if relay is not None else None
 
-        async def call() -> types.CallToolResult:
+        async def call() -> ToolCallResult:
             asks = relayed is not None and bool(relayed.capabilities)
             session = None if asks else self.pool.get(route.connection_id)
             if session is None:
@@ -433,7 +434,7 @@ class GatewayService:
                 route.original_name, arguments, progress, outbound_meta(), relayed
             )
 
-        async def run() -> types.CallToolResult:
+        async def run() -> ToolCallResult:
             try:
                 return await call()
             except AuthRejected as e:  # the client may have its user consent right away

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import mcp_types
 
     from ..governance.context import CallContext
+    from ..tool_results import ToolCallResult
     from ..upstream.messages import Relay
     from .caller import ProgressFn
     from .directory import Directory
@@ -39,10 +40,11 @@ class ToolGateway(Protocol):
         progress: ProgressFn | None = None,
         context: CallContext | None = None,
         relay: Callable[[str], Relay] | None = None,
-    ) -> mcp_types.CallToolResult:
-        """Call an aggregated tool through the governance gate; upstream problems come
-        back as ``isError`` results, a refused call raises ``ToolRefused``; server
-        requests during the call go to ``relay(server alias)``."""
+    ) -> ToolCallResult:
+        """Call an aggregated tool through the governance gate (the server's result as it
+        sent it, or one dodo made); upstream problems come back as ``isError`` results,
+        a refused call raises ``ToolRefused``; server requests during the call go to
+        ``relay(server alias)``."""
         ...
 
     def input_schema(self, username: str, name: str) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import mcp_types as types
 
 from ..exceptions import DodoError, Forbidden, UpstreamTimeout
+from ..tool_results import ToolCallResult, is_error, result_size
 from . import metrics
 from .approvals import Approvals
 from .context import CallContext
@@ -62,10 +63,6 @@ class GatedTool:
     quarantine: str | None = None
 
 
-def _result_size(result: types.CallToolResult) -> int:
-    return len(result.model_dump_json(by_alias=True, exclude_none=True))
-
-
 class ToolGate:
     """Applies policies, pins, limits and approvals, and records every call."""
 
@@ -91,8 +88,8 @@ class ToolGate:
         context: CallContext,
         tool: GatedTool,
         arguments: dict[str, object],
-        run: Callable[[], Awaitable[types.CallToolResult]],
-    ) -> types.CallToolResult:
+        run: Callable[[], Awaitable[ToolCallResult]],
+    ) -> ToolCallResult:
         """Run ``run`` if the gate lets the call through; record it in any case.
 
         Raises
@@ -112,8 +109,8 @@ class ToolGate:
             if context.path != "try_it" and tool.policy.needs_approval(tool.tool):
                 await self._approve(context, tool, arguments)
             result = await run()
-            outcome = "tool_error" if result.is_error else "ok"
-            result_bytes = _result_size(result)
+            outcome = "tool_error" if is_error(result) else "ok"
+            result_bytes = result_size(result)
             return result
         except ToolRefused as e:
             outcome, detail = e.outcome, e.message

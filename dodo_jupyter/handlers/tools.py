@@ -7,6 +7,7 @@ from tornado import web
 
 from ..exceptions import ValidationFailed
 from ..governance.context import CallContext
+from ..tool_results import wire_form
 from .base import DodoAPIHandler
 
 __all__ = ["ToolCallHandler", "ToolHandler", "ToolListHandler"]
@@ -52,4 +53,4 @@ class ToolCallHandler(DodoAPIHandler):
             )
         context = CallContext(who.username, "try_it", session_key="try_it")
         result = await self.dodo.gateway.call_tool(who.username, name, arguments, None, context)
-        self.send_json(result.model_dump(mode="json", by_alias=True, exclude_none=True))
+        self.send_json(wire_form(result))

@@ -26,6 +26,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx2
 
+from ..tool_results import WireResult
 from .messages import (
     MAX_EVENT_BYTES,
     OnNotification,
@@ -94,7 +95,7 @@ class LegacySSESession:
         on_notification: OnNotification | None = None,
         progress: bool = False,
         relay: Relay | None = None,
-    ) -> dict[str, Any]:
+    ) -> WireResult:
         """Send one request and return its ``result`` (see :func:`.wire.send_request`);
         progress notifications for it go to ``on_notification``, server requests made
         while it runs to ``relay`` (see the module docstring)."""

@@ -37,6 +37,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_MODERN_VERSION
 
 from ..net.deadline import host_shown
 from ..net.failures import describe_failure
+from ..tool_results import WireResult
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -179,8 +180,9 @@ def request_message(method: str, params: dict[str, Any], progress: bool) -> dict
     return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
 
 
-def result_of(answer: dict[str, Any]) -> dict[str, Any]:
-    """The ``result`` of a JSON-RPC answer; an error answer raises :class:`MCPError`."""
+def result_of(answer: dict[str, Any], size: int | None = None) -> WireResult:
+    """The ``result`` of a JSON-RPC answer (``size``: the bytes of the answer's JSON,
+    when known); an error answer raises :class:`MCPError`."""
     if "error" in answer:
         error = answer["error"] if isinstance(answer["error"], dict) else {}
         raise MCPError(
@@ -189,7 +191,7 @@ def result_of(answer: dict[str, Any]) -> dict[str, Any]:
     result = answer.get("result")
     if not isinstance(result, dict):
         raise RequestFailed("The MCP server answered without a result.")
-    return result
+    return WireResult(result, size)
 
 
 def reply_to(message: dict[str, Any]) -> dict[str, Any]:

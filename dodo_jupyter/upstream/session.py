@@ -36,6 +36,7 @@ from .._version import __version__
 from ..exceptions import DodoError, UpstreamError, UpstreamTimeout
 from ..net.deadline import host_shown
 from ..net.failures import describe_failure
+from ..tool_results import WireResult, checked_tool_result
 from . import wire
 from .auth import AuthRejected, ConnectionAuth, Headers
 from .legacy_sse import LegacySSESession
@@ -380,16 +381,16 @@ class UpstreamSession:
         progress: ProgressFn | None = None,
         meta: dict[str, Any] | None = None,
         relay: Relay | None = None,
-    ) -> types.CallToolResult:
-        """Call a tool; the server's result (``isError`` for tool errors). Server
+    ) -> WireResult:
+        """Call a tool; the server's result as it sent it (``isError`` for tool errors),
+        checked for a tool result's shape (:mod:`dodo_jupyter.tool_results`). Server
         requests and log messages made while it runs go to ``relay``."""
 
-        async def work() -> types.CallToolResult:
+        async def work() -> WireResult:
             params: dict[str, Any] = {"name": name, "arguments": arguments}
             if meta:
                 params["_meta"] = meta
-            answer = await self._request("tools/call", params, progress, relay)
-            return types.CallToolResult.model_validate(answer)
+            return checked_tool_result(await self._request("tools/call", params, progress, relay))
 
         with _errors_as_upstream():
             return await self._with_session(work)
@@ -400,7 +401,7 @@ class UpstreamSession:
         params: dict[str, Any],
         progress: ProgressFn | None = None,
         relay: Relay | None = None,
-    ) -> dict[str, Any]:
+    ) -> WireResult:
         """A request's result over the open session, within the timeout."""
         try:
             async with asyncio.timeout(self._timeout):

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import httpx2
 import mcp_types as types
 
+from ..tool_results import WireResult
 from .session import UpstreamSession
 
 __all__ = ["Upstream"]
@@ -58,5 +59,5 @@ class Upstream:
     async def list_tools(self) -> list[types.Tool]:
         return await self._once(lambda session: session.list_tools())
 
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    async def call_tool(self, name: str, arguments: dict[str, Any]) -> WireResult:
         return await self._once(lambda session: session.call_tool(name, arguments))

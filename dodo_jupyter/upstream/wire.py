@@ -52,6 +52,7 @@ import httpx2
 from mcp.shared.exceptions import MCPError
 
 from ..net.failures import describe_failure
+from ..tool_results import WireResult
 from .messages import (
     MAX_EVENT_BYTES,
     MODERN_VERSION,
@@ -139,7 +140,7 @@ async def send_request(
     http_timeouts: httpx2.Timeout | None = None,
     relay: Relay | None = None,
     headers: dict[str, str] | None = None,
-) -> dict[str, Any]:
+) -> WireResult:
     """Send one request and return its ``result``; see the module docstring.
 
     With ``progress`` the request asks for progress notifications (its progress token is
@@ -201,6 +202,7 @@ async def connect(
     reach the server raises :class:`RequestFailed` without trying the handshake."""
     meta = modern_meta(client_version, capabilities)
     probe = StreamableTarget(url, None, MODERN_VERSION, meta=meta)
+    result: dict[str, Any]
     try:
         result = await send_request(
             client, probe, "server/discover", {}, on_notification=_ignore_notification
@@ -314,7 +316,7 @@ async def _request(
     http_timeouts: httpx2.Timeout | None = None,
     relay: Relay | None = None,
     extra_headers: dict[str, str] | None = None,
-) -> tuple[dict[str, Any], _Exchange]:
+) -> tuple[WireResult, _Exchange]:
     if target.stateless:
         params = {**params, "_meta": {**target.meta, **(params.get("_meta") or {})}}
     message = request_message(method, params, progress)
@@ -348,7 +350,7 @@ async def _request(
         exchange.end_relays()
     if answer is None:
         raise RequestFailed("The MCP server's stream ended without an answer.")
-    return result_of(answer), exchange
+    return result_of(answer, exchange.answer_size), exchange
 
 
 class _Exchange:
@@ -376,6 +378,8 @@ class _Exchange:
         self.retry_ms = DEFAULT_RETRY_MS
         #: The session id the server gave in its answer (to ``initialize``).
         self.session_id: str | None = None
+        #: The bytes of the answer's JSON, once it came.
+        self.answer_size: int | None = None
 
     async def read(self, response: httpx2.Response) -> dict[str, Any] | None:
         status = response.status_code
@@ -391,7 +395,9 @@ class _Exchange:
             raise RequestFailed(f"The MCP server answered HTTP {status}.", status)
         content_type = response.headers.get("content-type", "").lower()
         if content_type.startswith("application/json"):
-            return self._answer(json.loads(await response.aread()))
+            body = await response.aread()
+            self.answer_size = len(body)
+            return self._answer(json.loads(body))
         if content_type.startswith("text/event-stream"):
             return await self._read_events(response)
         raise RequestFailed(f"The MCP server answered with content type {content_type!r}.")
@@ -432,6 +438,7 @@ class _Exchange:
                         continue
                     answer = await self._on_event(json.loads(event.data))
                     if answer is not None:
+                        self.answer_size = len(event.data.encode())
                         rest.reschedule(asyncio.get_running_loop().time() + STREAM_END_SECONDS)
         except TimeoutError:
             if answer is None or not rest.expired():
