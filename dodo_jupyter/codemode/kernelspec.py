@@ -86,12 +86,14 @@ SAFE_PREFIXES = ("LC_", "XDG_")
 #: IPython settings of agent kernels: no input history in SQLite (the run's notebook is
 #: the record, and its writes cost every run CPU), no pause of half a millisecond before
 #: each reply (an old ipykernel workaround for late output; dodo reads output until the
-#: kernel says it is idle), and standard streams that do not wait for the IOPub thread
-#: when nothing was printed (:mod:`.kernel_streams`).
+#: kernel says it is idle), standard streams that do not wait for the IOPub thread when
+#: nothing was printed (:mod:`.kernel_streams`), and IPython without needless tokenizing
+#: of each run's code (:mod:`.agent_shell`).
 KERNEL_OPTIONS = (
     "--HistoryManager.enabled=False",
     "--IPythonKernel._execute_sleep=0",
     "--IPKernelApp.outstream_class=dodo_jupyter.codemode.kernel_streams.AgentOutStream",
+    "--IPKernelApp.extensions=dodo_jupyter.codemode.agent_shell",
 )
 
 
