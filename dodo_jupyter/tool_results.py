@@ -9,6 +9,14 @@ fields, ``isError`` a boolean, ``structuredContent`` an object; anything else is
 :class:`~dodo_jupyter.exceptions.UpstreamError` that the agent reads as a tool error.
 The MCP SDK still validates what the gateway's handler returns, against the caller's
 protocol version.
+
+A caller that reads only a result's structured content (the kernel's typed tool
+functions: ``tools.<server>.<tool>()`` returns that value) says so in the request's
+``_meta`` (:data:`STRUCTURED_ONLY_META_KEY`); the gateway then leaves out the text blocks
+of a successful result that has structured content (:func:`for_caller`). MCP asks a tool
+with structured content to repeat it as JSON text; for 500 issues that text is half the
+answer, which the gateway would validate, serialize and send, and the kernel parse, for
+nothing. Errors, and blocks other than text, are always sent.
 """
 
 from __future__ import annotations
@@ -21,9 +29,11 @@ import mcp_types as types
 from .exceptions import UpstreamError
 
 __all__ = [
+    "STRUCTURED_ONLY_META_KEY",
     "ToolCallResult",
     "WireResult",
     "checked_tool_result",
+    "for_caller",
     "is_error",
     "result_size",
     "wire_form",
@@ -41,6 +51,10 @@ class WireResult(dict[str, Any]):
 
 #: What calling a tool gives: the server's result, or one dodo made (an error).
 ToolCallResult = types.CallToolResult | WireResult
+
+#: Request ``_meta`` key by which a caller says it reads only the structured content of a
+#: tool's result (see the module docstring).
+STRUCTURED_ONLY_META_KEY = "io.github.dodo-jupyter/structuredOnly"
 
 #: The fields each kind of content block requires, as strings (``resource`` aside).
 _REQUIRED: dict[str, tuple[str, ...]] = {
@@ -92,6 +106,22 @@ def checked_tool_result(result: WireResult) -> WireResult:
     if problem is not None:
         raise UpstreamError(f"The MCP server sent a tool result that is not valid MCP: {problem}.")
     return result
+
+
+def for_caller(result: ToolCallResult, meta: Any) -> ToolCallResult:
+    """``result`` as the caller whose request ``_meta`` is ``meta`` wants it: without its
+    text blocks when the caller reads only structured content (see the module
+    docstring), else as it is."""
+    if (
+        not isinstance(meta, dict)
+        or meta.get(STRUCTURED_ONLY_META_KEY) is not True
+        or not isinstance(result, WireResult)
+        or result.get("structuredContent") is None
+        or is_error(result)
+    ):
+        return result
+    content = [block for block in result["content"] if block.get("type") != "text"]
+    return WireResult({**result, "content": content}, result.size)
 
 
 def is_error(result: ToolCallResult) -> bool:

@@ -99,8 +99,14 @@ class RecordingClient(DodoClient):
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def call_tool(
-        self, name: str, arguments: dict[str, Any] | None = None, *, raise_on_error: bool = True
+        self,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        *,
+        raise_on_error: bool = True,
+        structured_only: bool = False,
     ) -> ToolResult:
+        assert structured_only  # a tool function reads only the value
         self.calls.append((name, dict(arguments or {})))
         return ToolResult(name, [{"type": "text", "text": '{"hits": 3}'}])
 

@@ -46,7 +46,10 @@ class Recorder:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.answer = answer or ToolResult("t", [{"type": "text", "text": '{"hits": 3}'}])
 
-    def call_tool(self, name: str, arguments: dict[str, Any]) -> ToolResult:
+    def call_tool(
+        self, name: str, arguments: dict[str, Any], *, structured_only: bool = False
+    ) -> ToolResult:
+        assert structured_only  # a tool function reads only the value
         self.calls.append((name, arguments))
         return self.answer
 

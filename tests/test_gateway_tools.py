@@ -15,6 +15,7 @@ import pytest
 from dodo_jupyter.demo.server import DemoConfig
 from dodo_jupyter.demo.testing import DemoHandle, running_demo_server
 from dodo_jupyter.gateway.caller import HOP_META_KEY
+from dodo_jupyter.tool_results import STRUCTURED_ONLY_META_KEY
 
 from .conftest import Api
 from .mcp_peers import SlowToolList, running_mcp_server
@@ -463,3 +464,27 @@ async def test_mcp_clients_get_upstream_tools_and_progress_through_the_endpoint(
     async with modern(url, headers) as client:
         result = await client.call_tool("demo__add", {"a": 1.5, "b": 2})
     assert not result.is_error and "3.5" in result.content[0].text
+
+
+async def test_a_caller_reading_only_structured_content_gets_no_text_repeating_it(
+    api: Api, jp_fetch: Any, jp_http_port: int, jp_base_url: str
+) -> None:
+    """The kernel's typed functions read only a result's structured content and say so in
+    the request's ``_meta``: a successful result comes without its text blocks, an error
+    with them; other callers get the whole result."""
+    from .test_gateway_endpoint import modern
+
+    await connect_all(api, jp_fetch)
+    token = (await api("POST", "dodo/api/user/mcp-tokens", {"label": "agent"}))[1]["token"]
+    url = f"http://127.0.0.1:{jp_http_port}{jp_base_url}dodo/mcp"
+    only = {STRUCTURED_ONLY_META_KEY: True}
+    async with modern(url, {"Authorization": f"Bearer {token}"}) as client:
+        whole = await client.call_tool("demo__add", {"a": 1.5, "b": 2})
+        lean = await client.call_tool("demo__add", {"a": 1.5, "b": 2}, meta=only)
+        failed = await client.call_tool("demo__add", {"a": "x", "b": 2}, meta=only)
+    assert [c.type for c in whole.content] == ["text"] and whole.structured_content == {
+        "result": 3.5
+    }
+    assert lean.content == [] and lean.structured_content == whole.structured_content
+    assert not lean.is_error
+    assert failed.is_error and failed.content and failed.content[0].type == "text"

@@ -224,16 +224,28 @@ class AsyncDodoClient:
         return kept
 
     async def call_tool(
-        self, name: str, arguments: dict[str, Any] | None = None, *, raise_on_error: bool = True
+        self,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        *,
+        raise_on_error: bool = True,
+        structured_only: bool = False,
     ) -> ToolResult:
         """Call a tool by its gateway name (``<server>__<tool>``).
 
-        A tool error raises :class:`ToolError` (``raise_on_error=False`` returns it)."""
+        A tool error raises :class:`ToolError` (``raise_on_error=False`` returns it).
+        With ``structured_only`` a successful result that has structured content comes
+        without its text blocks (for a caller that reads only
+        :attr:`~.results.ToolResult.value`, as the typed functions do)."""
         from mcp.shared.inbound import mcp_param_headers
         from mcp_types.jsonrpc import HEADER_MISMATCH
 
+        from ..tool_results import STRUCTURED_ONLY_META_KEY
+
         arguments = arguments or {}
-        params = {"name": name, "arguments": arguments}
+        params: dict[str, Any] = {"name": name, "arguments": arguments}
+        if structured_only:
+            params["_meta"] = {STRUCTURED_ONLY_META_KEY: True}
         for attempt in range(2):
             header_map = self._param_headers.get(name)
             headers = mcp_param_headers(header_map, arguments) if header_map else None
@@ -425,9 +437,18 @@ class DodoClient:
         return self._run(self.aio.list_tools())
 
     def call_tool(
-        self, name: str, arguments: dict[str, Any] | None = None, *, raise_on_error: bool = True
+        self,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        *,
+        raise_on_error: bool = True,
+        structured_only: bool = False,
     ) -> ToolResult:
-        return self._run(self.aio.call_tool(name, arguments, raise_on_error=raise_on_error))
+        return self._run(
+            self.aio.call_tool(
+                name, arguments, raise_on_error=raise_on_error, structured_only=structured_only
+            )
+        )
 
     def list_resources(self) -> list[Resource]:
         return self._run(self.aio.list_resources())

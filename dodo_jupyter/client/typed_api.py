@@ -63,13 +63,17 @@ __all__ = [
 class CallsToolsAsync(Protocol):
     """What ``.aio`` needs (``AsyncDodoClient`` is one)."""
 
-    async def call_tool(self, name: str, arguments: dict[str, Any]) -> ToolResult: ...
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], *, structured_only: bool = False
+    ) -> ToolResult: ...
 
 
 class CallsTools(Protocol):
     """What a tool function needs of a client (``DodoClient`` is one)."""
 
-    def call_tool(self, name: str, arguments: dict[str, Any]) -> ToolResult: ...
+    def call_tool(
+        self, name: str, arguments: dict[str, Any], *, structured_only: bool = False
+    ) -> ToolResult: ...
 
     @property
     def aio(self) -> CallsToolsAsync: ...
@@ -225,12 +229,15 @@ def tool_function(
     """The function of one tool (see the module docstring), calling through ``client``."""
     shape = shape_of(tool, path)
 
+    # The function returns the result's value, which is its structured content when it
+    # has some: the text repeating it need not come (dodo_jupyter.tool_results).
     def call(*args: Any, **arguments: Any) -> Any:
-        return shape.value(client.call_tool(tool.name, shape.arguments(args, arguments)))
+        sent = shape.arguments(args, arguments)
+        return shape.value(client.call_tool(tool.name, sent, structured_only=True))
 
     async def aio(*args: Any, **arguments: Any) -> Any:
         sent = shape.arguments(args, arguments)
-        return shape.value(await client.aio.call_tool(tool.name, sent))
+        return shape.value(await client.aio.call_tool(tool.name, sent, structured_only=True))
 
     for function, name in ((call, shape.name), (aio, "aio")):
         function.__name__ = name

@@ -72,7 +72,7 @@ from starlette.types import Receive, Scope, Send
 from .._version import __version__
 from ..exceptions import DodoError
 from ..governance.gate import REFUSED_CODE, ToolRefused
-from ..tool_results import ToolCallResult
+from ..tool_results import ToolCallResult, for_caller
 from .caller import (
     LOOP_ERROR,
     MAX_HOPS,
@@ -319,9 +319,10 @@ class GatewayEndpoint:
         def relay(alias: str) -> DownstreamRelay:
             return DownstreamRelay(ctx.session, ctx.request_id, alias, downstream)
 
-        return await self._tool_result(
+        result = await self._tool_result(
             caller, name, dict(params.arguments or {}), progress, session_id, relay
         )
+        return for_caller(result, params.meta)
 
     async def _tool_result(
         self,
