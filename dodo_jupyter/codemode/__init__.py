@@ -12,9 +12,11 @@ tools``, is :mod:`dodo_jupyter.client.typed_api`. Here: :mod:`.search` (what
 ``DodoApp.code_mode*`` traits), :mod:`.launch` (the kernel's launcher: isolation with
 :mod:`.landlock` and :mod:`.capabilities`, memory limit), :mod:`.isolation` (which paths
 kernels must not see, and what the launcher reports), :mod:`.kernelspec` (the
-``dodo-agent`` spec and the kernel's environment), :mod:`.kernels` (one kernel per
-session: start, limits, culling), :mod:`.execution` (running code and collecting its
-outputs), :mod:`.results` (outputs as MCP content, tracebacks trimmed), :mod:`.notebooks`
-(the runs' notebooks), :mod:`.service` (the three tools), :mod:`.endpoint` (their MCP
-server), :mod:`.host` (all of it inside one Jupyter server). See docs/code-mode.md.
+``dodo-agent`` spec and the kernel's environment; in the kernel, :mod:`.kernel_streams`
+and :mod:`.agent_shell` trim ipykernel's and IPython's work per run), :mod:`.kernels`
+(one kernel per session: start, limits, culling), :mod:`.execution` (running code and
+collecting its outputs), :mod:`.results` (outputs as MCP content, tracebacks trimmed),
+:mod:`.notebooks` (the runs' notebooks), :mod:`.service` (the three tools),
+:mod:`.endpoint` (their MCP server), :mod:`.host` (all of it inside one Jupyter server).
+See docs/code-mode.md.
 """
