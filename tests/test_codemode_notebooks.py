@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -19,6 +20,13 @@ from dodo_jupyter.codemode.notebook_file import NotebookText
 from dodo_jupyter.codemode.notebooks import RunNotebooks, agent_slug, now_local
 
 from .test_codemode_parts import _display, _msg, _stream
+
+
+def a_run_notebook(tmp_path: Path) -> tuple[RunNotebooks, dict[str, Any], str]:
+    """Run notebooks under ``tmp_path/runs``, an agent, and the path of its new notebook."""
+    notebooks = RunNotebooks(tmp_path, "runs")
+    agent: dict[str, Any] = {"client": "a 1", "token_label": "t", "token_id": "1"}
+    return notebooks, agent, notebooks.new_path(agent, now_local())
 
 
 def test_notebook_names_use_the_agents_name() -> None:
@@ -70,9 +78,7 @@ def test_the_listing_reads_only_code_mode_notebooks_and_trusts_nothing_in_them(
 def test_every_kind_of_output_makes_a_valid_notebook_the_way_nbformat_reads_it(
     tmp_path: Path,
 ) -> None:
-    notebooks = RunNotebooks(tmp_path, "runs")
-    agent = {"client": "a 1", "token_label": "t", "token_id": "1"}
-    path = notebooks.new_path(agent, now_local())
+    notebooks, agent, path = a_run_notebook(tmp_path)
     outputs = Outputs(10_000)
     outputs.add(_stream("out\n"))
     outputs.add(_stream("warn\n", "stderr"))
@@ -105,9 +111,7 @@ def test_every_kind_of_output_makes_a_valid_notebook_the_way_nbformat_reads_it(
 def test_a_notebook_file_that_is_no_notebook_any_more_is_started_again(
     tmp_path: Path, found: str
 ) -> None:
-    notebooks = RunNotebooks(tmp_path, "runs")
-    agent = {"client": "a 1", "token_label": "t", "token_id": "1"}
-    path = notebooks.new_path(agent, now_local())
+    notebooks, agent, path = a_run_notebook(tmp_path)
     file = tmp_path / path
     file.parent.mkdir(parents=True)
     if found == "old":  # an nbformat 3 notebook with one cell: converted, its cell kept
@@ -128,9 +132,7 @@ def test_a_notebook_file_that_is_no_notebook_any_more_is_started_again(
 def test_runs_are_written_after_the_answer_in_order_and_a_failed_write_is_told_once(
     tmp_path: Path,
 ) -> None:
-    notebooks = RunNotebooks(tmp_path, "runs")
-    agent = {"client": "a 1", "token_label": "t", "token_id": "1"}
-    path = notebooks.new_path(agent, now_local())
+    notebooks, agent, path = a_run_notebook(tmp_path)
 
     def run(code: str) -> Execution:
         outputs = Outputs(100)
@@ -230,9 +232,7 @@ def test_a_notebooks_file_is_written_byte_for_byte_as_nbformat_writes_it(
     assert NotebookText(empty).text() == nbformat.v4.writes(empty)
 
     # And a run's notebook is what nbformat writes of the notebook it holds.
-    notebooks = RunNotebooks(tmp_path, "runs")
-    agent = {"client": "a 1", "token_label": "t", "token_id": "1"}
-    path = notebooks.new_path(agent, now_local())
+    notebooks, agent, path = a_run_notebook(tmp_path)
     outputs = Outputs(10_000)
     outputs.add(_stream("ünïcode\nlines\n"))
     outputs.add(_msg("execute_result", data={"text/plain": "1\n2"}, metadata={}, execution_count=1))
@@ -255,9 +255,7 @@ def _notebook_cells(file: Path) -> list[str]:
 
 
 def test_a_notebook_the_user_changed_between_runs_is_read_again(tmp_path: Path) -> None:
-    notebooks = RunNotebooks(tmp_path, "runs")
-    agent = {"client": "a 1", "token_label": "t", "token_id": "1"}
-    path = notebooks.new_path(agent, now_local())
+    notebooks, agent, path = a_run_notebook(tmp_path)
     file = tmp_path / path
     run = Execution("ok", Outputs(100), 0.1, 1)
 
@@ -274,9 +272,7 @@ def test_a_notebook_the_user_changed_between_runs_is_read_again(tmp_path: Path) 
 
 
 def test_a_notebook_deleted_between_runs_is_started_again(tmp_path: Path) -> None:
-    notebooks = RunNotebooks(tmp_path, "runs")
-    agent = {"client": "a 1", "token_label": "t", "token_id": "1"}
-    path = notebooks.new_path(agent, now_local())
+    notebooks, agent, path = a_run_notebook(tmp_path)
     file = tmp_path / path
     run = Execution("ok", Outputs(100), 0.1, 1)
     for code in ("1", "2"):
@@ -322,9 +318,7 @@ def test_a_run_reads_its_notebook_only_when_it_changed_since_dodo_wrote_it(
 
 
 def test_many_runs_make_a_valid_notebook_with_every_cell_in_order(tmp_path: Path) -> None:
-    notebooks = RunNotebooks(tmp_path, "runs")
-    agent = {"client": "a 1", "token_label": "t", "token_id": "1"}
-    path = notebooks.new_path(agent, now_local())
+    notebooks, agent, path = a_run_notebook(tmp_path)
 
     async def scenario() -> None:
         for n in range(120):
